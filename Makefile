@@ -1,0 +1,33 @@
+# The one entry point for people, CI and hooks.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+PYTEST_WORKERS ?= auto
+
+.PHONY: run test deps test-deps lint bench conformance clean
+
+run:
+	$(PIP) install -q -e '.[server]'
+	scp-images serve
+
+deps:
+	$(PIP) install -q -e '.[server,test]'
+
+# qemu-img makes the real disk images the tests use.
+test-deps: deps
+	@command -v qemu-img >/dev/null 2>&1 || { \
+	  echo "installing qemu-utils (qemu-img, qemu-io) and genisoimage with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-utils genisoimage >/dev/null; }
+
+test: test-deps
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+lint: deps
+	$(PYTHON) -m ruff check src tests bench
+	$(PYTHON) -m mypy
+	lint-imports
+
+bench: deps
+	$(PYTHON) bench/show_image.py
+
+clean:
+	rm -rf scp-images-data .pytest_cache .mypy_cache .ruff_cache

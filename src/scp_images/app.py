@@ -1,0 +1,148 @@
+"""Composition root: the only place that picks concrete stores and wires services together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from fastapi import FastAPI
+
+from scp_images.config import Settings
+from scp_images.http.application import build_http_app
+from scp_images.http.deps import Services
+from scp_images.http.guard import Guard
+from scp_images.imports.sources import SourceConfig, SourceResolver
+from scp_images.services.accounts import AccountService
+from scp_images.services.auth import Authenticator, ReplayGuard
+from scp_images.services.clock import Clock, system_clock
+from scp_images.services.health import HealthService
+from scp_images.services.images import ImageService
+from scp_images.services.import_jobs import ImportRunner, RunnerThread, RunnerTimings
+from scp_images.services.ingest import IngestLimits, IngestService
+from scp_images.services.members import MemberService
+from scp_images.store.blob import BlobStore, create_blob_store
+from scp_images.store.sql.database import Database, create_db_engine, migrate
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+@dataclass
+class Components:
+    """Everything a process (server, worker, operator CLI) needs, built from one Settings."""
+
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    clock: Clock
+    sources: SourceResolver
+    on_job: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def accounts(self) -> AccountService:
+        return AccountService(self.db, self.clock)
+
+    @property
+    def images(self) -> ImageService:
+        return ImageService(self.db, self.blobs, self.sources, self.clock, on_job=lambda: self.on_job())
+
+    @property
+    def ingest(self) -> IngestService:
+        limits = IngestLimits(self.settings.import_max_bytes, self.settings.max_virtual_size)
+        return IngestService(self.db, self.blobs, limits, self.clock)
+
+    def runner(self, worker_id: str | None = None) -> ImportRunner:
+        timings = RunnerTimings(
+            heartbeat_seconds=self.settings.import_heartbeat_seconds,
+            stale_seconds=self.settings.import_stale_seconds,
+        )
+        return ImportRunner(
+            self.db,
+            self.ingest,
+            self.sources,
+            self.blobs,
+            timings=timings,
+            clock=self.clock,
+            worker_id=worker_id,
+        )
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def source_config(settings: Settings) -> SourceConfig:
+    return SourceConfig(
+        s3_endpoint_url=settings.s3_endpoint_url,
+        s3_access_key_id=settings.s3_access_key_id,
+        s3_secret_access_key=settings.s3_secret_access_key,
+        s3_region=settings.s3_region,
+        allowed_hosts=tuple(h.lower() for h in settings.import_allowed_hosts),
+        max_bytes=settings.import_max_bytes,
+    )
+
+
+def build_components(settings: Settings, *, clock: Clock = system_clock) -> Components:
+    """Connect to the configured stores, creating and migrating an empty database first."""
+    engine = create_db_engine(settings.resolved_database_url())
+    migrate(engine)
+    blobs = create_blob_store(
+        settings.resolved_blob_url(),
+        s3_endpoint_url=settings.s3_endpoint_url,
+        s3_access_key_id=settings.s3_access_key_id,
+        s3_secret_access_key=settings.s3_secret_access_key,
+        s3_region=settings.s3_region,
+    )
+    return Components(settings, Database(engine), blobs, clock, SourceResolver(source_config(settings)))
+
+
+def create_app(
+    settings: Settings,
+    *,
+    components: Components | None = None,
+    today: Callable[[], date] = _today,
+    now_ms: Callable[[], float] | None = None,
+) -> FastAPI:
+    parts = components or build_components(settings)
+    window = settings.signature_window_seconds
+    replay = ReplayGuard(window) if settings.replay_protection else None
+    authenticator = Authenticator(parts.db, window_seconds=window, now_ms=now_ms, replay_guard=replay)
+    table = settings.version_table()
+    guard = Guard(
+        authenticator,
+        table,
+        public_urls=settings.public_urls,
+        strict_sunset=settings.strict_sunset,
+        today=today,
+    )
+    services = Services(
+        guard=guard,
+        images=parts.images,
+        ingest=parts.ingest,
+        members=MemberService(parts.db, parts.clock),
+        upload_heartbeat_seconds=settings.import_heartbeat_seconds,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        thread = None
+        if settings.run_import_jobs:
+            thread = RunnerThread(parts.runner())
+            parts.on_job = thread.runner.wake.set
+            thread.start()
+        try:
+            yield
+        finally:
+            if thread is not None:
+                thread.stop()
+
+    return build_http_app(
+        services,
+        lifespan=lifespan,
+        version_table=table,
+        components=parts,
+        settings=settings,
+        health=HealthService(parts.db, parts.blobs),
+    )

@@ -1,0 +1,1 @@
+"""The ``scp-images`` command: ``image …`` for users, ``admin …``, ``serve`` and ``worker`` for operators."""

@@ -1,0 +1,3 @@
+from scp_images.cli.main import main
+
+main()

@@ -1,0 +1,63 @@
+"""Printing helpers shared by the CLI commands: JSON, tables and errors with stable exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from scp_images.client import ApiError, CredentialsError, ScpImagesError
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_API_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def print_json(data: Any) -> None:
+    if is_dataclass(data) and not isinstance(data, type):
+        data = getattr(data, "raw", None) or asdict(data)
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=_default) + "\n")
+
+
+def print_record(title: str, record: dict[str, Any]) -> None:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("field", style="bold cyan")
+    table.add_column("value", overflow="fold")
+    for key, value in record.items():
+        table.add_row(key, "" if value is None else str(value))
+    console.print(table)
+
+
+def fail(message: str, code: int = EXIT_API_ERROR) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def api_errors() -> Iterator[None]:
+    """API errors exit 1 with their code and detail; missing credentials are usage errors (2)."""
+    try:
+        yield
+    except ApiError as exc:
+        rid = f" (request id {exc.request_id})" if exc.request_id else ""
+        fail(f"{exc.status} {exc.code}: {exc.detail}{rid}")
+    except CredentialsError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except ScpImagesError as exc:
+        fail(str(exc))

@@ -1,0 +1,17 @@
+"""Settings for operator commands: flags override the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from scp_images.config import Settings
+
+
+def build_settings(data_dir: Path | None = None, database_url: str | None = None, **more: Any) -> Settings:
+    overrides: dict[str, Any] = {k: v for k, v in more.items() if v is not None}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if database_url is not None:
+        overrides["database_url"] = database_url
+    return Settings(**overrides)

@@ -1,0 +1,196 @@
+"""``scp-images admin …``: operator commands working on the configured database and blob store
+directly (like ``keystone-manage``). An empty data dir or database is created and migrated first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from scp_images.app import Components, build_components
+from scp_images.cli._output import EXIT_USAGE, fail, print_json, print_record
+from scp_images.cli._settings import build_settings
+from scp_images.domain.errors import DomainError
+from scp_images.domain.image import OS_DISTROS, Visibility
+from scp_images.domain.principal import parse_action
+from scp_images.domain.versions import V1_3
+from scp_images.http.schemas import image_body
+from scp_images.services.ingest import PublishRequest
+
+app = typer.Typer(help="Operator commands (database and blob store accessed directly).", no_args_is_help=True)
+account_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+key_app = typer.Typer(help="Access keys.", no_args_is_help=True)
+image_app = typer.Typer(help="Images published by the operator.", no_args_is_help=True)
+app.add_typer(account_app, name="account")
+app.add_typer(key_app, name="key")
+app.add_typer(image_app, name="image")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
+
+
+@app.callback()
+def options(
+    ctx: typer.Context,
+    data_dir: Annotated[Path | None, typer.Option(help="Data dir (else SCP_IMAGES_DATA_DIR)")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Else SCP_IMAGES_DATABASE_URL")] = None,
+    blob_url: Annotated[str | None, typer.Option(help="Else SCP_IMAGES_BLOB_URL")] = None,
+) -> None:
+    ctx.obj = build_settings(data_dir, database_url, blob_url=blob_url)
+
+
+@contextmanager
+def components(ctx: typer.Context) -> Iterator[Components]:
+    parts = build_components(ctx.obj)
+    try:
+        yield parts
+    except DomainError as exc:
+        fail(f"{exc.code}: {exc.message}")
+    finally:
+        parts.close()
+
+
+def _show(record: dict[str, Any], as_json: bool, title: str) -> None:
+    if as_json:
+        print_json(record)
+    else:
+        print_record(title, record)
+
+
+@account_app.command("create")
+def account_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="Account name")],
+    id: Annotated[str | None, typer.Option("--id", help="32 hex characters; random when omitted")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Create an account."""
+    with components(ctx) as parts:
+        account = parts.accounts.create_account(name, id)
+    _show({"id": account.id, "name": account.name}, json, "Account")
+
+
+@account_app.command("list")
+def account_list(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """List accounts."""
+    with components(ctx) as parts:
+        rows = [{"id": a.id, "name": a.name} for a in parts.accounts.list_accounts()]
+    if json:
+        print_json({"accounts": rows})
+    else:
+        for row in rows:
+            typer.echo(f"{row['id']}  {row['name']}")
+
+
+@key_app.command("create")
+def key_create(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Option(help="Account id")],
+    user: Annotated[str, typer.Option(help="User name (e-mail)")],
+    deny: Annotated[
+        list[str] | None, typer.Option(help="Action to deny, e.g. virtualserver:ShowImage")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Create an access key; the secret is shown only now."""
+    try:
+        denied = [parse_action(a) for a in deny or []]
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
+    with components(ctx) as parts:
+        key = parts.accounts.create_key(account, user, denied)
+    record = {
+        "access_key": key.access_key,
+        "secret_key": key.secret_key,
+        "account_id": key.account_id,
+        "user_name": key.user_name,
+    }
+    _show(record, json, "Access key")
+
+
+@key_app.command("list")
+def key_list(
+    ctx: typer.Context,
+    account: Annotated[str | None, typer.Option(help="Only this account's keys")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """List access keys (never their secrets)."""
+    with components(ctx) as parts:
+        keys = parts.accounts.list_keys(account)
+    rows = [
+        {
+            "access_key": k.access_key,
+            "account_id": k.account_id,
+            "user_name": k.user_name,
+            "enabled": k.enabled,
+            "denied_actions": sorted(a.value for a in k.denied_actions),
+        }
+        for k in keys
+    ]
+    if json:
+        print_json({"keys": rows})
+    else:
+        for row in rows:
+            state = "enabled" if row["enabled"] else "disabled"
+            typer.echo(f"{row['access_key']}  {row['account_id']}  {row['user_name']}  {state}")
+
+
+def _key_state(ctx: typer.Context, access_key: str, enabled: bool) -> None:
+    with components(ctx) as parts:
+        parts.accounts.set_key_enabled(access_key, enabled)
+    typer.echo(f"{access_key} {'enabled' if enabled else 'disabled'}")
+
+
+@key_app.command("disable")
+def key_disable(ctx: typer.Context, access_key: str) -> None:
+    """Disable an access key: its requests get 401 until enabled again."""
+    _key_state(ctx, access_key, False)
+
+
+@key_app.command("enable")
+def key_enable(ctx: typer.Context, access_key: str) -> None:
+    """Enable a disabled access key."""
+    _key_state(ctx, access_key, True)
+
+
+@key_app.command("delete")
+def key_delete(ctx: typer.Context, access_key: str) -> None:
+    """Delete an access key."""
+    with components(ctx) as parts:
+        parts.accounts.delete_key(access_key)
+    typer.echo(f"{access_key} deleted")
+
+
+@image_app.command("import")
+def image_import(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, readable=True, help="A local qcow2 file")
+    ],
+    name: Annotated[str, typer.Option(help="Image name")],
+    os_distro: Annotated[str, typer.Option(help=f"One of {', '.join(OS_DISTROS)} (or another distro name)")],
+    owner: Annotated[str, typer.Option(help="Owner account id")],
+    visibility: Annotated[Visibility, typer.Option(help="Who may see it")] = Visibility.PUBLIC,
+    image_type: Annotated[str, typer.Option(help="scp_image_type, e.g. standard or custom")] = "standard",
+    os_version: Annotated[str | None, typer.Option(help="scp_os_version, e.g. 22.04")] = None,
+    protected: Annotated[bool, typer.Option("--protected", help="Refuse deletion")] = False,
+    hidden: Annotated[bool, typer.Option("--hidden", help="Leave it out of lists (os_hidden)")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Publish a local qcow2 as an active image: hashed, inspected and stored in one streaming pass."""
+    request = PublishRequest(
+        path=str(file),
+        name=name,
+        os_distro=os_distro,
+        owner=owner,
+        visibility=visibility,
+        image_type=image_type,
+        os_version=os_version,
+        protected=protected,
+        hidden=hidden,
+    )
+    with components(ctx) as parts:
+        image = parts.ingest.publish_file(request)
+    _show(image_body(image, V1_3), json, f"Image {image.id}")

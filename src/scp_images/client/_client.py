@@ -1,0 +1,77 @@
+"""The SDK's entry point: ``Client(endpoint, access_key, secret_key).images.show(id)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from scp_images.client._auth import ScpAuth
+from scp_images.client._exceptions import TransportError, api_error
+from scp_images.client._images import Images
+
+DEFAULT_API_VERSION = "1.3"
+
+
+class Client:
+    """A signed connection to an SCP-compatible image endpoint.
+
+    ``endpoint`` is the base URL the server is reached at (e.g. ``http://127.0.0.1:8080``); it is
+    also the URL requests are signed with, so it must be what the server knows itself as.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        *,
+        account_id: str | None = None,
+        language: str = "en-US",
+        api_version: str = DEFAULT_API_VERSION,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.api_version = api_version
+        self._http = httpx.Client(
+            base_url=self.endpoint,
+            auth=ScpAuth(access_key, secret_key, account_id),
+            headers={
+                "Accept-Language": language,
+                "Scp-Api-Version": f"virtualserver {api_version}",
+                "Accept": "application/json",
+            },
+            timeout=timeout,
+            transport=transport,
+        )
+        self.images = Images(self)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send a signed request; an error envelope becomes a typed ``ApiError``."""
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise TransportError(f"{method} {self.endpoint}{path}: {exc}") from exc
+        if response.status_code >= 400:
+            raise self._error(response)
+        return response
+
+    def stream(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._http.stream(method, path, **kwargs)
+
+    def _error(self, response: httpx.Response) -> Exception:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"detail": response.text[:500]}
+        return api_error(response.status_code, body, response.headers.get("x-request-id"))

@@ -1,0 +1,76 @@
+"""Settings: built once (from flags and the environment) and passed down; never read at import time."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from scp_images.domain.versions import ApiVersion, VersionInfo, VersionStatus, VersionTable
+
+GiB = 1 << 30
+TiB = 1 << 40
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SCP_IMAGES_", extra="ignore")
+
+    data_dir: Path = Path("scp-images-data")
+    database_url: str | None = None
+    blob_url: str | None = None
+    public_urls: CommaList = Field(default_factory=list)
+    signature_window_seconds: int = 300
+    strict_sunset: bool = False
+    api_versions: str | None = (
+        None  # JSON: {"1.0": {"status": "DEPRECATED", "not_before": "2025-12-31"}, ...}
+    )
+    replay_protection: bool = False
+    rate_limit: float | None = None
+    region: str = "kr-west1"
+
+    s3_endpoint_url: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_region: str | None = None
+
+    import_allowed_hosts: CommaList = Field(default_factory=list)
+    import_max_bytes: int = 256 * GiB
+    max_virtual_size: int = 64 * TiB
+    run_import_jobs: bool = True  # the embedded default runs import jobs inside the server process
+    import_heartbeat_seconds: float = 5.0
+    import_stale_seconds: float = 60.0
+    max_body_bytes: int = 1 << 20
+
+    _split_public = field_validator("public_urls", "import_allowed_hosts", mode="before")(_split_commas)
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'scp-images.db'}"
+
+    def resolved_blob_url(self) -> str:
+        return self.blob_url or (self.data_dir.resolve() / "blobs").as_uri()
+
+    def version_table(self) -> VersionTable:
+        if not self.api_versions:
+            return VersionTable()
+        raw = json.loads(self.api_versions)
+        entries = tuple(
+            VersionInfo(
+                ApiVersion.parse(version),
+                VersionStatus(spec["status"]),
+                date.fromisoformat(spec["not_before"]) if spec.get("not_before") else None,
+            )
+            for version, spec in raw.items()
+        )
+        return VersionTable(entries)

@@ -1,0 +1,1 @@
+"""The domain: plain Python, no I/O, no framework, no settings."""

@@ -1,0 +1,71 @@
+"""Who may see and change an image: the one place these rules live.
+
+Show follows Glance: the owner always; anyone for public and community images; a member (in any
+status) for a shared image. Everyone else gets 404 so that existence does not leak. Only the owner
+changes an image. Listing uses :func:`list_scope`, which the store turns into SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scp_images.domain.errors import ImageNotFound, NotOwner
+from scp_images.domain.image import Image, Visibility
+from scp_images.domain.member import MemberStatus
+
+
+def can_see(image: Image, account_id: str, member_status: MemberStatus | None) -> bool:
+    if image.owner == account_id:
+        return True
+    if image.visibility in (Visibility.PUBLIC, Visibility.COMMUNITY):
+        return True
+    return image.visibility is Visibility.SHARED and member_status is not None
+
+
+def require_visible(
+    image: Image | None, image_id: str, account_id: str, member_status: MemberStatus | None
+) -> Image:
+    if image is None or not can_see(image, account_id, member_status):
+        raise ImageNotFound(image_id=image_id)
+    return image
+
+
+def require_owner(image: Image, account_id: str) -> None:
+    if image.owner != account_id:
+        raise NotOwner(image_id=image.id)
+
+
+@dataclass(frozen=True, slots=True)
+class ListScope:
+    """The sets of images a list may draw from; the store ORs the ones that are set."""
+
+    account_id: str
+    own_visibilities: frozenset[Visibility] | None  # None: own images of every visibility
+    include_own: bool
+    public: bool
+    community: bool
+    shared_member_statuses: frozenset[MemberStatus]
+
+
+def list_scope(account_id: str, visibility: Visibility | None) -> ListScope:
+    """Glance's list rules: by default own + public + shared-and-accepted; community only on request."""
+    accepted = frozenset({MemberStatus.ACCEPTED})
+    if visibility is None:
+        return ListScope(account_id, None, True, True, False, accepted)
+    if visibility is Visibility.SHARED:
+        return ListScope(account_id, frozenset({Visibility.SHARED}), True, False, False, accepted)
+    if visibility is Visibility.PRIVATE:
+        return ListScope(account_id, frozenset({Visibility.PRIVATE}), True, False, False, frozenset())
+    return ListScope(
+        account_id,
+        frozenset({visibility}),
+        False,
+        visibility is Visibility.PUBLIC,
+        visibility is Visibility.COMMUNITY,
+        frozenset(),
+    )
+
+
+def pending_scope(account_id: str) -> ListScope:
+    """Images shared with the caller that it has not answered yet."""
+    return ListScope(account_id, frozenset(), False, False, False, frozenset({MemberStatus.PENDING}))

@@ -1,0 +1,179 @@
+"""Domain errors. Each has a stable ``code`` and an English template; the HTTP layer maps codes to
+statuses and translations in one table (``scp_images.http.errors``).
+
+Tree::
+
+    DomainError
+    ├── Unauthenticated          401  bad or missing signature, unknown/disabled key, stale timestamp
+    ├── Forbidden                403  action not allowed for the key, account mismatch, not the owner
+    ├── InvalidRequest           400  malformed path, query or body; bad API version
+    │   ├── UnsupportedApiVersion
+    │   ├── DiskImageRejected    the bytes are not a safe qcow2 (reason says why)
+    │   └── ImportSourceRejected the import URL may not be read
+    ├── NotFound                 404  image, member, account, import, server
+    ├── Conflict                 409  wrong status, protected, already a member, lost race
+    ├── PayloadTooLarge          413
+    ├── RateLimited              429
+    └── Unavailable              503  database or blob store down
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class DomainError(Exception):
+    code: ClassVar[str] = "virtualserver.InternalError"
+    template: ClassVar[str] = "Internal error."
+
+    def __init__(self, template: str | None = None, /, **params: Any) -> None:
+        self.params = params
+        if template is not None:
+            self.template = template  # type: ignore[misc]
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        try:
+            return self.template.format(**self.params)
+        except (KeyError, IndexError):
+            return self.template
+
+
+class Unauthenticated(DomainError):
+    code = "virtualserver.auth.Unauthenticated"
+    template = "The request could not be authenticated: {reason}."
+
+
+class Forbidden(DomainError):
+    code = "virtualserver.auth.Forbidden"
+    template = "You are not allowed to perform {action}."
+
+
+class NotOwner(Forbidden):
+    code = "virtualserver.image.NotOwner"
+    template = "Only the owner of image {image_id} may do this."
+
+
+class NotTheMember(Forbidden):
+    code = "virtualserver.image.NotTheMember"
+    template = "Only member {member_id} may accept or reject image {image_id}."
+
+
+class AccountMismatch(Forbidden):
+    code = "virtualserver.auth.AccountMismatch"
+    template = "Scp-AccountId {account_id} does not match the access key's account."
+
+
+class InvalidRequest(DomainError):
+    code = "virtualserver.request.Invalid"
+    template = "The request is invalid: {reason}."
+
+
+class UnsupportedApiVersion(InvalidRequest):
+    code = "virtualserver.request.UnsupportedApiVersion"
+    template = "API version {version!r} is not supported; supported: {supported}."
+
+
+class ApiVersionRetired(UnsupportedApiVersion):
+    code = "virtualserver.request.ApiVersionRetired"
+    template = "API version {version!r} is no longer supported since {sunset}; supported: {supported}."
+
+
+class DiskImageRejected(InvalidRequest):
+    """The image data is not a qcow2 this service will store. ``reason`` is a stable short word."""
+
+    code = "virtualserver.image.DiskImageRejected"
+    template = "The image data was refused ({reason}): {detail}."
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(reason=reason, detail=detail)
+
+    @property
+    def reason(self) -> str:
+        return str(self.params["reason"])
+
+
+class ImportSourceRejected(InvalidRequest):
+    code = "virtualserver.image.ImportSourceRejected"
+    template = "The import URL cannot be used: {reason}."
+
+
+class NotFound(DomainError):
+    code = "virtualserver.NotFound"
+    template = "The resource could not be found."
+
+
+class ImageNotFound(NotFound):
+    code = "virtualserver.image.NotFound"
+    template = "Image {image_id} could not be found."
+
+
+class MemberNotFound(NotFound):
+    code = "virtualserver.image.MemberNotFound"
+    template = "Member {member_id} of image {image_id} could not be found."
+
+
+class AccountNotFound(NotFound):
+    code = "virtualserver.account.NotFound"
+    template = "Account {account_id} could not be found."
+
+
+class ImportNotFound(NotFound):
+    code = "virtualserver.image.ImportNotFound"
+    template = "Image {image_id} has no import."
+
+
+class ServerNotFound(NotFound):
+    code = "virtualserver.server.NotFound"
+    template = "Server {server_id} could not be found."
+
+
+class AccessKeyNotFound(NotFound):
+    code = "virtualserver.auth.AccessKeyNotFound"
+    template = "Access key {access_key} could not be found."
+
+
+class Conflict(DomainError):
+    code = "virtualserver.Conflict"
+    template = "The request conflicts with the current state: {reason}."
+
+
+class InvalidImageStatus(Conflict):
+    code = "virtualserver.image.InvalidStatus"
+    template = "Image {image_id} is {status}; this needs {expected}."
+
+
+class ImageProtected(Conflict):
+    code = "virtualserver.image.Protected"
+    template = "Image {image_id} is protected and cannot be deleted."
+
+
+class ImageNotShared(Conflict):
+    code = "virtualserver.image.NotShared"
+    template = "Image {image_id} has visibility {visibility}; members need visibility shared."
+
+
+class MemberExists(Conflict):
+    code = "virtualserver.image.MemberExists"
+    template = "Account {member_id} is already a member of image {image_id}."
+
+
+class ConcurrentUpdate(Conflict):
+    code = "virtualserver.image.ConcurrentUpdate"
+    template = "Image {image_id} was changed by another request; try again."
+
+
+class PayloadTooLarge(DomainError):
+    code = "virtualserver.request.TooLarge"
+    template = "The request body is larger than {limit} bytes."
+
+
+class RateLimited(DomainError):
+    code = "virtualserver.request.RateLimited"
+    template = "Too many requests; retry after {retry_after} seconds."
+
+
+class Unavailable(DomainError):
+    code = "virtualserver.Unavailable"
+    template = "The service is temporarily unavailable: {reason}."

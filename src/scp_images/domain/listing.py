@@ -1,0 +1,92 @@
+"""List parameters: filters, sort keys, page size; parsed and checked without I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from scp_images.domain.errors import InvalidRequest
+from scp_images.domain.image import Visibility
+
+SORT_KEYS = (
+    "created_at",
+    "updated_at",
+    "name",
+    "status",
+    "size",
+    "virtual_size",
+    "min_disk",
+    "min_ram",
+    "os_distro",
+    "visibility",
+    "id",
+)
+FILTER_KEYS = ("name", "os_distro", "status", "visibility", "scp_image_type", "scp_original_image_type")
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 1000
+DEFAULT_SORT = "created_at:desc"
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    key: str
+    descending: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    filters: dict[str, str] = field(default_factory=dict)
+    visibility: Visibility | None = None
+    sort: tuple[SortKey, ...] = (SortKey("created_at", True), SortKey("id", True))
+    limit: int = DEFAULT_LIMIT
+    marker: str | None = None
+    hidden: bool = False
+
+
+def parse_sort(text: str | None) -> tuple[SortKey, ...]:
+    """``key[:asc|desc]`` items, comma separated; ``id`` is appended as the final tie-breaker."""
+    items = (text if text is not None else DEFAULT_SORT).split(",")
+    keys: list[SortKey] = []
+    for item in items:
+        key, _, direction = item.strip().partition(":")
+        if key not in SORT_KEYS:
+            raise InvalidRequest(reason=f"sort key {key[:40]!r} is not one of {', '.join(SORT_KEYS)}")
+        if direction not in ("", "asc", "desc"):
+            raise InvalidRequest(reason=f"sort direction {direction[:20]!r} must be asc or desc")
+        if any(k.key == key for k in keys):
+            raise InvalidRequest(reason=f"sort key {key!r} is given twice")
+        # Glance sorts descending when a key has no direction.
+        keys.append(SortKey(key, direction != "asc"))
+    if not any(k.key == "id" for k in keys):
+        keys.append(SortKey("id", keys[-1].descending))
+    return tuple(keys)
+
+
+def parse_limit(text: str | None) -> int:
+    if text is None or text == "":
+        return DEFAULT_LIMIT
+    if not text.isdigit():
+        raise InvalidRequest(reason=f"limit {text[:20]!r} is not an integer between 1 and {MAX_LIMIT}")
+    value = int(text)
+    if not 1 <= value <= MAX_LIMIT:
+        raise InvalidRequest(reason=f"limit {value} is not between 1 and {MAX_LIMIT}")
+    return value
+
+
+def parse_visibility(text: str | None) -> Visibility | None:
+    if text is None or text == "":
+        return None
+    try:
+        return Visibility(text)
+    except ValueError:
+        raise InvalidRequest(reason="visibility must be one of public, community, shared, private") from None
+
+
+def parse_bool(name: str, text: str | None) -> bool:
+    if text is None:
+        return False
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise InvalidRequest(reason=f"{name} must be true or false")

@@ -1,0 +1,50 @@
+"""Who is calling: an access key of an account, and the actions that key may perform."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from scp_images.domain.errors import Forbidden
+
+
+class Action(StrEnum):
+    SHOW_IMAGE = "virtualserver:ShowImage"
+    LIST_IMAGES = "virtualserver:ListImages"
+    CREATE_IMAGE = "virtualserver:CreateImage"
+    SET_IMAGE = "virtualserver:SetImage"
+    DELETE_IMAGE = "virtualserver:DeleteImage"
+    IMPORT_IMAGE = "virtualserver:ImportImage"
+    LIST_IMAGE_MEMBERS = "virtualserver:ListImageMembers"
+    CREATE_IMAGE_MEMBER = "virtualserver:CreateImageMember"
+    SHOW_IMAGE_MEMBER = "virtualserver:ShowImageMember"
+    SET_IMAGE_MEMBER = "virtualserver:SetImageMember"
+    DELETE_IMAGE_MEMBER = "virtualserver:DeleteImageMember"
+    CREATE_SHARING_IMAGE = "virtualserver:CreateSharingImage"
+    LIST_PENDING_IMAGES = "virtualserver:ListPendingImages"
+    CREATE_SERVER_IMAGE = "virtualserver:CreateVirtualServerCustomImage"
+    LIST_ENDPOINTS = "iam:ListEndpoints"
+
+
+def parse_action(value: str) -> Action:
+    try:
+        return Action(value)
+    except ValueError:
+        known = ", ".join(a.value for a in Action)
+        raise ValueError(f"unknown action {value!r}; known actions: {known}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    account_id: str
+    account_name: str
+    user_name: str
+    access_key: str
+    denied_actions: frozenset[Action] = frozenset()
+
+    def may(self, action: Action) -> bool:
+        return action not in self.denied_actions
+
+    def require(self, action: Action) -> None:
+        if not self.may(action):
+            raise Forbidden(action=action.value)

@@ -1,0 +1,5 @@
+"""Disk-image inspection: pure parsing of bytes handed in by the caller, no I/O."""
+
+from .qcow2 import REASONS, Qcow2Inspector, QcowHeader, parse_qcow2_header
+
+__all__ = ["REASONS", "Qcow2Inspector", "QcowHeader", "parse_qcow2_header"]

@@ -1,0 +1,1 @@
+"""The HTTP edge: translates requests into service calls and domain results into SCP responses."""

@@ -1,0 +1,94 @@
+"""The FastAPI application: routers, the error handlers and the request-context middleware."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scp_images.domain.errors import DomainError
+from scp_images.http.deps import Services
+from scp_images.http.errors import envelope
+from scp_images.http.metrics import HttpMetrics, ImportMetrics, MetricsMiddleware
+from scp_images.http.middleware import RequestContextMiddleware
+from scp_images.http.responses import domain_error_response, json_response
+from scp_images.http.routes import catalog, files, images, members, root, servers
+
+log = logging.getLogger("scp_images.http")
+
+_STATUS_TEXT = {
+    400: ("Bad Request", "The request is malformed.", "요청 형식이 올바르지 않습니다."),
+    404: ("Not Found", "No such resource or path.", "해당 리소스나 경로가 없습니다."),
+    405: (
+        "Method Not Allowed",
+        "This method is not allowed on this path.",
+        "이 경로에서 허용되지 않는 메서드입니다.",
+    ),
+    500: ("Internal Server Error", "An internal error occurred.", "내부 오류가 발생했습니다."),
+}
+
+
+def _state(request: Request) -> tuple[str, str]:
+    state = request.scope.get("state", {})
+    return state.get("language", "en-US"), state.get("request_id", "req-unknown")
+
+
+def _plain_error(request: Request, status: int, code: str) -> Response:
+    language, request_id = _state(request)
+    title, en, ko = _STATUS_TEXT.get(status, _STATUS_TEXT[500] if status >= 500 else _STATUS_TEXT[400])
+    detail = ko if language == "ko-KR" else en
+    return json_response(envelope(status, code, title, detail, request_id), status)
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    language, request_id = _state(request)
+    return domain_error_response(exc, language, request_id)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "virtualserver.NotFound", 405: "virtualserver.MethodNotAllowed"}.get(
+        exc.status_code, "virtualserver.request.Invalid"
+    )
+    return _plain_error(request, exc.status_code, code)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    return _plain_error(request, 400, "virtualserver.request.Invalid")
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", extra={"request_id": _state(request)[1]})
+    return _plain_error(request, 500, "virtualserver.InternalError")
+
+
+def build_http_app(services: Services, *, lifespan: Any = None, **state: Any) -> FastAPI:
+    app = FastAPI(
+        title="scp-images", docs_url=None, redoc_url=None, openapi_url="/openapi.json", lifespan=lifespan
+    )
+    app.state.services = services
+    for key, value in state.items():
+        setattr(app.state, key, value)
+    app.include_router(root.router)
+    app.include_router(images.router)
+    app.include_router(files.router)
+    app.include_router(members.router)
+    app.include_router(servers.router)
+    app.include_router(catalog.router)
+    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+    registry = CollectorRegistry()
+    app.state.metrics_registry = registry
+    app.state.import_metrics = ImportMetrics(registry)
+    app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,96 @@
+"""Request bodies, validated exactly as the official schemas say (reference §6.3-6.4)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+
+from scp_images.domain.errors import InvalidRequest, PayloadTooLarge
+from scp_images.domain.image import MAX_MIN_DISK, MAX_MIN_RAM
+
+M = TypeVar("M", bound=BaseModel)
+
+OsDistro = Literal["alma", "centos", "rhel", "rocky", "ubuntu", "windows", "oracle", "sles"]
+SettableVisibility = Literal["private", "shared"]
+
+
+class Tag(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    key: StrictStr
+    value: StrictStr | None = None
+
+
+class ImageCreateRequest(BaseModel):
+    # The official schema does not forbid extra properties here.
+    model_config = ConfigDict(extra="ignore")
+    name: Annotated[StrictStr, Field(min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9\-_ ]*$")]
+    os_distro: OsDistro
+    url: Annotated[StrictStr, Field(max_length=255)]
+    container_format: Literal["bare"] = "bare"
+    disk_format: Literal["qcow2"] = "qcow2"
+    min_disk: Annotated[StrictInt, Field(ge=0, le=MAX_MIN_DISK)] = 0
+    min_ram: Annotated[StrictInt, Field(ge=0, le=MAX_MIN_RAM)] = 0
+    protected: StrictBool = False
+    visibility: SettableVisibility = "private"
+    tags: list[Tag] | None = None
+
+
+class ImageUploadCreateRequest(ImageCreateRequest):
+    """Extension: ``url`` may be omitted when the bytes come through ``PUT /v2/images/{id}/file``."""
+
+    url: Annotated[StrictStr, Field(max_length=255)] | None = None  # type: ignore[assignment]
+
+
+class ImageSetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_disk: Annotated[StrictInt, Field(ge=0, le=MAX_MIN_DISK)] | None = None
+    min_ram: Annotated[StrictInt, Field(ge=0, le=MAX_MIN_RAM)] | None = None
+    protected: StrictBool | None = None
+    visibility: SettableVisibility | None = None
+
+
+class ImageImportRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    url: Annotated[StrictStr, Field(max_length=255, pattern=r".*\.qcow2$")]
+
+
+class ImageMemberCreateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    member_id: Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]*$")]
+
+
+class ImageMemberSetRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    status: Literal["pending", "accepted", "rejected"]
+
+
+class ServerCreateImageRequestBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    image_name: StrictStr
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item["loc"]) or "body"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def parse_body(model: type[M], raw: bytes, content_type: str | None, *, limit: int) -> M:
+    if len(raw) > limit:
+        raise PayloadTooLarge(limit=limit)
+    if content_type is not None and not content_type.split(";")[0].strip().lower().endswith("json"):
+        raise InvalidRequest(reason=f"Content-Type must be application/json, not {content_type[:60]!r}")
+    try:
+        data: Any = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(reason="the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest(reason="the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(reason=_describe(exc)) from None

@@ -1,0 +1,118 @@
+"""The checks every signed call passes, in the order SCP clients rely on:
+authentication (401), then the API version (400), then the action's permission (403)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from email.utils import format_datetime
+
+from starlette.requests import Request
+
+from scp_images.domain.errors import DomainError, InvalidRequest, Unauthenticated
+from scp_images.domain.principal import Action, Principal
+from scp_images.domain.versions import VersionInfo, VersionStatus, VersionTable
+from scp_images.services.auth import Authenticator, SignedRequest
+from scp_images.signing import (
+    HEADER_ACCESS_KEY,
+    HEADER_ACCOUNT_ID,
+    HEADER_CLIENT_TYPE,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    signature_candidates,
+)
+
+_SIGNED_HEADERS = (
+    HEADER_ACCESS_KEY,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    HEADER_CLIENT_TYPE,
+    HEADER_ACCOUNT_ID,
+)
+_MAX_HEADER_LEN = 256
+# SCP calls a version DEPRECATED when fewer than 90 days remain before its not-before date.
+_DEPRECATION_NOTICE = timedelta(days=90)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    principal: Principal
+    version: VersionInfo
+    language: str
+    request_id: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def version_headers(info: VersionInfo) -> dict[str, str]:
+    """RFC 9745 ``Deprecation`` and RFC 8594 ``Sunset`` for a deprecated version."""
+    if info.status is not VersionStatus.DEPRECATED or info.not_before is None:
+        return {}
+    sunset = datetime.combine(info.not_before, time(0, 0), tzinfo=UTC)
+    deprecated_at = sunset - _DEPRECATION_NOTICE
+    return {
+        "Deprecation": f"@{int(deprecated_at.timestamp())}",
+        "Sunset": format_datetime(sunset, usegmt=True),
+    }
+
+
+class Guard:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        versions: VersionTable,
+        *,
+        public_urls: Sequence[str],
+        strict_sunset: bool,
+        today: Callable[[], date],
+    ) -> None:
+        self._authenticator = authenticator
+        self._versions = versions
+        self._public_urls = [u.rstrip("/") for u in public_urls]
+        self._strict_sunset = strict_sunset
+        self._today = today
+        self._version_headers = {e.version: version_headers(e) for e in versions.entries}
+
+    def authorize(self, request: Request, action: Action) -> Call:
+        principal = self._authenticator.authenticate(self._signed_request(request))
+        version = self._versions.negotiate(
+            _single_header(request, "scp-api-version", InvalidRequest),
+            self._today(),
+            strict_sunset=self._strict_sunset,
+        )
+        state = request.scope["state"]
+        state["api_version"] = str(version.version)
+        principal.require(action)
+        return Call(
+            principal, version, state["language"], state["request_id"], self._version_headers[version.version]
+        )
+
+    def _signed_request(self, request: Request) -> SignedRequest:
+        headers = {}
+        for name in _SIGNED_HEADERS:
+            value = _single_header(request, name)
+            if value is not None:
+                headers[name] = value
+        scope = request.scope
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        path = raw_path.decode("latin-1").split("?", 1)[0]
+        query = scope["query_string"].decode("latin-1")
+        return SignedRequest(request.method, signature_candidates(self._bases(request), path, query), headers)
+
+    def _bases(self, request: Request) -> list[str]:
+        host = request.headers.get("host")
+        bases = list(self._public_urls)
+        if host:
+            bases += [f"http://{host}", f"https://{host}"]
+        return bases
+
+
+def _single_header(request: Request, name: str, error: type[DomainError] = Unauthenticated) -> str | None:
+    values = request.headers.getlist(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise error(reason=f"header {name} is given more than once")
+    if len(values[0]) > _MAX_HEADER_LEN:
+        raise error(reason=f"header {name} is too long")
+    return values[0]

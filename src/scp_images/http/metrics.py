@@ -1,0 +1,81 @@
+"""Prometheus metrics for the HTTP edge: requests by route, status and API version, and latency."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+
+class HttpMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "scp_images_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status", "api_version"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "scp_images_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=_BUCKETS,
+            registry=registry,
+        )
+
+
+class ImportMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.bytes = Counter("scp_images_import_bytes_total", "Image bytes ingested", registry=registry)
+        self.duration = Histogram(
+            "scp_images_import_duration_seconds",
+            "Import durations",
+            ["outcome"],
+            buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600),
+            registry=registry,
+        )
+        self.failures = Counter(
+            "scp_images_import_failures_total", "Failed imports by reason", ["reason"], registry=registry
+        )
+        self.queue_depth = Gauge("scp_images_import_queue_depth", "Import jobs waiting", registry=registry)
+
+
+def render(registry: CollectorRegistry) -> tuple[bytes, str]:
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    """Counts every request once it is answered; the route is the path template, not the raw path."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def observe(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            self._record(scope, status[0], time.perf_counter() - started)
+
+    def _record(self, scope: Scope, status: int, elapsed: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        version = scope.get("state", {}).get("api_version", "none")
+        method = scope["method"]
+        self.metrics.requests.labels(method, template, str(status), version).inc()
+        self.metrics.latency.labels(method, template).observe(elapsed)

@@ -1,0 +1,59 @@
+"""Pure ASGI middleware: a request id and the caller's language for every request, and the
+``X-Request-Id`` header on every response (errors included)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = b"x-request-id"
+
+
+def pick_language(accept_language: str | None) -> str:
+    """ko-KR when the caller prefers Korean, else en-US (the documented default)."""
+    if not accept_language:
+        return "en-US"
+    best, best_q = "en-US", -1.0
+    for part in accept_language.split(",")[:16]:
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        lang = tag.strip().lower()
+        candidate = "ko-KR" if lang.startswith("ko") else "en-US" if lang.startswith("en") else None
+        if candidate and q > best_q:
+            best, best_q = candidate, q
+    return best
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = f"req-{uuid.uuid4().hex}"
+        accept_language = None
+        for name, value in scope["headers"]:
+            if name == b"accept-language":
+                accept_language = value.decode("latin-1")
+                break
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["language"] = pick_language(accept_language)
+        encoded_id = request_id.encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (REQUEST_ID_HEADER, encoded_id)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

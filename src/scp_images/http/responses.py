@@ -1,0 +1,36 @@
+"""Fast JSON responses (orjson) and the error envelope as a response."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from scp_images.domain.errors import DomainError, RateLimited, Unavailable
+from scp_images.http.errors import error_body
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def empty_response(status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, headers=headers)
+
+
+def domain_error_response(error: DomainError, language: str, request_id: str) -> Response:
+    status, body = error_body(error, language, request_id)
+    headers = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.params.get("retry_after", 1))
+    elif isinstance(error, Unavailable):
+        headers["Retry-After"] = "5"
+    return json_response(body, status, headers)

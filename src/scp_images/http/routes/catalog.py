@@ -1,0 +1,35 @@
+"""``GET /endpoints``: the IAM endpoint catalog, so SCP clients configured with only an auth URL
+(the Go SDK looks up ``service_type`` ``scp-virtualserver`` for its region) find this server."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scp_images.domain.principal import Action
+from scp_images.http.deps import services
+from scp_images.http.responses import json_response
+
+router = APIRouter()
+
+SERVICE_TYPE = "scp-virtualserver"
+
+
+def own_base_url(request: Request) -> str:
+    public = request.app.state.settings.public_urls
+    return str(public[0]).rstrip("/") if public else str(request.base_url).rstrip("/")
+
+
+@router.get("/endpoints")
+def list_endpoints(request: Request) -> Response:
+    svc = services(request)
+    call = svc.guard.authorize(request, Action.LIST_ENDPOINTS)
+    region = request.app.state.settings.region
+    entry = {
+        "region": region,
+        "service_type": SERVICE_TYPE,
+        "service_name": "virtualserver",
+        "url": own_base_url(request),
+    }
+    return json_response({"endpoints": [entry]}, headers=call.headers)

@@ -1,0 +1,141 @@
+"""/v1/images and /v1/pending-images: show, list, create, update, delete, import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scp_images.domain.errors import InvalidRequest
+from scp_images.domain.image import Visibility
+from scp_images.domain.listing import (
+    FILTER_KEYS,
+    MAX_LIMIT,
+    ListQuery,
+    parse_bool,
+    parse_limit,
+    parse_sort,
+    parse_visibility,
+)
+from scp_images.domain.principal import Action
+from scp_images.http.bodies import (
+    ImageCreateRequest,
+    ImageImportRequest,
+    ImageSetRequest,
+    ImageUploadCreateRequest,
+    parse_body,
+)
+from scp_images.http.body import RawBody, raw_body
+from scp_images.http.deps import services
+from scp_images.http.responses import empty_response, json_response
+from scp_images.http.schemas import image_body, image_list_body, import_body
+from scp_images.services.images import NewImage
+
+router = APIRouter()
+
+
+def _body(request: Request, model: Any, raw: RawBody) -> Any:
+    return parse_body(model, raw.data, raw.content_type, limit=request.app.state.settings.max_body_bytes)
+
+
+def _list_query(request: Request, *, filters: tuple[str, ...], paged: bool) -> ListQuery:
+    params = request.query_params
+    values = {k: params[k] for k in filters if k in params and params[k] != "" and k != "visibility"}
+    return ListQuery(
+        filters=values,
+        visibility=parse_visibility(params.get("visibility")) if "visibility" in filters else None,
+        sort=parse_sort(params.get("sort")) if paged else parse_sort(None),
+        limit=parse_limit(params.get("limit")) if paged else MAX_LIMIT,
+        marker=(params.get("marker") or None) if paged else None,
+        hidden=parse_bool("os_hidden", params.get("os_hidden")) if paged else False,
+    )
+
+
+@router.get("/v1/images")
+def list_images(request: Request) -> Response:
+    svc = services(request)
+    call = svc.guard.authorize(request, Action.LIST_IMAGES)
+    images = svc.images.list_visible(call.principal, _list_query(request, filters=FILTER_KEYS, paged=True))
+    return json_response(image_list_body(images, call.version.version), headers=call.headers)
+
+
+@router.get("/v1/pending-images")
+def list_pending_images(request: Request) -> Response:
+    svc = services(request)
+    call = svc.guard.authorize(request, Action.LIST_PENDING_IMAGES)
+    query = _list_query(request, filters=("scp_image_type", "scp_original_image_type"), paged=False)
+    images = svc.images.pending(call.principal, query)
+    return json_response(image_list_body(images, call.version.version), headers=call.headers)
+
+
+@router.post("/v1/images")
+def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response:
+    svc = services(request)
+    call = svc.guard.authorize(request, Action.CREATE_IMAGE)
+    direct_upload = request.query_params.get("source") == "upload"
+    body = _body(request, ImageUploadCreateRequest if direct_upload else ImageCreateRequest, raw)
+    if direct_upload and body.url is not None:
+        raise InvalidRequest(
+            reason="an image made with source=upload gets its bytes from PUT /v2/images/{id}/file, not url"
+        )
+    new = NewImage(
+        name=body.name,
+        os_distro=body.os_distro,
+        url=body.url,
+        container_format=body.container_format,
+        disk_format=body.disk_format,
+        min_disk=body.min_disk,
+        min_ram=body.min_ram,
+        protected=body.protected,
+        visibility=Visibility(body.visibility),
+        tags=[t.model_dump() for t in body.tags or []],
+    )
+    image = svc.images.create(call.principal, new)
+    return json_response(image_body(image, call.version.version), headers=call.headers)
+
+
+@router.get("/v1/images/{image_id}")
+def show_image(request: Request, image_id: str) -> Response:
+    svc = services(request)
+    call = svc.guard.authorize(request, Action.SHOW_IMAGE)
+    image = svc.images.show(call.principal, image_id)
+    return json_response(image_body(image, call.version.version), headers=call.headers)
+
+
+@router.put("/v1/images/{image_id}")
+def update_image(request: Request, image_id: str, raw: RawBody = Depends(raw_body)) -> Response:
+    svc = services(request)
+    call = svc.guard.authorize(request, Action.SET_IMAGE)
+    body = _body(request, ImageSetRequest, raw)
+    changes = body.model_dump(exclude_unset=True)
+    if "visibility" in changes and changes["visibility"] is not None:
+        changes["visibility"] = Visibility(changes["visibility"])
+    image = svc.images.update(call.principal, image_id, changes)
+    return json_response(image_body(image, call.version.version), headers=call.headers)
+
+
+@router.delete("/v1/images/{image_id}")
+def delete_image(request: Request, image_id: str) -> Response:
+    svc = services(request)
+    call = svc.guard.authorize(request, Action.DELETE_IMAGE)
+    svc.images.delete(call.principal, image_id)
+    return empty_response(204, call.headers)
+
+
+@router.post("/v1/images/{image_id}/import")
+def import_image(request: Request, image_id: str, raw: RawBody = Depends(raw_body)) -> Response:
+    svc = services(request)
+    call = svc.guard.authorize(request, Action.IMPORT_IMAGE)
+    body = _body(request, ImageImportRequest, raw)
+    svc.images.start_import(call.principal, image_id, body.url)
+    return empty_response(202, call.headers)
+
+
+@router.get("/v1/images/{image_id}/import")
+def show_import(request: Request, image_id: str) -> Response:
+    svc = services(request)
+    call = svc.guard.authorize(request, Action.SHOW_IMAGE)
+    job = svc.images.import_status(call.principal, image_id)
+    return json_response(import_body(job), headers=call.headers)

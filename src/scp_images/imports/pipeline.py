@@ -1,0 +1,110 @@
+"""One streaming pass over image bytes: size, md5, sha512, qcow2 inspection and the blob write.
+
+The hashes and the blob write each run on their own thread fed by a small bounded queue: hashlib
+releases the GIL on large buffers, so md5, sha512 and I/O overlap while memory stays at a few
+chunks whatever the image size. Nothing is committed here; the caller commits the writer only
+after the result is known to be good (stage, verify, then move).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from scp_images.domain.errors import DiskImageRejected
+from scp_images.formats.qcow2 import Qcow2Inspector
+from scp_images.store.blob.base import BlobWriter
+
+_QUEUE_DEPTH = 8
+_STOP = object()
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    size: int
+    checksum: str
+    os_hash_algo: str
+    os_hash_value: str
+    virtual_size: int
+
+
+class IngestCancelled(Exception):
+    """The caller asked the pipeline to stop (for instance the image was deleted)."""
+
+
+class _Lane:
+    """A consumer thread applying ``consume`` to every chunk, remembering the first error."""
+
+    def __init__(self, name: str, consume: Callable[[bytes], Any]) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=_QUEUE_DEPTH)
+        self._consume = consume
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not _STOP:
+            if self.error is None:
+                try:
+                    self._consume(chunk)
+                except BaseException as exc:
+                    self.error = exc
+
+    def put(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join()
+
+
+def _raise_lane_errors(lanes: Iterable[_Lane]) -> None:
+    for lane in lanes:
+        if lane.error is not None:
+            raise lane.error
+
+
+def ingest(
+    chunks: Iterable[bytes],
+    writer: BlobWriter,
+    *,
+    max_bytes: int,
+    max_virtual_size: int,
+    progress: Callable[[int], None] | None = None,
+) -> IngestResult:
+    """Consume ``chunks`` once; returns sizes and digests or raises ``DiskImageRejected``."""
+    md5, sha512 = hashlib.md5(usedforsecurity=False), hashlib.sha512()
+    inspector = Qcow2Inspector(max_virtual_size=max_virtual_size)
+    lanes = [_Lane("md5", md5.update), _Lane("sha512", sha512.update), _Lane("blob-write", writer.write)]
+    size = 0
+    try:
+        for chunk in chunks:
+            if not chunk:
+                continue
+            size += len(chunk)
+            if size > max_bytes:
+                raise DiskImageRejected(
+                    "too_large", f"the image is larger than the limit of {max_bytes} bytes"
+                )
+            inspector.feed(chunk)
+            for lane in lanes:
+                lane.put(chunk)
+            _raise_lane_errors(lanes)
+            if progress is not None:
+                progress(size)
+    finally:
+        for lane in lanes:
+            lane.close()
+    _raise_lane_errors(lanes)
+    header = inspector.finish()
+    return IngestResult(size, md5.hexdigest(), "sha512", sha512.hexdigest(), header.virtual_size)
+
+
+def read_file_chunks(path: str, chunk_size: int = 1 << 20) -> Iterable[bytes]:
+    with open(path, "rb", buffering=0) as handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk

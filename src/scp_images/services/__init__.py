@@ -1,0 +1,1 @@
+"""Use cases. Each public method owns its transaction; none raises HTTP errors."""

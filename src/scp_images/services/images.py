@@ -1,0 +1,227 @@
+"""Image use cases seen by API callers: show, list, create, update, delete, import, download."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from scp_images.domain.access import list_scope, pending_scope, require_owner, require_visible
+from scp_images.domain.errors import (
+    ConcurrentUpdate,
+    ImageProtected,
+    ImportNotFound,
+    InvalidImageStatus,
+    InvalidRequest,
+)
+from scp_images.domain.image import (
+    IMPORTABLE_STATUSES,
+    Image,
+    ImageStatus,
+    Visibility,
+    check_transition,
+    new_image_id,
+    parse_image_id,
+)
+from scp_images.domain.listing import ListQuery
+from scp_images.domain.principal import Principal
+from scp_images.imports.sources import SourceResolver
+from scp_images.services.clock import Clock, system_clock
+from scp_images.store.blob.base import BlobStore
+from scp_images.store.sql import images as image_store
+from scp_images.store.sql import imports as job_store
+from scp_images.store.sql.database import Database
+from scp_images.store.sql.imports import ImportJob, JobStatus
+
+UPDATABLE_FIELDS = frozenset({"min_disk", "min_ram", "protected", "visibility"})
+
+
+@dataclass(frozen=True, slots=True)
+class NewImage:
+    name: str
+    os_distro: str
+    url: str | None
+    container_format: str = "bare"
+    disk_format: str = "qcow2"
+    min_disk: int = 0
+    min_ram: int = 0
+    protected: bool = False
+    visibility: Visibility = Visibility.PRIVATE
+    tags: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    image: Image
+    size: int
+    read: Callable[[int, int | None], Iterator[bytes]]  # (offset, length) -> chunks
+
+
+class ImageService:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        sources: SourceResolver,
+        clock: Clock = system_clock,
+        on_job: Any = None,
+    ) -> None:
+        self._db = db
+        self._blobs = blobs
+        self._sources = sources
+        self._clock = clock
+        self._on_job = on_job or (lambda: None)
+
+    def show(self, principal: Principal, image_id: str) -> Image:
+        image_id = parse_image_id(image_id)
+        with self._db.transaction() as conn:
+            image, member_status = image_store.get_image_for(conn, image_id, principal.account_id)
+        return require_visible(image, image_id, principal.account_id, member_status)
+
+    def list_visible(self, principal: Principal, query: ListQuery) -> list[Image]:
+        scope = list_scope(principal.account_id, query.visibility)
+        with self._db.transaction() as conn:
+            marker = self._marker(conn, principal, query.marker)
+            return image_store.list_images(conn, scope, query, marker)
+
+    def pending(self, principal: Principal, query: ListQuery) -> list[Image]:
+        with self._db.transaction() as conn:
+            return image_store.list_images(conn, pending_scope(principal.account_id), query, None)
+
+    def _marker(self, conn: Any, principal: Principal, marker: str | None) -> Image | None:
+        if marker is None:
+            return None
+        try:
+            marker_id = parse_image_id(marker)
+        except InvalidRequest:
+            raise InvalidRequest(reason=f"marker {marker[:80]!r} is not an image id") from None
+        image, member_status = image_store.get_image_for(conn, marker_id, principal.account_id)
+        try:
+            return require_visible(image, marker_id, principal.account_id, member_status)
+        except Exception:
+            raise InvalidRequest(reason=f"marker {marker_id} is not an image you can list") from None
+
+    def create(self, principal: Principal, new: NewImage) -> Image:
+        """A queued image; when a URL is given its import job is written in the same transaction."""
+        if new.url is not None:
+            self._sources.check(new.url)
+        now = self._clock()
+        image = Image(
+            id=new_image_id(),
+            name=new.name,
+            owner=principal.account_id,
+            status=ImageStatus.QUEUED,
+            visibility=new.visibility,
+            created_at=now,
+            updated_at=now,
+            protected=new.protected,
+            container_format=new.container_format,
+            disk_format=new.disk_format,
+            min_disk=new.min_disk,
+            min_ram=new.min_ram,
+            os_distro=new.os_distro,
+            owner_account_name=principal.account_name,
+            owner_user_name=principal.user_name,
+            root_device_name="/dev/vda",
+            scp_image_type="custom",
+            scp_original_image_type="custom",
+            url=new.url,
+            tags=list(new.tags),
+        )
+        with self._db.transaction() as conn:
+            image_store.insert_image(conn, image)
+            if new.url is not None:
+                job_store.put_job(conn, image.id, new.url, "url", now, JobStatus.PENDING)
+        if new.url is not None:
+            self._on_job()
+        return image
+
+    def _owned(self, conn: Any, principal: Principal, image_id: str, *, for_update: bool = False) -> Image:
+        image, member_status = image_store.get_image_for(conn, image_id, principal.account_id)
+        image = require_visible(image, image_id, principal.account_id, member_status)
+        require_owner(image, principal.account_id)
+        if for_update:
+            locked = image_store.get_image(conn, image_id, for_update=True)
+            image = require_visible(locked, image_id, principal.account_id, member_status)
+        return image
+
+    def update(self, principal: Principal, image_id: str, changes: dict[str, Any]) -> Image:
+        image_id = parse_image_id(image_id)
+        unknown = set(changes) - UPDATABLE_FIELDS
+        if unknown:
+            raise InvalidRequest(reason=f"these fields cannot be changed: {', '.join(sorted(unknown))}")
+        with self._db.transaction() as conn:
+            image = self._owned(conn, principal, image_id)
+            values = {k: v for k, v in changes.items() if v is not None}
+            if values:
+                values["updated_at"] = self._clock()
+                if not image_store.update_image(conn, image_id, values):
+                    raise ConcurrentUpdate(image_id=image_id)
+            updated = image_store.get_image(conn, image_id)
+        assert updated is not None
+        return updated if values else image
+
+    def delete(self, principal: Principal, image_id: str) -> None:
+        """Removes the row (members and import record with it) and then the bytes; a running import
+        notices at its next heartbeat and discards what it wrote."""
+        image_id = parse_image_id(image_id)
+        with self._db.transaction() as conn:
+            image = self._owned(conn, principal, image_id, for_update=True)
+            if image.protected:
+                raise ImageProtected(image_id=image_id)
+            image_store.delete_image(conn, image_id)
+        if image.blob_key:
+            self._blobs.delete(image.blob_key)
+
+    def start_import(self, principal: Principal, image_id: str, url: str) -> None:
+        image_id = parse_image_id(image_id)
+        self._sources.check(url)
+        with self._db.transaction() as conn:
+            image = self._owned(conn, principal, image_id, for_update=True)
+            if image.status not in IMPORTABLE_STATUSES:
+                raise InvalidImageStatus(
+                    image_id=image_id, status=image.status.value, expected="queued or killed"
+                )
+            now = self._clock()
+            changes = {"url": url, "updated_at": now, "status": ImageStatus.QUEUED}
+            if not image_store.update_image(conn, image_id, changes, from_status=image.status):
+                raise ConcurrentUpdate(image_id=image_id)
+            job_store.put_job(conn, image_id, url, "url", now, JobStatus.PENDING)
+        self._on_job()
+
+    def import_status(self, principal: Principal, image_id: str) -> ImportJob:
+        image_id = parse_image_id(image_id)
+        with self._db.transaction() as conn:
+            self._owned(conn, principal, image_id)
+            job = job_store.get_job(conn, image_id)
+        if job is None:
+            raise ImportNotFound(image_id=image_id)
+        return job
+
+    def begin_upload(self, principal: Principal, image_id: str, worker: str) -> Image:
+        """Claim a queued image for a direct upload: it moves to importing, so one upload wins."""
+        image_id = parse_image_id(image_id)
+        with self._db.transaction() as conn:
+            image = self._owned(conn, principal, image_id, for_update=True)
+            check_transition(image_id, image.status, ImageStatus.IMPORTING)
+            if image.status is not ImageStatus.QUEUED:
+                raise InvalidImageStatus(image_id=image_id, status=image.status.value, expected="queued")
+            now = self._clock()
+            if not image_store.update_image(
+                conn,
+                image_id,
+                {"status": ImageStatus.IMPORTING, "updated_at": now},
+                from_status=ImageStatus.QUEUED,
+            ):
+                raise ConcurrentUpdate(image_id=image_id)
+            job_store.put_job(conn, image_id, None, "upload", now, JobStatus.RUNNING, worker)
+        return image
+
+    def download(self, principal: Principal, image_id: str) -> Download:
+        image = self.show(principal, image_id)
+        if image.status is not ImageStatus.ACTIVE or image.blob_key is None:
+            raise InvalidImageStatus(image_id=image.id, status=image.status.value, expected="active")
+        key = image.blob_key
+        return Download(
+            image, image.size or 0, lambda offset, length: self._blobs.read(key, offset=offset, length=length)
+        )

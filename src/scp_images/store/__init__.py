@@ -1,0 +1,1 @@
+"""Persistence: SQL metadata (``store.sql``) and image bytes (``store.blob``)."""

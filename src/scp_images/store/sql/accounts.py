@@ -1,0 +1,108 @@
+"""Accounts and access keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from scp_images.domain.principal import Action, Principal
+from scp_images.store.sql.tables import access_keys, accounts
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    access_key: str
+    secret_key: str
+    account_id: str
+    account_name: str
+    user_name: str
+    enabled: bool
+    denied_actions: frozenset[Action]
+    created_at: datetime
+
+    def principal(self) -> Principal:
+        return Principal(
+            self.account_id, self.account_name, self.user_name, self.access_key, self.denied_actions
+        )
+
+
+def insert_account(conn: Connection, record: AccountRecord) -> None:
+    conn.execute(insert(accounts).values(id=record.id, name=record.name, created_at=record.created_at))
+
+
+def get_account(conn: Connection, account_id: str) -> AccountRecord | None:
+    row = conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
+    return AccountRecord(row.id, row.name, row.created_at) if row else None
+
+
+def list_accounts(conn: Connection) -> list[AccountRecord]:
+    rows = conn.execute(select(accounts).order_by(accounts.c.created_at, accounts.c.id))
+    return [AccountRecord(r.id, r.name, r.created_at) for r in rows]
+
+
+def account_exists(conn: Connection, account_id: str) -> bool:
+    return conn.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first() is not None
+
+
+def insert_key(conn: Connection, record: KeyRecord) -> None:
+    conn.execute(
+        insert(access_keys).values(
+            access_key=record.access_key,
+            secret_key=record.secret_key,
+            account_id=record.account_id,
+            user_name=record.user_name,
+            enabled=record.enabled,
+            denied_actions=sorted(a.value for a in record.denied_actions),
+            created_at=record.created_at,
+        )
+    )
+
+
+_KEY_QUERY = select(access_keys, accounts.c.name.label("account_name")).join(
+    accounts, accounts.c.id == access_keys.c.account_id
+)
+
+
+def _key_record(row: object) -> KeyRecord:
+    return KeyRecord(
+        access_key=row.access_key,  # type: ignore[attr-defined]
+        secret_key=row.secret_key,  # type: ignore[attr-defined]
+        account_id=row.account_id,  # type: ignore[attr-defined]
+        account_name=row.account_name,  # type: ignore[attr-defined]
+        user_name=row.user_name,  # type: ignore[attr-defined]
+        enabled=row.enabled,  # type: ignore[attr-defined]
+        denied_actions=frozenset(Action(a) for a in row.denied_actions),  # type: ignore[attr-defined]
+        created_at=row.created_at,  # type: ignore[attr-defined]
+    )
+
+
+def get_key(conn: Connection, access_key: str) -> KeyRecord | None:
+    row = conn.execute(_KEY_QUERY.where(access_keys.c.access_key == access_key)).first()
+    return _key_record(row) if row else None
+
+
+def list_keys(conn: Connection, account_id: str | None) -> list[KeyRecord]:
+    query = _KEY_QUERY.order_by(access_keys.c.created_at, access_keys.c.access_key)
+    if account_id is not None:
+        query = query.where(access_keys.c.account_id == account_id)
+    return [_key_record(r) for r in conn.execute(query)]
+
+
+def set_key_enabled(conn: Connection, access_key: str, enabled: bool) -> bool:
+    result = conn.execute(
+        update(access_keys).where(access_keys.c.access_key == access_key).values(enabled=enabled)
+    )
+    return result.rowcount == 1
+
+
+def delete_key(conn: Connection, access_key: str) -> bool:
+    return conn.execute(delete(access_keys).where(access_keys.c.access_key == access_key)).rowcount == 1

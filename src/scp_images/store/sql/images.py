@@ -1,0 +1,176 @@
+"""Image rows: load with the caller's membership, compare-and-set updates, keyset-paginated lists."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    delete,
+    exists,
+    false,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+
+from scp_images.domain.access import ListScope
+from scp_images.domain.image import Image, ImageStatus, Visibility
+from scp_images.domain.listing import ListQuery, SortKey
+from scp_images.domain.member import MemberStatus
+from scp_images.store.sql.tables import image_members, images
+
+_FIELDS = tuple(f.name for f in fields(Image))
+
+
+def _row_to_image(row: Any) -> Image:
+    values = {name: getattr(row, name) for name in _FIELDS}
+    values["status"] = ImageStatus(values["status"])
+    values["visibility"] = Visibility(values["visibility"])
+    return Image(**values)
+
+
+def _image_values(image: Image) -> dict[str, Any]:
+    values = {name: getattr(image, name) for name in _FIELDS}
+    values["status"] = image.status.value
+    values["visibility"] = image.visibility.value
+    return values
+
+
+def insert_image(conn: Connection, image: Image) -> None:
+    conn.execute(insert(images).values(**_image_values(image)))
+
+
+def get_image(conn: Connection, image_id: str, *, for_update: bool = False) -> Image | None:
+    query = select(images).where(images.c.id == image_id)
+    if for_update:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return _row_to_image(row) if row else None
+
+
+def get_image_for(
+    conn: Connection, image_id: str, account_id: str
+) -> tuple[Image | None, MemberStatus | None]:
+    """The image and the caller's membership status on it, in one round trip."""
+    status = (
+        select(image_members.c.status)
+        .where(image_members.c.image_id == images.c.id, image_members.c.member_id == account_id)
+        .correlate(images)
+        .scalar_subquery()
+        .label("member_status")
+    )
+    row = conn.execute(select(images, status).where(images.c.id == image_id)).first()
+    if row is None:
+        return None, None
+    return _row_to_image(row), MemberStatus(row.member_status) if row.member_status else None
+
+
+def update_image(
+    conn: Connection, image_id: str, changes: dict[str, Any], *, from_status: ImageStatus | None = None
+) -> bool:
+    """Compare-and-set: applies only while the image is still in ``from_status``. False when it lost."""
+    values = {k: (v.value if isinstance(v, ImageStatus | Visibility) else v) for k, v in changes.items()}
+    query = update(images).where(images.c.id == image_id).values(**values)
+    if from_status is not None:
+        query = query.where(images.c.status == from_status.value)
+    return conn.execute(query).rowcount == 1
+
+
+def delete_image(conn: Connection, image_id: str) -> bool:
+    return conn.execute(delete(images).where(images.c.id == image_id)).rowcount == 1
+
+
+def blob_keys(conn: Connection) -> set[str]:
+    rows = conn.execute(select(images.c.blob_key).where(images.c.blob_key.is_not(None)))
+    return {r.blob_key for r in rows}
+
+
+def _scope_condition(scope: ListScope) -> ColumnElement[bool]:
+    parts: list[ColumnElement[bool]] = []
+    if scope.include_own:
+        own = images.c.owner == scope.account_id
+        if scope.own_visibilities is not None:
+            own = and_(own, images.c.visibility.in_([v.value for v in scope.own_visibilities]))
+        parts.append(own)
+    if scope.public:
+        parts.append(images.c.visibility == Visibility.PUBLIC.value)
+    if scope.community:
+        parts.append(images.c.visibility == Visibility.COMMUNITY.value)
+    if scope.shared_member_statuses:
+        membership = exists().where(
+            image_members.c.image_id == images.c.id,
+            image_members.c.member_id == scope.account_id,
+            image_members.c.status.in_([s.value for s in scope.shared_member_statuses]),
+        )
+        parts.append(
+            and_(
+                images.c.visibility == Visibility.SHARED.value, images.c.owner != scope.account_id, membership
+            )
+        )
+    return or_(*parts) if parts else false()
+
+
+def _order_by(sort: Sequence[SortKey]) -> list[Any]:
+    order = []
+    for key in sort:
+        column = images.c[key.key]
+        order.append(column.desc().nulls_last() if key.descending else column.asc().nulls_first())
+    return order
+
+
+def _equal(column: Any, value: Any) -> ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value
+
+
+def _after(column: Any, value: Any, descending: bool) -> ColumnElement[bool]:
+    """Rows strictly after ``value`` on one key, with nulls first ascending and last descending."""
+    if descending:
+        return false() if value is None else or_(column < value, column.is_(None))
+    return column.is_not(None) if value is None else column > value
+
+
+def _keyset_condition(sort: Sequence[SortKey], marker: Image) -> ColumnElement[bool]:
+    columns = [images.c[k.key] for k in sort]
+    values = [getattr(marker, k.key) for k in sort]
+    values = [v.value if isinstance(v, ImageStatus | Visibility) else v for v in values]
+    same_direction = len({k.descending for k in sort}) == 1
+    if same_direction and not any(c.nullable for c in columns):
+        # A row-value comparison lets the planner walk the (key, id) index straight to the marker.
+        row = tuple_(*columns)
+        return row < tuple_(*values) if sort[0].descending else row > tuple_(*values)
+    branches = []
+    for i, key in enumerate(sort):
+        prefix = [_equal(columns[j], values[j]) for j in range(i)]
+        branches.append(and_(*prefix, _after(columns[i], values[i], key.descending)))
+    return or_(*branches)
+
+
+def list_images(conn: Connection, scope: ListScope, query: ListQuery, marker: Image | None) -> list[Image]:
+    statement = select(images).where(_scope_condition(scope))
+    statement = statement.where(images.c.os_hidden == query.hidden)
+    for key, value in query.filters.items():
+        statement = statement.where(images.c[key] == value)
+    if query.visibility is not None:
+        statement = statement.where(images.c.visibility == query.visibility.value)
+    if marker is not None:
+        statement = statement.where(_keyset_condition(query.sort, marker))
+    statement = statement.order_by(*_order_by(query.sort)).limit(query.limit)
+    return [_row_to_image(row) for row in conn.execute(statement)]
+
+
+def images_in_status(conn: Connection, status: ImageStatus) -> list[Image]:
+    return [_row_to_image(r) for r in conn.execute(select(images).where(images.c.status == status.value))]
+
+
+def images_importing_since(conn: Connection, before: Any) -> list[Image]:
+    rows = conn.execute(
+        select(images).where(images.c.status == ImageStatus.IMPORTING.value, images.c.updated_at < before)
+    )
+    return [_row_to_image(r) for r in rows]

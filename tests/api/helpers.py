@@ -1,0 +1,66 @@
+"""Helpers for API tests: the admin CLI as a real subprocess and the expected figures of a file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from scp_images.config import Settings
+
+SCP_IMAGES = [sys.executable, "-m", "scp_images.cli"]
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env["SCP_IMAGES_DATA_DIR"] = str(settings.data_dir)
+    env["SCP_IMAGES_DATABASE_URL"] = settings.resolved_database_url()
+    if settings.blob_url:
+        env["SCP_IMAGES_BLOB_URL"] = settings.blob_url
+    return env
+
+
+def admin(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [*SCP_IMAGES, "admin", *args], env=cli_env(settings), capture_output=True, text=True, timeout=300
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"admin {' '.join(args)} failed ({result.returncode}): {result.stderr}{result.stdout}"
+        )
+    return result
+
+
+def admin_json(settings: Settings, *args: str) -> dict[str, Any]:
+    return json.loads(admin(settings, *args, "--json").stdout)  # type: ignore[no-any-return]
+
+
+def import_image(
+    settings: Settings, path: Path, owner: str, *extra: str, name: str = "test-image"
+) -> dict[str, Any]:
+    return admin_json(
+        settings,
+        "image",
+        "import",
+        "--file",
+        str(path),
+        "--name",
+        name,
+        "--os-distro",
+        "ubuntu",
+        "--owner",
+        owner,
+        *extra,
+    )
+
+
+def file_digests(path: Path) -> tuple[str, str, int]:
+    md5, sha512 = hashlib.md5(), hashlib.sha512()
+    data = path.read_bytes()
+    md5.update(data)
+    sha512.update(data)
+    return md5.hexdigest(), sha512.hexdigest(), len(data)

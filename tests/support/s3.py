@@ -1,0 +1,27 @@
+"""A real S3 endpoint for tests: moto's server on a free loopback port, in this process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from moto.server import ThreadedMotoServer
+
+ACCESS_KEY_ID = "testing"
+SECRET_ACCESS_KEY = "testing"
+REGION = "us-east-1"
+
+
+def start_s3_server() -> tuple[str, Callable[[], None]]:
+    """Start moto's S3 server; return its endpoint URL and a callable that stops it (safe to call twice)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        if not stopped:
+            stopped = True
+            server.stop()
+
+    return f"http://{host}:{port}", stop
