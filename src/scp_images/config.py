@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     run_import_jobs: bool = True  # the embedded default runs import jobs inside the server process
     import_heartbeat_seconds: float = 5.0
     import_stale_seconds: float = 60.0
+    staging_sweep_seconds: float = 86400.0
     max_body_bytes: int = 1 << 20
 
     _split_public = field_validator("public_urls", "import_allowed_hosts", mode="before")(_split_commas)

@@ -64,3 +64,15 @@ def file_digests(path: Path) -> tuple[str, str, int]:
     md5.update(data)
     sha512.update(data)
     return md5.hexdigest(), sha512.hexdigest(), len(data)
+
+
+def publish(stack: Any, path: Path, owner: str, visibility: str = "private", **extra: Any) -> dict[str, Any]:
+    """The operator import in-process (fast); tests of the CLI itself use ``import_image``."""
+    from scp_images.domain.image import Visibility
+    from scp_images.domain.versions import V1_3
+    from scp_images.http.schemas import image_body
+    from scp_images.services.ingest import PublishRequest
+
+    request = PublishRequest(str(path), extra.pop("name", "test-image"), "ubuntu", owner, Visibility(visibility),
+                             **extra)
+    return image_body(stack.components.ingest.publish_file(request), V1_3)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from scp_images.signing import compute_signature
-from tests.api.helpers import admin, file_digests, import_image
+from tests.api.helpers import admin, file_digests, import_image, publish
 from tests.conftest import qemu_virtual_size
 from tests.support.stack import Key, Stack
 
@@ -55,6 +55,12 @@ def owner(stack: Stack) -> Key:
 @pytest.fixture
 def private_image(stack: Stack, owner: Key, make_qcow2: Any) -> tuple[dict[str, Any], Path]:
     path = make_qcow2("private.qcow2", "96M")
+    return publish(stack, path, owner.account_id, "private"), path
+
+
+@pytest.fixture
+def cli_image(stack: Stack, owner: Key, make_qcow2: Any) -> tuple[dict[str, Any], Path]:
+    path = make_qcow2("cli.qcow2", "96M")
     return import_image(stack.settings, path, owner.account_id, "--visibility", "private"), path
 
 
@@ -92,8 +98,8 @@ def test_imported_qcow2_shows_exact_figures_in_every_version(
     assert response.headers["x-request-id"].startswith("req-")
 
 
-def test_admin_import_output_equals_show_1_3(stack: Stack, owner: Key, private_image: Any) -> None:
-    image, _ = private_image
+def test_admin_import_output_equals_show_1_3(stack: Stack, owner: Key, cli_image: Any) -> None:
+    image, _ = cli_image
     shown = stack.request("GET", f"/v1/images/{image['id']}", owner, version="1.3").json()
     assert shown == image
 
@@ -174,7 +180,7 @@ def test_public_url_setting_is_a_signing_base(tmp_path: Path, database_url: str,
     running = start_stack(settings)
     try:
         key = running.new_account("pub")
-        image = import_image(settings, make_qcow2(), key.account_id)
+        image = publish(running, make_qcow2(), key.account_id)
         path = f"/v1/images/{image['id']}"
         ts = str(int(time.time() * 1000))
         headers = {
@@ -337,7 +343,7 @@ def test_private_image_of_another_account_is_404_public_is_visible(
     stranger = stack.new_account("stranger")
     item = _error(stack.request("GET", f"/v1/images/{image['id']}", stranger), 404)
     assert image["id"] in item["detail"]
-    public = import_image(stack.settings, make_qcow2("pub.qcow2"), owner.account_id, "--visibility", "public")
+    public = publish(stack, make_qcow2("pub.qcow2"), owner.account_id, "public")
     assert stack.request("GET", f"/v1/images/{public['id']}", stranger).status_code == 200
     community = import_image(
         stack.settings, make_qcow2("c.qcow2"), owner.account_id, "--visibility", "community"
@@ -376,7 +382,7 @@ def test_strict_sunset_refuses_versions_past_their_date(
     running = start_stack(settings, today=lambda: date.fromisoformat(today))
     try:
         key = running.new_account("sunset")
-        image = import_image(settings, make_qcow2(), key.account_id)
+        image = publish(running, make_qcow2(), key.account_id)
         response = running.request("GET", f"/v1/images/{image['id']}", key, version="1.0")
         assert response.status_code == expect_1_0
         if expect_1_0 == 400:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from moto.server import ThreadedMotoServer
@@ -13,6 +14,8 @@ REGION = "us-east-1"
 
 def start_s3_server() -> tuple[str, Callable[[], None]]:
     """Start moto's S3 server; return its endpoint URL and a callable that stops it (safe to call twice)."""
+    # One access-log line per request would drown the interesting part of a failing test's captured log.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

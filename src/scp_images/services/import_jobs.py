@@ -38,6 +38,8 @@ MAX_ATTEMPTS = 3
 class RunnerTimings:
     heartbeat_seconds: float = 5.0
     stale_seconds: float = 60.0
+    # S3 dates a multipart upload by its start, so this must outlast the longest import.
+    staging_sweep_seconds: float = 86400.0
     idle_poll_seconds: float = 1.0
 
 
@@ -145,7 +147,7 @@ class ImportRunner:
     def recover(self) -> None:
         """Repair what a crash left behind. Safe to run while other runners work."""
         self._kill_stuck_uploads()
-        self._blobs.sweep_staging(older_than_seconds=self._timings.stale_seconds)
+        self._blobs.sweep_staging(older_than_seconds=self._timings.staging_sweep_seconds)
         self._sweep_orphan_blobs()
 
     def _kill_stuck_uploads(self) -> None:

@@ -1,0 +1,303 @@
+"""Blobs as objects in an S3 (or S3-compatible) bucket under an optional prefix.
+
+A writer is a multipart upload: parts are sent on a two-thread pool while the caller keeps writing, and the
+object becomes visible only on ``CompleteMultipartUpload``, which S3 applies atomically. Blobs smaller than
+one part skip multipart and use a single ``PutObject``. Abandoned uploads are aborted by ``sweep_staging``.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from scp_images.store.blob.base import (
+    BlobNotFound,
+    BlobStoreUnavailable,
+    WriterBase,
+    is_valid_key,
+    validate_key,
+    validate_range,
+)
+
+__all__ = ["DEFAULT_PART_SIZE", "MIN_PART_SIZE", "S3BlobStore"]
+
+MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
+MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
+MAX_PARTS = 10_000
+DEFAULT_PART_SIZE = 16 * 1024 * 1024
+# Two uploads in flight plus the part being filled: memory per writer stays under 3 * part_size.
+_UPLOAD_THREADS = 2
+_NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
+_Part = dict[str, Any]
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def _unavailable_on_s3_error(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise BlobStoreUnavailable(f"s3 blob store: {what} failed: {exc}") from exc
+
+
+def _client_config(endpoint_url: str | None) -> Config:
+    return Config(
+        retries={"max_attempts": 5, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=60,
+        max_pool_connections=32,
+        # S3-compatible servers (MinIO, Ceph, moto) are usually addressed by IP or a single host name.
+        s3={"addressing_style": "path" if endpoint_url else "auto"},
+        # botocore >= 1.36 adds CRC trailers with aws-chunked encoding by default, which several
+        # S3-compatible servers reject; integrity in transit then rests on TLS and Content-Length.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+
+
+_session_lock = threading.Lock()
+
+
+@functools.cache
+def _shared_session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
+def _new_client(**kwargs: Any) -> Any:
+    # A session caches the parsed service model (~0.3 s to build), so stores share one; creating clients
+    # from a session is not thread-safe, hence the lock. Credentials are passed per client, never shared.
+    with _session_lock:
+        return _shared_session().client("s3", **kwargs)
+
+
+def _normalise_prefix(prefix: str) -> str:
+    prefix = prefix.strip("/")
+    return validate_key(prefix) + "/" if prefix else ""
+
+
+def _range_header(offset: int, length: int | None) -> str | None:
+    if length is None:
+        return f"bytes={offset}-" if offset else None
+    return f"bytes={offset}-{offset + length - 1}"
+
+
+def _body_chunks(body: Any, chunk_size: int) -> Iterator[bytes]:
+    try:
+        with _unavailable_on_s3_error("reading an object body"):
+            yield from body.iter_chunks(chunk_size)
+    finally:
+        body.close()
+
+
+class _S3Writer(WriterBase):
+    def __init__(self, client: Any, bucket: str, key: str, object_key: str, part_size: int) -> None:
+        super().__init__(key)
+        self._client = client
+        self._target = {"Bucket": bucket, "Key": object_key}
+        self._part_size = part_size
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._parts: list[Future[_Part]] = []
+        self._slots = threading.BoundedSemaphore(_UPLOAD_THREADS)
+        self._part_error: BaseException | None = None
+
+    def _write(self, data: memoryview) -> None:
+        while data:
+            room = self._part_size - len(self._buffer)
+            self._buffer += data[:room]
+            data = data[room:]
+            if len(self._buffer) == self._part_size:
+                self._send_part()
+
+    def _commit(self) -> None:
+        if self._upload_id is None:
+            with _unavailable_on_s3_error(f"putting {self.key!r}"):
+                self._client.put_object(**self._target, Body=bytes(self._buffer))
+            return
+        if self._buffer:
+            self._send_part()  # the last part may be smaller than the minimum
+        parts = [future.result() for future in self._parts]
+        with _unavailable_on_s3_error(f"completing the upload of {self.key!r}"):
+            self._client.complete_multipart_upload(
+                **self._target, UploadId=self._upload_id, MultipartUpload={"Parts": parts}
+            )
+        self._stop_pool()
+
+    def _cancel(self) -> None:
+        self._buffer = bytearray()
+        # Wait for parts in flight so that none lands after the abort and keeps storage allocated.
+        self._stop_pool()
+        if self._upload_id is None:
+            return
+        try:
+            with _unavailable_on_s3_error(f"aborting the upload of {self.key!r}"):
+                self._client.abort_multipart_upload(**self._target, UploadId=self._upload_id)
+        except BlobStoreUnavailable as exc:
+            if not isinstance(exc.__cause__, ClientError) or _error_code(exc.__cause__) != "NoSuchUpload":
+                raise
+
+    def _send_part(self) -> None:
+        if self._part_error is not None:
+            raise BlobStoreUnavailable(f"uploading a part of {self.key!r} failed") from self._part_error
+        number = len(self._parts) + 1
+        if number > MAX_PARTS:
+            raise ValueError(f"{self.key!r} needs more than {MAX_PARTS} parts of {self._part_size} bytes")
+        pool = self._pool or self._start_upload()
+        part, self._buffer = self._buffer, bytearray()
+        self._slots.acquire()  # blocks the caller while both threads are busy: bounded memory
+        future = pool.submit(self._upload_part, number, part)
+        future.add_done_callback(self._part_done)
+        self._parts.append(future)
+
+    def _start_upload(self) -> ThreadPoolExecutor:
+        with _unavailable_on_s3_error(f"starting the upload of {self.key!r}"):
+            response = self._client.create_multipart_upload(**self._target)
+        self._upload_id = response["UploadId"]
+        self._pool = ThreadPoolExecutor(_UPLOAD_THREADS, thread_name_prefix="s3-part")
+        return self._pool
+
+    def _upload_part(self, number: int, body: bytearray) -> _Part:
+        with _unavailable_on_s3_error(f"uploading part {number} of {self.key!r}"):
+            response = self._client.upload_part(
+                **self._target, UploadId=self._upload_id, PartNumber=number, Body=body
+            )
+        return {"PartNumber": number, "ETag": response["ETag"]}
+
+    def _part_done(self, future: Future[_Part]) -> None:
+        self._slots.release()
+        if not future.cancelled() and future.exception() is not None:
+            self._part_error = future.exception()
+
+    def _stop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class S3BlobStore:
+    name = "s3"
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        region: str | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+    ) -> None:
+        if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+            raise ValueError(f"part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes")
+        if not bucket:
+            raise ValueError("an S3 bucket name is required")
+        self.bucket = bucket
+        self.prefix = _normalise_prefix(prefix)
+        self.part_size = part_size
+        # One client per store: clients are thread-safe and own the connection pool.
+        self._client = _new_client(
+            endpoint_url=endpoint_url,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            region_name=region,
+            config=_client_config(endpoint_url),
+        )
+
+    def __repr__(self) -> str:
+        return f"S3BlobStore(bucket={self.bucket!r}, prefix={self.prefix!r})"
+
+    def _object_key(self, key: str) -> str:
+        return self.prefix + validate_key(key)
+
+    def writer(self, key: str) -> _S3Writer:
+        return _S3Writer(self._client, self.bucket, key, self._object_key(key), self.part_size)
+
+    def read(
+        self, key: str, *, offset: int = 0, length: int | None = None, chunk_size: int = 1 << 20
+    ) -> Iterator[bytes]:
+        object_key = self._object_key(key)
+        validate_range(offset, length, chunk_size)
+        if length == 0:
+            if self.size(key) is None:
+                raise BlobNotFound(key)
+            return iter(())
+        byte_range = _range_header(offset, length)
+        extra = {"Range": byte_range} if byte_range else {}
+        try:
+            with _unavailable_on_s3_error(f"reading {key!r}"):
+                response = self._client.get_object(Bucket=self.bucket, Key=object_key, **extra)
+        except BlobStoreUnavailable as exc:
+            return self._empty_or_raise(key, exc)
+        return _body_chunks(response["Body"], chunk_size)
+
+    @staticmethod
+    def _empty_or_raise(key: str, exc: BlobStoreUnavailable) -> Iterator[bytes]:
+        code = _error_code(exc.__cause__) if isinstance(exc.__cause__, ClientError) else ""
+        if code in _NOT_FOUND:
+            raise BlobNotFound(key) from None
+        if code == "InvalidRange":  # the object exists; the range starts at or past its end
+            return iter(())
+        raise exc
+
+    def size(self, key: str) -> int | None:
+        object_key = self._object_key(key)
+        try:
+            with _unavailable_on_s3_error(f"stat of {key!r}"):
+                response = self._client.head_object(Bucket=self.bucket, Key=object_key)
+        except BlobStoreUnavailable as exc:
+            if isinstance(exc.__cause__, ClientError) and _error_code(exc.__cause__) in _NOT_FOUND:
+                return None
+            raise
+        return int(response["ContentLength"])
+
+    def delete(self, key: str) -> None:
+        object_key = self._object_key(key)
+        with _unavailable_on_s3_error(f"deleting {key!r}"):
+            self._client.delete_object(Bucket=self.bucket, Key=object_key)
+
+    def keys(self) -> Iterator[str]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        with _unavailable_on_s3_error("listing keys"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                for item in page.get("Contents", []):
+                    key = item["Key"][len(self.prefix) :]
+                    # Foreign objects with keys this API cannot address are not ours to report.
+                    if is_valid_key(key):
+                        yield key
+
+    def sweep_staging(self, older_than_seconds: float) -> int:
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        aborted = 0
+        with _unavailable_on_s3_error("sweeping incomplete uploads"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] <= cutoff:
+                        self._abort(upload["Key"], upload["UploadId"])
+                        aborted += 1
+        return aborted
+
+    def _abort(self, object_key: str, upload_id: str) -> None:
+        try:
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=object_key, UploadId=upload_id)
+        except ClientError as exc:
+            if _error_code(exc) != "NoSuchUpload":  # a concurrent sweep got there first
+                raise
+
+    def check(self) -> None:
+        with _unavailable_on_s3_error(f"reaching bucket {self.bucket!r}"):
+            self._client.head_bucket(Bucket=self.bucket)

@@ -1,0 +1,120 @@
+"""Opening ``s3://`` and SCP Object Storage URLs against a real (moto) S3 server on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from scp_images.domain.errors import DiskImageRejected, ImportSourceRejected
+from scp_images.imports.sources import SourceConfig, SourceResolver
+from tests.imports.conftest import MiB
+from tests.imports.helpers import assert_chunked, read_all
+
+ACCOUNT = "0123456789abcdef0123456789abcdef"
+BIG_KEY = "images/2024/ubuntu-22.04.qcow2"
+
+
+def scp_url(bucket: str, key: str, region: str = "kr-west1", env: str = "e") -> str:
+    return f"https://object-store.{region}.{env}.samsungsdscloud.com/{ACCOUNT}/{bucket}/{quote(key)}"
+
+
+@pytest.fixture
+def resolver(s3_config: Callable[..., SourceConfig]) -> SourceResolver:
+    return SourceResolver(s3_config())
+
+
+@pytest.mark.parametrize("form", ["s3", "scp"])
+def test_reads_the_object_in_chunks(resolver: SourceResolver, s3_objects: dict[str, Any], form: str) -> None:
+    bucket, expected = s3_objects["bucket"], s3_objects["objects"][BIG_KEY]
+    url = f"s3://{bucket}/{BIG_KEY}" if form == "s3" else scp_url(bucket, BIG_KEY)
+    source = resolver.open(url)
+    assert source.total == len(expected)
+    chunks = read_all(source)
+    assert b"".join(chunks) == expected
+    assert_chunked(chunks, MiB)
+    assert len(chunks) == 6
+
+
+def test_scp_url_key_is_percent_decoded(resolver: SourceResolver, s3_objects: dict[str, Any]) -> None:
+    key = "dir/with space+plus.qcow2"
+    source = resolver.open(scp_url(s3_objects["bucket"], key, region="kr-east1", env="s"))
+    assert b"".join(read_all(source)) == s3_objects["objects"][key]
+
+
+def test_chunk_size_comes_from_the_config(
+    s3_config: Callable[..., SourceConfig], s3_objects: dict[str, Any]
+) -> None:
+    resolver = SourceResolver(s3_config(chunk_size=256 * 1024))
+    chunks = read_all(resolver.open(f"s3://{s3_objects['bucket']}/{BIG_KEY}"))
+    assert_chunked(chunks, 256 * 1024)
+    assert b"".join(chunks) == s3_objects["objects"][BIG_KEY]
+
+
+def test_one_resolver_serves_many_opens(resolver: SourceResolver, s3_objects: dict[str, Any]) -> None:
+    bucket = s3_objects["bucket"]
+    for _ in range(3):
+        assert (
+            b"".join(read_all(resolver.open(f"s3://{bucket}/small.qcow2")))
+            == s3_objects["objects"]["small.qcow2"]
+        )
+
+
+@pytest.mark.parametrize("form", ["s3", "scp"])
+def test_missing_object(resolver: SourceResolver, s3_objects: dict[str, Any], form: str) -> None:
+    bucket = s3_objects["bucket"]
+    url = f"s3://{bucket}/nope.qcow2" if form == "s3" else scp_url(bucket, "nope.qcow2")
+    with pytest.raises(ImportSourceRejected, match=rf"the object s3://{bucket}/nope.qcow2 does not exist"):
+        resolver.open(url)
+
+
+def test_missing_bucket(resolver: SourceResolver) -> None:
+    with pytest.raises(ImportSourceRejected, match="does not exist"):
+        resolver.open("s3://no-such-bucket-here/x.qcow2")
+
+
+def test_object_over_the_limit_is_refused_before_reading(
+    s3_config: Callable[..., SourceConfig], s3_objects: dict[str, Any]
+) -> None:
+    resolver = SourceResolver(s3_config(max_bytes=5 * MiB))
+    with pytest.raises(DiskImageRejected) as caught:
+        resolver.open(f"s3://{s3_objects['bucket']}/{BIG_KEY}")
+    assert caught.value.reason == "too_large"
+    assert f"{5 * MiB + 123} bytes" in caught.value.message
+
+
+def test_object_exactly_at_the_limit_is_read(
+    s3_config: Callable[..., SourceConfig], s3_objects: dict[str, Any]
+) -> None:
+    expected = s3_objects["objects"][BIG_KEY]
+    resolver = SourceResolver(s3_config(max_bytes=len(expected)))
+    assert b"".join(read_all(resolver.open(f"s3://{s3_objects['bucket']}/{BIG_KEY}"))) == expected
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        {"s3_endpoint_url": None, "s3_access_key_id": None, "s3_secret_access_key": None},
+        {"s3_endpoint_url": None},
+        {"s3_secret_access_key": None},
+    ],
+)
+def test_without_object_storage_config_check_passes_and_open_refuses(
+    s3_config: Callable[..., SourceConfig], s3_objects: dict[str, Any], missing: dict[str, None]
+) -> None:
+    resolver = SourceResolver(s3_config(**missing))
+    for url in (f"s3://{s3_objects['bucket']}/small.qcow2", scp_url(s3_objects["bucket"], "small.qcow2")):
+        resolver.check(url)
+        with pytest.raises(
+            ImportSourceRejected, match="no object storage is configured: set SCP_IMAGES_S3_ENDPOINT_URL"
+        ):
+            resolver.open(url)
+
+
+def test_unreachable_endpoint_is_a_clear_refusal(s3_config: Callable[..., SourceConfig]) -> None:
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    resolver = SourceResolver(s3_config(s3_endpoint_url="http://127.0.0.1:9"))
+    with pytest.raises(ImportSourceRejected, match="object storage could not be reached"):
+        resolver.open("s3://bucket/x.qcow2")
