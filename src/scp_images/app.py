@@ -58,6 +58,7 @@ class Components:
         timings = RunnerTimings(
             heartbeat_seconds=self.settings.import_heartbeat_seconds,
             stale_seconds=self.settings.import_stale_seconds,
+            staging_sweep_seconds=self.settings.staging_sweep_seconds,
         )
         return ImportRunner(
             self.db,

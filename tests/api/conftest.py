@@ -25,8 +25,11 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture
 def s3(s3_endpoint: str) -> Any:
     return boto3.session.Session().client(
-        "s3", endpoint_url=s3_endpoint, aws_access_key_id=ACCESS_KEY_ID,
-        aws_secret_access_key=SECRET_ACCESS_KEY, region_name=REGION,
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+        region_name=REGION,
     )
 
 
@@ -49,15 +52,22 @@ def put_object(s3: Any, source_bucket: str) -> Callable[[Path, str], str]:
 
 
 def s3_settings(base: Settings, endpoint: str, **more: Any) -> Settings:
-    return base.model_copy(update={
-        "s3_endpoint_url": endpoint, "s3_access_key_id": ACCESS_KEY_ID, "s3_secret_access_key": SECRET_ACCESS_KEY,
-        "s3_region": REGION, "import_heartbeat_seconds": 0.2, **more,
-    })
+    return base.model_copy(
+        update={
+            "s3_endpoint_url": endpoint,
+            "s3_access_key_id": ACCESS_KEY_ID,
+            "s3_secret_access_key": SECRET_ACCESS_KEY,
+            "s3_region": REGION,
+            "import_heartbeat_seconds": 0.2,
+            **more,
+        }
+    )
 
 
 @pytest.fixture(params=["file", "s3"])
-def lifecycle_stack(request: pytest.FixtureRequest, settings: Settings, s3_endpoint: str, s3: Any
-                    ) -> Iterator[Stack]:
+def lifecycle_stack(
+    request: pytest.FixtureRequest, settings: Settings, s3_endpoint: str, s3: Any
+) -> Iterator[Stack]:
     """A server importing from the S3 server, storing image data on the filesystem or in S3."""
     more: dict[str, Any] = {}
     if request.param == "s3":

@@ -73,6 +73,7 @@ def publish(stack: Any, path: Path, owner: str, visibility: str = "private", **e
     from scp_images.http.schemas import image_body
     from scp_images.services.ingest import PublishRequest
 
-    request = PublishRequest(str(path), extra.pop("name", "test-image"), "ubuntu", owner, Visibility(visibility),
-                             **extra)
+    request = PublishRequest(
+        str(path), extra.pop("name", "test-image"), "ubuntu", owner, Visibility(visibility), **extra
+    )
     return image_body(stack.components.ingest.publish_file(request), V1_3)

@@ -18,7 +18,9 @@ from tests.conftest import qemu_virtual_size, run
 from tests.support.stack import Key, Stack
 
 
-def wait_status(stack: Stack, key: Key, image_id: str, wanted: set[str], timeout: float = 60) -> dict[str, Any]:
+def wait_status(
+    stack: Stack, key: Key, image_id: str, wanted: set[str], timeout: float = 60
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         body = stack.request("GET", f"/v1/images/{image_id}", key).json()
@@ -28,7 +30,12 @@ def wait_status(stack: Stack, key: Key, image_id: str, wanted: set[str], timeout
 
 
 def create(stack: Stack, key: Key, url: str | None, **fields: Any) -> Any:
-    body = {"name": "disk image", "os_distro": "ubuntu", **({"url": url} if url is not None else {}), **fields}
+    body = {
+        "name": "disk image",
+        "os_distro": "ubuntu",
+        **({"url": url} if url is not None else {}),
+        **fields,
+    }
     return stack.request("POST", "/v1/images", key, json=body)
 
 
@@ -51,7 +58,9 @@ def test_create_from_object_storage_ends_active_with_exact_figures(
     path = make_qcow2("src.qcow2", "200M")
     put_object(path, "images/src.qcow2")
     url = f"https://object-store.kr-west1.e.samsungsdscloud.com/{'8' * 32}/{source_bucket}/images/src.qcow2"
-    response = create(stack, owner, url, min_disk=10, visibility="shared", tags=[{"key": "team", "value": "a"}])
+    response = create(
+        stack, owner, url, min_disk=10, visibility="shared", tags=[{"key": "team", "value": "a"}]
+    )
     assert response.status_code == 200, response.text
     created = response.json()
     assert created["status"] == "queued" and created["url"] == url and created["min_disk"] == 10
@@ -111,8 +120,9 @@ def test_missing_object_ends_killed(lifecycle_stack: Stack, owner: Key, source_b
         ({}, "url"),
     ],
 )
-def test_bad_create_requests_are_400_and_leave_nothing(lifecycle_stack: Stack, owner: Key, body: dict[str, Any],
-                                                       word: str) -> None:
+def test_bad_create_requests_are_400_and_leave_nothing(
+    lifecycle_stack: Stack, owner: Key, body: dict[str, Any], word: str
+) -> None:
     full = {"name": "ok", "os_distro": "ubuntu", **body}
     response = lifecycle_stack.request("POST", "/v1/images", owner, json=full)
     assert response.status_code == 400, response.text
@@ -120,29 +130,40 @@ def test_bad_create_requests_are_400_and_leave_nothing(lifecycle_stack: Stack, o
     assert counts(lifecycle_stack) == (0, 0, 0)
 
 
-@pytest.mark.parametrize(("raw", "content_type"), [(b"{not json", "application/json"), (b"[]", "application/json"),
-                                                   (b'{"name": "x"}', "text/plain")])
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [(b"{not json", "application/json"), (b"[]", "application/json"), (b'{"name": "x"}', "text/plain")],
+)
 def test_malformed_bodies_are_400(lifecycle_stack: Stack, owner: Key, raw: bytes, content_type: str) -> None:
-    response = lifecycle_stack.request("POST", "/v1/images", owner, content=raw,
-                                       headers={"Content-Type": content_type})
+    response = lifecycle_stack.request(
+        "POST", "/v1/images", owner, content=raw, headers={"Content-Type": content_type}
+    )
     assert response.status_code == 400
 
 
 def test_oversized_body_is_413(lifecycle_stack: Stack, owner: Key) -> None:
-    response = lifecycle_stack.request("POST", "/v1/images", owner, content=b"{" + b" " * (2 << 20) + b"}",
-                                       headers={"Content-Type": "application/json"})
+    response = lifecycle_stack.request(
+        "POST",
+        "/v1/images",
+        owner,
+        content=b"{" + b" " * (2 << 20) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 413
 
 
-def _active_image(stack: Stack, key: Key, make_qcow2: Any, put_object: Any, name: str = "a.qcow2") -> tuple[str, Path]:
+def _active_image(
+    stack: Stack, key: Key, make_qcow2: Any, put_object: Any, name: str = "a.qcow2"
+) -> tuple[str, Path]:
     path = make_qcow2(name, "32M")
     created = create(stack, key, put_object(path, name)).json()
     assert wait_status(stack, key, created["id"], {"active", "killed"})["status"] == "active"
     return created["id"], path
 
 
-def test_import_only_from_queued_or_killed(lifecycle_stack: Stack, owner: Key, make_qcow2: Any, put_object: Any,
-                                           source_bucket: str) -> None:
+def test_import_only_from_queued_or_killed(
+    lifecycle_stack: Stack, owner: Key, make_qcow2: Any, put_object: Any, source_bucket: str
+) -> None:
     stack = lifecycle_stack
     image_id, _ = _active_image(stack, owner, make_qcow2, put_object)
     url = {"url": f"s3://{source_bucket}/a.qcow2"}
@@ -162,10 +183,15 @@ def test_update_rules(lifecycle_stack: Stack, owner: Key, make_qcow2: Any, put_o
     stack = lifecycle_stack
     image_id, _ = _active_image(stack, owner, make_qcow2, put_object)
     path = f"/v1/images/{image_id}"
-    updated = stack.request("PUT", path, owner, json={"min_disk": 20, "protected": True, "visibility": "shared"})
+    updated = stack.request(
+        "PUT", path, owner, json={"min_disk": 20, "protected": True, "visibility": "shared"}
+    )
     assert updated.status_code == 200, updated.text
-    assert (updated.json()["min_disk"], updated.json()["protected"], updated.json()["visibility"]) == (20, True,
-                                                                                                    "shared")
+    assert (updated.json()["min_disk"], updated.json()["protected"], updated.json()["visibility"]) == (
+        20,
+        True,
+        "shared",
+    )
     same = stack.request("PUT", path, owner, json={"min_disk": None, "min_ram": None})
     assert same.status_code == 200 and same.json()["min_disk"] == 20
     assert stack.request("PUT", path, owner, json={"name": "renamed"}).status_code == 400
@@ -175,8 +201,9 @@ def test_update_rules(lifecycle_stack: Stack, owner: Key, make_qcow2: Any, put_o
     assert "scp_gpu_driver" not in v10 and v10["min_ram"] == 512
 
 
-def test_delete_rules_and_afterwards_404_everywhere(lifecycle_stack: Stack, owner: Key, make_qcow2: Any,
-                                                    put_object: Any) -> None:
+def test_delete_rules_and_afterwards_404_everywhere(
+    lifecycle_stack: Stack, owner: Key, make_qcow2: Any, put_object: Any
+) -> None:
     stack = lifecycle_stack
     image_id, _ = _active_image(stack, owner, make_qcow2, put_object)
     path = f"/v1/images/{image_id}"
@@ -195,7 +222,9 @@ def test_delete_rules_and_afterwards_404_everywhere(lifecycle_stack: Stack, owne
     assert counts(stack) == (0, 0, 0)
 
 
-def test_download_full_and_ranges(lifecycle_stack: Stack, owner: Key, make_qcow2: Any, put_object: Any) -> None:
+def test_download_full_and_ranges(
+    lifecycle_stack: Stack, owner: Key, make_qcow2: Any, put_object: Any
+) -> None:
     stack = lifecycle_stack
     image_id, path = _active_image(stack, owner, make_qcow2, put_object)
     data = path.read_bytes()
@@ -218,33 +247,50 @@ def test_download_full_and_ranges(lifecycle_stack: Stack, owner: Key, make_qcow2
 
 
 def test_download_of_a_queued_image_is_409(lifecycle_stack: Stack, owner: Key) -> None:
-    created = lifecycle_stack.request("POST", "/v1/images", owner, params={"source": "upload"},
-                                      json={"name": "later", "os_distro": "rocky"}).json()
+    created = lifecycle_stack.request(
+        "POST", "/v1/images", owner, params={"source": "upload"}, json={"name": "later", "os_distro": "rocky"}
+    ).json()
     assert lifecycle_stack.request("GET", f"/v2/images/{created['id']}/file", owner).status_code == 409
 
 
-def test_direct_upload_through_the_same_pipeline(lifecycle_stack: Stack, owner: Key, make_qcow2: Any,
-                                                tmp_path: Path) -> None:
+def test_direct_upload_through_the_same_pipeline(
+    lifecycle_stack: Stack, owner: Key, make_qcow2: Any, tmp_path: Path
+) -> None:
     stack = lifecycle_stack
     path = make_qcow2("up.qcow2", "48M")
-    created = stack.request("POST", "/v1/images", owner, params={"source": "upload"},
-                            json={"name": "uploaded", "os_distro": "rocky"})
+    created = stack.request(
+        "POST",
+        "/v1/images",
+        owner,
+        params={"source": "upload"},
+        json={"name": "uploaded", "os_distro": "rocky"},
+    )
     assert created.status_code == 200, created.text
     image_id = created.json()["id"]
     assert created.json()["url"] is None
     with path.open("rb") as handle:
-        response = stack.request("PUT", f"/v2/images/{image_id}/file", owner, content=handle,
-                                 headers={"Content-Type": "application/octet-stream"})
+        response = stack.request(
+            "PUT",
+            f"/v2/images/{image_id}/file",
+            owner,
+            content=handle,
+            headers={"Content-Type": "application/octet-stream"},
+        )
     assert response.status_code == 204, response.text
     shown = stack.request("GET", f"/v1/images/{image_id}", owner).json()
     md5, sha512, size = file_digests(path)
-    assert (shown["status"], shown["checksum"], shown["os_hash_value"], shown["size"]) == ("active", md5, sha512,
-                                                                                           size)
+    assert (shown["status"], shown["checksum"], shown["os_hash_value"], shown["size"]) == (
+        "active",
+        md5,
+        sha512,
+        size,
+    )
     again = stack.request("PUT", f"/v2/images/{image_id}/file", owner, content=b"x")
     assert again.status_code == 409
     # a refused upload: 400 with the reason, the image killed, no blob added
-    bad = stack.request("POST", "/v1/images", owner, params={"source": "upload"},
-                        json={"name": "bad", "os_distro": "rocky"}).json()
+    bad = stack.request(
+        "POST", "/v1/images", owner, params={"source": "upload"}, json={"name": "bad", "os_distro": "rocky"}
+    ).json()
     before = counts(stack)[2]
     raw = tmp_path / "raw.bin"
     raw.write_bytes(b"\0" * (3 << 20))
@@ -253,6 +299,11 @@ def test_direct_upload_through_the_same_pipeline(lifecycle_stack: Stack, owner: 
     assert "not_qcow2" in refused.json()["errors"][0]["detail"]
     assert stack.request("GET", f"/v1/images/{bad['id']}", owner).json()["status"] == "killed"
     assert counts(stack)[2] == before
-    url_given = stack.request("POST", "/v1/images", owner, params={"source": "upload"},
-                              json={"name": "x", "os_distro": "rocky", "url": "s3://a/b.qcow2"})
+    url_given = stack.request(
+        "POST",
+        "/v1/images",
+        owner,
+        params={"source": "upload"},
+        json={"name": "x", "os_distro": "rocky", "url": "s3://a/b.qcow2"},
+    )
     assert url_given.status_code == 400
