@@ -1,0 +1,185 @@
+"""SIGKILL during an import, then a restart: the image ends active with the right bytes or killed with a
+reason; never importing forever, never active with wrong data, and no blob or staged upload left over."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from scp_images.app import build_components
+from scp_images.config import Settings
+from scp_images.signing import sign_request
+from tests.api.helpers import file_digests
+from tests.support.process import ServerProcess, WorkerProcess, settings_env
+from tests.support.slow_source import SlowSource
+from tests.support.stack import Key
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Iterator[SlowSource]:
+    running = SlowSource(tmp_path / "tls")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def crash_settings(settings: Settings, source: SlowSource) -> Settings:
+    return settings.model_copy(
+        update={
+            "import_allowed_hosts": [source.host],
+            "import_heartbeat_seconds": 0.2,
+            "import_stale_seconds": 2.0,
+            "staging_sweep_seconds": 1.0,
+        }
+    )
+
+
+@pytest.fixture
+def key(crash_settings: Settings) -> Key:
+    parts = build_components(crash_settings)
+    try:
+        account = parts.accounts.create_account("crash")
+        record = parts.accounts.create_key(account.id, "crash@example.com")
+    finally:
+        parts.close()
+    return Key(record.access_key, record.secret_key, account.id, record.user_name)
+
+
+def call(base: str, key: Key, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    url = base + path
+    headers = sign_request(method, url, key.access_key, key.secret_key).as_dict()
+    return httpx.request(method, url, headers=headers, timeout=30, **kwargs)
+
+
+def wait_for(predicate: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def import_status(base: str, key: Key, image_id: str) -> dict[str, Any]:
+    return call(base, key, "GET", f"/v1/images/{image_id}/import").json()  # type: ignore[no-any-return]
+
+
+def leftovers(settings: Settings, keep: set[str]) -> tuple[list[str], list[Path]]:
+    parts = build_components(settings)
+    try:
+        extra = sorted(set(parts.blobs.keys()) - keep)
+    finally:
+        parts.close()
+    staging = settings.data_dir / "blobs" / ".staging"
+    return extra, sorted(staging.glob("*")) if staging.exists() else []
+
+
+def start_mid_import(base: str, key: Key, url: str) -> str:
+    created = call(base, key, "POST", "/v1/images", json={"name": "crash", "os_distro": "ubuntu", "url": url})
+    assert created.status_code == 200, created.text
+    image_id = created.json()["id"]
+    wait_for(lambda: import_status(base, key, image_id).get("bytes_read", 0) > 0)
+    return str(image_id)
+
+
+def test_server_killed_mid_import_resumes_to_the_right_bytes(
+    crash_settings: Settings, key: Key, source: SlowSource, make_qcow2: Any, tmp_path: Path
+) -> None:
+    path = make_qcow2("big.qcow2", "64M")
+    url = source.add("big.qcow2", path.read_bytes())
+    env = settings_env(crash_settings, SSL_CERT_FILE=str(source.ca_file))
+    server = ServerProcess(env, tmp_path / "server.log")
+    image_id = start_mid_import(server.base_url, key, url)
+    server.kill()
+    assert leftovers(crash_settings, set())[1], "the killed import should have left a staged upload"
+    source.hurry()
+    server = ServerProcess(env, tmp_path / "server.log")
+    try:
+        shown = wait_for(
+            lambda: (
+                (b := call(server.base_url, key, "GET", f"/v1/images/{image_id}").json())["status"]
+                in ("active", "killed")
+                and b
+            )
+        )
+        md5, sha512, size = file_digests(path)
+        assert (shown["status"], shown["checksum"], shown["os_hash_value"], shown["size"]) == (
+            "active",
+            md5,
+            sha512,
+            size,
+        )
+        job = import_status(server.base_url, key, image_id)
+        assert job["status"] == "succeeded"
+        download = call(server.base_url, key, "GET", f"/v2/images/{image_id}/file")
+        assert download.content == path.read_bytes()
+        parts = build_components(crash_settings)
+        with parts.db.transaction() as conn:
+            from scp_images.store.sql.images import get_image
+
+            stored = get_image(conn, image_id)
+        parts.close()
+        assert stored is not None
+        assert leftovers(crash_settings, {stored.blob_key or ""}) == ([], [])
+    finally:
+        server.stop()
+
+
+def test_server_killed_and_source_gone_ends_killed_with_nothing_left(
+    crash_settings: Settings, key: Key, source: SlowSource, make_qcow2: Any, tmp_path: Path
+) -> None:
+    path = make_qcow2("gone.qcow2", "64M")
+    url = source.add("gone.qcow2", path.read_bytes())
+    env = settings_env(crash_settings, SSL_CERT_FILE=str(source.ca_file))
+    server = ServerProcess(env, tmp_path / "server.log")
+    image_id = start_mid_import(server.base_url, key, url)
+    server.kill()
+    source.remove("gone.qcow2")
+    server = ServerProcess(env, tmp_path / "server.log")
+    try:
+        shown = wait_for(
+            lambda: (
+                (b := call(server.base_url, key, "GET", f"/v1/images/{image_id}").json())["status"]
+                in ("active", "killed")
+                and b
+            )
+        )
+        assert shown["status"] == "killed"
+        assert "404" in import_status(server.base_url, key, image_id)["reason"]
+        assert leftovers(crash_settings, set()) == ([], [])
+    finally:
+        server.stop()
+
+
+def test_separate_worker_killed_mid_import_another_worker_finishes(
+    crash_settings: Settings, key: Key, source: SlowSource, make_qcow2: Any, tmp_path: Path
+) -> None:
+    path = make_qcow2("w.qcow2", "64M")
+    url = source.add("w.qcow2", path.read_bytes())
+    env = settings_env(
+        crash_settings.model_copy(update={"run_import_jobs": False}), SSL_CERT_FILE=str(source.ca_file)
+    )
+    server = ServerProcess(env, tmp_path / "server.log")
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    try:
+        image_id = start_mid_import(server.base_url, key, url)
+        worker.kill()
+        source.hurry()
+        worker = WorkerProcess(env, tmp_path / "worker2.log")
+        shown = wait_for(
+            lambda: (
+                (b := call(server.base_url, key, "GET", f"/v1/images/{image_id}").json())["status"]
+                in ("active", "killed")
+                and b
+            )
+        )
+        assert (shown["status"], shown["checksum"]) == ("active", file_digests(path)[0])
+    finally:
+        worker.stop()
+        server.stop()
