@@ -25,8 +25,15 @@ ALLOWED = ("mirror.example.com", "images.example.org:8443", "10.1.2.3", "[fd00::
 
 @pytest.fixture(scope="module")
 def resolver() -> SourceResolver:
-    # No S3 configured: check must not care, only open does.
-    return SourceResolver(SourceConfig(None, None, None, None, ALLOWED, 1 << 30))
+    # Object storage configured (check never contacts it); see the test below for the unconfigured case.
+    return SourceResolver(SourceConfig("http://127.0.0.1:9", "ak", "sk", "us-east-1", ALLOWED, 1 << 30))
+
+
+def test_object_storage_urls_are_refused_up_front_without_object_storage() -> None:
+    resolver = SourceResolver(SourceConfig(None, None, None, None, ALLOWED, 1 << 30))
+    with pytest.raises(ImportSourceRejected, match="no object storage is configured"):
+        resolver.check("s3://my-bucket/ubuntu.qcow2")
+    resolver.check("https://mirror.example.com/images/ubuntu.qcow2")
 
 
 ACCEPTED = [

@@ -101,16 +101,16 @@ def test_object_exactly_at_the_limit_is_read(
         {"s3_secret_access_key": None},
     ],
 )
-def test_without_object_storage_config_check_passes_and_open_refuses(
+def test_without_object_storage_config_check_and_open_refuse(
     s3_config: Callable[..., SourceConfig], s3_objects: dict[str, Any], missing: dict[str, None]
 ) -> None:
     resolver = SourceResolver(s3_config(**missing))
     for url in (f"s3://{s3_objects['bucket']}/small.qcow2", scp_url(s3_objects["bucket"], "small.qcow2")):
-        resolver.check(url)
-        with pytest.raises(
-            ImportSourceRejected, match="no object storage is configured: set SCP_IMAGES_S3_ENDPOINT_URL"
-        ):
-            resolver.open(url)
+        for step in (resolver.check, resolver.open):
+            with pytest.raises(
+                ImportSourceRejected, match="no object storage is configured: set SCP_IMAGES_S3_ENDPOINT_URL"
+            ):
+                step(url)
 
 
 def test_unreachable_endpoint_is_a_clear_refusal(s3_config: Callable[..., SourceConfig]) -> None:

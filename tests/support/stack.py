@@ -62,7 +62,8 @@ class Stack:
         **kwargs: Any,
     ) -> httpx.Response:
         """A request signed like the Go SDK (the wire URL), with an optional version header."""
-        url = httpx.URL(self.base_url + path, params=kwargs.pop("params", None))
+        params = kwargs.pop("params", None)
+        url = httpx.URL(self.base_url + path, params=params) if params else httpx.URL(self.base_url + path)
         all_headers = {"Accept-Language": "en-US"}
         if version is not None:
             all_headers["Scp-Api-Version"] = f"virtualserver {version}"

@@ -104,6 +104,15 @@ class S3Reader:
             raise _refusal(exc, location) from exc
         return S3Source(location, response, limits)
 
+    def require_configured(self) -> None:
+        """Refuse object-storage URLs up front when no object storage is configured."""
+        missing = [_SETTINGS[name] for name, value in self._settings.items() if not value]
+        if missing:
+            settings = ", ".join(_SETTINGS.values())
+            raise ImportSourceRejected(
+                reason=f"no object storage is configured: set {settings} (missing: {', '.join(missing)})"
+            )
+
     def _get_client(self) -> Any:
         missing = [_SETTINGS[name] for name, value in self._settings.items() if not value]
         if missing:

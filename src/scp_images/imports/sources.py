@@ -94,7 +94,8 @@ class SourceResolver:
 
     def check(self, url: str) -> None:
         """Raise ``ImportSourceRejected`` unless ``url`` passes the rules that need no network."""
-        self._rules.classify(url)
+        if isinstance(self._rules.classify(url), ObjectStorageLocation):
+            self._s3.require_configured()
 
     def open(self, url: str) -> OpenedSource:
         """Check ``url`` fully and start reading it; the caller must ``close`` the result."""

@@ -115,9 +115,11 @@ class IngestService:
         *,
         worker: str | None = None,
         progress: Callable[[int], None] | None = None,
+        reraise: bool = False,
     ) -> IngestResult | None:
         """Run an import to its end: the image ends active, or killed with the reason on its record.
-        Returns None when it failed (or the image disappeared)."""
+        Returns None when it failed (or the image disappeared); with ``reraise`` a refusal is raised
+        after the image is killed, so a caller waiting on it hears why."""
         try:
             result = self.ingest_into(image_id, chunks, progress=progress)
         except IngestCancelled:
@@ -126,6 +128,8 @@ class IngestService:
             self._kill(image_id, failure_reason(exc), worker)
             if not isinstance(exc, DomainError):
                 log.exception("import of image %s failed", image_id)
+            elif reraise:
+                raise
             return None
         with self._db.transaction() as conn:
             job_store.finish(conn, image_id, JobStatus.SUCCEEDED, self._clock(), bytes_read=result.size)

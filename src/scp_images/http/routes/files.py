@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from scp_images.domain.errors import InvalidRequest
+from scp_images.domain.errors import Unavailable
 from scp_images.domain.principal import Action
 from scp_images.http.body import coalesced
 from scp_images.http.deps import services
@@ -103,9 +103,8 @@ async def upload_image(request: Request, image_id: str) -> Response:
 
     progress = svc.ingest.heartbeat(image.id, worker, svc.upload_heartbeat_seconds)
     result = await anyio.to_thread.run_sync(
-        lambda: svc.ingest.ingest_or_kill(image.id, chunks(), worker=worker, progress=progress)
+        lambda: svc.ingest.ingest_or_kill(image.id, chunks(), worker=worker, progress=progress, reraise=True)
     )
     if result is None:
-        failed = await anyio.to_thread.run_sync(svc.images.import_status, call.principal, image.id)
-        raise InvalidRequest(reason=failed.reason or "the upload failed")
+        raise Unavailable(reason="the upload stopped before it was stored")
     return empty_response(204, call.headers)

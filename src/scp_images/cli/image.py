@@ -1,0 +1,446 @@
+"""``scp-images image …``: the user's commands, built on the SDK.
+
+Exit codes: 0 success, 1 the API (or a transfer, a wait) failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from scp_images.cli._output import (
+    EXIT_USAGE,
+    api_errors,
+    console,
+    err_console,
+    fail,
+    print_json,
+    print_record,
+)
+from scp_images.cli._progress import progress_bar
+from scp_images.client import (
+    DEFAULT_API_VERSION,
+    Client,
+    Credentials,
+    Image,
+    ImportStatus,
+    Member,
+    ScpImagesError,
+    resolve_credentials,
+)
+
+app = typer.Typer(help="Work with images through the SCP image API.", no_args_is_help=True)
+member_app = typer.Typer(help="Share an image with other accounts, and answer shares.", no_args_is_help=True)
+app.add_typer(member_app, name="member")
+
+
+class Connection:
+    """Connection options shared by every image command."""
+
+    def __init__(
+        self,
+        endpoint: str | None,
+        access_key: str | None,
+        secret_key: str | None,
+        account_id: str | None,
+        language: str,
+    ) -> None:
+        self.endpoint, self.access_key, self.secret_key = endpoint, access_key, secret_key
+        self.account_id, self.language = account_id, language
+        self.credentials: Credentials | None = None
+
+    def client(self, api_version: str = DEFAULT_API_VERSION) -> Client:
+        creds = resolve_credentials(self.endpoint, self.access_key, self.secret_key, self.account_id)
+        self.credentials = creds
+        return Client(
+            creds.endpoint,
+            creds.access_key,
+            creds.secret_key,
+            account_id=creds.account_id,
+            language=self.language,
+            api_version=api_version,
+        )
+
+
+@app.callback()
+def connection(
+    ctx: typer.Context,
+    endpoint: Annotated[
+        str | None, typer.Option(help="Base URL; else SCP_ENDPOINT or ~/.scpconf/config.json")
+    ] = None,
+    access_key: Annotated[
+        str | None, typer.Option(help="Else SCP_ACCESS_KEY or ~/.scpconf/credentials.json")
+    ] = None,
+    secret_key: Annotated[
+        str | None, typer.Option(help="Else SCP_SECRET_KEY or ~/.scpconf/credentials.json")
+    ] = None,
+    account_id: Annotated[str | None, typer.Option(help="Sent as Scp-AccountId when given")] = None,
+    language: Annotated[str, typer.Option(help="Accept-Language: en-US or ko-KR")] = "en-US",
+) -> None:
+    ctx.obj = Connection(endpoint, access_key, secret_key, account_id, language)
+
+
+class SettableVisibility(StrEnum):
+    private = "private"
+    shared = "shared"
+
+
+class ListVisibility(StrEnum):
+    public = "public"
+    community = "community"
+    shared = "shared"
+    private = "private"
+
+
+ApiVersionOpt = Annotated[str, typer.Option("--api-version", help="virtualserver API version: 1.0 to 1.3")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON")]
+ImageId = Annotated[str, typer.Argument(help="Image id")]
+MemberId = Annotated[str, typer.Argument(help="Member account id")]
+ImageTypeOpt = Annotated[str | None, typer.Option(help="scp_image_type, e.g. custom or standard")]
+OriginalTypeOpt = Annotated[str | None, typer.Option(help="scp_original_image_type")]
+MinDiskOpt = Annotated[int | None, typer.Option(min=0, help="Minimum disk (GB)")]
+MinRamOpt = Annotated[int | None, typer.Option(min=0, help="Minimum RAM")]
+TimeoutOpt = Annotated[float, typer.Option(min=0, help="Seconds to wait before giving up")]
+
+IMAGE_COLUMNS = ("id", "name", "status", "visibility", "os_distro", "size", "created_at")
+MEMBER_COLUMNS = ("member_id", "status", "created_at", "updated_at")
+DEFAULT_PAGE = 20  # the server's default limit
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _print_rows(title: str, columns: Iterable[str], rows: list[dict[str, Any]]) -> None:
+    names = tuple(columns)
+    table = Table(title=title, title_justify="left")
+    for name in names:
+        table.add_column(name, no_wrap=name.endswith("id"), overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(row.get(name)) for name in names))
+    console.print(table)
+
+
+def _print_images(images: list[Image], as_json: bool, title: str = "Images") -> None:
+    if as_json:
+        print_json({"images": [image.raw for image in images]})
+    else:
+        _print_rows(f"{title} ({len(images)})", IMAGE_COLUMNS, [image.raw for image in images])
+
+
+def _print_image(image: Image, as_json: bool) -> None:
+    if as_json:
+        print_json(image.raw)
+    else:
+        print_record(f"Image {image.id}", image.raw)
+
+
+def _print_member(member: Member, as_json: bool) -> None:
+    if as_json:
+        print_json(member.raw)
+    else:
+        print_record(f"Member {member.member_id} of image {member.image_id}", member.raw)
+
+
+def _print_import(status: ImportStatus, as_json: bool) -> None:
+    if as_json:
+        print_json(status.raw)
+    else:
+        print_record(f"Import of image {status.image_id}", status.raw)
+
+
+def _done(message: str) -> None:
+    console.print(message, highlight=False)
+
+
+# --- images ------------------------------------------------------------------------------------
+
+
+@app.command()
+def show(
+    ctx: typer.Context, image_id: str, api_version: ApiVersionOpt = DEFAULT_API_VERSION, json: JsonOpt = False
+) -> None:
+    """Show one image."""
+    with api_errors(), ctx.obj.client(api_version) as client:
+        image = client.images.show(image_id)
+    _print_image(image, json)
+
+
+@app.command("list")
+def list_images(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Option(help="Exact name")] = None,
+    os_distro: Annotated[str | None, typer.Option(help="e.g. ubuntu")] = None,
+    status: Annotated[str | None, typer.Option(help="e.g. active, queued, importing, killed")] = None,
+    visibility: Annotated[ListVisibility | None, typer.Option(help="Only this visibility")] = None,
+    image_type: ImageTypeOpt = None,
+    original_image_type: OriginalTypeOpt = None,
+    hidden: Annotated[bool, typer.Option("--hidden", help="List the os_hidden images instead")] = False,
+    limit: Annotated[int | None, typer.Option(min=1, max=1000, help="Page size (server default 20)")] = None,
+    marker: Annotated[str | None, typer.Option(help="Start after this image id")] = None,
+    sort: Annotated[str | None, typer.Option(help="key[:asc|desc],… (default created_at:desc)")] = None,
+    all_pages: Annotated[bool, typer.Option("--all", help="Follow the marker through every page")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """List images, one page at a time (or every page with --all)."""
+    filters: dict[str, Any] = {
+        "sort": sort, "name": name, "os_distro": os_distro, "status": status,
+        "visibility": visibility.value if visibility else None, "image_type": image_type,
+        "original_image_type": original_image_type, "hidden": True if hidden else None,
+    }  # fmt: skip
+    with api_errors(), ctx.obj.client() as client:
+        if all_pages:
+            images = list(client.images.iter(page_size=limit or 100, marker=marker, **filters))
+        else:
+            images = client.images.list(limit=limit, marker=marker, **filters)
+    _print_images(images, json)
+    if not all_pages and images and len(images) == (limit or DEFAULT_PAGE):
+        err_console.print(f"more may follow: --marker {images[-1].id} (or --all)", highlight=False)
+
+
+def _wait_with_bar(client: Client, image_id: str, status: str, timeout: float, interval: float) -> Image:
+    with progress_bar(f"waiting for {status}") as bar:
+        return client.images.wait(
+            image_id, status, timeout=timeout, interval=interval, on_progress=bar.import_status
+        )
+
+
+def _create(
+    client: Client, url: str | None, file: Path | None, name: str, os_distro: str, **options: Any
+) -> Image:
+    if file is None:
+        return client.images.create(name, os_distro, url, **options)
+    try:
+        with progress_bar(f"uploading {file.name}") as bar:
+            return client.images.create_from_file(file, name, os_distro, progress=bar.bytes, **options)
+    except ScpImagesError as exc:
+        for note in getattr(exc, "__notes__", ()):
+            err_console.print(note, highlight=False)  # which image the failed upload left behind
+        raise
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="Letters, digits, '-', '_' and spaces")],
+    os_distro: Annotated[
+        str, typer.Option(help="alma, centos, rhel, rocky, ubuntu, windows, oracle or sles")
+    ],
+    url: Annotated[str | None, typer.Option(help="Import from this .qcow2 URL (in the background)")] = None,
+    file: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, readable=True, help="Upload this local qcow2")
+    ] = None,
+    min_disk: MinDiskOpt = None,
+    min_ram: MinRamOpt = None,
+    protected: Annotated[bool, typer.Option("--protected", help="Refuse deletion")] = False,
+    visibility: Annotated[SettableVisibility | None, typer.Option(help="Default private")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the image is active")] = False,
+    timeout: TimeoutOpt = 600,
+    json: JsonOpt = False,
+) -> None:
+    """Create an image from a URL (--url) or a local file (--file)."""
+    if (url is None) == (file is None):
+        fail("give exactly one of --url and --file", EXIT_USAGE)
+    options: dict[str, Any] = {
+        "min_disk": min_disk, "min_ram": min_ram, "protected": True if protected else None,
+        "visibility": visibility.value if visibility else None,
+    }  # fmt: skip
+    with api_errors(), ctx.obj.client() as client:
+        image = _create(client, url, file, name, os_distro, **options)
+        if wait and image.status != "active":
+            image = _wait_with_bar(client, image.id, "active", timeout, 1.0)
+    _print_image(image, json)
+
+
+@app.command()
+def update(
+    ctx: typer.Context,
+    image_id: ImageId,
+    min_disk: MinDiskOpt = None,
+    min_ram: MinRamOpt = None,
+    protected: Annotated[
+        bool | None, typer.Option("--protected/--no-protected", help="Deletion protection")
+    ] = None,
+    visibility: Annotated[SettableVisibility | None, typer.Option(help="private or shared")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Change an image's min_disk, min_ram, protection or visibility."""
+    wanted = {"min_disk": min_disk, "min_ram": min_ram, "protected": protected, "visibility": visibility}
+    changes = {key: (value.value if isinstance(value, StrEnum) else value) for key, value in wanted.items()}
+    changes = {key: value for key, value in changes.items() if value is not None}
+    if not changes:
+        fail(
+            "nothing to change: give --min-disk, --min-ram, --protected/--no-protected or --visibility",
+            EXIT_USAGE,
+        )
+    with api_errors(), ctx.obj.client() as client:
+        image = client.images.update(image_id, **changes)
+    _print_image(image, json)
+
+
+@app.command()
+def delete(ctx: typer.Context, image_id: ImageId) -> None:
+    """Delete an image (refused while it is protected)."""
+    with api_errors(), ctx.obj.client() as client:
+        client.images.delete(image_id)
+    _done(f"image {image_id} deleted")
+
+
+@app.command("import")
+def import_image(
+    ctx: typer.Context,
+    image_id: ImageId,
+    url: Annotated[str, typer.Option(help="A .qcow2 URL the server may fetch")],
+) -> None:
+    """Import a URL into a queued (or killed) image; follow it with `image wait`."""
+    with api_errors(), ctx.obj.client() as client:
+        client.images.import_(image_id, url)
+    _done(f"import of image {image_id} started")
+
+
+@app.command("import-status")
+def import_status(ctx: typer.Context, image_id: ImageId, json: JsonOpt = False) -> None:
+    """Show the progress (or the failure reason) of an image's import or upload."""
+    with api_errors(), ctx.obj.client() as client:
+        status = client.images.import_status(image_id)
+    _print_import(status, json)
+
+
+@app.command()
+def download(
+    ctx: typer.Context,
+    image_id: ImageId,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="File to write (a directory gets <id>.qcow2)")
+    ],
+) -> None:
+    """Download an image; the bytes are verified against its checksums before the file appears."""
+    if not (output.is_dir() or output.parent.is_dir()):
+        fail(f"{output.parent} is not a directory", EXIT_USAGE)
+    with api_errors(), ctx.obj.client() as client, progress_bar(f"downloading {image_id}") as bar:
+        path = client.images.download(image_id, output, progress=bar.bytes)
+    _done(f"saved {path}")
+
+
+@app.command()
+def wait(
+    ctx: typer.Context,
+    image_id: ImageId,
+    status: Annotated[str, typer.Option(help="The status to wait for")] = "active",
+    timeout: TimeoutOpt = 600,
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between polls")] = 1.0,
+    json: JsonOpt = False,
+) -> None:
+    """Wait for an image to reach a status, showing the import's progress; exit 1 if it is killed."""
+    with api_errors(), ctx.obj.client() as client:
+        image = _wait_with_bar(client, image_id, status, timeout, interval)
+    _print_image(image, json)
+
+
+@app.command()
+def share(ctx: typer.Context, image_id: ImageId) -> None:
+    """Create Sharing Image: make an active image of yours shared, ready for members."""
+    with api_errors(), ctx.obj.client() as client:
+        client.images.share(image_id)
+    _done(f"image {image_id} is shared")
+
+
+@app.command()
+def pending(
+    ctx: typer.Context,
+    image_type: ImageTypeOpt = None,
+    original_image_type: OriginalTypeOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Images shared with your account that wait for your accept or reject."""
+    with api_errors(), ctx.obj.client() as client:
+        images = client.images.pending(image_type, original_image_type)
+    _print_images(images, json, "Pending images")
+
+
+# --- members -----------------------------------------------------------------------------------
+
+
+@member_app.command("add")
+def member_add(ctx: typer.Context, image_id: ImageId, member_id: MemberId, json: JsonOpt = False) -> None:
+    """Share a (shared-visibility) image of yours with an account; it starts pending."""
+    with api_errors(), ctx.obj.client() as client:
+        member = client.images.members.add(image_id, member_id)
+    _print_member(member, json)
+
+
+@member_app.command("list")
+def member_list(ctx: typer.Context, image_id: ImageId, json: JsonOpt = False) -> None:
+    """The image's members (a member sees only itself)."""
+    with api_errors(), ctx.obj.client() as client:
+        members = client.images.members.list(image_id)
+    if json:
+        print_json({"members": [m.raw for m in members]})
+    else:
+        _print_rows(f"Members of image {image_id} ({len(members)})", MEMBER_COLUMNS, [m.raw for m in members])
+
+
+@member_app.command("show")
+def member_show(ctx: typer.Context, image_id: ImageId, member_id: MemberId, json: JsonOpt = False) -> None:
+    """One member of an image."""
+    with api_errors(), ctx.obj.client() as client:
+        member = client.images.members.get(image_id, member_id)
+    _print_member(member, json)
+
+
+def _own_member_id(ctx: typer.Context, client: Client, image_id: str, given: str | None) -> str:
+    """The member answering: as given, else the --account-id, else the only member this key can see."""
+    if given:
+        return given
+    creds = ctx.obj.credentials
+    if creds is not None and creds.account_id:
+        return str(creds.account_id)
+    visible = client.images.members.list(image_id)
+    if len(visible) != 1:
+        fail("give MEMBER_ID (your account id) or --account-id", EXIT_USAGE)
+    return visible[0].member_id
+
+
+def _answer(ctx: typer.Context, image_id: str, member_id: str | None, status: str, as_json: bool) -> None:
+    with api_errors(), ctx.obj.client() as client:
+        member = client.images.members.set_status(
+            image_id, _own_member_id(ctx, client, image_id, member_id), status
+        )
+    _print_member(member, as_json)
+
+
+OwnMemberId = Annotated[
+    str | None, typer.Argument(help="Your account id (default: --account-id, or found from the image)")
+]
+
+
+@member_app.command("accept")
+def member_accept(
+    ctx: typer.Context, image_id: ImageId, member_id: OwnMemberId = None, json: JsonOpt = False
+) -> None:
+    """Accept an image shared with you: it then appears in your image list."""
+    _answer(ctx, image_id, member_id, "accepted", json)
+
+
+@member_app.command("reject")
+def member_reject(
+    ctx: typer.Context, image_id: ImageId, member_id: OwnMemberId = None, json: JsonOpt = False
+) -> None:
+    """Reject an image shared with you."""
+    _answer(ctx, image_id, member_id, "rejected", json)
+
+
+@member_app.command("remove")
+def member_remove(ctx: typer.Context, image_id: ImageId, member_id: MemberId) -> None:
+    """Stop sharing an image of yours with an account."""
+    with api_errors(), ctx.obj.client() as client:
+        client.images.members.remove(image_id, member_id)
+    _done(f"member {member_id} removed from image {image_id}")

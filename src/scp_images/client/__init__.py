@@ -1,0 +1,60 @@
+"""The scp-images SDK.
+
+    with Client(endpoint, access_key, secret_key) as client:
+        image = client.images.create_from_file("disk.qcow2", "my-image", "ubuntu")
+        for image in client.images.iter(status="active"):
+            ...
+
+Resources: ``client.images`` (``Images``) and ``client.images.members`` (``Members``). Exceptions are
+drawn in ``scp_images.client._exceptions``; all derive from ``ScpImagesError``.
+"""
+
+from scp_images.client._client import DEFAULT_API_VERSION, Client
+from scp_images.client._exceptions import (
+    ApiError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    ImageKilled,
+    IntegrityError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ScpImagesError,
+    ServerError,
+    TransportError,
+    WaitTimeout,
+)
+from scp_images.client._images import Images
+from scp_images.client._members import MEMBER_STATUSES, Members
+from scp_images.client._models import Image, ImportStatus, Member
+from scp_images.client._transfer import ProgressCallback
+from scp_images.client.credentials import Credentials, CredentialsError, resolve_credentials
+
+__all__ = [
+    "DEFAULT_API_VERSION",
+    "MEMBER_STATUSES",
+    "ApiError",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "ConflictError",
+    "Credentials",
+    "CredentialsError",
+    "Image",
+    "ImageKilled",
+    "Images",
+    "ImportStatus",
+    "IntegrityError",
+    "Member",
+    "Members",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProgressCallback",
+    "RateLimitError",
+    "ScpImagesError",
+    "ServerError",
+    "TransportError",
+    "WaitTimeout",
+    "resolve_credentials",
+]
