@@ -122,10 +122,13 @@ class SharingMachine(RuleBasedStateMachine):
         image = self.model.get(image_id)
         path = f"/v1/images/{image_id}/members/{self.keys[member].account_id}"
         response = self.call(who, "PUT", path, json={"status": status})
-        hidden = image is None or not image.visible_to(who) or member not in image.members
-        if hidden or who not in (image.owner, member):  # type: ignore[union-attr]
-            expected = 404
-        else:
+        expected = 404
+        if (
+            image is not None
+            and image.visible_to(who)
+            and member in image.members
+            and who in (image.owner, member)
+        ):
             expected = 200 if who == member else 403
         assert response.status_code == expected, response.text
         if expected == 200 and image is not None:
