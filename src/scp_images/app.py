@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from scp_images.config import Settings
 from scp_images.http.application import build_http_app
 from scp_images.http.deps import Services
 from scp_images.http.guard import Guard
+from scp_images.http.metrics import ImportMetrics, PrometheusImportObserver
 from scp_images.imports.sources import SourceConfig, SourceResolver
 from scp_images.services.accounts import AccountService
 from scp_images.services.auth import Authenticator, ReplayGuard
@@ -22,6 +24,8 @@ from scp_images.services.images import ImageService
 from scp_images.services.import_jobs import ImportRunner, RunnerThread, RunnerTimings
 from scp_images.services.ingest import IngestLimits, IngestService
 from scp_images.services.members import MemberService
+from scp_images.services.observer import ImportObserver, NoObserver
+from scp_images.services.ratelimit import RateLimiter
 from scp_images.store.blob import BlobStore, create_blob_store
 from scp_images.store.sql.database import Database, create_db_engine, migrate
 
@@ -40,6 +44,7 @@ class Components:
     clock: Clock
     sources: SourceResolver
     on_job: Callable[[], None] = field(default=lambda: None)
+    observer: ImportObserver = field(default_factory=NoObserver)
 
     @property
     def accounts(self) -> AccountService:
@@ -52,7 +57,7 @@ class Components:
     @property
     def ingest(self) -> IngestService:
         limits = IngestLimits(self.settings.import_max_bytes, self.settings.max_virtual_size)
-        return IngestService(self.db, self.blobs, limits, self.clock)
+        return IngestService(self.db, self.blobs, limits, self.clock, self.observer)
 
     def runner(self, worker_id: str | None = None) -> ImportRunner:
         timings = RunnerTimings(
@@ -107,6 +112,9 @@ def create_app(
     now_ms: Callable[[], float] | None = None,
 ) -> FastAPI:
     parts = components or build_components(settings)
+    registry = CollectorRegistry()
+    import_metrics = ImportMetrics(registry)
+    parts.observer = PrometheusImportObserver(import_metrics)
     window = settings.signature_window_seconds
     replay = ReplayGuard(window) if settings.replay_protection else None
     authenticator = Authenticator(parts.db, window_seconds=window, now_ms=now_ms, replay_guard=replay)
@@ -117,6 +125,7 @@ def create_app(
         public_urls=settings.public_urls,
         strict_sunset=settings.strict_sunset,
         today=today,
+        rate_limiter=RateLimiter(settings.rate_limit) if settings.rate_limit else None,
     )
     services = Services(
         guard=guard,
@@ -141,7 +150,9 @@ def create_app(
 
     return build_http_app(
         services,
+        registry=registry,
         lifespan=lifespan,
+        import_metrics=import_metrics,
         version_table=table,
         components=parts,
         settings=settings,

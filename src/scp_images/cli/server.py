@@ -11,6 +11,7 @@ import typer
 
 from scp_images.app import Components, build_components, create_app
 from scp_images.cli._settings import build_settings
+from scp_images.logs import configure_logging
 
 
 def _announce_demo_credentials(parts: Components, endpoint: str) -> None:
@@ -38,18 +39,19 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
     data_dir: Annotated[Path | None, typer.Option(help="Data dir (else SCP_IMAGES_DATA_DIR)")] = None,
     database_url: Annotated[str | None, typer.Option(help="Else SCP_IMAGES_DATABASE_URL")] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
+    log_level: Annotated[str, typer.Option(help="Log level; info logs one JSON line per request")] = "info",
 ) -> None:
     """Run the HTTP API (embedded default: SQLite and image files under the data dir)."""
     import uvicorn
 
+    configure_logging(log_level)
     settings = build_settings(data_dir, database_url)
     parts = build_components(settings)
     endpoint = settings.public_urls[0] if settings.public_urls else f"http://{host}:{port}"
     _announce_demo_credentials(parts, endpoint)
     app = create_app(settings, components=parts)
     typer.echo(f"scp-images listening on http://{host}:{port} (data: {settings.resolved_database_url()})")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, proxy_headers=False)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
 
 
 def worker(
@@ -57,6 +59,7 @@ def worker(
     database_url: Annotated[str | None, typer.Option(help="Else SCP_IMAGES_DATABASE_URL")] = None,
 ) -> None:
     """Run import jobs outside the server process (start servers with SCP_IMAGES_RUN_IMPORT_JOBS=0)."""
+    configure_logging("info")
     settings = build_settings(data_dir, database_url)
     parts = build_components(settings)
     runner = parts.runner()

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from scp_images.domain.errors import DomainError
 from scp_images.http.deps import Services
 from scp_images.http.errors import envelope
-from scp_images.http.metrics import HttpMetrics, ImportMetrics, MetricsMiddleware
+from scp_images.http.metrics import HttpMetrics, MetricsMiddleware
 from scp_images.http.middleware import RequestContextMiddleware
 from scp_images.http.responses import domain_error_response, json_response
 from scp_images.http.routes import catalog, files, images, members, root, servers
@@ -69,7 +69,9 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return _plain_error(request, 500, "virtualserver.InternalError")
 
 
-def build_http_app(services: Services, *, lifespan: Any = None, **state: Any) -> FastAPI:
+def build_http_app(
+    services: Services, *, registry: CollectorRegistry, lifespan: Any = None, **state: Any
+) -> FastAPI:
     app = FastAPI(
         title="scp-images", docs_url=None, redoc_url=None, openapi_url="/openapi.json", lifespan=lifespan
     )
@@ -86,9 +88,7 @@ def build_http_app(services: Services, *, lifespan: Any = None, **state: Any) ->
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(Exception, _on_unexpected)
-    registry = CollectorRegistry()
     app.state.metrics_registry = registry
-    app.state.import_metrics = ImportMetrics(registry)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     app.add_middleware(RequestContextMiddleware)
     return app

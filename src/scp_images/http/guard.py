@@ -14,6 +14,7 @@ from scp_images.domain.errors import DomainError, InvalidRequest, Unauthenticate
 from scp_images.domain.principal import Action, Principal
 from scp_images.domain.versions import VersionInfo, VersionStatus, VersionTable
 from scp_images.services.auth import Authenticator, SignedRequest
+from scp_images.services.ratelimit import RateLimiter
 from scp_images.signing import (
     HEADER_ACCESS_KEY,
     HEADER_ACCOUNT_ID,
@@ -65,7 +66,9 @@ class Guard:
         public_urls: Sequence[str],
         strict_sunset: bool,
         today: Callable[[], date],
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
+        self._rate_limiter = rate_limiter
         self._authenticator = authenticator
         self._versions = versions
         self._public_urls = [u.rstrip("/") for u in public_urls]
@@ -75,6 +78,8 @@ class Guard:
 
     def authorize(self, request: Request, action: Action) -> Call:
         principal = self._authenticator.authenticate(self._signed_request(request))
+        if self._rate_limiter is not None:
+            self._rate_limiter.take(principal.access_key)
         version = self._versions.negotiate(
             _single_header(request, "scp-api-version", InvalidRequest),
             self._today(),
@@ -82,6 +87,7 @@ class Guard:
         )
         state = request.scope["state"]
         state["api_version"] = str(version.version)
+        state["access_key"] = principal.access_key
         principal.require(action)
         return Call(
             principal, version, state["language"], state["request_id"], self._version_headers[version.version]

@@ -44,6 +44,19 @@ class ImportMetrics:
         self.queue_depth = Gauge("scp_images_import_queue_depth", "Import jobs waiting", registry=registry)
 
 
+class PrometheusImportObserver:
+    """Feeds the import path's reports into ``ImportMetrics``."""
+
+    def __init__(self, metrics: ImportMetrics) -> None:
+        self._metrics = metrics
+
+    def import_finished(self, outcome: str, reason: str | None, size: int, seconds: float) -> None:
+        self._metrics.bytes.inc(size)
+        self._metrics.duration.labels(outcome).observe(seconds)
+        if outcome == "killed":
+            self._metrics.failures.labels(reason or "unknown").inc()
+
+
 def render(registry: CollectorRegistry) -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
 

@@ -3,12 +3,34 @@
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = b"x-request-id"
+
+access_log = logging.getLogger("scp_images.access")
+
+
+def _log_access(scope: Scope, state: dict[str, Any], status: int, elapsed: float) -> None:
+    access_log.info(
+        "%s %s %d",
+        scope["method"],
+        scope["path"],
+        status,
+        extra={
+            "request_id": state["request_id"],
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 3),
+            "api_version": state.get("api_version"),
+            "access_key": state.get("access_key"),
+        },
+    )
 
 
 def pick_language(accept_language: str | None) -> str:
@@ -49,11 +71,18 @@ class RequestContextMiddleware:
         state["request_id"] = request_id
         state["language"] = pick_language(accept_language)
         encoded_id = request_id.encode()
+        started = time.perf_counter()
+        status = [500]
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                status[0] = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (REQUEST_ID_HEADER, encoded_id)]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                _log_access(scope, state, status[0], time.perf_counter() - started)

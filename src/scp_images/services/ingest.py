@@ -21,6 +21,7 @@ from scp_images.domain.errors import (
 from scp_images.domain.image import Image, ImageStatus, Visibility, new_image_id
 from scp_images.imports.pipeline import IngestCancelled, IngestResult, ingest, read_file_chunks
 from scp_images.services.clock import Clock, system_clock
+from scp_images.services.observer import ImportObserver, NoObserver
 from scp_images.store.blob.base import BlobStore
 from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql import images as image_store
@@ -60,12 +61,18 @@ def new_blob_key(image_id: str) -> str:
 
 class IngestService:
     def __init__(
-        self, db: Database, blobs: BlobStore, limits: IngestLimits, clock: Clock = system_clock
+        self,
+        db: Database,
+        blobs: BlobStore,
+        limits: IngestLimits,
+        clock: Clock = system_clock,
+        observer: ImportObserver | None = None,
     ) -> None:
         self._db = db
         self._blobs = blobs
         self._limits = limits
         self._clock = clock
+        self._observer = observer or NoObserver()
 
     def ingest_into(
         self,
@@ -120,12 +127,16 @@ class IngestService:
         """Run an import to its end: the image ends active, or killed with the reason on its record.
         Returns None when it failed (or the image disappeared); with ``reraise`` a refusal is raised
         after the image is killed, so a caller waiting on it hears why."""
+        started = time.monotonic()
         try:
             result = self.ingest_into(image_id, chunks, progress=progress)
         except IngestCancelled:
+            self._observer.import_finished("cancelled", None, 0, time.monotonic() - started)
             return None
         except Exception as exc:
             self._kill(image_id, failure_reason(exc), worker)
+            reason = exc.reason if isinstance(exc, DiskImageRejected) else type(exc).__name__
+            self._observer.import_finished("killed", reason, 0, time.monotonic() - started)
             if not isinstance(exc, DomainError):
                 log.exception("import of image %s failed", image_id)
             elif reraise:
@@ -133,6 +144,7 @@ class IngestService:
             return None
         with self._db.transaction() as conn:
             job_store.finish(conn, image_id, JobStatus.SUCCEEDED, self._clock(), bytes_read=result.size)
+        self._observer.import_finished("active", None, result.size, time.monotonic() - started)
         return result
 
     def heartbeat(self, image_id: str, worker: str, interval: float) -> Callable[[int], None]:

@@ -1,0 +1,14 @@
+"""What the import path reports about itself; the composition root plugs in metrics."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class ImportObserver(Protocol):
+    def import_finished(self, outcome: str, reason: str | None, size: int, seconds: float) -> None: ...
+
+
+class NoObserver:
+    def import_finished(self, outcome: str, reason: str | None, size: int, seconds: float) -> None:
+        return None
