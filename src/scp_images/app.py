@@ -117,7 +117,13 @@ def create_app(
     parts.observer = PrometheusImportObserver(import_metrics)
     window = settings.signature_window_seconds
     replay = ReplayGuard(window) if settings.replay_protection else None
-    authenticator = Authenticator(parts.db, window_seconds=window, now_ms=now_ms, replay_guard=replay)
+    authenticator = Authenticator(
+        parts.db,
+        window_seconds=window,
+        now_ms=now_ms,
+        replay_guard=replay,
+        key_cache_seconds=settings.key_cache_seconds,
+    )
     table = settings.version_table()
     guard = Guard(
         authenticator,
@@ -133,6 +139,7 @@ def create_app(
         ingest=parts.ingest,
         members=MemberService(parts.db, parts.clock),
         upload_heartbeat_seconds=settings.import_heartbeat_seconds,
+        inline_io=not parts.db.is_postgres,
     )
 
     @asynccontextmanager

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     blob_url: str | None = None
     public_urls: CommaList = Field(default_factory=list)
     signature_window_seconds: int = 300
+    key_cache_seconds: float = 1.0
     strict_sunset: bool = False
     api_versions: str | None = (
         None  # JSON: {"1.0": {"status": "DEPRECATED", "not_before": "2025-12-31"}, ...}

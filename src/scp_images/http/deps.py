@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
+import anyio.to_thread
 from starlette.requests import Request
 
 from scp_images.http.guard import Guard
 from scp_images.services.images import ImageService
 from scp_images.services.ingest import IngestService
 from scp_images.services.members import MemberService
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +24,14 @@ class Services:
     ingest: IngestService
     members: MemberService
     upload_heartbeat_seconds: float = 5.0
+    # SQLite answers in microseconds from a local file: calling it on the event loop beats a thread hop.
+    # A networked database may hang, so its calls go to the thread pool and the loop stays responsive.
+    inline_io: bool = False
+
+    async def offload(self, fn: Callable[..., T], *args: Any) -> T:
+        if self.inline_io:
+            return fn(*args)
+        return await anyio.to_thread.run_sync(fn, *args)
 
 
 def services(request: Request) -> Services:

@@ -50,6 +50,27 @@ class ReplayGuard:
         return True
 
 
+class KeyCache:
+    """Keys looked up in the last ``ttl`` seconds: saves a query per request. A disabled or deleted key
+    therefore keeps working for at most ``ttl`` seconds in a process that saw it (0 turns caching off)."""
+
+    def __init__(self, ttl: float) -> None:
+        self._ttl = ttl
+        self._entries: dict[str, tuple[KeyRecord, float]] = {}
+
+    def get(self, access_key: str) -> KeyRecord | None:
+        entry = self._entries.get(access_key)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, key: KeyRecord) -> None:
+        if self._ttl > 0:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[key.access_key] = (key, time.monotonic() + self._ttl)
+
+
 class Authenticator:
     def __init__(
         self,
@@ -58,8 +79,10 @@ class Authenticator:
         window_seconds: float,
         now_ms: object = None,
         replay_guard: ReplayGuard | None = None,
+        key_cache_seconds: float = 0.0,
     ) -> None:
         self._db = db
+        self._keys = KeyCache(key_cache_seconds)
         self._window_ms = window_seconds * 1000
         self._now_ms = now_ms or (lambda: time.time() * 1000)
         self._replay = replay_guard
@@ -95,8 +118,12 @@ class Authenticator:
             raise Unauthenticated(reason="Scp-Timestamp is outside the allowed time window")
 
     def _load_key(self, access_key: str) -> KeyRecord:
-        with self._db.transaction() as conn:
-            key = account_store.get_key(conn, access_key[:64])
+        key = self._keys.get(access_key)
+        if key is None:
+            with self._db.transaction() as conn:
+                key = account_store.get_key(conn, access_key[:64])
+            if key is not None:
+                self._keys.put(key)
         if key is None or key.access_key != access_key:
             raise Unauthenticated(reason="unknown access key")
         if not key.enabled:

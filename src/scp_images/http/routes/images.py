@@ -54,7 +54,11 @@ def _list_query(request: Request, *, filters: tuple[str, ...], paged: bool) -> L
 
 
 @router.get("/v1/images")
-def list_images(request: Request) -> Response:
+async def list_images(request: Request) -> Response:
+    return await services(request).offload(_list_images, request)
+
+
+def _list_images(request: Request) -> Response:
     svc = services(request)
     call = svc.guard.authorize(request, Action.LIST_IMAGES)
     images = svc.images.list_visible(call.principal, _list_query(request, filters=FILTER_KEYS, paged=True))
@@ -97,7 +101,11 @@ def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response
 
 
 @router.get("/v1/images/{image_id}")
-def show_image(request: Request, image_id: str) -> Response:
+async def show_image(request: Request, image_id: str) -> Response:
+    return await services(request).offload(_show_image, request, image_id)
+
+
+def _show_image(request: Request, image_id: str) -> Response:
     svc = services(request)
     call = svc.guard.authorize(request, Action.SHOW_IMAGE)
     image = svc.images.show(call.principal, image_id)

@@ -29,7 +29,7 @@ def versions_body(table: VersionTable, base_url: str) -> dict[str, object]:
 
 
 @router.get("/")
-def list_versions(request: Request) -> Response:
+async def list_versions(request: Request) -> Response:
     return json_response(versions_body(request.app.state.version_table, own_base_url(request)))
 
 

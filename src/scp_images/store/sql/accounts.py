@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from scp_images.domain.principal import Action, Principal
 from scp_images.store.sql.tables import access_keys, accounts
@@ -85,8 +85,11 @@ def _key_record(row: object) -> KeyRecord:
     )
 
 
+_KEY_BY_ID = _KEY_QUERY.where(access_keys.c.access_key == bindparam("access_key"))
+
+
 def get_key(conn: Connection, access_key: str) -> KeyRecord | None:
-    row = conn.execute(_KEY_QUERY.where(access_keys.c.access_key == access_key)).first()
+    row = conn.execute(_KEY_BY_ID, {"access_key": access_key}).first()
     return _key_record(row) if row else None
 
 

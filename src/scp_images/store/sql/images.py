@@ -10,6 +10,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
+    bindparam,
     delete,
     exists,
     false,
@@ -55,18 +56,25 @@ def get_image(conn: Connection, image_id: str, *, for_update: bool = False) -> I
     return _row_to_image(row) if row else None
 
 
+# Built once: constructing a statement costs more than running it on the hot show path.
+_IMAGE_FOR = (
+    select(images, image_members.c.status.label("member_status"))
+    .select_from(
+        images.outerjoin(
+            image_members,
+            (image_members.c.image_id == images.c.id)
+            & (image_members.c.member_id == bindparam("account_id")),
+        )
+    )
+    .where(images.c.id == bindparam("image_id"))
+)
+
+
 def get_image_for(
     conn: Connection, image_id: str, account_id: str
 ) -> tuple[Image | None, MemberStatus | None]:
     """The image and the caller's membership status on it, in one round trip."""
-    status = (
-        select(image_members.c.status)
-        .where(image_members.c.image_id == images.c.id, image_members.c.member_id == account_id)
-        .correlate(images)
-        .scalar_subquery()
-        .label("member_status")
-    )
-    row = conn.execute(select(images, status).where(images.c.id == image_id)).first()
+    row = conn.execute(_IMAGE_FOR, {"image_id": image_id, "account_id": account_id}).first()
     if row is None:
         return None, None
     return _row_to_image(row), MemberStatus(row.member_status) if row.member_status else None

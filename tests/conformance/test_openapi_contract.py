@@ -1,0 +1,206 @@
+"""The live server against the official virtualserver 1.0 OpenAPI document, driven by schemathesis.
+
+Every operation of the document runs with positive and negative data through the examples, coverage and
+fuzzing phases. Each request is signed the SCP way at send time (the signature covers the exact URL on
+the wire, query included) and carries ``Scp-Api-Version: virtualserver 1.0``, so the 1.0 response schemas
+of the document are the ones the server must meet.
+
+Checks: no 5xx, response schema, status code and content type conformance, and for every 4xx the SCP
+error envelope whose ``request_id`` is the ``X-Request-Id`` header. ``SCP_IMAGES_CONFORMANCE_EXAMPLES``
+sets the fuzzing examples per operation (default 25; a long run: 1000).
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import requests
+import schemathesis
+from schemathesis import Case, CheckContext
+from schemathesis.core.failures import AcceptedNegativeData
+from schemathesis.core.transport import Response
+
+from scp_images.signing import sign_request
+from tests.conformance.seed import Seeded, start_seeded
+from tests.support.stack import Key
+
+DOCUMENT = Path(
+    os.environ.get(
+        "SCP_IMAGES_OPENAPI_DOCUMENT", "/work/shared/reference/scp-virtualserver-images-1.0.openapi.yaml"
+    )
+)
+EXAMPLES = int(os.environ.get("SCP_IMAGES_CONFORMANCE_EXAMPLES", "25"))
+
+if not DOCUMENT.is_file():  # pragma: no cover - depends on the checkout
+    pytest.skip(
+        f"the official OpenAPI document is not at {DOCUMENT}; set SCP_IMAGES_OPENAPI_DOCUMENT",
+        allow_module_level=True,
+    )
+
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "headers": {"Scp-Api-Version": "virtualserver 1.0", "Accept-Language": "en-US"},
+        "request-timeout": 30,
+        "generation": {"mode": "all", "max-examples": EXAMPLES, "with-security-parameters": False},
+        "phases": {
+            "examples": {"enabled": True},
+            "coverage": {"enabled": True},
+            "fuzzing": {"enabled": True},
+            "stateful": {"enabled": False},
+        },
+        "checks": {
+            # The document declares an `X-Auth-Token` apiKey scheme, while every request here is
+            # HMAC-signed (Scp-* headers); removing or garbling X-Auth-Token rightly changes nothing.
+            "ignored_auth": {"enabled": False},
+            # The document types `image_id` (and `server_id`, `member_id`) as any string and leaves
+            # `visibility`/`container_format` patterns unanchored; a value that is not a UUID (or not
+            # exactly "private"/"bare") is rightly a 400, so schema-valid data is not always accepted.
+            "positive_data_acceptance": {"enabled": False},
+            # Undeclared methods (TRACE, PATCH, ...) answer 405, but without the `Allow` header RFC 9110
+            # requires: a known server bug with its own test below, so that it does not hide the others.
+            "unsupported_method": {"enabled": False},
+        },
+    }
+)
+
+schema = schemathesis.openapi.from_path(DOCUMENT, config=CONFIG)
+
+
+class ScpSigner(requests.auth.AuthBase):
+    """Signs a prepared request at send time, so the signature covers the final, encoded URL."""
+
+    def __init__(self) -> None:
+        self.key: Key | None = None
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        assert self.key is not None, "the seeded stack fixture sets the key"
+        assert r.method is not None and r.url is not None
+        signed = sign_request(r.method, r.url, self.key.access_key, self.key.secret_key)
+        r.headers.update(signed.as_dict())
+        return r
+
+
+SIGNER = ScpSigner()
+# The auth hook: every generated case gets the signer as its `requests` auth.
+schema.auth.set_from_requests(SIGNER)
+
+
+@schema.hook
+def filter_failure(context: schemathesis.HookContext, failure: Any, case: Case, response: Response) -> bool:
+    """Keep every failure except one documented leniency: an empty query value counts as absent (`?limit=`,
+    `?visibility=` list as if not given), so such a request is not schema-violating data wrongly accepted."""
+    if isinstance(failure, AcceptedNegativeData):
+        sent = parse_qsl(urlsplit(response.request.url or "").query, keep_blank_values=True)
+        return all(value != "" for _, value in sent)
+    return True
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    running = start_seeded(tmp_path_factory.mktemp("conformance"))
+    SIGNER.key = running.caller
+    yield running
+    SIGNER.key = None
+    running.stack.stop()
+
+
+@pytest.fixture(scope="module")
+def session(seeded: Seeded) -> Iterator[requests.Session]:
+    with requests.Session() as http:
+        http.trust_env = False
+        yield http
+
+
+# The example values of the document's path parameters.
+DOCUMENT_EXAMPLE_IDS = {"1bea47ed-f6a9-463b-b423-14b9cca9ad27", "8989447062e04a818baf9e073fd04fa7"}
+
+
+def known_ids(seeded: Seeded, operation: str) -> dict[str, list[str]]:
+    """Real ids to put into path parameters; destructive calls only get ids they cannot destroy."""
+    if operation.startswith("DELETE /v1/images/{image_id}") and "members" not in operation:
+        images = [seeded.own["protected"], *seeded.foreign.values()]
+    else:
+        images = seeded.all_ids
+    return {"image_id": images, "member_id": [seeded.other.account_id, seeded.caller.account_id]}
+
+
+def with_known_ids(case: Case, seeded: Seeded) -> None:
+    """Most positive path parameters become real ids: the document's example id always, other values
+    about half of the time. The choice hashes the case, so a replayed case makes the same one."""
+    meta = case.meta
+    if meta is not None and meta.generation.mode.is_negative:
+        return
+    pools = known_ids(seeded, f"{case.method.upper()} {case.path}")
+    digest = zlib.crc32(repr((case.path_parameters, case.query, case.body)).encode())
+    for name, value in list((case.path_parameters or {}).items()):
+        pool = pools.get(name)
+        if pool and (value in DOCUMENT_EXAMPLE_IDS or digest % 2 == 0):
+            case.path_parameters[name] = pool[(digest >> 1) % len(pool)]
+
+
+def error_envelope(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    """Every 4xx answer is the SCP error envelope, its request_id being the X-Request-Id header."""
+    if not 400 <= response.status_code < 500:
+        return None
+    request_ids = response.headers.get("x-request-id") or []
+    assert len(request_ids) == 1, f"{response.status_code} without exactly one X-Request-Id header"
+    body = response.json()
+    assert isinstance(body, dict) and set(body) == {"errors"}, f"not the error envelope: {body!r}"
+    errors = body["errors"]
+    assert isinstance(errors, list) and len(errors) == 1, f"not one error: {body!r}"
+    (item,) = errors
+    assert set(item) == {"status", "code", "title", "detail", "request_id"}, f"envelope fields: {item!r}"
+    assert item["status"] == response.status_code, f"status {item['status']} in a {response.status_code}"
+    for name in ("code", "title", "detail"):
+        assert isinstance(item[name], str) and item[name], f"empty {name}: {item!r}"
+    assert item["request_id"] == request_ids[0], "request_id differs from X-Request-Id"
+    return True
+
+
+@schema.parametrize()
+def test_operation_conforms(case: Case, seeded: Seeded, session: requests.Session) -> None:
+    with_known_ids(case, seeded)
+    case.call_and_validate(
+        base_url=seeded.stack.base_url, session=session, additional_checks=[error_envelope]
+    )
+
+
+def test_server_custom_image_is_not_found_with_envelope(seeded: Seeded) -> None:
+    """POST /v1/servers/{id}/images: this service hosts no servers, so a well-formed call answers 404."""
+    server_id = "70a599e0-31e7-49b7-b260-868f441e862b"
+    response = seeded.stack.request(
+        "POST", f"/v1/servers/{server_id}/images", seeded.caller, version="1.0", json={"image_name": "img"}
+    )
+    assert response.status_code == 404, response.text
+    (item,) = response.json()["errors"]
+    assert item["status"] == 404
+    assert item["request_id"] == response.headers["x-request-id"]
+
+
+DOCUMENTED_METHODS = {
+    path: {method.upper() for method in item if method in {"get", "put", "post", "delete", "patch"}}
+    for path, item in schema.raw_schema["paths"].items()
+}
+
+
+def test_undeclared_method_is_405_with_allow(seeded: Seeded) -> None:
+    """RFC 9110 §15.5.6: a 405 carries `Allow` listing (at least) the methods the resource supports."""
+    image_id, member_id = seeded.own["shared"], seeded.other.account_id
+    wrong = []
+    for path, methods in sorted(DOCUMENTED_METHODS.items()):
+        concrete = path.format(image_id=image_id, member_id=member_id, server_id=image_id)
+        response = seeded.stack.request("TRACE", concrete, seeded.caller, version="1.0")
+        assert response.status_code == 405, response.text
+        assert response.json()["errors"][0]["request_id"] == response.headers["x-request-id"]
+        allow = {m.strip().upper() for m in response.headers.get("allow", "").split(",") if m.strip()}
+        if not methods <= allow:
+            wrong.append(
+                f"TRACE {path}: Allow {response.headers.get('allow')!r}, documented {sorted(methods)}"
+            )
+    assert not wrong, "405 without a complete Allow header:\n" + "\n".join(wrong)
