@@ -331,18 +331,6 @@ LEGAL: dict[str, Legal] = {
 }
 
 
-@pytest.fixture(scope="session")
-def corpus(qemu: Qemu) -> Callable[[Builder], Path]:
-    cache: dict[Builder, Path] = {}
-
-    def get(build: Builder) -> Path:
-        if build not in cache:
-            cache[build] = build(qemu)
-        return cache[build]
-
-    return get
-
-
 def _detail(verdict: Verdict) -> str:
     return str(verdict.outcome[1][1]) if verdict.outcome[0] == "rejected" else ""  # type: ignore[index]
 
