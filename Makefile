@@ -31,3 +31,7 @@ bench: deps
 
 clean:
 	rm -rf scp-images-data .pytest_cache .mypy_cache .ruff_cache
+
+# A long schemathesis run against the official OpenAPI document (CI runs a bounded one).
+conformance: test-deps
+	SCP_IMAGES_CONFORMANCE_EXAMPLES=1000 $(PYTHON) -m pytest tests/conformance -q
