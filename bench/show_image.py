@@ -277,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     seconds = measurement_seconds(args.quick, args.duration)
     generator = available_generator(args.loadgen)
-    report = Report("show_image", {k: v for k, v in vars(args).items() if k != "secret_key"})
+    name = "show_image-target" if args.target else "show_image"  # never overwrite our own figures
+    report = Report(name, {k: v for k, v in vars(args).items() if k != "secret_key"})
     report.note(
         f"load generator: {generator}"
         + (

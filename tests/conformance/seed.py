@@ -8,12 +8,17 @@ Images are real qcow2 files imported in-process: the caller owns a private, a pr
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from scp_images.config import Settings
 from tests.api.helpers import publish
+from tests.support import postgres
 from tests.support.stack import Key, Stack, start_stack
 
 # Object storage settings that make SCP Object Storage URLs acceptable to POST /v1/images; nothing is
@@ -84,3 +89,24 @@ def start_seeded(data_dir: Path, **settings: Any) -> Seeded:
         stack.stop()
         raise
     return seeded
+
+
+@contextmanager
+def seeded_stack(
+    request: pytest.FixtureRequest, data_dir: Path, backend: str, **settings: Any
+) -> Iterator[Seeded]:
+    """A seeded stack on ``backend`` ("sqlite" or "postgres": a database cloned from the session's
+    migrated template, so the test is skipped like the others when PostgreSQL is not reachable)."""
+    database = None
+    if backend == "postgres":
+        database = postgres.create_database(request.getfixturevalue("postgres_template"))
+        settings["database_url"] = database
+    try:
+        running = start_seeded(data_dir, **settings)
+        try:
+            yield running
+        finally:
+            running.stack.stop()
+    finally:
+        if database is not None:
+            postgres.drop_database(database)

@@ -27,7 +27,7 @@ from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.core.transport import Response
 
 from scp_images.signing import sign_request
-from tests.conformance.seed import Seeded, start_seeded
+from tests.conformance.seed import Seeded, seeded_stack
 from tests.support.stack import Key
 
 DOCUMENT = Path(
@@ -36,6 +36,8 @@ DOCUMENT = Path(
     )
 )
 EXAMPLES = int(os.environ.get("SCP_IMAGES_CONFORMANCE_EXAMPLES", "25"))
+# SQLite by default; SCP_IMAGES_CONFORMANCE_DATABASE=postgres runs the same against PostgreSQL.
+DATABASE = os.environ.get("SCP_IMAGES_CONFORMANCE_DATABASE", "sqlite")
 
 if not DOCUMENT.is_file():  # pragma: no cover - depends on the checkout
     pytest.skip(
@@ -102,12 +104,11 @@ def filter_failure(context: schemathesis.HookContext, failure: Any, case: Case, 
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    running = start_seeded(tmp_path_factory.mktemp("conformance"))
-    SIGNER.key = running.caller
-    yield running
-    SIGNER.key = None
-    running.stack.stop()
+def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    with seeded_stack(request, tmp_path_factory.mktemp("conformance"), DATABASE) as running:
+        SIGNER.key = running.caller
+        yield running
+        SIGNER.key = None
 
 
 @pytest.fixture(scope="module")
@@ -163,12 +164,32 @@ def error_envelope(ctx: CheckContext, response: Response, case: Case) -> bool | 
     return True
 
 
+def request_id_header(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    """Every response carries exactly one `X-Request-Id` (`req-` and 32 hex digits)."""
+    values = response.headers.get("x-request-id") or []
+    assert len(values) == 1, f"{response.status_code} with X-Request-Id {values!r}"
+    assert values[0].startswith("req-") and len(values[0]) == 36, values[0]
+    return True
+
+
+def no_body_when_accepted_or_empty(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    """202 (import, share) and 204 (deletes) have no body in the document, and none on the wire."""
+    if response.status_code not in (202, 204):
+        return None
+    assert response.content == b"", f"{response.status_code} with a body: {response.content[:200]!r}"
+    return True
+
+
+EXTRA_CHECKS = [error_envelope, request_id_header, no_body_when_accepted_or_empty]
+
+
 @schema.parametrize()
 def test_operation_conforms(case: Case, seeded: Seeded, session: requests.Session) -> None:
+    """Built-in checks on: not_a_server_error, status_code_conformance, content_type_conformance,
+    response_schema_conformance, response_headers_conformance, negative_data_rejection,
+    missing_required_header (and every other default one except the three turned off above)."""
     with_known_ids(case, seeded)
-    case.call_and_validate(
-        base_url=seeded.stack.base_url, session=session, additional_checks=[error_envelope]
-    )
+    case.call_and_validate(base_url=seeded.stack.base_url, session=session, additional_checks=EXTRA_CHECKS)
 
 
 def test_server_custom_image_is_not_found_with_envelope(seeded: Seeded) -> None:

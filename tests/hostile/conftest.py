@@ -7,23 +7,15 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conformance.seed import Seeded, start_seeded
+from tests.conformance.seed import Seeded, seeded_stack
 from tests.hostile.wire import client
-from tests.support import postgres
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    more = {}
-    database = None
-    if request.param == "postgres":
-        database = postgres.create_database(request.getfixturevalue("postgres_template"))
-        more["database_url"] = database
-    running = start_seeded(tmp_path_factory.mktemp(f"hostile-{request.param}"), **more)
-    yield running
-    running.stack.stop()
-    if database is not None:
-        postgres.drop_database(database)
+    data_dir = tmp_path_factory.mktemp(f"hostile-{request.param}")
+    with seeded_stack(request, data_dir, request.param) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

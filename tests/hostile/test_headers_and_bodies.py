@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import string
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from scp_images.signing import compute_signature
@@ -30,10 +31,14 @@ from tests.hostile.wire import (
     without,
 )
 
+# Examples per property (a long run: SCP_IMAGES_HOSTILE_EXAMPLES=2000); each is one real HTTP request.
+EXAMPLES = int(os.environ.get("SCP_IMAGES_HOSTILE_EXAMPLES", "80"))
 PROPERTY = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-FEW = settings(PROPERTY, max_examples=25)
+FEW = settings(PROPERTY, max_examples=max(10, EXAMPLES // 3))
 
 # Header values an HTTP/1.1 client can put on the wire: visible ASCII, inner spaces allowed.
 VISIBLE = string.ascii_letters + string.digits + string.punctuation
@@ -384,6 +389,8 @@ ROUTE_BODIES = {"PUT": {"status": "accepted", "min_disk": 1}, "POST": {"url": OB
 
 
 @PROPERTY
+@example(route=("GET", "/v1/images/{image}/members/{}"), raw_id="\x00", safe="")
+@example(route=("DELETE", "/v1/images/{image}/members/{}"), raw_id="a\x00", safe="")
 @given(route=st.sampled_from(ID_ROUTES), raw_id=path_ids, safe=st.sampled_from(["", "~!$&'()*+,;=:@"]))
 def test_random_path_ids_are_4xx(
     seeded: Seeded, http: httpx.Client, route: tuple[str, str], raw_id: str, safe: str
@@ -432,6 +439,9 @@ query_values = st.text(max_size=40) | st.sampled_from(["", "0", "1001", "-1", "�
 
 
 @PROPERTY
+@example(path="/v1/images", params={"limit": "²"})
+@example(path="/v1/images", params={"name": "\x00"})
+@example(path="/v1/pending-images", params={"scp_image_type": "a\x00"})
 @given(
     path=st.sampled_from(["/v1/images", "/v1/pending-images"]),
     params=st.dictionaries(
@@ -451,6 +461,8 @@ def test_random_list_queries_are_200_or_400(
 
 
 @PROPERTY
+@example(limit="²")
+@example(limit="١٢")
 @given(limit=st.text(min_size=1, max_size=12).filter(lambda t: not (t.isascii() and t.isdigit())))
 def test_non_numeric_limit_is_400(seeded: Seeded, http: httpx.Client, limit: str) -> None:
     target = url(seeded.stack.base_url, "/v1/images", {"limit": limit})

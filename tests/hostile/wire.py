@@ -42,9 +42,12 @@ def without(headers: Iterable[tuple[str, str]], name: str) -> Headers:
 def assert_refused(response: httpx.Response, *statuses: int) -> None:
     """A 4xx (one of ``statuses`` when given) that is the SCP error envelope, or a plain 4xx from the HTTP
     server itself when it refused the request before the application (no ``X-Request-Id`` then)."""
-    assert 400 <= response.status_code < 500, f"{response.status_code}: {response.text[:300]}"
+    said = (
+        f"{response.request.method} {response.request.url} -> {response.status_code}: {response.text[:300]}"
+    )
+    assert 400 <= response.status_code < 500, said
     if statuses:
-        assert response.status_code in statuses, f"{response.status_code}: {response.text[:300]}"
+        assert response.status_code in statuses, said
     request_id = response.headers.get_list("x-request-id")
     if not request_id:
         return  # refused by the HTTP server (h11/httptools) before the application saw it

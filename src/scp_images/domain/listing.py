@@ -64,7 +64,7 @@ def parse_sort(text: str | None) -> tuple[SortKey, ...]:
 def parse_limit(text: str | None) -> int:
     if text is None or text == "":
         return DEFAULT_LIMIT
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise InvalidRequest(reason=f"limit {text[:20]!r} is not an integer between 1 and {MAX_LIMIT}")
     value = int(text)
     if not 1 <= value <= MAX_LIMIT:
