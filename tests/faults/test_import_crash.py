@@ -183,3 +183,47 @@ def test_separate_worker_killed_mid_import_another_worker_finishes(
     finally:
         worker.stop()
         server.stop()
+
+
+def test_delete_during_import_stops_it_and_leaves_nothing(
+    crash_settings: Settings, key: Key, source: SlowSource, make_qcow2: Any, tmp_path: Path
+) -> None:
+    path = make_qcow2("del.qcow2", "64M")
+    url = source.add("del.qcow2", path.read_bytes())
+    env = settings_env(crash_settings, SSL_CERT_FILE=str(source.ca_file))
+    server = ServerProcess(env, tmp_path / "server.log")
+    try:
+        image_id = start_mid_import(server.base_url, key, url)
+        assert call(server.base_url, key, "DELETE", f"/v1/images/{image_id}").status_code == 204
+        assert call(server.base_url, key, "GET", f"/v1/images/{image_id}").status_code == 404
+        # the import notices at its next heartbeat and cancels its staged upload
+        wait_for(lambda: leftovers(crash_settings, set()) == ([], []), timeout=20)
+    finally:
+        server.stop()
+
+
+def test_killed_between_the_row_delete_and_the_blob_delete_the_sweep_removes_the_blob(
+    crash_settings: Settings, key: Key, make_qcow2: Any, tmp_path: Path
+) -> None:
+    """A SIGKILL during DELETE can land after the row's commit and before the bytes are removed; this
+    makes exactly that state (row gone, blob kept) and restarts the server."""
+    from scp_images.domain.image import Visibility
+    from scp_images.services.ingest import PublishRequest
+    from scp_images.store.sql.images import delete_image
+
+    parts = build_components(crash_settings)
+    try:
+        image = parts.ingest.publish_file(
+            PublishRequest(str(make_qcow2()), "doomed", "ubuntu", key.account_id, Visibility.PRIVATE)
+        )
+        with parts.db.transaction() as conn:
+            delete_image(conn, image.id)
+        assert image.blob_key in set(parts.blobs.keys())
+    finally:
+        parts.close()
+    server = ServerProcess(settings_env(crash_settings), tmp_path / "server.log")
+    try:
+        wait_for(lambda: leftovers(crash_settings, set()) == ([], []), timeout=20)
+        assert call(server.base_url, key, "GET", f"/v1/images/{image.id}").status_code == 404
+    finally:
+        server.stop()

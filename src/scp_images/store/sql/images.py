@@ -129,7 +129,12 @@ def _order_by(sort: Sequence[SortKey]) -> list[Any]:
     order = []
     for key in sort:
         column = images.c[key.key]
-        order.append(column.desc().nulls_last() if key.descending else column.asc().nulls_first())
+        ordered = column.desc() if key.descending else column.asc()
+        if column.nullable:
+            # The databases disagree on where nulls go by default; a NULLS clause on a NOT NULL column
+            # would stop PostgreSQL from walking the (key, id) index, so it is added only where needed.
+            ordered = ordered.nulls_last() if key.descending else ordered.nulls_first()
+        order.append(ordered)
     return order
 
 
