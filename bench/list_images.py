@@ -128,9 +128,12 @@ def seed(url: str, owner: str, have: int, want: int) -> float:
         for first in range(have + 1, want + 1, SEED_BATCH):
             last = min(first + SEED_BATCH - 1, want)
             conn.execute(_INSERT, {"first": first, "last": last, "owner": owner, "other": other})
-            print(f"  seeded {last:,} / {want:,} images", end="\r", flush=True)
+            print(
+                f"  seeded {last:,} / {want:,} images", end="\r" if sys.stdout.isatty() else "\n", flush=True
+            )
         conn.execute("ANALYZE images")
-    print()
+    if sys.stdout.isatty():
+        print()
     return time.perf_counter() - started
 
 
