@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI
@@ -52,28 +53,48 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
     return domain_error_response(exc, language, request_id)
 
 
+def _routes(router: Any) -> Iterator[Any]:
+    for route in router.routes:
+        inner = getattr(route, "original_router", None)  # FastAPI wraps included routers
+        yield from _routes(inner) if inner is not None else (route,)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    path = request.scope["path"]
+    for route in _routes(request.app.router):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "virtualserver.NotFound", 405: "virtualserver.MethodNotAllowed"}.get(
         exc.status_code, "virtualserver.request.Invalid"
     )
-    return _plain_error(request, exc.status_code, code)
+    response = _plain_error(request, exc.status_code, code)
+    if exc.status_code == 405:
+        response.headers["Allow"] = _allowed_methods(request)
+    return response
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     return _plain_error(request, 400, "virtualserver.request.Invalid")
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", extra={"request_id": _state(request)[1]})
-    return _plain_error(request, 500, "virtualserver.InternalError")
-
-
 def build_http_app(
     services: Services, *, registry: CollectorRegistry, lifespan: Any = None, **state: Any
 ) -> FastAPI:
     app = FastAPI(
-        title="scp-images", docs_url=None, redoc_url=None, openapi_url="/openapi.json", lifespan=lifespan
+        title="scp-images",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+        redirect_slashes=False,  # a trailing slash is another path: 404 with the envelope, not a 307
     )
     app.state.services = services
     for key, value in state.items():
@@ -87,7 +108,6 @@ def build_http_app(
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(Exception, _on_unexpected)
     app.state.metrics_registry = registry
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     app.add_middleware(RequestContextMiddleware)

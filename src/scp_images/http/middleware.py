@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -10,9 +11,27 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from scp_images.http.errors import envelope
+
 REQUEST_ID_HEADER = b"x-request-id"
 
 access_log = logging.getLogger("scp_images.access")
+log = logging.getLogger("scp_images.http")
+
+_INTERNAL = {
+    "en-US": "An internal error occurred.",
+    "ko-KR": "내부 오류가 발생했습니다.",
+}
+
+
+async def _send_internal_error(send: Send, state: dict[str, Any]) -> None:
+    detail = _INTERNAL[state["language"]]
+    body = json.dumps(
+        envelope(500, "virtualserver.InternalError", "Internal Server Error", detail, state["request_id"])
+    ).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _log_access(scope: Scope, state: dict[str, Any], status: int, elapsed: float) -> None:
@@ -73,9 +92,11 @@ class RequestContextMiddleware:
         encoded_id = request_id.encode()
         started = time.perf_counter()
         status = [500]
+        started_response = [False]
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                started_response[0] = True
                 status[0] = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (REQUEST_ID_HEADER, encoded_id)]
@@ -83,6 +104,12 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Inside this middleware, so the 500 still carries the request id (header and body).
+            log.exception("unhandled error", extra={"request_id": request_id})
+            if status[0] != 500 or started_response[0]:
+                raise
+            await _send_internal_error(send_with_id, state)
         finally:
             if access_log.isEnabledFor(logging.INFO):
                 _log_access(scope, state, status[0], time.perf_counter() - started)

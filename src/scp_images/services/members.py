@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from scp_images.domain.access import require_owner, require_visible
@@ -10,6 +11,7 @@ from scp_images.domain.errors import (
     Conflict,
     ImageNotShared,
     InvalidImageStatus,
+    InvalidRequest,
     MemberExists,
     MemberNotFound,
     NotTheMember,
@@ -22,6 +24,15 @@ from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import members as member_store
 from scp_images.store.sql.database import Database
+
+_MEMBER_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+
+def parse_member_id(member_id: str) -> str:
+    """The contract's member_id shape; anything else cannot name an account."""
+    if not _MEMBER_ID.match(member_id):
+        raise InvalidRequest(reason=f"member_id {member_id[:80]!r} is not an account id")
+    return member_id
 
 
 class MemberService:
@@ -62,6 +73,7 @@ class MemberService:
 
     def get(self, principal: Principal, image_id: str, member_id: str) -> Member:
         image_id = parse_image_id(image_id)
+        member_id = parse_member_id(member_id)
         with self._db.transaction() as conn:
             image = self._visible(conn, principal, image_id)
             member = member_store.get_member(conn, image_id, member_id)
@@ -85,6 +97,7 @@ class MemberService:
 
     def remove(self, principal: Principal, image_id: str, member_id: str) -> None:
         image_id = parse_image_id(image_id)
+        member_id = parse_member_id(member_id)
         with self._db.transaction() as conn:
             image = self._visible(conn, principal, image_id)
             require_owner(image, principal.account_id)

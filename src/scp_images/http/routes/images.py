@@ -43,6 +43,8 @@ def _body(request: Request, model: Any, raw: RawBody) -> Any:
 def _list_query(request: Request, *, filters: tuple[str, ...], paged: bool) -> ListQuery:
     params = request.query_params
     values = {k: params[k] for k in filters if k in params and params[k] != "" and k != "visibility"}
+    if any("\x00" in value for value in params.values()):
+        raise InvalidRequest(reason="query parameters may not contain NUL characters")
     return ListQuery(
         filters=values,
         visibility=parse_visibility(params.get("visibility")) if "visibility" in filters else None,
