@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,8 +17,16 @@ from rich.table import Table
 
 from scp_images.client import ApiError, CredentialsError, ScpImagesError
 
-console = Console()
-err_console = Console(stderr=True)
+
+def _console(stderr: bool = False) -> Console:
+    """Piped output gets a wide, fixed width: ids and timestamps must not be folded for scripts."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or "COLUMNS" in os.environ else 200
+    return Console(stderr=stderr, width=width)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 EXIT_API_ERROR = 1
 EXIT_USAGE = 2

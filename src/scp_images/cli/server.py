@@ -28,8 +28,8 @@ def _announce_demo_credentials(parts: Components, endpoint: str) -> None:
         "Try it:\n"
         f"  export SCP_ENDPOINT={endpoint} SCP_ACCESS_KEY={key.access_key} SCP_SECRET_KEY={key.secret_key}\n"
         "  scp-images image list\n"
-        "  scp-images admin image import --file disk.qcow2 --name my-image --os-distro ubuntu "
-        f"--owner {account.id} --visibility private\n",
+        f"  scp-images admin --data-dir {parts.settings.data_dir.resolve()} image import --file disk.qcow2 "
+        f"--name my-image --os-distro ubuntu --owner {account.id} --visibility private\n",
         err=False,
     )
 
