@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     s3_region: str | None = None
 
     import_allowed_hosts: CommaList = Field(default_factory=list)
-    import_max_bytes: int = 256 * GiB
+    # Below the S3 blob store's ceiling (10,000 parts of 16 MiB = 160 GiB).
+    import_max_bytes: int = 128 * GiB
     max_virtual_size: int = 64 * TiB
     run_import_jobs: bool = True  # the embedded default runs import jobs inside the server process
     import_heartbeat_seconds: float = 5.0
