@@ -14,6 +14,7 @@ from sqlalchemy import create_engine
 from scp_images.config import Settings
 from scp_images.store.sql.database import migrate
 from tests.support import postgres
+from tests.support.s3 import start_s3_server
 from tests.support.stack import Stack, start_stack
 
 BACKENDS = ["sqlite", "postgres"]
@@ -37,6 +38,16 @@ def postgres_template() -> Iterator[str]:
     engine.dispose()
     yield str(url.rsplit("/", 1)[1])
     postgres.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """One moto S3 server on loopback for the whole session (each test makes its own buckets)."""
+    endpoint_url, stop = start_s3_server()
+    try:
+        yield endpoint_url
+    finally:
+        stop()
 
 
 @pytest.fixture(params=BACKENDS)

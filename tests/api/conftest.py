@@ -7,30 +7,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from scp_images.config import Settings
-from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, start_s3_server
+from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, s3_client
 from tests.support.stack import Stack, start_stack
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    endpoint, stop = start_s3_server()
-    yield endpoint
-    stop()
 
 
 @pytest.fixture
 def s3(s3_endpoint: str) -> Any:
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        aws_access_key_id=ACCESS_KEY_ID,
-        aws_secret_access_key=SECRET_ACCESS_KEY,
-        region_name=REGION,
-    )
+    return s3_client(s3_endpoint)
 
 
 @pytest.fixture

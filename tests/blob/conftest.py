@@ -7,42 +7,32 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from scp_images.store.blob import BlobStore, FilesystemBlobStore, S3BlobStore
 from scp_images.store.blob.filesystem import STAGING_DIR
 from scp_images.store.blob.s3 import MIN_PART_SIZE
-from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, start_s3_server
+from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+from tests.support.s3 import s3_client as make_s3_client
 
 # S3's minimum, so that multipart paths are exercised with little data.
 PART_SIZE = MIN_PART_SIZE
 
 
 @pytest.fixture(scope="session")
-def s3_server() -> Iterator[dict[str, str]]:
-    endpoint_url, stop = start_s3_server()
-    try:
-        yield {
-            "endpoint_url": endpoint_url,
-            "access_key_id": ACCESS_KEY_ID,
-            "secret_access_key": SECRET_ACCESS_KEY,
-            "region": REGION,
-        }
-    finally:
-        stop()
+def s3_server(s3_endpoint: str) -> dict[str, str]:
+    return {
+        "endpoint_url": s3_endpoint,
+        "access_key_id": ACCESS_KEY_ID,
+        "secret_access_key": SECRET_ACCESS_KEY,
+        "region": REGION,
+    }
 
 
 @pytest.fixture(scope="session")
-def s3_client(s3_server: dict[str, str]) -> Any:
+def s3_client(s3_endpoint: str) -> Any:
     """A plain client for looking behind the store's back (open uploads, raw objects)."""
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=s3_server["endpoint_url"],
-        aws_access_key_id=s3_server["access_key_id"],
-        aws_secret_access_key=s3_server["secret_access_key"],
-        region_name=s3_server["region"],
-    )
+    return make_s3_client(s3_endpoint)
 
 
 @pytest.fixture

@@ -66,6 +66,16 @@ def wait_for(predicate: Any, timeout: float = 60) -> Any:
     raise AssertionError("condition not reached in time")
 
 
+def settled(base: str, key: Key, image_id: str) -> dict[str, Any]:
+    """The image once it has stopped moving: active or killed."""
+
+    def final() -> dict[str, Any] | None:
+        body = call(base, key, "GET", f"/v1/images/{image_id}").json()
+        return body if body["status"] in ("active", "killed") else None
+
+    return wait_for(final)  # type: ignore[no-any-return]
+
+
 def import_status(base: str, key: Key, image_id: str) -> dict[str, Any]:
     return call(base, key, "GET", f"/v1/images/{image_id}/import").json()  # type: ignore[no-any-return]
 
@@ -101,13 +111,7 @@ def test_server_killed_mid_import_resumes_to_the_right_bytes(
     source.hurry()
     server = ServerProcess(env, tmp_path / "server.log")
     try:
-        shown = wait_for(
-            lambda: (
-                (b := call(server.base_url, key, "GET", f"/v1/images/{image_id}").json())["status"]
-                in ("active", "killed")
-                and b
-            )
-        )
+        shown = settled(server.base_url, key, image_id)
         md5, sha512, size = file_digests(path)
         assert (shown["status"], shown["checksum"], shown["os_hash_value"], shown["size"]) == (
             "active",
@@ -143,13 +147,7 @@ def test_server_killed_and_source_gone_ends_killed_with_nothing_left(
     source.remove("gone.qcow2")
     server = ServerProcess(env, tmp_path / "server.log")
     try:
-        shown = wait_for(
-            lambda: (
-                (b := call(server.base_url, key, "GET", f"/v1/images/{image_id}").json())["status"]
-                in ("active", "killed")
-                and b
-            )
-        )
+        shown = settled(server.base_url, key, image_id)
         assert shown["status"] == "killed"
         assert "404" in import_status(server.base_url, key, image_id)["reason"]
         assert leftovers(crash_settings, set()) == ([], [])
@@ -172,13 +170,7 @@ def test_separate_worker_killed_mid_import_another_worker_finishes(
         worker.kill()
         source.hurry()
         worker = WorkerProcess(env, tmp_path / "worker2.log")
-        shown = wait_for(
-            lambda: (
-                (b := call(server.base_url, key, "GET", f"/v1/images/{image_id}").json())["status"]
-                in ("active", "killed")
-                and b
-            )
-        )
+        shown = settled(server.base_url, key, image_id)
         assert (shown["status"], shown["checksum"]) == ("active", file_digests(path)[0])
     finally:
         worker.stop()

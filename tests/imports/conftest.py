@@ -7,12 +7,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from scp_images.imports.sources import SourceConfig, SourceResolver
 from tests.imports.helpers import ImageServer, start_image_server
-from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, start_s3_server
+from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+from tests.support.s3 import s3_client as make_s3_client
 
 MiB = 1 << 20
 HTTP_MAX_BYTES = 256 * 1024
@@ -20,23 +20,8 @@ HTTP_CHUNK_SIZE = 64 * 1024
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    endpoint_url, stop = start_s3_server()
-    try:
-        yield endpoint_url
-    finally:
-        stop()
-
-
-@pytest.fixture(scope="session")
 def s3_client(s3_endpoint: str) -> Any:
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        aws_access_key_id=ACCESS_KEY_ID,
-        aws_secret_access_key=SECRET_ACCESS_KEY,
-        region_name=REGION,
-    )
+    return make_s3_client(s3_endpoint)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 
 from scp_images.client import Client
 from scp_images.config import Settings
-from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, start_s3_server
+from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 from tests.support.stack import Key, Stack, start_stack
 
 
@@ -32,15 +32,6 @@ def client(stack: Stack, owner: Key) -> Iterator[Client]:
 def small_qcow2(make_qcow2: Callable[..., Path]) -> Path:
     """A valid qcow2 of a few hundred KiB: quick to upload many times."""
     return make_qcow2("small.qcow2", "1M", data=False)
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    endpoint_url, stop = start_s3_server()
-    try:
-        yield endpoint_url
-    finally:
-        stop()
 
 
 @pytest.fixture

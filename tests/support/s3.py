@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
+import boto3
 from moto.server import ThreadedMotoServer
 
 ACCESS_KEY_ID = "testing"
@@ -28,3 +30,14 @@ def start_s3_server() -> tuple[str, Callable[[], None]]:
             server.stop()
 
     return f"http://{host}:{port}", stop
+
+
+def s3_client(endpoint_url: str) -> Any:
+    """A plain boto3 client on the test server, for looking behind the stores' backs."""
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+        region_name=REGION,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,15 +40,18 @@ class ReplayGuard:
         self._window = window_seconds
         self._seen: dict[str, float] = {}
         self._next_purge = 0.0
+        # Requests run on many threads: two copies of one request sent at once must not both pass.
+        self._lock = threading.Lock()
 
     def check_and_remember(self, signature: str, now: float) -> bool:
-        if now >= self._next_purge:
-            self._seen = {s: t for s, t in self._seen.items() if t > now}
-            self._next_purge = now + 1.0
-        if signature in self._seen:
-            return False
-        self._seen[signature] = now + 2 * self._window
-        return True
+        with self._lock:
+            if now >= self._next_purge:
+                self._seen = {s: t for s, t in self._seen.items() if t > now}
+                self._next_purge = now + 1.0
+            if signature in self._seen:
+                return False
+            self._seen[signature] = now + 2 * self._window
+            return True
 
 
 class KeyCache:
