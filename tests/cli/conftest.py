@@ -15,7 +15,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from scp_images.cli.main import app
-from tests.sdk.conftest import s3_bucket, s3_endpoint, s3_stack  # noqa: F401 - the S3 import fixtures, shared
+from tests.sdk.conftest import s3_bucket, s3_stack  # noqa: F401 - the S3 import fixtures, shared
 from tests.support.stack import Key, Stack
 
 SCP_IMAGES = [sys.executable, "-m", "scp_images.cli"]
