@@ -13,6 +13,7 @@ from scp_images.http.guard import Guard
 from scp_images.services.images import ImageService
 from scp_images.services.ingest import IngestService
 from scp_images.services.members import MemberService
+from scp_images.services.sources import SourceGrants
 
 T = TypeVar("T")
 
@@ -23,6 +24,7 @@ class Services:
     images: ImageService
     ingest: IngestService
     members: MemberService
+    source_grants: SourceGrants
     upload_heartbeat_seconds: float = 5.0
     # SQLite answers in microseconds from a local file: calling it on the event loop beats a thread hop.
     # A networked database may hang, so its calls go to the thread pool and the loop stays responsive.

@@ -19,10 +19,12 @@ from datetime import timedelta
 
 from sqlalchemy import Connection
 
+from scp_images.domain.errors import ImageNotFound
 from scp_images.domain.image import ImageStatus
-from scp_images.imports.sources import SourceResolver
+from scp_images.domain.sources import redact_url
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.ingest import IngestService
+from scp_images.services.sources import ImportSources
 from scp_images.store.blob.base import BlobStore
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
@@ -52,7 +54,7 @@ class ImportRunner:
         self,
         db: Database,
         ingest: IngestService,
-        sources: SourceResolver,
+        sources: ImportSources,
         blobs: BlobStore,
         *,
         timings: RunnerTimings = RunnerTimings(),
@@ -113,7 +115,9 @@ class ImportRunner:
 
     def run(self, job: ImportJob) -> None:
         assert job.url is not None
-        log.info("import of image %s from %s started (attempt %d)", job.image_id, job.url, job.attempts)
+        log.info(
+            "import of image %s from %s started (attempt %d)", job.image_id, redact_url(job.url), job.attempts
+        )
         self._ingest.ingest_or_kill(
             job.image_id,
             self._source_chunks(job),
@@ -123,13 +127,21 @@ class ImportRunner:
 
     def _source_chunks(self, job: ImportJob) -> Iterator[bytes]:
         assert job.url is not None
-        source = self._sources.open(job.url)
+        # The owner's grants are checked again before anything is read: one may have been revoked since.
+        source = self._sources.open(job.url, self._owner(job.image_id))
         try:
             with self._db.transaction() as conn:
                 job_store.set_total(conn, job.image_id, source.total)
             yield from source.chunks()
         finally:
             source.close()
+
+    def _owner(self, image_id: str) -> str:
+        with self._db.transaction() as conn:
+            image = image_store.get_image(conn, image_id)
+        if image is None:
+            raise ImageNotFound(image_id=image_id)
+        return image.owner
 
     def serve_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():
