@@ -183,6 +183,7 @@ def test_create_from_url_with_wait_and_import_then_wait(
     s3_bucket.put("disk.qcow2", path)
     url = f"s3://{s3_bucket.name}/disk.qcow2"
     key = s3_stack.new_account("importer")
+    s3_stack.grant(key, s3_bucket.name)
     invoke = partial(make_invoker(s3_stack, home), key)
 
     args = ["--name", "from-url", "--os-distro", "rocky", "--url", url]

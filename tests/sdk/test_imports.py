@@ -20,7 +20,9 @@ def test_create_from_url_imports_in_the_background(
     s3_bucket.put("images/disk.qcow2", path)
     url = f"s3://{s3_bucket.name}/images/disk.qcow2"
     seen: list[ImportStatus] = []
-    with s3_stack.client(s3_stack.new_account("importer")) as client:
+    importer = s3_stack.new_account("importer")
+    s3_stack.grant(importer, s3_bucket.name, "images")
+    with s3_stack.client(importer) as client:
         image = client.images.create("from-s3", "ubuntu", url, min_ram=1, protected=True)
         assert image.status == "queued" and image.url == url and image.protected
 
@@ -43,7 +45,9 @@ def test_create_from_url_imports_in_the_background(
 def test_a_missing_object_kills_the_image_and_it_can_be_imported_again(
     s3_stack: Stack, s3_bucket: Any, make_qcow2: Callable[..., Path]
 ) -> None:
-    with s3_stack.client(s3_stack.new_account("importer")) as client:
+    importer = s3_stack.new_account("importer")
+    s3_stack.grant(importer, s3_bucket.name)
+    with s3_stack.client(importer) as client:
         image = client.images.create("missing", "ubuntu", f"s3://{s3_bucket.name}/nothing-here.qcow2")
         with pytest.raises(ImageKilled) as killed:
             client.images.wait(image.id, timeout=60, interval=0.05)
