@@ -31,6 +31,7 @@ from scp_images.domain.errors import (
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 MAX_PREFIX_BYTES = 1024  # S3's limit on a whole key
 REDACTED = "REDACTED"
+MAX_SHOWN_URL = 1024  # the image row's url column
 _ACCOUNT_ID = re.compile(r"[0-9a-f]{32}")
 _SHOWN_KEY_CHARS = 300
 
@@ -132,14 +133,18 @@ def redact_url(url: str | None) -> str | None:
     """An import URL as it may be shown (API answers, logs): the values of an http(s) URL's query and its
     fragment are replaced by ``REDACTED``, parameter names kept (``?X-Amz-Signature=REDACTED``), so a
     presigned signature or token is never echoed. ``s3://`` keys are literal and shown as they are.
-    Redacting twice gives the same text."""
+    Redacting twice gives the same text; the result is never longer than ``MAX_SHOWN_URL`` for a URL that
+    was not."""
     if url is None or not url[:8].lower().startswith(("https:", "http:")):
         return url
     head, hash_mark, _ = url.partition("#")
     base, query_mark, query = head.partition("?")
-    if query_mark:
-        base += "?" + "&".join(_redact_parameter(parameter) for parameter in query.split("&"))
-    return base + (f"#{REDACTED}" if hash_mark else "")
+    fragment = f"#{REDACTED}" if hash_mark else ""
+    if not query_mark:
+        return base + fragment
+    shown = f"{base}?{'&'.join(_redact_parameter(parameter) for parameter in query.split('&'))}{fragment}"
+    # Many bare parameters grow when redacted; past what the image row holds, the names go too.
+    return shown if len(shown) <= MAX_SHOWN_URL else f"{base}?{REDACTED}{fragment}"
 
 
 def _redact_parameter(parameter: str) -> str:

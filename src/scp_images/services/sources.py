@@ -86,4 +86,5 @@ class SourceGrants:
 
     def list_own(self, principal: Principal) -> list[SourceGrant]:
         """The caller's grants that can be used: a row on the blob store's bucket never can, and is hidden."""
-        return [g for g in self.list_grants(principal.account_id) if not is_protected(g.bucket, self._protected)]
+        grants = self.list_grants(principal.account_id)
+        return [grant for grant in grants if not is_protected(grant.bucket, self._protected)]
