@@ -25,7 +25,7 @@ import httpx
 
 from scp_images.domain.errors import ImportSourceRejected
 from scp_images.imports._source_addresses import resolve_with_getaddrinfo
-from scp_images.imports._source_http import HttpOpener
+from scp_images.imports._source_http import HttpOpener, redact_httpx_logs
 from scp_images.imports._source_limits import Limits
 from scp_images.imports._source_s3 import S3Reader
 from scp_images.imports._source_urls import MAX_URL_LENGTH, ObjectStorageLocation, UrlRules
@@ -92,6 +92,7 @@ class SourceResolver:
         )
         self._tls: ssl.SSLContext | None = None
         self._tls_lock = threading.Lock()
+        redact_httpx_logs()
 
     def check(self, url: str) -> None:
         """Raise ``ImportSourceRejected`` unless ``url`` passes the rules that need no network."""
