@@ -68,7 +68,13 @@ class Components:
             stale_seconds=self.settings.import_stale_seconds,
         )
         return ImportRunner(
-            self.db, self.ingest, self.sources, timings=timings, clock=self.clock, worker_id=worker_id
+            self.db,
+            self.ingest,
+            self.sources,
+            timings=timings,
+            clock=self.clock,
+            worker_id=worker_id,
+            discard=self.recovery.discard,
         )
 
     @property
@@ -82,7 +88,8 @@ class Components:
         )
 
     def background(self) -> BackgroundWork:
-        sweep_every = max(60.0, self.settings.orphan_grace_seconds)
+        # An orphan is removable once it is older than the grace, so sweeping more often gains nothing.
+        sweep_every = max(1.0, self.settings.orphan_grace_seconds)
         return BackgroundWork(self.runner(), self.recovery, sweep_every_seconds=sweep_every)
 
     def close(self) -> None:

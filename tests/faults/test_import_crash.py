@@ -34,7 +34,7 @@ def crash_settings(settings: Settings, source: SlowSource) -> Settings:
             "import_allowed_hosts": [source.host],
             "import_heartbeat_seconds": 0.2,
             "import_stale_seconds": 2.0,
-            "staging_sweep_seconds": 1.0,
+            "orphan_grace_seconds": 1.0,
         }
     )
 

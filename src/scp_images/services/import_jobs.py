@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -53,7 +53,9 @@ class ImportRunner:
         timings: RunnerTimings = RunnerTimings(),
         clock: Clock = system_clock,
         worker_id: str | None = None,
+        discard: Callable[[str], None] = lambda key: None,
     ) -> None:
+        self._discard = discard  # removes what a superseded attempt wrote
         self._db = db
         self._ingest = ingest
         self._sources = sources
@@ -69,13 +71,21 @@ class ImportRunner:
 
     def claim_next(self) -> ImportJob | None:
         stale_before = self._stale_before()
+        claimed, superseded = None, []
         with self._db.transaction() as conn:
             ids = job_store.claimable_ids(conn, stale_before, 5, skip_locked=self._db.is_postgres)
             for image_id in ids:
                 job = job_store.get_job(conn, image_id)
-                if job is not None and self._claim(conn, job, stale_before):
-                    return job_store.get_job(conn, image_id)
-        return None
+                if job is None:
+                    continue
+                if job.staging_key is not None:
+                    superseded.append(job.staging_key)
+                if self._claim(conn, job, stale_before):
+                    claimed = job_store.get_job(conn, image_id)
+                    break
+        for key in superseded:  # after the commit: their jobs no longer name them
+            self._discard(key)
+        return claimed
 
     def _claim(self, conn: Connection, job: ImportJob, stale_before: datetime) -> bool:
         now = self._clock()

@@ -59,11 +59,16 @@ class Recovery:
         upload is queued again (the same PUT can be sent again) and an operator import ends killed. URL
         imports are left to the runners, which claim them again."""
         stale_before = self._clock() - self._stale
+        left: list[str] = []
         with self._db.transaction() as conn:
             for image in image_store.images_importing_since(conn, stale_before):
                 job = job_store.get_job(conn, image.id)
                 if job is None or job.source is not JobSource.URL:
                     self._settle(conn, image.id, job, stale_before)
+                    if job is not None and job.staging_key is not None:
+                        left.append(job.staging_key)
+        for key in left:
+            self.discard(key)
 
     def _settle(self, conn: Connection, image_id: str, job: ImportJob | None, stale_before: datetime) -> None:
         now = self._clock()
@@ -101,6 +106,16 @@ class Recovery:
         if upload.key is None:
             return upload.started_at <= cutoff - _UNNAMED_STAGING_AGE
         return upload.key not in owned and upload.started_at <= cutoff and self._unowned(upload.key)
+
+    def discard(self, key: str) -> None:
+        """Remove what a superseded or abandoned attempt wrote under ``key`` (committed or staged), at once:
+        its job no longer names it. The fresh check still applies."""
+        if not self._unowned(key):
+            return
+        self._blobs.delete(key)
+        for upload in list(self._blobs.staged()):
+            if upload.key == key:
+                self._blobs.abort(upload)
 
     def _unowned(self, key: str) -> bool:
         """The fresh check right before a delete: a snapshot taken earlier may predate the writer."""
