@@ -86,9 +86,10 @@ def start_stack(
     *,
     today: Callable[[], date] | None = None,
     now_ms: Callable[[], float] | None = None,
+    components: Components | None = None,
 ) -> Stack:
     port = free_port()
-    components = build_components(settings)
+    components = components or build_components(settings)
     extra: dict[str, Any] = {}
     if today is not None:
         extra["today"] = today

@@ -87,25 +87,27 @@ class Recovery:
     def sweep_orphans(self) -> int:
         """Remove committed blobs and staged uploads that no row owns; returns how many went."""
         with self._db.read() as conn:
-            owned = image_store.blob_keys(conn) | job_store.staging_keys(conn)
-        cutoff = self._wall_time() - self._grace
+            owned = image_store.blob_keys(conn) | job_store.staging_keys(conn)  # saves most fresh checks
         removed = 0
         for blob in list(self._blobs.blobs()):
-            if blob.key not in owned and blob.modified_at <= cutoff and self._unowned(blob.key):
+            if blob.key not in owned and self._old(blob.modified_at) and self._unowned(blob.key):
                 log.warning("removing orphan blob %s", blob.key)
                 self._blobs.delete(blob.key)
                 removed += 1
         for upload in list(self._blobs.staged()):
-            if self._abandoned(upload, owned, cutoff):
+            if self._abandoned(upload, owned):
                 log.warning("aborting orphan staged upload %s (%s)", upload.key, upload.handle)
                 self._blobs.abort(upload)
                 removed += 1
         return removed
 
-    def _abandoned(self, upload: StagedUpload, owned: set[str], cutoff: float) -> bool:
+    def _old(self, written_at: float, extra: float = 0.0) -> bool:
+        return written_at <= self._wall_time() - self._grace - extra
+
+    def _abandoned(self, upload: StagedUpload, owned: set[str]) -> bool:
         if upload.key is None:
-            return upload.started_at <= cutoff - _UNNAMED_STAGING_AGE
-        return upload.key not in owned and upload.started_at <= cutoff and self._unowned(upload.key)
+            return self._old(upload.started_at, _UNNAMED_STAGING_AGE)
+        return upload.key not in owned and self._old(upload.started_at) and self._unowned(upload.key)
 
     def discard(self, key: str) -> None:
         """Remove what a superseded or abandoned attempt wrote under ``key`` (committed or staged), at once:
