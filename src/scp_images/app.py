@@ -84,6 +84,7 @@ class Components:
             self.blobs,
             stale_seconds=self.settings.import_stale_seconds,
             grace_seconds=self.settings.orphan_grace_seconds,
+            upload_stale_seconds=self.settings.body_read_timeout_seconds + self.settings.import_stale_seconds,
             clock=self.clock,
         )
 

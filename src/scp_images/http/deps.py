@@ -24,7 +24,7 @@ class EdgeLimits:
 
     max_body_bytes: int = 1 << 20
     body_read_timeout_seconds: float = 60.0
-    upload_heartbeat_seconds: float = 5.0
+    upload_heartbeat_seconds: float = 2.0
     public_urls: tuple[str, ...] = ()
     region: str = "kr-west1"
 

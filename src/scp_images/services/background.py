@@ -36,6 +36,7 @@ class BackgroundWork:
 
     def request_stop(self, stop: threading.Event) -> None:
         stop.set()
+        self.runner.stopping.set()
         self.runner.wake.set()
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from scp_images.domain.image import ImageStatus
 from scp_images.imports.sources import SourceResolver
 from scp_images.services.clock import Clock, system_clock
-from scp_images.services.ingest import IngestService
+from scp_images.services.ingest import ImportReleased, IngestService
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database
@@ -34,8 +34,8 @@ MAX_ATTEMPTS = 3
 
 @dataclass(frozen=True, slots=True)
 class RunnerTimings:
-    heartbeat_seconds: float = 5.0
-    stale_seconds: float = 60.0
+    heartbeat_seconds: float = 2.0
+    stale_seconds: float = 10.0
     idle_poll_seconds: float = 1.0
 
 
@@ -63,6 +63,8 @@ class ImportRunner:
         self._clock = clock
         self.worker_id = worker_id or new_worker_id()
         self.wake = threading.Event()
+        # Set on shutdown: claim nothing more, and hand the running job back at its next chunk.
+        self.stopping = threading.Event()
 
     def _stale_before(self) -> datetime:
         return self._clock() - timedelta(seconds=self._timings.stale_seconds)
@@ -70,6 +72,8 @@ class ImportRunner:
     # --- claiming ------------------------------------------------------------------------------
 
     def claim_next(self) -> ImportJob | None:
+        if self.stopping.is_set():
+            return None
         stale_before = self._stale_before()
         claimed, superseded = None, []
         with self._db.transaction() as conn:
@@ -125,11 +129,14 @@ class ImportRunner:
         assert job.url is not None
         log.info("import of image %s started (attempt %d)", job.image_id, job.attempts)
         fence = job.fence
-        self._ingest.ingest_or_kill(
-            fence,
-            self._source_chunks(job),
-            progress=self._ingest.heartbeat(fence, self._timings.heartbeat_seconds),
-        )
+        beat = self._ingest.heartbeat(fence, self._timings.heartbeat_seconds)
+
+        def progress(bytes_read: int) -> None:
+            if self.stopping.is_set():
+                raise ImportReleased(job.image_id)
+            beat(bytes_read)
+
+        self._ingest.ingest_or_kill(fence, self._source_chunks(job), progress=progress)
 
     def _source_chunks(self, job: ImportJob) -> Iterator[bytes]:
         assert job.url is not None

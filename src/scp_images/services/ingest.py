@@ -48,6 +48,10 @@ class PublishRequest:
     user_name: str | None = None
 
 
+class ImportReleased(Exception):
+    """The writer is shutting down: its unfinished job goes back to the queue for another runner."""
+
+
 class ImportSuperseded(Exception):
     """This attempt no longer owns its job (a newer attempt claimed it, or the image was deleted)."""
 
@@ -136,6 +140,11 @@ class IngestService:
             result = self.ingest_into(fence, chunks, progress=progress)
         except (IngestCancelled, ImportSuperseded):
             self._observer.import_finished("cancelled", None, 0, time.monotonic() - started)
+            return None
+        except ImportReleased:
+            with self._db.transaction() as conn:
+                job_store.release(conn, fence)
+            self._observer.import_finished("released", None, 0, time.monotonic() - started)
             return None
         except UploadInterrupted:
             self._settle(fence, ImageStatus.QUEUED, "interrupted: the upload stopped before its end")

@@ -38,12 +38,15 @@ class Recovery:
         *,
         stale_seconds: float,
         grace_seconds: float,
+        upload_stale_seconds: float | None = None,
         clock: Clock = system_clock,
         wall_time: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._blobs = blobs
         self._stale = timedelta(seconds=stale_seconds)
+        # An upload beats only when its client sends; a client may pause up to the body read timeout.
+        self._upload_stale = timedelta(seconds=max(stale_seconds, upload_stale_seconds or 0.0))
         self._grace = grace_seconds
         self._clock = clock
         self._wall_time = wall_time
@@ -58,13 +61,14 @@ class Recovery:
         """Uploads and operator imports cannot be resumed elsewhere: once their writer stopped beating, an
         upload is queued again (the same PUT can be sent again) and an operator import ends killed. URL
         imports are left to the runners, which claim them again."""
-        stale_before = self._clock() - self._stale
+        now = self._clock()
         left: list[str] = []
         with self._db.transaction() as conn:
-            for image in image_store.images_importing_since(conn, stale_before):
+            for image in image_store.images_importing_since(conn, now - self._stale):
                 job = job_store.get_job(conn, image.id)
                 if job is None or job.source is not JobSource.URL:
-                    self._settle(conn, image.id, job, stale_before)
+                    patience = self._upload_stale if job and job.source is JobSource.UPLOAD else self._stale
+                    self._settle(conn, image.id, job, now - patience)
                     if job is not None and job.staging_key is not None:
                         left.append(job.staging_key)
         for key in left:

@@ -204,6 +204,24 @@ def finish(
     return conn.execute(update(image_imports).where(_fenced(fence)).values(**values)).rowcount == 1
 
 
+def release(conn: Connection, fence: JobFence) -> bool:
+    """Hand an unfinished job back (its writer is shutting down): pending again, for any runner to claim at
+    once, and the attempt it had not finished does not count."""
+    query = (
+        update(image_imports)
+        .where(_fenced(fence))
+        .values(
+            status=JobStatus.PENDING.value,
+            claimed_by=None,
+            heartbeat_at=None,
+            staging_key=None,
+            bytes_read=0,
+            attempts=image_imports.c.attempts - 1,
+        )
+    )
+    return conn.execute(query).rowcount == 1
+
+
 def fail_abandoned(
     conn: Connection, job: ImportJob, now: datetime, reason: str, stale_before: datetime
 ) -> bool:
