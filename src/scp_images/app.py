@@ -19,6 +19,7 @@ from scp_images.imports.sources import SourceConfig, SourceResolver
 from scp_images.services.accounts import AccountService
 from scp_images.services.auth import Authenticator, ReplayGuard
 from scp_images.services.clock import Clock, system_clock
+from scp_images.services.download_links import DownloadLinkService
 from scp_images.services.health import HealthService
 from scp_images.services.images import ImageService
 from scp_images.services.import_jobs import ImportRunner, RunnerThread, RunnerTimings
@@ -133,11 +134,13 @@ def create_app(
         today=today,
         rate_limiter=RateLimiter(settings.rate_limit) if settings.rate_limit else None,
     )
+    images = parts.images
     services = Services(
         guard=guard,
-        images=parts.images,
+        images=images,
         ingest=parts.ingest,
         members=MemberService(parts.db, parts.clock),
+        links=DownloadLinkService(parts.db, images, parts.clock),
         upload_heartbeat_seconds=settings.import_heartbeat_seconds,
         inline_io=not parts.db.is_postgres,
     )

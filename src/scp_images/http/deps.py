@@ -10,6 +10,7 @@ import anyio.to_thread
 from starlette.requests import Request
 
 from scp_images.http.guard import Guard
+from scp_images.services.download_links import DownloadLinkService
 from scp_images.services.images import ImageService
 from scp_images.services.ingest import IngestService
 from scp_images.services.members import MemberService
@@ -23,6 +24,7 @@ class Services:
     images: ImageService
     ingest: IngestService
     members: MemberService
+    links: DownloadLinkService
     upload_heartbeat_seconds: float = 5.0
     # SQLite answers in microseconds from a local file: calling it on the event loop beats a thread hop.
     # A networked database may hang, so its calls go to the thread pool and the loop stays responsive.
