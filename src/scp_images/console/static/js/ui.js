@@ -1,6 +1,6 @@
 // Shared pieces of the page: the error box, notices, status badges and progress bars.
 import { Cancelled } from "./api.js";
-import { byId, h } from "./dom.js";
+import { append, byId, h } from "./dom.js";
 import { humanBytes, percent } from "./format.js";
 import { t } from "./i18n.js";
 
@@ -11,7 +11,9 @@ let skipFocus = true; // the first render, and re-renders the user did not navig
 export function page(title, ...content) {
   document.title = `${title} · ${t("app.title")}`;
   const heading = h("h1", { tabindex: "-1" }, title);
-  byId("main").replaceChildren(heading, ...content.flat());
+  const main = byId("main");
+  main.replaceChildren(heading);
+  append(main, content);
   if (!skipFocus) heading.focus();
   skipFocus = false;
 }
@@ -95,8 +97,8 @@ export function visibilityLabel(visibility) {
 }
 
 // A <progress> with a text twin: bytes read of the total, or only bytes read when the total is unknown.
-export function progressBar(name) {
-  const bar = h("progress", { max: "100", "aria-label": t("progress.label", { name }) });
+export function progressBar(name, id = undefined) {
+  const bar = h("progress", { max: "100", id, "aria-label": t("progress.label", { name }) });
   const text = h("span", { class: "progress-text" });
   const wrap = h("div", { class: "progress" }, bar, text);
   wrap.update = (read, total) => {

@@ -28,7 +28,7 @@ function numberInput(name) {
 }
 
 async function uploadInto(ctx, image, file, area) {
-  const bar = progressBar(image.name);
+  const bar = progressBar(image.name, "upload-progress-bar");
   bar.id = "upload-progress";
   const cancel = h("button", { type: "button", class: "secondary" }, t("create.upload.cancel"));
   area.replaceChildren(h("h2", {}, t("create.upload.progress")), h("p", {}, t("create.uploading", { name: image.name })), bar, h("div", { class: "actions" }, cancel));

@@ -53,11 +53,13 @@ function importSection(image, job) {
   const rows = [];
   if (job) {
     const progress = progressBar(image.name);
-    progress.update(job.bytes_read, job.bytes_total);
+    // A finished job's total is what it read, even when the size was not known while it ran.
+    const total = job.status === "succeeded" ? job.bytes_read : job.bytes_total;
+    progress.update(job.bytes_read, total);
     rows.push(
       [t("detail.import.status"), h("span", { id: "import-status", "data-status": job.status }, t(`job.${job.status}`))],
-      [t("detail.import.url"), job.url ? h("code", {}, job.url) : t("none")],
-      [t("detail.import.read"), progress],
+      [t("detail.import.url"), job.url ? h("code", {}, job.url) : t("detail.import.upload")],
+      [t("detail.import.read"), job.status === "failed" ? humanBytes(job.bytes_read) : progress],
       [t("detail.import.started"), humanDate(job.started_at)],
       [t("detail.import.finished"), humanDate(job.finished_at)],
     );
