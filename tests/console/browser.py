@@ -109,7 +109,9 @@ class Console:
 
         results = Axe().run(self.page)
         bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
-        summary = [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]} for v in bad]
+        summary = [
+            {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]} for v in bad
+        ]
         assert not bad, f"accessibility violations on {what}: {json.dumps(summary, indent=1)}"
 
     def no_horizontal_overflow(self) -> None:

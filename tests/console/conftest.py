@@ -85,7 +85,9 @@ def open_console(browser: Any, console_stack: Stack, screenshots: Path) -> Itera
     consoles: list[Console] = []
 
     def open_one(**options: Any) -> Console:
-        context = browser.new_context(viewport=options.pop("viewport", VIEWPORT), accept_downloads=True, **options)
+        context = browser.new_context(
+            viewport=options.pop("viewport", VIEWPORT), accept_downloads=True, **options
+        )
         contexts.append(context)
         console = Console(context.new_page(), console_stack.base_url, screenshots)
         console.record()
@@ -117,8 +119,12 @@ def qcow2_with_data(tmp_path: Path) -> Callable[[str, int], Path]:
 
     def make(name: str, mib: int) -> Path:
         path = tmp_path / name
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), f"{max(64, mib * 2)}M"], check=True)
-        subprocess.run(["qemu-io", "-c", f"write -P 0x5a 0 {mib}M", str(path)], check=True, capture_output=True)
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", str(path), f"{max(64, mib * 2)}M"], check=True
+        )
+        subprocess.run(
+            ["qemu-io", "-c", f"write -P 0x5a 0 {mib}M", str(path)], check=True, capture_output=True
+        )
         return path
 
     return make

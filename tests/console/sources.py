@@ -4,6 +4,7 @@ the test releases it, so an import can be watched half-way."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,10 +46,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(len(entry.data)))
         self.end_headers()
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._pour(entry)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     def _pour(self, entry: _File) -> None:
         if entry.gate is None:

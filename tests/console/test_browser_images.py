@@ -49,7 +49,7 @@ def apply_filters(console: Console, **choices: str) -> None:
     form.get_by_role("button", name="Apply").click()
 
 
-def test_sign_in_list_filter_page_and_sign_out(
+def test_sign_in_then_list_filter_sort_and_page(
     console: Console, console_stack: Stack, make_qcow2: Any
 ) -> None:
     key = console_stack.new_account("lister")
@@ -98,12 +98,20 @@ def test_sign_in_list_filter_page_and_sign_out(
     apply_filters(console, Visibility="", Status="killed")
     expect(page.get_by_text("No images match.")).to_be_visible()
 
+
+def test_the_secret_is_never_sent_and_sign_out_clears_it(console: Console, console_stack: Stack) -> None:
+    key = console_stack.new_account("secretive")
+    console.sign_in(key)
+    page = console.page
+    page.get_by_role("link", name="Pending images").click()
+    expect(console.heading()).to_have_text("Pending images")
+    assert page.evaluate("sessionStorage.length") == 1
     secret = key.secret_key
     for sent in console.requests:
         leaked = secret in sent.url or secret in sent.body or any(secret in v for v in sent.headers.values())
         assert not leaked, f"the secret key was sent in {sent.method} {sent.url}"
-    signed = [r for r in console.requests if "/v1/images" in r.url]
-    assert signed and all(r.headers.get("scp-signature") for r in signed)
+    signed = [r for r in console.requests if "/v1/" in r.url]
+    assert len(signed) >= 2 and all(r.headers.get("scp-signature") for r in signed)
     assert all(r.headers.get("scp-accountid") == key.account_id for r in signed)
 
     page.get_by_role("button", name="Sign out").click()
@@ -138,7 +146,14 @@ def test_wrong_keys_show_the_api_error_and_keep_nothing(console: Console, consol
 def test_the_browser_signs_like_the_python_signer(console: Console) -> None:
     console.open()
     cases = [
-        ("GET", "http://127.0.0.1:8080/v1/images?limit=5&sort=created_at%3Adesc", "1700000000000", "AK1", "s3cr3t/+=", ""),
+        (
+            "GET",
+            "http://127.0.0.1:8080/v1/images?limit=5&sort=created_at%3Adesc",
+            "17000",
+            "AK1",
+            "s3/+=",
+            "",
+        ),
         ("put", "https://h.example/v1/images/x?name=my+image", "1", "AK", "비밀-키", "a" * 32),
         ("DELETE", "http://localhost:1/v1/images/7f/members/9", "42", "", "k", "acct"),
     ]
@@ -178,7 +193,6 @@ def test_upload_with_progress_then_detail_and_download(
     expect(page.get_by_role("button", name="Cancel upload")).to_be_focused()
     expect(console.heading()).to_have_text("uploaded disk", timeout=60_000)
     expect(page.locator("#header-status .badge")).to_have_text("Active", timeout=30_000)
-    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
     progress = page.evaluate("window.__progress")
     between = sorted({p for p in progress if 0 < p < 100})
     assert len(between) >= 2, f"no real progress was shown: {progress}"
@@ -206,6 +220,7 @@ def test_upload_with_progress_then_detail_and_download(
     # the browser itself fetched the file (a download navigation); the page's script never touched it
     assert download.url.startswith(f"{console_stack.base_url}/v1/images/{image_id}/download?link=")
     assert not [r for r in console.requests if "/download?link=" in r.url]
+
 
 def test_upload_can_be_cancelled(
     console: Console, console_stack: Stack, qcow2_with_data: Callable[[str, int], Path]

@@ -114,10 +114,14 @@ def test_share_add_member_then_accept_as_the_member(
     assert members == []
 
 
-def test_a_member_rejects(open_console: Callable[..., Console], console_stack: Stack, make_qcow2: Any) -> None:
+def test_a_member_rejects(
+    open_console: Callable[..., Console], console_stack: Stack, make_qcow2: Any
+) -> None:
     owner_key = console_stack.new_account("offerer")
     member_key = console_stack.new_account("refuser")
-    image = publish(console_stack, make_qcow2("r.qcow2", "16M"), owner_key.account_id, "shared", name="offered")
+    image = publish(
+        console_stack, make_qcow2("r.qcow2", "16M"), owner_key.account_id, "shared", name="offered"
+    )
     added = console_stack.request(
         "POST", f"/v1/images/{image['id']}/members", owner_key, json={"member_id": member_key.account_id}
     )
@@ -206,3 +210,19 @@ def test_keyboard_only_at_a_narrow_width(
     page.keyboard.press("Enter")
     expect(console.heading()).to_have_text("Create image")
     console.no_horizontal_overflow()
+
+
+def test_hostile_image_names_are_shown_as_text(
+    console: Console, console_stack: Stack, make_qcow2: Any
+) -> None:
+    key = console_stack.new_account("hostile")
+    name = '<img src=x onerror="window.__xss=1">"><script>window.__xss=2</script>'
+    image = publish(console_stack, make_qcow2("h.qcow2", "16M"), key.account_id, name=name)
+    console.sign_in(key)
+    expect(console.page.locator("#image-table tbody th")).to_have_text([name])
+    open_image(console, image)
+    console.page.get_by_role("button", name="Delete image").click()
+    expect(console.page.get_by_role("dialog")).to_contain_text(f"“{name}”")
+    console.page.keyboard.press("Escape")
+    assert console.page.evaluate("window.__xss") is None
+    assert console.page.locator("main img, main script").count() == 0

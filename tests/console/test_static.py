@@ -71,3 +71,17 @@ def test_only_the_package_files_are_served(stack: Stack, path: str) -> None:
     got = stack.http.get(stack.base_url + path)
     assert got.status_code == 404
     assert got.json()["errors"][0]["code"] == "virtualserver.NotFound"
+
+
+def test_every_console_file_is_in_the_package_data() -> None:
+    """pip install ships the console: each of its files matches a package-data pattern."""
+    import tomllib
+    from fnmatch import fnmatch
+
+    root = STATIC_DIR.parent.parent
+    pyproject = tomllib.loads((root.parent.parent / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["scp_images"]
+    for path in STATIC_DIR.rglob("*"):
+        if path.is_file():
+            name = path.relative_to(root).as_posix()
+            assert any(fnmatch(name, p) and name.count("/") == p.count("/") for p in patterns), name

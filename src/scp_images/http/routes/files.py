@@ -57,7 +57,8 @@ def download_image(request: Request, image_id: str) -> Response:
 
 
 def file_response(request: Request, download: Download, base: dict[str, str], request_id: str) -> Response:
-    """How an image's bytes are answered (whole, or one range); download links answer the same way."""
+    """How an image's bytes are answered (whole, or one range). Download links answer through this same
+    function, so a new way of answering (a redirect to the object store, say) belongs here: both follow."""
     image, size = download.image, download.size
     assert image.checksum is not None
     headers = {

@@ -105,9 +105,13 @@ function changeForm(ctx, image) {
 
 async function download(ctx, image) {
   const link = await ctx.api.request("POST", `/v1/images/${image.id}/download-link`);
+  // The link is on this server; open it on the origin this page came from (behind a TLS proxy without
+  // SCP_IMAGES_PUBLIC_URLS the server may name itself http://…, which a secure page may not download from).
+  const target = new URL(link.url);
+  const href = `${location.origin}${target.pathname}${target.search}`;
   // The browser streams the file to disk itself (Content-Disposition: attachment): no bytes pass through
   // this page, and redirects to an object store are followed like any navigation.
-  const anchor = h("a", { href: link.url, download: "", hidden: true });
+  const anchor = h("a", { href, download: "", hidden: true });
   document.body.append(anchor);
   anchor.click();
   anchor.remove();
