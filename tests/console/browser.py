@@ -8,21 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.console.chromium import CHROMIUM_ARGS, INSECURE_HOST, running_in_ci
 from tests.support.stack import Key
 
-# Flags for this machine's closed network (no background fetches, no QUIC, no first-run work).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # A name that is not localhost: pages there are not a secure context (no WebCrypto).
-    "--host-resolver-rules=MAP insecure.test 127.0.0.1",
-]
-INSECURE_HOST = "insecure.test"
+try:
+    from playwright.sync_api import expect
+except ImportError:  # CI installs the test extra: there a missing Playwright is an error, never a skip
+    if running_in_ci():
+        raise
+    pytest.skip("playwright is not installed: pip install '.[test]'", allow_module_level=True)
+
+__all__ = ["CHROMIUM_ARGS", "INSECURE_HOST", "Console", "expect", "running_in_ci"]
 
 # Recorded from the first script on: a violated CSP directive or an uncaught error fails the test.
 RECORDER = """
@@ -82,8 +80,6 @@ class Console:
         self.page.goto(f"{self.base_url}/console{route}")
 
     def sign_in(self, key: Key) -> None:
-        from playwright.sync_api import expect
-
         self.open()
         self.page.get_by_label("Access key").fill(key.access_key)
         self.page.get_by_label("Secret key").fill(key.secret_key)

@@ -14,7 +14,7 @@ import pytest
 from scp_images.app import build_components, source_config
 from scp_images.config import Settings
 from scp_images.imports.sources import SourceResolver
-from tests.console.browser import CHROMIUM_ARGS, Console
+from tests.console.chromium import CHROMIUM_ARGS, running_in_ci
 from tests.console.sources import GatedSource
 from tests.support.stack import Stack, start_stack
 
@@ -24,7 +24,7 @@ VIEWPORT = {"width": 1200, "height": 820}
 
 def _missing(message: str) -> None:
     # CI installs chromium (.ci/run); a missing browser there is a failure, never a skip.
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if running_in_ci():
         pytest.fail(message + " (CI is set: the browser tests must run)")
     pytest.skip(message)
 
@@ -34,10 +34,8 @@ def browser() -> Iterator[Any]:
     executable = os.environ.get("SCP_IMAGES_CHROMIUM") or shutil.which("chromium")
     if executable is None:
         _missing("chromium is not installed: apt-get install chromium fonts-noto-cjk")
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        _missing("playwright is not installed: pip install '.[test]'")
+    from playwright.sync_api import expect, sync_playwright
+
     expect.set_options(timeout=20_000)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
@@ -79,8 +77,10 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def open_console(browser: Any, console_stack: Stack, screenshots: Path) -> Iterator[Callable[..., Console]]:
+def open_console(browser: Any, console_stack: Stack, screenshots: Path) -> Iterator[Callable[..., Any]]:
     """Opens consoles, each in its own browser context (its own sessionStorage: another user)."""
+    from tests.console.browser import Console
+
     contexts: list[Any] = []
     consoles: list[Console] = []
 
@@ -105,7 +105,7 @@ def open_console(browser: Any, console_stack: Stack, screenshots: Path) -> Itera
 
 
 @pytest.fixture
-def console(open_console: Callable[..., Console]) -> Console:
+def console(open_console: Callable[..., Any]) -> Any:
     return open_console()
 
 

@@ -9,14 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import expect
-
 from scp_images.domain.image import Visibility
 from scp_images.http.schemas import IMAGE_FIELDS_1_2
 from scp_images.services.images import NewImage
 from scp_images.signing import compute_signature
 from tests.api.helpers import publish
-from tests.console.browser import INSECURE_HOST, Console
+from tests.console.browser import INSECURE_HOST, Console, expect
 from tests.console.sources import GatedSource
 from tests.support.stack import Key, Stack
 

@@ -7,10 +7,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from playwright.sync_api import expect
-
 from tests.api.helpers import publish
-from tests.console.browser import Console
+from tests.console.browser import Console, expect
 from tests.support.stack import Stack
 
 NARROW = {"width": 560, "height": 900}
