@@ -21,6 +21,7 @@ class _File:
     gate: threading.Event | None = None
     split: int = 0
     step_seconds: float = 0.3
+    cut: bool = False  # at the gate, hang up instead of sending the rest
 
 
 @dataclass
@@ -58,7 +59,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             time.sleep(entry.step_seconds)  # lets the import's heartbeat record each step
         entry.gate.wait(GATE_TIMEOUT)
-        self.wfile.write(entry.data[entry.split :])
+        if not entry.cut:
+            self.wfile.write(entry.data[entry.split :])
 
 
 class _SourceServer(ThreadingHTTPServer):
@@ -93,6 +95,13 @@ class GatedSource:
         gate = self._server.files.entries[name].gate
         assert gate is not None
         gate.set()
+
+    def cut(self, name: str) -> None:
+        """The gated file's connection ends at the gate: the import sees a truncated source."""
+        entry = self._server.files.entries[name]
+        assert entry.gate is not None
+        entry.cut = True
+        entry.gate.set()
 
     def stop(self) -> None:
         for entry in self._server.files.entries.values():

@@ -288,8 +288,33 @@ def test_import_that_ends_killed_shows_its_reason(
     reason = console_stack.request("GET", f"/v1/images/{image_id}/import", key).json()["reason"]
     assert reason
     expect(page.locator("#import-reason")).to_have_text(reason)
-    expect(page.locator("#notice")).to_contain_text(f"was killed: {reason}")
     console.axe("a killed image")
+
+
+def test_the_detail_page_follows_an_import_until_it_is_killed(
+    console: Console, console_stack: Stack, source: GatedSource, qcow2_with_data: Callable[[str, int], Path]
+) -> None:
+    key = console_stack.new_account("followed")
+    data = qcow2_with_data("cut.qcow2", 4).read_bytes()
+    name = f"{key.account_id}/cut.qcow2"
+    url = source.add(name, data, gated_at=len(data) // 2)
+    console.sign_in(key)
+    page = console.page
+    console.open("#/create")
+    page.get_by_label("Name", exact=True).fill("cut short")
+    page.get_by_label("Object storage URL").fill(url)
+    page.get_by_role("button", name="Create image").click()
+    expect(page.get_by_text("Following the image", exact=False)).to_be_visible()
+    expect(page.locator("#header-status .badge")).to_have_text("Importing")
+    expect(page.locator("#import .progress-text")).to_contain_text("%")
+    source.cut(name)  # the source hangs up half-way
+    expect(page.locator("#header-status .badge")).to_have_text("Killed", timeout=30_000)
+    image_id = page.url.rsplit("/", 1)[1]
+    reason = console_stack.request("GET", f"/v1/images/{image_id}/import", key).json()["reason"]
+    assert reason
+    expect(page.locator("#notice")).to_have_text(f"The image cut short was killed: {reason}")
+    expect(page.locator("#import-reason")).to_have_text(reason)
+    expect(page.get_by_text("Following the image", exact=False)).to_have_count(0)
 
 
 def test_insecure_origin_says_so(console: Console, console_stack: Stack) -> None:
