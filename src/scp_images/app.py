@@ -21,6 +21,7 @@ from scp_images.services.accounts import AccountService
 from scp_images.services.auth import Authenticator, ReplayGuard
 from scp_images.services.background import BackgroundThread, BackgroundWork
 from scp_images.services.clock import Clock, system_clock
+from scp_images.services.download_links import DownloadLinkService
 from scp_images.services.health import HealthService
 from scp_images.services.images import ImageService
 from scp_images.services.import_jobs import ImportRunner, RunnerTimings
@@ -151,11 +152,13 @@ def create_app(
         today=today,
         rate_limiter=RateLimiter(settings.rate_limit) if settings.rate_limit else None,
     )
+    images = parts.images
     services = Services(
         guard=guard,
-        images=parts.images,
+        images=images,
         ingest=parts.ingest,
         members=MemberService(parts.db, parts.clock),
+        links=DownloadLinkService(parts.db, images, parts.clock),
         transfers=TransferSlots(settings.max_transfers),
         limits=EdgeLimits(
             max_body_bytes=settings.max_body_bytes,

@@ -88,6 +88,7 @@ def start_stack(
     now_ms: Callable[[], float] | None = None,
     components: Components | None = None,
 ) -> Stack:
+    """``components`` lets a test change a part before the server starts (e.g. the import sources)."""
     port = free_port()
     components = components or build_components(settings)
     extra: dict[str, Any] = {}

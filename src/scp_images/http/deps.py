@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from scp_images.http.guard import Guard
 from scp_images.http.transfers import TransferSlots
+from scp_images.services.download_links import DownloadLinkService
 from scp_images.services.images import ImageService
 from scp_images.services.ingest import IngestService
 from scp_images.services.members import MemberService
@@ -35,6 +36,7 @@ class Services:
     images: ImageService
     ingest: IngestService
     members: MemberService
+    links: DownloadLinkService
     transfers: TransferSlots
     limits: EdgeLimits = EdgeLimits()
     # SQLite answers in microseconds from a local file: calling it on the event loop beats a thread hop.

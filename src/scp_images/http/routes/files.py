@@ -19,6 +19,7 @@ from scp_images.http.deps import Services, services
 from scp_images.http.errors import envelope
 from scp_images.http.responses import empty_response, json_response
 from scp_images.http.transfers import released_after
+from scp_images.services.images import Download
 
 router = APIRouter()
 
@@ -53,10 +54,17 @@ def download_image(request: Request, image_id: str) -> Response:
     svc = services(request)
     call = svc.guard.authorize(request, Action.SHOW_IMAGE)
     download = svc.images.download(call.principal, image_id)
+    return file_response(request, download, call.headers, call.request_id)
+
+
+def file_response(request: Request, download: Download, base: dict[str, str], request_id: str) -> Response:
+    """How an image's bytes are answered (whole, or one range). Download links answer through this same
+    function, so a new way of answering (a redirect to the object store, say) belongs here: both follow."""
+    svc = services(request)
     image, size = download.image, download.size
     assert image.checksum is not None
     headers = {
-        **call.headers,
+        **base,
         "Accept-Ranges": "bytes",
         "ETag": f'"{image.checksum}"',
         "Content-Type": "application/octet-stream",
@@ -69,9 +77,9 @@ def download_image(request: Request, image_id: str) -> Response:
             "virtualserver.request.RangeNotSatisfiable",
             "Range Not Satisfiable",
             f"the image has {size} bytes",
-            call.request_id,
+            request_id,
         )
-        return json_response(body, 416, {**call.headers, "Content-Range": f"bytes */{size}"})
+        return json_response(body, 416, {**base, "Content-Range": f"bytes */{size}"})
     if wanted is None:
         headers["Content-Length"] = str(size)
         headers["Content-MD5"] = base64.b64encode(bytes.fromhex(image.checksum)).decode()
