@@ -85,7 +85,7 @@ def wait_settled(stack: Stack, key: Key, image_id: str, timeout: float = 60) -> 
 
 
 def counts(stack: Stack) -> tuple[int, int]:
-    with stack.components.db.transaction() as conn:
+    with stack.components.db.read() as conn:
         rows = conn.execute(select(func.count()).select_from(images)).scalar_one()
         jobs = conn.execute(select(func.count()).select_from(image_imports)).scalar_one()
     return int(rows), int(jobs)

@@ -78,7 +78,7 @@ def settled(stack: Stack, key: Key, image_id: str) -> dict[str, Any]:
 
 
 def job_url(stack: Stack, image_id: str) -> str:
-    with stack.components.db.transaction() as conn:
+    with stack.components.db.read() as conn:
         query = select(image_imports.c.url).where(image_imports.c.image_id == image_id)
         return str(conn.execute(query).scalar_one())
 

@@ -93,9 +93,11 @@ def start_stack(
     *,
     today: Callable[[], date] | None = None,
     now_ms: Callable[[], float] | None = None,
+    components: Components | None = None,
 ) -> Stack:
+    """``components`` lets a test change a part before the server starts (e.g. the import sources)."""
     port = free_port()
-    components = build_components(settings)
+    components = components or build_components(settings)
     extra: dict[str, Any] = {}
     if today is not None:
         extra["today"] = today

@@ -62,18 +62,17 @@ def worker(
     configure_logging("info")
     settings = build_settings(data_dir, database_url)
     parts = build_components(settings)
-    runner = parts.runner()
+    work = parts.background()
     stop = threading.Event()
 
     def request_stop(*_: object) -> None:
-        stop.set()
-        runner.wake.set()
+        work.request_stop(stop)
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     typer.echo(
-        f"scp-images worker {runner.worker_id} running import jobs from {settings.resolved_database_url()}"
+        f"scp-images worker {work.runner.worker_id} running import jobs from "
+        f"{settings.resolved_database_url()}"
     )
-    runner.recover()
-    runner.serve_forever(stop)
+    work.run(stop)
     parts.close()

@@ -15,6 +15,7 @@ Tree::
     │   └── InvalidSourceGrant   an operator's source grant is malformed or names the blob store
     ├── NotFound                 404  image, member, account, import, server, source grant
     ├── Conflict                 409  wrong status, protected, already a member, lost race
+    ├── UploadInterrupted        408  the upload's body stopped before its end
     ├── PayloadTooLarge          413
     ├── RateLimited              429
     └── Unavailable              503  database or blob store down
@@ -113,6 +114,13 @@ class DiskImageRejected(InvalidRequest):
     @property
     def reason(self) -> str:
         return str(self.params["reason"])
+
+
+class UploadInterrupted(DomainError):
+    """The client stopped sending (disconnected, or too slow) before the upload's end."""
+
+    code = "virtualserver.image.UploadInterrupted"
+    template = "The upload stopped before its end ({reason}); the image is queued again, send it again."
 
 
 class ImportSourceRejected(InvalidRequest):

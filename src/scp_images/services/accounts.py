@@ -37,7 +37,7 @@ class AccountService:
         return record
 
     def list_accounts(self) -> list[AccountRecord]:
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             return store.list_accounts(conn)
 
     def create_key(self, account_id: str, user_name: str, denied: Iterable[Action] = ()) -> KeyRecord:
@@ -59,7 +59,7 @@ class AccountService:
         return record
 
     def list_keys(self, account_id: str | None = None) -> list[KeyRecord]:
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             return store.list_keys(conn, account_id)
 
     def set_key_enabled(self, access_key: str, enabled: bool) -> None:

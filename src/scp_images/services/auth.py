@@ -124,7 +124,7 @@ class Authenticator:
     def _load_key(self, access_key: str) -> KeyRecord:
         key = self._keys.get(access_key)
         if key is None:
-            with self._db.transaction() as conn:
+            with self._db.read() as conn:
                 key = account_store.get_key(conn, access_key[:64])
             if key is not None:
                 self._keys.put(key)

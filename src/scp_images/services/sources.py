@@ -44,7 +44,7 @@ class ImportSources:
         location = parse_object_storage_url(url)
         if location is None:
             return  # an allowlisted https URL: a presigned URL proves access by itself
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             grants = grant_store.grants_on(conn, account_id, location.bucket)
         require_readable(account_id, location, grants, self._protected)
 
@@ -81,7 +81,7 @@ class SourceGrants:
 
     def list_grants(self, account_id: str | None = None) -> list[SourceGrant]:
         """Every row, for the operator (a row on the blob store's bucket included, so it can be revoked)."""
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             return grant_store.list_grants(conn, account_id)
 
     def list_own(self, principal: Principal) -> list[SourceGrant]:

@@ -15,15 +15,27 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from scp_images.domain.errors import Unavailable
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_SQLITE_BEGIN = "scp_images_sqlite_begin"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite opens a transaction lazily, before the first INSERT/UPDATE only, so a SELECT that decides
+    # a write would run outside it. Turn that off and emit BEGIN ourselves (SQLAlchemy's documented recipe).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """BEGIN IMMEDIATE takes the write lock at the transaction's first statement, so a check-then-write
+    is atomic as it is on PostgreSQL; read-only transactions use a deferred BEGIN (a WAL snapshot that
+    never waits for writers)."""
+    mode = connection.get_execution_options().get(_SQLITE_BEGIN, "IMMEDIATE")
+    connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def create_db_engine(url: str) -> Engine:
@@ -33,6 +45,7 @@ def create_db_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=16)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(
         url,
@@ -61,9 +74,23 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
+        """A transaction that may write: on SQLite it holds the write lock from its first statement."""
+        with self._begin("IMMEDIATE") as connection:
+            yield connection
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: one consistent snapshot, never waiting for a writer."""
+        with self._begin("DEFERRED") as connection:
+            yield connection
+
+    @contextmanager
+    def _begin(self, sqlite_mode: str) -> Iterator[Connection]:
         try:
-            with self.engine.begin() as connection:
-                yield connection
+            with self.engine.connect() as connection:
+                connection.execution_options(**{_SQLITE_BEGIN: sqlite_mode})
+                with connection.begin():
+                    yield connection
         except (OperationalError, DBAPIError) as exc:
             if _is_connection_problem(exc):
                 raise Unavailable(reason="the database cannot be reached") from exc
