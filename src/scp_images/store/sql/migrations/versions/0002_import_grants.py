@@ -1,7 +1,7 @@
 """Import source grants: the buckets (and key prefixes) an operator lets each account import from.
 
 Revision ID: 0002_import_grants
-Revises: 0001
+Revises: 0003 (re-chained after main's 0003_blob_ownership, already on main)
 Create Date: 2026-12-01
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_import_grants"
-down_revision = "0001"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
