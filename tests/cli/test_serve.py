@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,8 +16,10 @@ from sqlalchemy import create_engine, make_url, text
 from scp_images.cli.server import is_embedded
 from scp_images.client import Client
 from scp_images.config import Settings
+from tests.support.process import read_until
 from tests.support.stack import free_port
 from tests.support.together import start_together
+from tests.support.tools import wait_until
 
 SCP_IMAGES = [sys.executable, "-m", "scp_images.cli"]
 SERVERS = 4
@@ -40,24 +41,18 @@ def _serve(data_dir: Path, port: int, *flags: str, **settings: str) -> subproces
 
 
 def _read_until_listening(proc: subprocess.Popen[str]) -> str:
-    lines = []
     assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line)
-        if "listening on" in line:
-            break
-    return "".join(lines)
+    return read_until(proc.stdout, "listening on")
 
 
 def _wait_healthy(port: int) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError("server not healthy")
+            return False
+
+    wait_until(healthy, what="scp-images serve", timeout=60)
 
 
 def test_first_start_prints_a_working_demo_key(tmp_path: Path) -> None:
@@ -165,7 +160,7 @@ def test_servers_starting_together_with_demo_make_one_demo_account(tmp_path: Pat
     finally:
         for proc in procs:
             proc.terminate()
-            proc.communicate(timeout=15)
+            proc.wait(timeout=15)
 
     assert all("listening on" in banner for banner in banners), banners
     assert sum("access key" in banner for banner in banners) == 1, banners
