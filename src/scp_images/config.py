@@ -66,7 +66,11 @@ class Settings(BaseSettings):
     _split_public = field_validator("public_urls", "import_allowed_hosts", mode="before")(_split_commas)
 
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'scp-images.db'}"
+        return self.database_url or f"sqlite:///{self.embedded_database_path()}"
+
+    def embedded_database_path(self) -> Path:
+        """The embedded default's database: SQLite in the data dir."""
+        return self.data_dir.resolve() / "scp-images.db"
 
     def resolved_blob_url(self) -> str:
         return self.blob_url or (self.data_dir.resolve() / "blobs").as_uri()

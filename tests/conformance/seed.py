@@ -8,7 +8,6 @@ Images are real qcow2 files imported in-process: the caller owns a private, a pr
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from scp_images.config import Settings
 from tests.api.helpers import publish
 from tests.support import postgres
 from tests.support.stack import Key, Stack, start_stack
+from tests.support.tools import require_qemu, run_tool
 
 # The caller's account id and the bucket granted to it: the hostile tests' Object Storage URLs name them.
 CALLER_ACCOUNT = "8989447062e04a818baf9e073fd04fa7"
@@ -60,8 +60,9 @@ def seeded_settings(data_dir: Path, **more: Any) -> Settings:
 
 
 def make_qcow2(path: Path, size: str = "16M") -> Path:
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), size], check=True)
-    subprocess.run(["qemu-io", "-c", "write -P 0x5a 0 64k", str(path)], check=True, capture_output=True)
+    require_qemu()
+    run_tool("qemu-img", "create", "-q", "-f", "qcow2", str(path), size)
+    run_tool("qemu-io", "-c", "write -P 0x5a 0 64k", str(path))
     return path
 
 

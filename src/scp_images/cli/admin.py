@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from scp_images.app import Components, build_components
+from scp_images.app import Components
 from scp_images.cli._output import EXIT_USAGE, fail, print_json, print_record
-from scp_images.cli._settings import build_settings
+from scp_images.cli._settings import build_settings, open_components
 from scp_images.domain.errors import DomainError, InvalidSourceGrant
 from scp_images.domain.image import OS_DISTROS, Visibility
 from scp_images.domain.principal import parse_action
@@ -48,7 +48,7 @@ def options(
 
 @contextmanager
 def components(ctx: typer.Context) -> Iterator[Components]:
-    parts = build_components(ctx.obj)
+    parts = open_components(ctx.obj)
     try:
         yield parts
     except DomainError as exc:
