@@ -30,6 +30,7 @@ from scp_images.services.members import MemberService
 from scp_images.services.observer import ImportObserver, NoObserver
 from scp_images.services.ratelimit import RateLimiter
 from scp_images.services.recovery import Recovery
+from scp_images.services.sources import ImportSources, SourceGrants
 from scp_images.store.blob import BlobStore, create_blob_store
 from scp_images.store.sql.database import Database, create_db_engine, migrate
 
@@ -55,8 +56,25 @@ class Components:
         return AccountService(self.db, self.clock)
 
     @property
+    def protected_buckets(self) -> frozenset[str]:
+        """The blob store's bucket: never an import source, never grantable (any S3-backed store)."""
+        bucket = getattr(self.blobs, "bucket", None)
+        return frozenset({bucket}) if isinstance(bucket, str) and bucket else frozenset()
+
+    @property
+    def import_sources(self) -> ImportSources:
+        """The resolver, with every read made on behalf of an account and under its grants."""
+        return ImportSources(self.db, self.sources, self.protected_buckets)
+
+    @property
+    def source_grants(self) -> SourceGrants:
+        return SourceGrants(self.db, self.protected_buckets, self.clock)
+
+    @property
     def images(self) -> ImageService:
-        return ImageService(self.db, self.blobs, self.sources, self.clock, on_job=lambda: self.on_job())
+        return ImageService(
+            self.db, self.blobs, self.import_sources, self.clock, on_job=lambda: self.on_job()
+        )
 
     @property
     def ingest(self) -> IngestService:
@@ -71,7 +89,7 @@ class Components:
         return ImportRunner(
             self.db,
             self.ingest,
-            self.sources,
+            self.import_sources,
             timings=timings,
             clock=self.clock,
             worker_id=worker_id,
@@ -158,6 +176,7 @@ def create_app(
         images=images,
         ingest=parts.ingest,
         members=MemberService(parts.db, parts.clock),
+        source_grants=parts.source_grants,
         links=DownloadLinkService(parts.db, images, parts.clock),
         transfers=TransferSlots(settings.max_transfers),
         limits=EdgeLimits(

@@ -21,6 +21,13 @@ def cli_env(settings: Settings) -> dict[str, str]:
     env["SCP_IMAGES_DATABASE_URL"] = settings.resolved_database_url()
     if settings.blob_url:
         env["SCP_IMAGES_BLOB_URL"] = settings.blob_url
+    s3 = {
+        "SCP_IMAGES_S3_ENDPOINT_URL": settings.s3_endpoint_url,
+        "SCP_IMAGES_S3_ACCESS_KEY_ID": settings.s3_access_key_id,
+        "SCP_IMAGES_S3_SECRET_ACCESS_KEY": settings.s3_secret_access_key,
+        "SCP_IMAGES_S3_REGION": settings.s3_region,
+    }
+    env.update({name: value for name, value in s3.items() if value})
     return env
 
 

@@ -47,8 +47,10 @@ def counts(stack: Stack) -> tuple[int, int, int]:
 
 
 @pytest.fixture
-def owner(lifecycle_stack: Stack) -> Key:
-    return lifecycle_stack.new_account("owner")
+def owner(lifecycle_stack: Stack, source_bucket: str) -> Key:
+    key = lifecycle_stack.new_account("owner")
+    lifecycle_stack.grant(key, source_bucket)
+    return key
 
 
 def test_create_from_object_storage_ends_active_with_exact_figures(
@@ -57,7 +59,7 @@ def test_create_from_object_storage_ends_active_with_exact_figures(
     stack = lifecycle_stack
     path = make_qcow2("src.qcow2", "200M")
     put_object(path, "images/src.qcow2")
-    url = f"https://object-store.kr-west1.e.samsungsdscloud.com/{'8' * 32}/{source_bucket}/images/src.qcow2"
+    url = f"https://object-store.kr-west1.e.samsungsdscloud.com/{owner.account_id}/{source_bucket}/images/src.qcow2"
     response = create(
         stack, owner, url, min_disk=10, visibility="shared", tags=[{"key": "team", "value": "a"}]
     )
@@ -176,6 +178,8 @@ def test_import_only_from_queued_or_killed(
     bad = stack.request("POST", f"/v1/images/{broken}/import", owner, json={"url": "s3://b/not-qcow2.img"})
     assert bad.status_code == 400
     other = stack.new_account("other")
+    assert stack.request("POST", f"/v1/images/{broken}/import", other, json=url).status_code == 403
+    stack.grant(other, source_bucket)
     assert stack.request("POST", f"/v1/images/{broken}/import", other, json=url).status_code == 404
 
 

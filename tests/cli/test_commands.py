@@ -183,6 +183,7 @@ def test_create_from_url_with_wait_and_import_then_wait(
     s3_bucket.put("disk.qcow2", path)
     url = f"s3://{s3_bucket.name}/disk.qcow2"
     key = s3_stack.new_account("importer")
+    s3_stack.grant(key, s3_bucket.name)
     invoke = partial(make_invoker(s3_stack, home), key)
 
     args = ["--name", "from-url", "--os-distro", "rocky", "--url", url]
@@ -196,3 +197,23 @@ def test_create_from_url_with_wait_and_import_then_wait(
     waited = json_of(invoke("wait", queued.id, "--timeout", "60", "--interval", "0.05", "--json"))
     assert waited["checksum"] == created["checksum"]
     assert json_of(invoke("import-status", queued.id, "--json"))["url"] == url
+
+
+def test_sources_lists_the_accounts_grants_and_a_refused_url_exits_1(s3_stack: Stack, home: Path) -> None:
+    key, other = s3_stack.new_account("importer"), s3_stack.new_account("other")
+    s3_stack.grant(key, "team-bucket", "images/")
+    s3_stack.grant(key, "shared-bucket")
+    s3_stack.grant(other, "other-bucket")
+    invoke = partial(make_invoker(s3_stack, home), key)
+    assert json_of(invoke("sources", "--json")) == {
+        "import_sources": [
+            {"account_id": key.account_id, "bucket": "shared-bucket", "prefix": ""},
+            {"account_id": key.account_id, "bucket": "team-bucket", "prefix": "images"},
+        ]
+    }
+    table = invoke("sources")
+    assert table.exit_code == 0 and "Import sources (2)" in table.stdout
+    assert "team-bucket" in table.stdout and "other-bucket" not in table.stdout
+    refused = invoke("create", "--name", "n", "--os-distro", "ubuntu", "--url", "s3://other-bucket/x.qcow2")
+    assert refused.exit_code == 1
+    assert "403 virtualserver.image.ImportSourceForbidden" in refused.stderr

@@ -1,6 +1,7 @@
 """A live server seeded with real images, for the conformance and hostile tests.
 
-Two accounts: ``caller`` (the key the tests sign with, allowed every action, no rate limit) and ``other``.
+Two accounts: ``caller`` (the key the tests sign with, allowed every action, no rate limit, account id
+``CALLER_ACCOUNT``, may import from bucket ``GRANTED_BUCKET``) and ``other``.
 Images are real qcow2 files imported in-process: the caller owns a private, a protected and a shared image
 (``other`` is a member); ``other`` owns a public image and a shared image with ``caller`` as member.
 """
@@ -21,6 +22,9 @@ from tests.support import postgres
 from tests.support.stack import Key, Stack, start_stack
 from tests.support.tools import require_qemu, run_tool
 
+# The caller's account id and the bucket granted to it: the hostile tests' Object Storage URLs name them.
+CALLER_ACCOUNT = "8989447062e04a818baf9e073fd04fa7"
+GRANTED_BUCKET = "bucket"
 # Object storage settings that make SCP Object Storage URLs acceptable to POST /v1/images; nothing is
 # ever read from them because the stack runs no import jobs.
 UNUSED_OBJECT_STORAGE = {
@@ -71,7 +75,9 @@ def start_seeded(data_dir: Path, **settings: Any) -> Seeded:
     data_dir.mkdir(parents=True, exist_ok=True)
     stack = start_stack(seeded_settings(data_dir, **settings))
     try:
-        caller, other = stack.new_account("caller"), stack.new_account("other")
+        caller = stack.new_account("caller", account_id=CALLER_ACCOUNT)
+        other = stack.new_account("other")
+        stack.grant(caller, GRANTED_BUCKET)
         seeded = Seeded(stack, caller, other)
         disk = make_qcow2(data_dir / "disk.qcow2")
         plan = [

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from scp_images.signing import compute_signature
-from tests.conformance.seed import Seeded
+from tests.conformance.seed import CALLER_ACCOUNT, GRANTED_BUCKET, Seeded
 from tests.hostile.wire import (
     SIGNING_HEADERS,
     VERSION,
@@ -44,7 +44,7 @@ FEW = settings(PROPERTY, max_examples=max(10, EXAMPLES // 3))
 VISIBLE = string.ascii_letters + string.digits + string.punctuation
 header_text = st.text(alphabet=VISIBLE + " ", min_size=1, max_size=80).map(str.strip).filter(bool)
 OBJECT_URL = (
-    "https://object-store.kr-west1.e.samsungsdscloud.com/8989447062e04a818baf9e073fd04fa7/bucket/disk.qcow2"
+    f"https://object-store.kr-west1.e.samsungsdscloud.com/{CALLER_ACCOUNT}/{GRANTED_BUCKET}/disk.qcow2"
 )
 VALID_CREATE = {"name": "hostile", "os_distro": "ubuntu", "url": OBJECT_URL}
 

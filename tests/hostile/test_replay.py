@@ -10,12 +10,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conformance.seed import Seeded, start_seeded
+from tests.conformance.seed import CALLER_ACCOUNT, GRANTED_BUCKET, Seeded, start_seeded
 from tests.hostile.wire import assert_refused, client, signed_headers, url
 
-OBJECT_URL = (
-    "https://object-store.kr-west1.e.samsungsdscloud.com/8989447062e04a818baf9e073fd04fa7/bucket/r.qcow2"
-)
+OBJECT_URL = f"https://object-store.kr-west1.e.samsungsdscloud.com/{CALLER_ACCOUNT}/{GRANTED_BUCKET}/r.qcow2"
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["replay-protection", "default"])

@@ -17,14 +17,17 @@ ENDLESS_BYTES = 64 * 1024 * 1024  # "endless" bodies stop here, far past any lim
 
 @dataclass
 class RequestLog:
-    """What the server was asked: (Host header, path with query) in arrival order."""
+    """What the server was asked: (Host header, path with query) in arrival order, and every request's
+    headers (``headers``, same order) for the tests that check what a client sent along."""
 
     entries: list[tuple[str, str]] = field(default_factory=list)
+    headers: list[list[tuple[str, str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, host: str, path: str) -> None:
+    def add(self, host: str, path: str, headers: list[tuple[str, str]] | None = None) -> None:
         with self.lock:
             self.entries.append((host, path))
+            self.headers.append(list(headers or []))
 
     def paths(self) -> list[str]:
         with self.lock:
@@ -33,6 +36,7 @@ class RequestLog:
     def clear(self) -> None:
         with self.lock:
             self.entries.clear()
+            self.headers.clear()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -52,7 +56,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        self.server.log.add(self.headers.get("Host", ""), self.path)
+        self.server.log.add(self.headers.get("Host", ""), self.path, list(self.headers.items()))
         parts = urlsplit(self.path)
         prefix = "/" + parts.path.split("/")[1]
         getattr(self, self.routes.get(prefix, "_missing"))(parts)

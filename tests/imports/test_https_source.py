@@ -8,6 +8,7 @@ verifies the host name.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
@@ -73,3 +74,33 @@ def test_plain_http_is_refused_without_the_test_switch(https_server: ImageServer
         resolver_for(https_server, "mirror.test").open(
             f"http://mirror.test:{https_server.port}/files/small.qcow2"
         )
+
+
+def assert_no_credentials(server: ImageServer, secrets: tuple[str, ...]) -> None:
+    """No request carried an Authorization header, an S3 signature header or any of ``secrets``."""
+    assert server.log.headers, "the server saw no request"
+    for headers in server.log.headers:
+        names = {name.lower() for name, _ in headers}
+        assert "authorization" not in names
+        assert not {name for name in names if name.startswith("x-amz-")}
+        for _, value in headers:
+            assert not any(secret in value for secret in secrets)
+
+
+def test_https_is_read_with_no_service_credential(
+    https_server: ImageServer, ca: ThrowawayCA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service's S3 credential is configured (object storage is on), yet an https source, redirect
+    hops included, gets neither it nor any Authorization: a presigned URL carries its own proof."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.ca_file))
+    https_server.log.clear()
+    allowed = (f"mirror.test:{https_server.port}",)
+    config = SourceConfig(
+        "http://127.0.0.1:9", "AKIDSERVICEKEY", "service-secret-value", "us-east-1", allowed, 1 << 20
+    )
+    resolver = SourceResolver(config, resolve_host=lambda host: {"mirror.test": ["127.0.0.1"]}[host])
+    target = https_server.url("/files/small.qcow2?X-Amz-Signature=abc", "mirror.test")
+    first = https_server.url(f"/redirect?to={quote(target, safe='')}", "mirror.test")
+    assert b"".join(read_all(resolver.open(first))) == b"qcow2 bytes over TLS"
+    assert len(https_server.log.entries) == 2  # the redirect and the file
+    assert_no_credentials(https_server, ("AKIDSERVICEKEY", "service-secret-value"))

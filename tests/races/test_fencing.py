@@ -50,7 +50,9 @@ def parts(settings: Settings, clock: MovableClock) -> Iterator[Components]:
 
 def runner(parts: Components, name: str, clock: MovableClock) -> ImportRunner:
     timings = RunnerTimings(heartbeat_seconds=3600, stale_seconds=STALE)
-    return ImportRunner(parts.db, parts.ingest, parts.sources, timings=timings, clock=clock, worker_id=name)
+    return ImportRunner(
+        parts.db, parts.ingest, parts.import_sources, timings=timings, clock=clock, worker_id=name
+    )
 
 
 def url_import(parts: Components, clock: MovableClock) -> str:

@@ -44,10 +44,17 @@ class Stack:
     thread: threading.Thread
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
-    def new_account(self, name: str = "acct", deny: tuple[Any, ...] = ()) -> Key:
-        account = self.components.accounts.create_account(name)
+    def new_account(
+        self, name: str = "acct", deny: tuple[Any, ...] = (), account_id: str | None = None
+    ) -> Key:
+        account = self.components.accounts.create_account(name, account_id)
         record = self.components.accounts.create_key(account.id, f"{name}@example.com", deny)
         return Key(record.access_key, record.secret_key, account.id, record.user_name)
+
+    def grant(self, key: Key, bucket: str, prefix: str = "") -> None:
+        """What ``scp-images admin source grant`` does, in-process: ``key``'s account may import from
+        ``bucket`` (under ``prefix``)."""
+        self.components.source_grants.grant(key.account_id, bucket, prefix)
 
     def client(self, key: Key, **kwargs: Any) -> Client:
         return Client(self.base_url, key.access_key, key.secret_key, **kwargs)

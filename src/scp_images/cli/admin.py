@@ -13,20 +13,25 @@ import typer
 from scp_images.app import Components
 from scp_images.cli._output import EXIT_USAGE, fail, print_json, print_record
 from scp_images.cli._settings import build_settings, open_components
-from scp_images.domain.errors import DomainError
+from scp_images.domain.errors import DomainError, InvalidSourceGrant
 from scp_images.domain.image import OS_DISTROS, Visibility
 from scp_images.domain.principal import parse_action
 from scp_images.domain.versions import V1_3
-from scp_images.http.schemas import image_body
+from scp_images.http.schemas import grant_body, image_body
 from scp_images.services.ingest import PublishRequest
 
 app = typer.Typer(help="Operator commands (database and blob store accessed directly).", no_args_is_help=True)
 account_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 key_app = typer.Typer(help="Access keys.", no_args_is_help=True)
 image_app = typer.Typer(help="Images published by the operator.", no_args_is_help=True)
+source_app = typer.Typer(
+    help="Import source grants: the buckets (and key prefixes) an account may import from.",
+    no_args_is_help=True,
+)
 app.add_typer(account_app, name="account")
 app.add_typer(key_app, name="key")
 app.add_typer(image_app, name="image")
+app.add_typer(source_app, name="source")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
 
@@ -194,3 +199,67 @@ def image_import(
     with components(ctx) as parts:
         image = parts.ingest.publish_file(request)
     _show(image_body(image, V1_3), json, f"Image {image.id}")
+
+
+AccountOpt = Annotated[str, typer.Option(help="Account id")]
+BucketOpt = Annotated[str, typer.Option(help="Bucket name")]
+PrefixOpt = Annotated[
+    str,
+    typer.Option(help="Key prefix, whole '/'-separated segments ('a/b' covers a/b/x, not a/bc/x); '' = all"),
+]
+
+
+@contextmanager
+def _grant_errors() -> Iterator[None]:
+    """A grant that can never be valid (malformed, or the blob store's own bucket) is a usage error."""
+    try:
+        yield
+    except InvalidSourceGrant as exc:
+        fail(f"{exc.code}: {exc.message}", EXIT_USAGE)
+
+
+def _grant_line(grant: Any) -> str:
+    where = f"s3://{grant.bucket}/{grant.prefix + '/' if grant.prefix else ''}"
+    return f"{where}  account {grant.account_id}"
+
+
+@source_app.command("grant")
+def source_grant(
+    ctx: typer.Context, account: AccountOpt, bucket: BucketOpt, prefix: PrefixOpt = "", json: JsonOpt = False
+) -> None:
+    """Let an account import objects of a bucket (under a prefix); granting twice changes nothing."""
+    with components(ctx) as parts, _grant_errors():
+        grant = parts.source_grants.grant(account, bucket, prefix)
+    if json:
+        print_json(grant_body(grant))
+    else:
+        typer.echo(f"granted {_grant_line(grant)}")
+
+
+@source_app.command("revoke")
+def source_revoke(
+    ctx: typer.Context, account: AccountOpt, bucket: BucketOpt, prefix: PrefixOpt = "", json: JsonOpt = False
+) -> None:
+    """Remove exactly this grant (imports not yet started from it are then refused)."""
+    with components(ctx) as parts, _grant_errors():
+        grant = parts.source_grants.revoke(account, bucket, prefix)
+    if json:
+        print_json(grant_body(grant))
+    else:
+        typer.echo(f"revoked {_grant_line(grant)}")
+
+
+@source_app.command("list")
+def source_list(
+    ctx: typer.Context,
+    account: Annotated[str | None, typer.Option(help="Only this account's grants")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """List grants (a JSON array of {"account_id", "bucket", "prefix"} with --json)."""
+    with components(ctx) as parts:
+        grants = parts.source_grants.list_grants(account)
+    if json:
+        print_json([grant_body(grant) for grant in grants])
+    else:
+        for grant in grants:
+            typer.echo(_grant_line(grant))

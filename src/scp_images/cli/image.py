@@ -109,6 +109,7 @@ TimeoutOpt = Annotated[float, typer.Option(min=0, help="Seconds to wait before g
 
 IMAGE_COLUMNS = ("id", "name", "status", "visibility", "os_distro", "size", "created_at")
 MEMBER_COLUMNS = ("member_id", "status", "created_at", "updated_at")
+SOURCE_COLUMNS = ("bucket", "prefix", "account_id")
 DEFAULT_PAGE = 20  # the server's default limit
 
 
@@ -364,6 +365,17 @@ def pending(
     with api_errors(), ctx.obj.client() as client:
         images = client.images.pending(image_type, original_image_type)
     _print_images(images, json, "Pending images")
+
+
+@app.command()
+def sources(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """The buckets and key prefixes your account may import from (granted by the operator)."""
+    with api_errors(), ctx.obj.client() as client:
+        grants = client.images.import_sources()
+    if json:
+        print_json({"import_sources": [grant.raw for grant in grants]})
+    else:
+        _print_rows(f"Import sources ({len(grants)})", SOURCE_COLUMNS, [grant.raw for grant in grants])
 
 
 # --- members -----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from scp_images.client._exceptions import (
 )
 from scp_images.client._images import Images
 from scp_images.client._members import MEMBER_STATUSES, Members
-from scp_images.client._models import Image, ImportStatus, Member
+from scp_images.client._models import Image, ImportSource, ImportStatus, Member
 from scp_images.client._transfer import ProgressCallback
 from scp_images.client.credentials import Credentials, CredentialsError, resolve_credentials
 
@@ -44,6 +44,7 @@ __all__ = [
     "Image",
     "ImageKilled",
     "Images",
+    "ImportSource",
     "ImportStatus",
     "IntegrityError",
     "Member",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from scp_images.client._exceptions import ScpImagesError
 from scp_images.client._members import Members
-from scp_images.client._models import Image, ImportStatus
+from scp_images.client._models import Image, ImportSource, ImportStatus
 from scp_images.client._paginate import paginate
 from scp_images.client._params import body, image_path, query, tags_body
 from scp_images.client._transfer import (
@@ -171,6 +171,14 @@ class Images:
         """Progress of the image's import or upload (``NotFoundError`` when it never had one)."""
         response = self._client.request("GET", image_path(image_id, "import"))
         return ImportStatus.from_dict(response.json())
+
+    def import_sources(self) -> builtins.list[ImportSource]:
+        """The buckets and key prefixes this account may import from (``s3://…`` and its own SCP Object
+        Storage URLs), as granted by the operator. Extension: ``GET /v1/import-sources``. Allowlisted
+        ``https`` URLs need no grant. A URL outside every grant is refused with ``PermissionDeniedError``
+        (code ``virtualserver.image.ImportSourceForbidden``) by ``create`` and ``import_``."""
+        response = self._client.request("GET", "/v1/import-sources")
+        return [ImportSource.from_dict(item) for item in response.json()["import_sources"]]
 
     def share(self, image_id: str) -> None:
         """Create Sharing Image: make an ``active`` image of yours ``shared``."""

@@ -103,3 +103,20 @@ class ImportStatus:
             finished_at=_parse_time(data.get("finished_at")),
             raw=dict(data),
         )
+
+
+@dataclass(frozen=True)
+class ImportSource:
+    """A grant an operator gave this account: objects of ``bucket`` whose key lies under ``prefix`` may
+    be imported (``s3://bucket/key`` or the account's own SCP Object Storage URL). ``prefix`` matches whole
+    ``/``-separated segments (``a/b`` covers ``a/b/x``, not ``a/bc/x``); ``""`` is the whole bucket."""
+
+    account_id: str
+    bucket: str
+    prefix: str
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImportSource:
+        prefix = data.get("prefix") or ""
+        return cls(account_id=data["account_id"], bucket=data["bucket"], prefix=prefix, raw=dict(data))

@@ -6,11 +6,14 @@ Tree::
     DomainError
     ├── Unauthenticated          401  bad or missing signature, unknown/disabled key, stale timestamp
     ├── Forbidden                403  action not allowed for the key, account mismatch, not the owner
+    │   └── ImportSourceForbidden  this account may not read the import source (no grant, another
+    │                              account's Object Storage, the blob store's bucket)
     ├── InvalidRequest           400  malformed path, query or body; bad API version
     │   ├── UnsupportedApiVersion
     │   ├── DiskImageRejected    the bytes are not a safe qcow2 (reason says why)
-    │   └── ImportSourceRejected the import URL may not be read
-    ├── NotFound                 404  image, member, account, import, server
+    │   ├── ImportSourceRejected the import URL is malformed, unsupported or cannot be read
+    │   └── InvalidSourceGrant   an operator's source grant is malformed or names the blob store
+    ├── NotFound                 404  image, member, account, import, server, source grant
     ├── Conflict                 409  wrong status, protected, already a member, lost race
     ├── UploadInterrupted        408  the upload's body stopped before its end
     ├── PayloadTooLarge          413
@@ -66,6 +69,24 @@ class AccountMismatch(Forbidden):
     template = "Scp-AccountId {account_id} does not match the access key's account."
 
 
+class ImportSourceForbidden(Forbidden):
+    """Decided from the URL and the account's grants alone, so the text never depends on whether the
+    object exists; the blob store's bucket gets the same text as any ungranted bucket."""
+
+    code = "virtualserver.image.ImportSourceForbidden"
+    template = (
+        "This account may not import {location}: no import source grant of the account covers it "
+        "(an operator grants buckets with 'scp-images admin source grant')."
+    )
+
+
+class ImportSourceOtherAccount(ImportSourceForbidden):
+    template = (
+        "This account may not import from the SCP Object Storage of account {account}: "
+        "an Object Storage URL must name the caller's own account."
+    )
+
+
 class InvalidRequest(DomainError):
     code = "virtualserver.request.Invalid"
     template = "The request is invalid: {reason}."
@@ -107,6 +128,11 @@ class ImportSourceRejected(InvalidRequest):
     template = "The import URL cannot be used: {reason}."
 
 
+class InvalidSourceGrant(InvalidRequest):
+    code = "virtualserver.image.InvalidSourceGrant"
+    template = "The import source grant is invalid: {reason}."
+
+
 class NotFound(DomainError):
     code = "virtualserver.NotFound"
     template = "The resource could not be found."
@@ -130,6 +156,11 @@ class AccountNotFound(NotFound):
 class ImportNotFound(NotFound):
     code = "virtualserver.image.ImportNotFound"
     template = "Image {image_id} has no import."
+
+
+class SourceGrantNotFound(NotFound):
+    code = "virtualserver.image.SourceGrantNotFound"
+    template = "Account {account_id} has no import source grant for bucket {bucket} with prefix {prefix!r}."
 
 
 class ServerNotFound(NotFound):

@@ -23,6 +23,7 @@ class Action(StrEnum):
     CREATE_SHARING_IMAGE = "virtualserver:CreateSharingImage"
     LIST_PENDING_IMAGES = "virtualserver:ListPendingImages"
     CREATE_SERVER_IMAGE = "virtualserver:CreateVirtualServerCustomImage"
+    LIST_IMPORT_SOURCES = "virtualserver:ListImportSources"  # extension: GET /v1/import-sources
     LIST_ENDPOINTS = "iam:ListEndpoints"
 
 

@@ -15,6 +15,7 @@ from scp_images.services.download_links import DownloadLinkService
 from scp_images.services.images import ImageService
 from scp_images.services.ingest import IngestService
 from scp_images.services.members import MemberService
+from scp_images.services.sources import SourceGrants
 
 T = TypeVar("T")
 
@@ -38,6 +39,7 @@ class Services:
     members: MemberService
     links: DownloadLinkService
     transfers: TransferSlots
+    source_grants: SourceGrants
     limits: EdgeLimits = EdgeLimits()
     # SQLite answers in microseconds from a local file: calling it on the event loop beats a thread hop.
     # A networked database may hang, so its calls go to the thread pool and the loop stays responsive.

@@ -27,6 +27,18 @@ _TABLE: dict[type[e.DomainError], ErrorSpec] = {
     e.AccountMismatch: ErrorSpec(
         403, "Forbidden", "Scp-AccountId {account_id}이(가) 액세스 키의 계정과 일치하지 않습니다."
     ),
+    e.ImportSourceForbidden: ErrorSpec(
+        403,
+        "Forbidden",
+        "이 계정은 {location}을(를) 가져올 수 없습니다: 이 계정의 가져오기 소스 권한 중 이를 포함하는 것이 "
+        "없습니다(운영자가 'scp-images admin source grant'로 버킷 권한을 부여합니다).",
+    ),
+    e.ImportSourceOtherAccount: ErrorSpec(
+        403,
+        "Forbidden",
+        "이 계정은 계정 {account}의 SCP Object Storage에서 가져올 수 없습니다: "
+        "Object Storage URL에는 호출한 계정 자신의 계정이 있어야 합니다.",
+    ),
     e.InvalidRequest: ErrorSpec(400, "Bad Request", "요청이 올바르지 않습니다: {reason}."),
     e.UnsupportedApiVersion: ErrorSpec(
         400, "Bad Request", "API 버전 {version!r}은(는) 지원되지 않습니다. 지원 버전: {supported}."
@@ -38,6 +50,7 @@ _TABLE: dict[type[e.DomainError], ErrorSpec] = {
     ),
     e.DiskImageRejected: ErrorSpec(400, "Bad Request", "이미지 데이터가 거부되었습니다({reason}): {detail}."),
     e.ImportSourceRejected: ErrorSpec(400, "Bad Request", "가져오기 URL을 사용할 수 없습니다: {reason}."),
+    e.InvalidSourceGrant: ErrorSpec(400, "Bad Request", "가져오기 소스 권한이 올바르지 않습니다: {reason}."),
     e.NotFound: ErrorSpec(404, "Not Found", "리소스를 찾을 수 없습니다."),
     e.ImageNotFound: ErrorSpec(404, "Not Found", "이미지 {image_id}을(를) 찾을 수 없습니다."),
     e.MemberNotFound: ErrorSpec(
@@ -45,6 +58,11 @@ _TABLE: dict[type[e.DomainError], ErrorSpec] = {
     ),
     e.AccountNotFound: ErrorSpec(404, "Not Found", "계정 {account_id}을(를) 찾을 수 없습니다."),
     e.ImportNotFound: ErrorSpec(404, "Not Found", "이미지 {image_id}에 가져오기 작업이 없습니다."),
+    e.SourceGrantNotFound: ErrorSpec(
+        404,
+        "Not Found",
+        "계정 {account_id}에는 버킷 {bucket}, 접두사 {prefix!r}에 대한 가져오기 소스 권한이 없습니다.",
+    ),
     e.ServerNotFound: ErrorSpec(404, "Not Found", "서버 {server_id}을(를) 찾을 수 없습니다."),
     e.AccessKeyNotFound: ErrorSpec(404, "Not Found", "액세스 키 {access_key}을(를) 찾을 수 없습니다."),
     e.Conflict: ErrorSpec(409, "Conflict", "요청이 현재 상태와 충돌합니다: {reason}."),

@@ -7,6 +7,7 @@ from typing import Any
 
 from scp_images.domain.image import Image
 from scp_images.domain.member import Member
+from scp_images.domain.sources import SourceGrant, redact_url
 from scp_images.domain.versions import V1_2, ApiVersion
 
 IMAGE_FIELDS_1_0 = (
@@ -60,6 +61,8 @@ def image_body(image: Image, version: ApiVersion) -> dict[str, Any]:
             value = rfc3339(value)
         elif name in ("status", "visibility"):
             value = value.value
+        elif name == "url":
+            value = redact_url(value)  # stored redacted; rows written before that are redacted here
         body[name] = value
     return body
 
@@ -87,10 +90,20 @@ def import_body(job: Any) -> dict[str, Any]:
     return {
         "image_id": job.image_id,
         "status": job.status.value,
-        "url": job.url,
+        "url": redact_url(job.url),  # the job row keeps a presigned URL whole for the worker
         "bytes_read": job.bytes_read,
         "bytes_total": job.bytes_total,
         "reason": job.reason,
         "started_at": _time_or_none(job.started_at),
         "finished_at": _time_or_none(job.finished_at),
     }
+
+
+def grant_body(grant: SourceGrant) -> dict[str, Any]:
+    """One import source grant: the same fields ``admin source list --json`` prints."""
+    return {"account_id": grant.account_id, "bucket": grant.bucket, "prefix": grant.prefix}
+
+
+def import_sources_body(grants: list[SourceGrant]) -> dict[str, Any]:
+    """``GET /v1/import-sources`` (extension): the caller's grants."""
+    return {"import_sources": [grant_body(grant) for grant in grants]}

@@ -12,6 +12,7 @@ relying on servers answering HEAD the way they answer GET.
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -20,6 +21,7 @@ from urllib.parse import urljoin
 import httpx
 
 from scp_images.domain.errors import ImportSourceRejected
+from scp_images.domain.sources import redact_url
 from scp_images.imports._source_addresses import Resolver, checked_addresses
 from scp_images.imports._source_limits import Limits, too_large
 from scp_images.imports._source_urls import HttpTarget, UrlRules
@@ -28,6 +30,28 @@ MAX_REDIRECTS = 3
 _TIMEOUT = httpx.Timeout(60.0, connect=10.0, pool=10.0)
 # identity: the size limit and the declared total then count the bytes that are stored.
 _HEADERS = {"Accept-Encoding": "identity", "User-Agent": "scp-images-import"}
+
+
+class RedactUrls(logging.Filter):
+    """httpx logs every request's full URL at INFO ("HTTP Request: GET https://…?X-Amz-Signature=…"); an
+    import URL's query may be a presigned signature, so its values are redacted before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(arg, httpx.URL) for arg in record.args):
+            record.args = tuple(
+                redact_url(str(arg)) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+_REDACT_URLS = RedactUrls()
+
+
+def redact_httpx_logs() -> None:
+    """Install the filter on httpx's logger once per process (idempotent)."""
+    logger = logging.getLogger("httpx")
+    if _REDACT_URLS not in logger.filters:
+        logger.addFilter(_REDACT_URLS)
 
 
 class HttpSource:

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from scp_images.domain.errors import ImportSourceRejected
+from scp_images.domain.sources import ObjectStorageLocation, is_valid_bucket
 from scp_images.imports._source_addresses import ALLOWLIST_SETTING, address_refusal, parse_address
+
+__all__ = ["MAX_URL_LENGTH", "HttpTarget", "ObjectStorageLocation", "UrlRules", "parse_s3_url"]
 
 MAX_URL_LENGTH = 2048
 _MAX_KEY_BYTES = 1024  # S3's limit on object key length
@@ -25,20 +28,10 @@ _OBJECT_STORE_SHAPE = (
     "where {account} is 32 hexadecimal digits"
 )
 _ACCOUNT = re.compile(r"[0-9a-fA-F]{32}")
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _HOST_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 # Characters left as they are when the request target is sent: '%' keeps existing escapes intact.
 _PATH_SAFE = "!$%&'()*+,/:;=?@~"
 _SUPPORTED = "use https:// (a host the operator allowlisted), s3:// or an SCP Object Storage URL"
-
-
-@dataclass(frozen=True)
-class ObjectStorageLocation:
-    """An object read through the configured S3-compatible endpoint. ``account`` is None for ``s3://``."""
-
-    bucket: str
-    key: str
-    account: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +102,7 @@ def _check_key(key: str) -> str:
 def _check_bucket(bucket: str) -> str:
     if "@" in bucket:
         raise _refuse("credentials (user:password@) are not allowed in the URL")
-    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+    if not is_valid_bucket(bucket):
         raise _refuse(f"{bucket!r} is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
     return bucket
 

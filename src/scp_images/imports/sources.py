@@ -4,8 +4,9 @@ Accepted sources:
 
 - ``https://object-store.{region}.{s|g|e}.samsungsdscloud.com/{account}/{bucket}/{key...}`` (SCP Object
   Storage) and ``s3://{bucket}/{key...}``: both read through the configured S3-compatible endpoint with the
-  service's own credentials, never by fetching the URL's host;
-- ``https://`` on a host an operator allowlisted (``SourceConfig.allowed_hosts``).
+  service's own credentials, never by fetching the URL's host. That credential can read more than any
+  tenant may, so callers first check the account's grants (``scp_images.services.sources``);
+- ``https://`` on a host an operator allowlisted (``SourceConfig.allowed_hosts``), read with no credential.
 
 Everything else is refused with ``ImportSourceRejected`` saying why. ``check`` applies the rules that need
 no network (it runs inside API requests); ``open`` applies them again, then the network ones (resolved
@@ -24,7 +25,7 @@ import httpx
 
 from scp_images.domain.errors import ImportSourceRejected
 from scp_images.imports._source_addresses import resolve_with_getaddrinfo
-from scp_images.imports._source_http import HttpOpener
+from scp_images.imports._source_http import HttpOpener, redact_httpx_logs
 from scp_images.imports._source_limits import Limits
 from scp_images.imports._source_s3 import S3Reader
 from scp_images.imports._source_urls import MAX_URL_LENGTH, ObjectStorageLocation, UrlRules
@@ -91,6 +92,7 @@ class SourceResolver:
         )
         self._tls: ssl.SSLContext | None = None
         self._tls_lock = threading.Lock()
+        redact_httpx_logs()
 
     def check(self, url: str) -> None:
         """Raise ``ImportSourceRejected`` unless ``url`` passes the rules that need no network."""

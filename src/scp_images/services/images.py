@@ -26,8 +26,9 @@ from scp_images.domain.image import (
 )
 from scp_images.domain.listing import ListQuery
 from scp_images.domain.principal import Principal
-from scp_images.imports.sources import SourceResolver
+from scp_images.domain.sources import redact_url
 from scp_images.services.clock import Clock, system_clock
+from scp_images.services.sources import ImportSources
 from scp_images.store.blob.base import BlobStore
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
@@ -62,7 +63,7 @@ class ImageService:
         self,
         db: Database,
         blobs: BlobStore,
-        sources: SourceResolver,
+        sources: ImportSources,
         clock: Clock = system_clock,
         on_job: Any = None,
     ) -> None:
@@ -104,7 +105,7 @@ class ImageService:
     def create(self, principal: Principal, new: NewImage) -> Image:
         """A queued image; when a URL is given its import job is written in the same transaction."""
         if new.url is not None:
-            self._sources.check(new.url)
+            self._sources.check(new.url, principal.account_id)
         spec = ImageSpec(
             name=new.name,
             owner=principal.account_id,
@@ -117,7 +118,7 @@ class ImageService:
             min_ram=new.min_ram,
             owner_account_name=principal.account_name,
             owner_user_name=principal.user_name,
-            url=new.url,
+            url=redact_url(new.url),  # the job row alone keeps a presigned URL whole
         )
         image = new_image(spec, self._clock())
         with self._db.transaction() as conn:
@@ -169,7 +170,7 @@ class ImageService:
 
     def start_import(self, principal: Principal, image_id: str, url: str) -> None:
         image_id = parse_image_id(image_id)
-        self._sources.check(url)
+        self._sources.check(url, principal.account_id)
         with self._db.transaction() as conn:
             image = self._owned(conn, principal, image_id, for_update=True)
             if image.status not in IMPORTABLE_STATUSES:
@@ -177,7 +178,7 @@ class ImageService:
                     image_id=image_id, status=image.status.value, expected="queued or killed"
                 )
             now = self._clock()
-            changes = {"url": url, "updated_at": now}
+            changes = {"url": redact_url(url), "updated_at": now}
             if image.status is ImageStatus.QUEUED:
                 applied = image_store.update_image(conn, image_id, changes, while_status=ImageStatus.QUEUED)
             else:

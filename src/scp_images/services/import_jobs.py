@@ -18,10 +18,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
+from scp_images.domain.errors import ImageNotFound
 from scp_images.domain.image import ImageStatus
-from scp_images.imports.sources import SourceResolver
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.ingest import ImportReleased, IngestService
+from scp_images.services.sources import ImportSources
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database
@@ -48,7 +49,7 @@ class ImportRunner:
         self,
         db: Database,
         ingest: IngestService,
-        sources: SourceResolver,
+        sources: ImportSources,
         *,
         timings: RunnerTimings = RunnerTimings(),
         clock: Clock = system_clock,
@@ -140,13 +141,21 @@ class ImportRunner:
 
     def _source_chunks(self, job: ImportJob) -> Iterator[bytes]:
         assert job.url is not None
-        source = self._sources.open(job.url)
+        # The owner's grants are checked again before anything is read: one may have been revoked since.
+        source = self._sources.open(job.url, self._owner(job.image_id))
         try:
             with self._db.transaction() as conn:
                 job_store.set_total(conn, job.fence, source.total)
             yield from source.chunks()
         finally:
             source.close()
+
+    def _owner(self, image_id: str) -> str:
+        with self._db.read() as conn:
+            image = image_store.get_image(conn, image_id)
+        if image is None:
+            raise ImageNotFound(image_id=image_id)
+        return image.owner
 
     def run_or_wait(self) -> None:
         """Run one job, or wait until woken (or the idle poll) when there is none."""

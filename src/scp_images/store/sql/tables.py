@@ -117,6 +117,16 @@ image_imports = Table(
     Index("ix_image_imports_staging_key", "staging_key"),
 )
 
+# Which buckets (and key prefixes) an account may import from; written only by operators.
+import_grants = Table(
+    "import_grants",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("bucket", String(63), primary_key=True),
+    Column("prefix", String(1024), primary_key=True),  # "" is the whole bucket
+    Column("created_at", DateTime, nullable=False),
+)
+
 seen_signatures = Table(
     "seen_signatures",
     metadata,
