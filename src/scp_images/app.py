@@ -14,7 +14,12 @@ from scp_images.config import Settings
 from scp_images.http.application import build_http_app
 from scp_images.http.deps import Services
 from scp_images.http.guard import Guard
-from scp_images.http.metrics import ImportMetrics, PrometheusImportObserver
+from scp_images.http.metrics import (
+    DownloadMetrics,
+    ImportMetrics,
+    PrometheusDownloadObserver,
+    PrometheusImportObserver,
+)
 from scp_images.imports.sources import SourceConfig, SourceResolver
 from scp_images.services.accounts import AccountService
 from scp_images.services.auth import Authenticator, ReplayGuard
@@ -24,7 +29,7 @@ from scp_images.services.images import ImageService
 from scp_images.services.import_jobs import ImportRunner, RunnerThread, RunnerTimings
 from scp_images.services.ingest import IngestLimits, IngestService
 from scp_images.services.members import MemberService
-from scp_images.services.observer import ImportObserver, NoObserver
+from scp_images.services.observer import DownloadObserver, ImportObserver, NoDownloadObserver, NoObserver
 from scp_images.services.ratelimit import RateLimiter
 from scp_images.store.blob import BlobStore, create_blob_store
 from scp_images.store.sql.database import Database, create_db_engine, migrate
@@ -45,6 +50,7 @@ class Components:
     sources: SourceResolver
     on_job: Callable[[], None] = field(default=lambda: None)
     observer: ImportObserver = field(default_factory=NoObserver)
+    downloads: DownloadObserver = field(default_factory=NoDownloadObserver)
 
     @property
     def accounts(self) -> AccountService:
@@ -52,7 +58,9 @@ class Components:
 
     @property
     def images(self) -> ImageService:
-        return ImageService(self.db, self.blobs, self.sources, self.clock, on_job=lambda: self.on_job())
+        return ImageService(
+            self.db, self.blobs, self.sources, self.clock, on_job=lambda: self.on_job(), downloads=self.downloads
+        )
 
     @property
     def ingest(self) -> IngestService:
@@ -115,6 +123,7 @@ def create_app(
     registry = CollectorRegistry()
     import_metrics = ImportMetrics(registry)
     parts.observer = PrometheusImportObserver(import_metrics)
+    parts.downloads = PrometheusDownloadObserver(DownloadMetrics(registry))
     window = settings.signature_window_seconds
     replay = ReplayGuard(window) if settings.replay_protection else None
     authenticator = Authenticator(
