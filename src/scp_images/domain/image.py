@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -101,7 +101,6 @@ class Image:
     virtual_size: int | None = None
     url: str | None = None
     volumes: str | None = None
-    tags: list[dict[str, Any]] = field(default_factory=list)
     blob_key: str | None = None
 
     @property

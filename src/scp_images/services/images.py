@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from scp_images.domain.access import list_scope, pending_scope, require_owner, require_visible
@@ -49,7 +49,6 @@ class NewImage:
     min_ram: int = 0
     protected: bool = False
     visibility: Visibility = Visibility.PRIVATE
-    tags: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +129,6 @@ class ImageService:
             scp_image_type="custom",
             scp_original_image_type="custom",
             url=new.url,
-            tags=list(new.tags),
         )
         with self._db.transaction() as conn:
             image_store.insert_image(conn, image)

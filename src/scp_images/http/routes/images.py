@@ -96,7 +96,6 @@ def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response
         min_ram=body.min_ram,
         protected=body.protected,
         visibility=Visibility(body.visibility),
-        tags=[t.model_dump() for t in body.tags or []],
     )
     image = svc.images.create(call.principal, new)
     return json_response(image_body(image, call.version.version), headers=call.headers)
