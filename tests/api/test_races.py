@@ -44,9 +44,7 @@ def test_concurrent_adds_of_one_member_give_one_200_and_409s(stack: Stack, make_
     image_id = publish(stack, make_qcow2("race.qcow2", "1M", data=False), owner.account_id, "shared")["id"]
     for round_ in range(ROUNDS):
         member = stack.components.accounts.create_account(f"member{round_}")
-        responses = _post_at_once(
-            stack, owner, f"/v1/images/{image_id}/members", {"member_id": member.id}
-        )
+        responses = _post_at_once(stack, owner, f"/v1/images/{image_id}/members", {"member_id": member.id})
         statuses = Counter(r.status_code for r in responses)
         assert statuses == {200: 1, 409: RACERS - 1}, [r.text for r in responses]
         codes = {r.json()["errors"][0]["code"] for r in responses if r.status_code == 409}
@@ -74,7 +72,7 @@ def test_concurrent_account_creates_with_one_id_give_one_account_and_conflicts(s
     accounts = AccountService(stack.components.db)
     for round_ in range(ROUNDS):
         account_id = f"{round_:032x}"
-        results = _at_once(RACERS, lambda: accounts.create_account("same", account_id))
+        results = _at_once(RACERS, lambda id_=account_id: accounts.create_account("same", id_))
         created = [r for r in results if not isinstance(r, Exception)]
         refused = [r for r in results if isinstance(r, Exception)]
         assert len(created) == 1, results

@@ -122,7 +122,7 @@ range_headers = st.one_of(
 )
 
 
-def _expected(header: str, size: int) -> tuple[int, int] | None | str:
+def _expected(header: str, size: int) -> tuple[int, int] | str | None:
     """The answer RFC 9110 allows for ``header``: (start, end), None for the whole file, or "416".
     Decimal has no digit limit, so this oracle works on the exact values."""
     spec = header.strip()
