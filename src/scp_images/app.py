@@ -31,6 +31,7 @@ from scp_images.services.ingest import IngestLimits, IngestService
 from scp_images.services.members import MemberService
 from scp_images.services.observer import DownloadObserver, ImportObserver, NoDownloadObserver, NoObserver
 from scp_images.services.ratelimit import RateLimiter
+from scp_images.services.secrets import SecretCipher
 from scp_images.store.blob import BlobStore, create_blob_store
 from scp_images.store.sql.database import Database, create_db_engine, migrate
 
@@ -51,15 +52,21 @@ class Components:
     on_job: Callable[[], None] = field(default=lambda: None)
     observer: ImportObserver = field(default_factory=NoObserver)
     downloads: DownloadObserver = field(default_factory=NoDownloadObserver)
+    secrets: SecretCipher = field(default_factory=lambda: SecretCipher(()))
 
     @property
     def accounts(self) -> AccountService:
-        return AccountService(self.db, self.clock)
+        return AccountService(self.db, self.clock, self.secrets)
 
     @property
     def images(self) -> ImageService:
         return ImageService(
-            self.db, self.blobs, self.sources, self.clock, on_job=lambda: self.on_job(), downloads=self.downloads
+            self.db,
+            self.blobs,
+            self.sources,
+            self.clock,
+            on_job=lambda: self.on_job(),
+            downloads=self.downloads,
         )
 
     @property
@@ -99,7 +106,10 @@ def source_config(settings: Settings) -> SourceConfig:
 
 
 def build_components(settings: Settings, *, clock: Clock = system_clock) -> Components:
-    """Connect to the configured stores, creating and migrating an empty database first."""
+    """Connect to the configured stores, creating and migrating an empty database first.
+
+    Raises SecretKeyError when the secret encryption keys are malformed or cannot read stored secrets."""
+    secrets = SecretCipher.from_setting(settings.secret_keys())
     engine = create_db_engine(settings.resolved_database_url())
     migrate(engine)
     blobs = create_blob_store(
@@ -109,7 +119,14 @@ def build_components(settings: Settings, *, clock: Clock = system_clock) -> Comp
         s3_secret_access_key=settings.s3_secret_access_key,
         s3_region=settings.s3_region,
     )
-    return Components(settings, Database(engine), blobs, clock, SourceResolver(source_config(settings)))
+    parts = Components(settings, Database(engine), blobs, clock, SourceResolver(source_config(settings)))
+    parts.secrets = secrets
+    try:
+        parts.accounts.check_secrets()
+    except BaseException:
+        parts.close()
+        raise
+    return parts
 
 
 def create_app(
@@ -125,13 +142,14 @@ def create_app(
     parts.observer = PrometheusImportObserver(import_metrics)
     parts.downloads = PrometheusDownloadObserver(DownloadMetrics(registry))
     window = settings.signature_window_seconds
-    replay = ReplayGuard(window) if settings.replay_protection else None
+    replay = ReplayGuard(window, settings.replay_max_signatures) if settings.replay_protection else None
     authenticator = Authenticator(
         parts.db,
         window_seconds=window,
         now_ms=now_ms,
         replay_guard=replay,
         key_cache_seconds=settings.key_cache_seconds,
+        secrets=parts.secrets,
     )
     table = settings.version_table()
     guard = Guard(

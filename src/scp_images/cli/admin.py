@@ -19,6 +19,7 @@ from scp_images.domain.principal import parse_action
 from scp_images.domain.versions import V1_3
 from scp_images.http.schemas import image_body
 from scp_images.services.ingest import PublishRequest
+from scp_images.services.secrets import SecretKeyError
 
 app = typer.Typer(help="Operator commands (database and blob store accessed directly).", no_args_is_help=True)
 account_app = typer.Typer(help="Accounts.", no_args_is_help=True)
@@ -43,7 +44,10 @@ def options(
 
 @contextmanager
 def components(ctx: typer.Context) -> Iterator[Components]:
-    parts = build_components(ctx.obj)
+    try:
+        parts = build_components(ctx.obj)
+    except SecretKeyError as exc:
+        fail(str(exc))
     try:
         yield parts
     except DomainError as exc:
@@ -161,6 +165,17 @@ def key_delete(ctx: typer.Context, access_key: str) -> None:
     with components(ctx) as parts:
         parts.accounts.delete_key(access_key)
     typer.echo(f"{access_key} deleted")
+
+
+@key_app.command("reencrypt")
+def key_reencrypt(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """Encrypt every stored secret with the first key of SCP_IMAGES_SECRET_ENCRYPTION_KEY.
+
+    Turns plain secrets into encrypted ones and moves secrets under an older key to the first one.
+    Rotation: set "NEW,OLD", restart, run this, then set "NEW" alone and restart."""
+    with components(ctx) as parts:
+        result = parts.accounts.reencrypt_secrets()
+    _show({"reencrypted": result.changed, "unchanged": result.unchanged}, json, "Secrets")
 
 
 @image_app.command("import")

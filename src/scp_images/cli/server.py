@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from pathlib import Path
@@ -10,8 +11,28 @@ from typing import Annotated
 import typer
 
 from scp_images.app import Components, build_components, create_app
+from scp_images.cli._output import fail
 from scp_images.cli._settings import build_settings
+from scp_images.config import Settings
 from scp_images.logs import configure_logging
+from scp_images.services.secrets import SETTING, SecretKeyError
+
+log = logging.getLogger("scp_images.server")
+
+
+def _start(settings: Settings) -> Components:
+    """The components, or a one-line error (exit 1) when the secret keys do not fit the database."""
+    if not settings.secret_keys():
+        log.warning(
+            "access-key secrets are stored unencrypted: set %s to encrypt them at rest",
+            SETTING,
+            extra={"secret_encryption": False},
+        )
+    try:
+        return build_components(settings)
+    except SecretKeyError as exc:
+        log.error("cannot start: %s", exc)
+        fail(str(exc))
 
 
 def _announce_demo_credentials(parts: Components, endpoint: str) -> None:
@@ -46,7 +67,7 @@ def serve(
 
     configure_logging(log_level)
     settings = build_settings(data_dir, database_url)
-    parts = build_components(settings)
+    parts = _start(settings)
     endpoint = settings.public_urls[0] if settings.public_urls else f"http://{host}:{port}"
     _announce_demo_credentials(parts, endpoint)
     app = create_app(settings, components=parts)
@@ -61,7 +82,7 @@ def worker(
     """Run import jobs outside the server process (start servers with SCP_IMAGES_RUN_IMPORT_JOBS=0)."""
     configure_logging("info")
     settings = build_settings(data_dir, database_url)
-    parts = build_components(settings)
+    parts = _start(settings)
     runner = parts.runner()
     stop = threading.Event()
 

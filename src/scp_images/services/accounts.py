@@ -6,10 +6,12 @@ import re
 import secrets
 import string
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 from scp_images.domain.errors import AccessKeyNotFound, AccountNotFound, Conflict, InvalidRequest
 from scp_images.domain.principal import Action
 from scp_images.services.clock import Clock, system_clock
+from scp_images.services.secrets import SETTING, SecretCipher, SecretKeyError, SecretUnreadable
 from scp_images.store.sql import accounts as store
 from scp_images.store.sql.accounts import AccountRecord, KeyRecord
 from scp_images.store.sql.database import Database
@@ -18,10 +20,19 @@ _ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 _KEY_ALPHABET = string.ascii_letters + string.digits
 
 
+@dataclass(frozen=True, slots=True)
+class Reencrypted:
+    changed: int
+    unchanged: int
+
+
 class AccountService:
-    def __init__(self, db: Database, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, db: Database, clock: Clock = system_clock, secrets: SecretCipher | None = None
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._secrets = secrets or SecretCipher(())
 
     def create_account(self, name: str, account_id: str | None = None) -> AccountRecord:
         account_id = account_id or secrets.token_hex(16)
@@ -45,9 +56,10 @@ class AccountService:
             account = store.get_account(conn, account_id)
             if account is None:
                 raise AccountNotFound(account_id=account_id)
+            secret = secrets.token_urlsafe(30)
             record = KeyRecord(
                 access_key="".join(secrets.choice(_KEY_ALPHABET) for _ in range(20)),
-                secret_key=secrets.token_urlsafe(30),
+                secret_key=self._secrets.seal(secret),
                 account_id=account.id,
                 account_name=account.name,
                 user_name=user_name,
@@ -56,7 +68,7 @@ class AccountService:
                 created_at=self._clock(),
             )
             store.insert_key(conn, record)
-        return record
+        return replace(record, secret_key=secret)  # shown once, to the operator who asked
 
     def list_keys(self, account_id: str | None = None) -> list[KeyRecord]:
         with self._db.transaction() as conn:
@@ -71,3 +83,40 @@ class AccountService:
         with self._db.transaction() as conn:
             if not store.delete_key(conn, access_key):
                 raise AccessKeyNotFound(access_key=access_key)
+
+    def check_secrets(self) -> None:
+        """Start-up check: every stored secret can be read with the configured keys. A wrong or missing
+        key is one clear error here rather than a 401 for each request of every affected key."""
+        with self._db.transaction() as conn:
+            stored = store.list_secrets(conn)
+        unreadable = 0
+        for _, secret in stored:
+            try:
+                self._secrets.open(secret)
+            except SecretUnreadable:
+                unreadable += 1
+        if unreadable:
+            hint = (
+                "is not set"
+                if not self._secrets.enabled
+                else "holds none of the keys they were encrypted with"
+            )
+            raise SecretKeyError(
+                f"{unreadable} of {len(stored)} stored access-key secrets are encrypted, and {SETTING} {hint}"
+            )
+
+    def reencrypt_secrets(self) -> Reencrypted:
+        """Encrypt every stored secret with the first configured key: plain rows and rows under an older
+        key. Each row is replaced only if unchanged since it was read, so a concurrent run is harmless."""
+        if not self._secrets.enabled:
+            raise InvalidRequest(reason=f"{SETTING} is not set: there is no key to encrypt with")
+        changed = unchanged = 0
+        with self._db.transaction() as conn:
+            for access_key, secret in store.list_secrets(conn):
+                if self._secrets.is_current(secret):
+                    unchanged += 1
+                    continue
+                sealed = self._secrets.seal(self._secrets.open(secret))
+                if store.replace_secret(conn, access_key, secret, sealed):
+                    changed += 1
+        return Reencrypted(changed, unchanged)

@@ -119,3 +119,21 @@ def set_key_enabled(conn: Connection, access_key: str, enabled: bool) -> bool:
 
 def delete_key(conn: Connection, access_key: str) -> bool:
     return conn.execute(delete(access_keys).where(access_keys.c.access_key == access_key)).rowcount == 1
+
+
+def list_secrets(conn: Connection) -> list[tuple[str, str]]:
+    """(access key, stored secret) of every key, as stored (possibly encrypted)."""
+    rows = conn.execute(
+        select(access_keys.c.access_key, access_keys.c.secret_key).order_by(access_keys.c.access_key)
+    )
+    return [(r.access_key, r.secret_key) for r in rows]
+
+
+def replace_secret(conn: Connection, access_key: str, old: str, new: str) -> bool:
+    """Compare-and-set of a stored secret: False when the row changed (or went) since it was read."""
+    result = conn.execute(
+        update(access_keys)
+        .where(access_keys.c.access_key == access_key, access_keys.c.secret_key == old)
+        .values(secret_key=new)
+    )
+    return result.rowcount == 1
