@@ -6,10 +6,12 @@ int() refuses strings of more than 4,300 digits with a ValueError, which once ma
 from __future__ import annotations
 
 import json
+import socket
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -205,3 +207,17 @@ def test_accept_language_weights_of_any_shape_are_served(
     target = show(seeded)
     headers = [*signed_headers("GET", target, seeded.caller), ("Accept-Language", f"ko-KR;q={weight}, en")]
     assert send(http, "GET", target, headers).status_code == 200
+
+
+@pytest.mark.parametrize("length", [HUGE, "-1", "1e3", str(2**64 + 1), "0x10"])
+def test_content_length_of_any_shape_is_refused_by_the_http_server(seeded: Seeded, length: str) -> None:
+    """The HTTP server parses Content-Length before the application: a plain 400, never a 5xx."""
+    host, port = seeded.stack.base_url.removeprefix("http://").split(":")
+    request = (
+        f"POST /v1/images HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\nConnection: close\r\n\r\n{{}}"
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request.encode())
+        status_line = sock.recv(64).split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 4"), status_line
