@@ -67,7 +67,9 @@ def test_a_key_created_after_a_miss_works_within_the_cache_time(stack: Stack) ->
     created = time.monotonic()
     ttl = stack.settings.key_cache_seconds
     while stack.request("GET", "/v1/images", chosen).status_code != 200:
-        assert time.monotonic() - created < ttl + 1.0, "the new key did not work within the cache time"
+        # the cached miss is older than the key, so it expires before created + ttl; the margin is for
+        # request latency on a busy machine
+        assert time.monotonic() - created < ttl + 3.0, "the new key did not work within the cache time"
         time.sleep(0.05)
 
 
@@ -130,8 +132,10 @@ def guarded(tmp_path: Path, database_url: str) -> Iterator[Stack]:
 
 def test_a_full_replay_guard_answers_503_with_retry_after_over_http(guarded: Stack) -> None:
     key = guarded.new_account("busy")
-    assert [guarded.request("GET", "/v1/images", key).status_code for _ in range(3)] == [200, 200, 200]
-    refused = guarded.request("GET", "/v1/images", key)
+    # distinct URLs, so no two signatures can be equal even within one millisecond
+    statuses = [guarded.request("GET", "/v1/images", key, params={"limit": n}).status_code for n in (1, 2, 3)]
+    assert statuses == [200, 200, 200]
+    refused = guarded.request("GET", "/v1/images", key, params={"limit": 4})
     assert refused.status_code == 503, refused.text
     assert refused.json()["errors"][0]["code"] == "virtualserver.Unavailable"
     window = guarded.settings.signature_window_seconds
