@@ -12,9 +12,10 @@ run:
 deps:
 	$(PIP) install -q -e '.[server,test]'
 
-# qemu-img makes the real disk images the tests use.
+# qemu-img / qemu-io make the real disk images the tests use, genisoimage the ISO ones; in CI a missing
+# tool fails its tests (tests/support/tools.py), so install whichever is missing.
 test-deps: deps
-	@command -v qemu-img >/dev/null 2>&1 || { \
+	@{ command -v qemu-img && command -v qemu-io && command -v genisoimage; } >/dev/null 2>&1 || { \
 	  echo "installing qemu-utils (qemu-img, qemu-io) and genisoimage with apt-get"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-utils genisoimage >/dev/null; }
 

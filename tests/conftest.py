@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from scp_images.store.sql.database import migrate
 from tests.support import postgres
 from tests.support.s3 import start_s3_server
 from tests.support.stack import Stack, start_stack
+from tests.support.tools import missing, require_qemu, run_tool
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -29,9 +28,7 @@ def postgres_template() -> Iterator[str]:
             f"PostgreSQL at {postgres.admin_url()} is not reachable ({problem}); "
             "set SCP_IMAGES_TEST_POSTGRES_URL"
         )
-        if postgres.required():
-            pytest.fail(message + " (SCP_IMAGES_REQUIRE_POSTGRES=1)")
-        pytest.skip(message)
+        missing(message, required=postgres.required())
     url = postgres.create_database()
     engine = create_engine(url)
     migrate(engine)
@@ -62,6 +59,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    """A migrated PostgreSQL database of the test's own, for tests about PostgreSQL only."""
+    url = postgres.create_database(postgres_template)
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url=database_url)
 
@@ -73,18 +78,15 @@ def stack(settings: Settings) -> Iterator[Stack]:
     running.stop()
 
 
-QEMU_IMG = shutil.which("qemu-img")
-
-
 def run(*args: str) -> str:
-    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    """A tool's stdout (qemu-img, qemu-io: retried on transient failures, see ``run_tool``)."""
+    return run_tool(*args)
 
 
 @pytest.fixture
 def make_qcow2(tmp_path: Path) -> Callable[..., Path]:
     """Make a real qcow2 with qemu-img (and some data written with qemu-io)."""
-    if QEMU_IMG is None:
-        pytest.fail("qemu-img is missing: the test command installs qemu-utils")
+    require_qemu()
 
     def make(name: str = "disk.qcow2", size: str = "64M", *options: str, data: bool = True) -> Path:
         path = tmp_path / name

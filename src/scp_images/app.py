@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from scp_images.config import Settings
 from scp_images.http.application import build_http_app
-from scp_images.http.deps import Services
+from scp_images.http.deps import EdgeLimits, Services
 from scp_images.http.guard import Guard
 from scp_images.http.metrics import (
     DownloadMetrics,
@@ -20,17 +20,21 @@ from scp_images.http.metrics import (
     PrometheusDownloadObserver,
     PrometheusImportObserver,
 )
+from scp_images.http.transfers import TransferSlots
 from scp_images.imports.sources import SourceConfig, SourceResolver
 from scp_images.services.accounts import AccountService
 from scp_images.services.auth import Authenticator, ReplayGuard
+from scp_images.services.background import BackgroundThread, BackgroundWork
 from scp_images.services.clock import Clock, system_clock
+from scp_images.services.download_links import DownloadLinkService
 from scp_images.services.health import HealthService
 from scp_images.services.images import ImageService
-from scp_images.services.import_jobs import ImportRunner, RunnerThread, RunnerTimings
+from scp_images.services.import_jobs import ImportRunner, RunnerTimings
 from scp_images.services.ingest import IngestLimits, IngestService
 from scp_images.services.members import MemberService
 from scp_images.services.observer import DownloadObserver, ImportObserver, NoDownloadObserver, NoObserver
 from scp_images.services.ratelimit import RateLimiter
+from scp_images.services.recovery import Recovery
 from scp_images.services.secrets import SecretCipher
 from scp_images.store.blob import BlobStore, create_blob_store
 from scp_images.store.sql.database import Database, create_db_engine, migrate
@@ -78,17 +82,32 @@ class Components:
         timings = RunnerTimings(
             heartbeat_seconds=self.settings.import_heartbeat_seconds,
             stale_seconds=self.settings.import_stale_seconds,
-            staging_sweep_seconds=self.settings.staging_sweep_seconds,
         )
         return ImportRunner(
             self.db,
             self.ingest,
             self.sources,
-            self.blobs,
             timings=timings,
             clock=self.clock,
             worker_id=worker_id,
+            discard=self.recovery.discard,
         )
+
+    @property
+    def recovery(self) -> Recovery:
+        return Recovery(
+            self.db,
+            self.blobs,
+            stale_seconds=self.settings.import_stale_seconds,
+            grace_seconds=self.settings.orphan_grace_seconds,
+            upload_stale_seconds=self.settings.body_read_timeout_seconds + self.settings.import_stale_seconds,
+            clock=self.clock,
+        )
+
+    def background(self) -> BackgroundWork:
+        # An orphan is removable once it is older than the grace, so sweeping more often gains nothing.
+        sweep_every = max(1.0, self.settings.orphan_grace_seconds)
+        return BackgroundWork(self.runner(), self.recovery, sweep_every_seconds=sweep_every)
 
     def close(self) -> None:
         self.db.dispose()
@@ -160,12 +179,21 @@ def create_app(
         today=today,
         rate_limiter=RateLimiter(settings.rate_limit) if settings.rate_limit else None,
     )
+    images = parts.images
     services = Services(
         guard=guard,
-        images=parts.images,
+        images=images,
         ingest=parts.ingest,
         members=MemberService(parts.db, parts.clock),
-        upload_heartbeat_seconds=settings.import_heartbeat_seconds,
+        links=DownloadLinkService(parts.db, images, parts.clock, secrets=parts.secrets),
+        transfers=TransferSlots(settings.max_transfers),
+        limits=EdgeLimits(
+            max_body_bytes=settings.max_body_bytes,
+            body_read_timeout_seconds=settings.body_read_timeout_seconds,
+            upload_heartbeat_seconds=settings.import_heartbeat_seconds,
+            public_urls=tuple(settings.public_urls),
+            region=settings.region,
+        ),
         inline_io=not parts.db.is_postgres,
     )
 
@@ -173,8 +201,8 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         thread = None
         if settings.run_import_jobs:
-            thread = RunnerThread(parts.runner())
-            parts.on_job = thread.runner.wake.set
+            thread = BackgroundThread(parts.background())
+            parts.on_job = thread.work.runner.wake.set
             thread.start()
         try:
             yield

@@ -55,10 +55,17 @@ class Settings(BaseSettings):
     import_max_bytes: int = 128 * GiB
     max_virtual_size: int = 64 * TiB
     run_import_jobs: bool = True  # the embedded default runs import jobs inside the server process
-    import_heartbeat_seconds: float = 5.0
-    import_stale_seconds: float = 60.0
-    staging_sweep_seconds: float = 86400.0
+    # A writer beats every 2 s; one silent for 10 s is taken over, so a dead worker's job moves on within
+    # about 11 s (the stale limit plus one idle poll), with five missed beats of margin for a slow disk.
+    import_heartbeat_seconds: float = 2.0
+    import_stale_seconds: float = 10.0
+    # An object no row owns is removed only once it is older than this (clock skew, older writers).
+    orphan_grace_seconds: float = 3600.0
     max_body_bytes: int = 1 << 20
+    # A client that sends nothing for this long is cut off (an upload is queued again).
+    body_read_timeout_seconds: float = 60.0
+    # Uploads and downloads at once, per process; past it a transfer gets 503 with Retry-After.
+    max_transfers: int = 64
 
     _split_public = field_validator("public_urls", "import_allowed_hosts", mode="before")(_split_commas)
 
@@ -66,7 +73,11 @@ class Settings(BaseSettings):
         return self.secret_encryption_key.get_secret_value() if self.secret_encryption_key else None
 
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'scp-images.db'}"
+        return self.database_url or f"sqlite:///{self.embedded_database_path()}"
+
+    def embedded_database_path(self) -> Path:
+        """The embedded default's database: SQLite in the data dir."""
+        return self.data_dir.resolve() / "scp-images.db"
 
     def resolved_blob_url(self) -> str:
         return self.blob_url or (self.data_dir.resolve() / "blobs").as_uri()

@@ -245,7 +245,7 @@ def test_unknown_key_bad_signature_and_disabled_key_are_one_401(
     assert _eventually(lambda: stack.request("GET", path, owner), lambda r: r.status_code == 200)
 
 
-def _eventually(call: Any, good: Any, seconds: float = 3.0) -> Any:
+def _eventually(call: Any, good: Any, seconds: float = 15.0) -> Any:
     deadline = time.monotonic() + seconds
     while True:
         result = call()

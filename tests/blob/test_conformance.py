@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import itertools
 import random
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,6 @@ from tests.blob.conftest import PART_SIZE, make_s3_store
 
 KEY = "images/0b7e6a4c-2f9d-4c55-9d1e-3a4f1c2b9e10"
 StagedCount = Callable[[BlobStore], int]
-FIFTY_YEARS = 50 * 365 * 24 * 3600
 
 
 def payload(size: int, seed: int = 0) -> bytes:
@@ -254,19 +254,26 @@ def test_keys_lists_committed_only(blob_store: BlobStore) -> None:
     pending.cancel()
 
 
-def test_sweep_staging_removes_abandoned_uploads(blob_store: BlobStore, staged_count: StagedCount) -> None:
+def test_staged_uploads_are_listed_with_their_key_and_aborted(
+    blob_store: BlobStore, staged_count: StagedCount
+) -> None:
     put(blob_store, KEY, b"kept")
+    before = time.time()
     abandoned = blob_store.writer("images/abandoned")
     abandoned.write(payload(PART_SIZE + 1))  # enough for S3 to have a multipart upload open
     assert staged_count(blob_store) == 1
-    # Younger than the threshold: kept. The threshold is huge because moto reports every multipart upload
-    # as initiated on 2010-11-10 (hard-coded in moto/s3/responses.py).
-    assert blob_store.sweep_staging(older_than_seconds=FIFTY_YEARS) == 0
-    assert blob_store.sweep_staging(older_than_seconds=0) == 1
+    (upload,) = blob_store.staged()
+    assert upload.key == "images/abandoned"
+    # moto dates every multipart upload 2010-11-10 (hard-coded), so only an upper bound holds everywhere.
+    assert upload.started_at <= time.time() + 5
+    blob_store.abort(upload)
+    blob_store.abort(upload)  # gone already: a no-op
     assert staged_count(blob_store) == 0
-    assert blob_store.sweep_staging(older_than_seconds=0) == 0
+    assert list(blob_store.staged()) == []
     assert get(blob_store, KEY) == b"kept"
     assert blob_store.size("images/abandoned") is None
+    (stored,) = blob_store.blobs()
+    assert stored.key == KEY and before - 5 <= stored.modified_at <= time.time() + 5
 
 
 # --- keys and health ----------------------------------------------------------------------------------------
@@ -309,7 +316,9 @@ def test_filesystem_crash_before_commit_leaves_only_staging(tmp_path: Path) -> N
     assert store.size(KEY) is None
     assert list(store.keys()) == []
     assert len(list((tmp_path / STAGING_DIR).iterdir())) == 1
-    assert store.sweep_staging(older_than_seconds=0) == 1
+    (staged,) = store.staged()
+    assert staged.key == KEY
+    store.abort(staged)
     assert list((tmp_path / STAGING_DIR).iterdir()) == []
 
 

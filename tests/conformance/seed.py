@@ -7,7 +7,6 @@ Images are real qcow2 files imported in-process: the caller owns a private, a pr
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from scp_images.config import Settings
 from tests.api.helpers import publish
 from tests.support import postgres
 from tests.support.stack import Key, Stack, start_stack
+from tests.support.tools import require_qemu, run_tool
 
 # Object storage settings that make SCP Object Storage URLs acceptable to POST /v1/images; nothing is
 # ever read from them because the stack runs no import jobs.
@@ -56,8 +56,9 @@ def seeded_settings(data_dir: Path, **more: Any) -> Settings:
 
 
 def make_qcow2(path: Path, size: str = "16M") -> Path:
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), size], check=True)
-    subprocess.run(["qemu-io", "-c", "write -P 0x5a 0 64k", str(path)], check=True, capture_output=True)
+    require_qemu()
+    run_tool("qemu-img", "create", "-q", "-f", "qcow2", str(path), size)
+    run_tool("qemu-io", "-c", "write -P 0x5a 0 64k", str(path))
     return path
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -29,20 +28,19 @@ from schemathesis.core.transport import Response
 from scp_images.signing import sign_request
 from tests.conformance.seed import Seeded, seeded_stack
 from tests.support.stack import Key
+from tests.support.tools import missing, reference_file
 
-# The official document lives next to the checkout, in shared/reference/ (or wherever the variable says).
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
-DOCUMENT = Path(
-    os.environ.get("SCP_IMAGES_OPENAPI_DOCUMENT", REFERENCE / "scp-virtualserver-images-1.0.openapi.yaml")
-)
+# The official document: SCP_IMAGES_OPENAPI_DOCUMENT, else shared/reference/ beside the checkout.
+DOCUMENT = reference_file("scp-virtualserver-images-1.0.openapi.yaml", "SCP_IMAGES_OPENAPI_DOCUMENT")
 EXAMPLES = int(os.environ.get("SCP_IMAGES_CONFORMANCE_EXAMPLES", "25"))
 # SQLite by default; SCP_IMAGES_CONFORMANCE_DATABASE=postgres runs the same against PostgreSQL.
 DATABASE = os.environ.get("SCP_IMAGES_CONFORMANCE_DATABASE", "sqlite")
 
 if not DOCUMENT.is_file():  # pragma: no cover - depends on the checkout
-    pytest.skip(
-        f"the official OpenAPI document is not at {DOCUMENT}; set SCP_IMAGES_OPENAPI_DOCUMENT",
-        allow_module_level=True,
+    missing(
+        f"the official OpenAPI document is not at {DOCUMENT}: put shared/ beside the checkout "
+        "or set SCP_IMAGES_OPENAPI_DOCUMENT",
+        module_level=True,
     )
 
 CONFIG = schemathesis.Config.from_dict(

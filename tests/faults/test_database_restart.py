@@ -19,13 +19,14 @@ from tests.api.helpers import publish
 from tests.support import private_postgres
 from tests.support.private_postgres import PrivatePostgres
 from tests.support.stack import Key, Stack, start_stack
+from tests.support.tools import missing, wait_until
 
 
 @pytest.fixture
 def database() -> Iterator[PrivatePostgres]:
     problem = private_postgres.available()
     if problem:
-        pytest.skip(f"cannot start a private PostgreSQL: {problem}")
+        missing(f"cannot start a private PostgreSQL: {problem}")
     instance = PrivatePostgres()
     instance.start()
     yield instance
@@ -80,13 +81,14 @@ def test_database_restart_under_load(database: PrivatePostgres, tmp_path: Path, 
         image = publish(stack, make_qcow2(), key.account_id)
         path = f"/v1/images/{image['id']}"
         with Load(stack, key, path) as load:
-            time.sleep(0.5)
+            wait_until(lambda: load.statuses[200] > 0, what="load answered", timeout=30)
             database.stop("immediate")
-            time.sleep(2)
+            wait_until(lambda: load.statuses[503] > 0, what="load saw the database down", timeout=30)
             down = stack.request("GET", path, key)
             database.start()
             wait_for_ok(stack, key, path)
-            time.sleep(0.5)
+            served = load.statuses[200]
+            wait_until(lambda: load.statuses[200] > served, what="load served again", timeout=30)
         assert down.status_code == 503, down.text
         assert down.headers["Retry-After"].isdigit()
         assert down.json()["errors"][0]["code"] == "virtualserver.Unavailable"

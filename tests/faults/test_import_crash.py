@@ -4,12 +4,10 @@ reason; never importing forever, never active with wrong data, and no blob or st
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from scp_images.app import build_components
 from scp_images.config import Settings
@@ -18,36 +16,6 @@ from tests.api.helpers import file_digests
 from tests.support.process import ServerProcess, WorkerProcess, settings_env
 from tests.support.slow_source import SlowSource
 from tests.support.stack import Key
-
-
-@pytest.fixture
-def source(tmp_path: Path) -> Iterator[SlowSource]:
-    running = SlowSource(tmp_path / "tls")
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def crash_settings(settings: Settings, source: SlowSource) -> Settings:
-    return settings.model_copy(
-        update={
-            "import_allowed_hosts": [source.host],
-            "import_heartbeat_seconds": 0.2,
-            "import_stale_seconds": 2.0,
-            "staging_sweep_seconds": 1.0,
-        }
-    )
-
-
-@pytest.fixture
-def key(crash_settings: Settings) -> Key:
-    parts = build_components(crash_settings)
-    try:
-        account = parts.accounts.create_account("crash")
-        record = parts.accounts.create_key(account.id, "crash@example.com")
-    finally:
-        parts.close()
-    return Key(record.access_key, record.secret_key, account.id, record.user_name)
 
 
 def call(base: str, key: Key, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.formats.helpers import Qemu
+from tests.support.tools import require_qemu
 
 
 @pytest.fixture(scope="session")
 def qemu(tmp_path_factory: pytest.TempPathFactory) -> Qemu:
-    if shutil.which("qemu-img") is None or shutil.which("qemu-io") is None:
-        pytest.skip("qemu-img/qemu-io are missing: install Debian's qemu-utils to build the image corpus")
+    require_qemu()
     return Qemu(tmp_path_factory.mktemp("qcow2-corpus"))
 
 

@@ -6,13 +6,13 @@ import itertools
 import json
 import random
 import struct
-import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from scp_images.domain.errors import DiskImageRejected
 from scp_images.formats import Qcow2Inspector
+from tests.support.tools import run_tool
 
 MAX_VIRTUAL_SIZE = 1 << 40
 
@@ -43,10 +43,8 @@ class Qemu:
         return int(info["virtual-size"])
 
     def run(self, *args: str) -> str:
-        done = subprocess.run(args, cwd=self.workdir, capture_output=True, text=True, check=False)
-        if done.returncode:
-            raise RuntimeError(f"{' '.join(args)} failed: {done.stderr.strip()}")
-        return done.stdout
+        """stdout; ``ToolFailed`` (a RuntimeError, with stderr) once retrying cannot help."""
+        return run_tool(*args, cwd=self.workdir)
 
 
 def chunked(data: bytes, cuts: Iterable[int]) -> list[bytes]:

@@ -8,7 +8,6 @@ virtual size ``qemu-img info`` reports.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +26,9 @@ from tests.formats.helpers import (
     random_chunks,
     reason_of,
 )
+from tests.support.tools import ToolFailed, missing, require_qemu, require_tool
 
-if shutil.which("qemu-img") is None:
-    pytest.skip("qemu-img is missing: install Debian's qemu-utils to run the corpus", allow_module_level=True)
+require_qemu(module_level=True)
 
 Builder = Callable[[Qemu], Path]
 SECRET = ("--object", "secret,id=sec0,data=abc")
@@ -136,7 +135,7 @@ def luks_qcow2(q: Qemu) -> Path:
 def aes_qcow2(q: Qemu) -> Path:
     try:
         return q.create("aes.qcow2", "1M", *SECRET, "-o", "encrypt.format=aes,encrypt.key-secret=sec0")
-    except RuntimeError:  # newer qemu-img refuses to make legacy AES images: forge the field instead
+    except ToolFailed:  # newer qemu-img refuses to make legacy AES images: forge the field instead
         return edited("aes.qcow2", (32, "I", 1))(q)
 
 
@@ -165,10 +164,7 @@ def minimal_iso() -> bytes:
 
 def iso_image(q: Qemu) -> Path:
     target = q.path("cdrom.qcow2")
-    tool = shutil.which("genisoimage") or shutil.which("mkisofs") or shutil.which("xorriso")
-    if tool is None:
-        target.write_bytes(minimal_iso())
-        return target
+    tool = require_tool("genisoimage", "mkisofs", "xorriso", hint="install Debian's genisoimage")
     content = q.path("iso-content")
     content.mkdir(exist_ok=True)
     (content / "hello.txt").write_text("hello\n")
@@ -307,8 +303,8 @@ def resized(q: Qemu, size: str, *flags: str, start: str = "1G", name: str = "res
 def zstd(q: Qemu) -> Path:
     try:
         return compressed(q, "-o", "compression_type=zstd", name="zstd.qcow2")
-    except RuntimeError as error:
-        pytest.skip(f"this qemu-img cannot write zstd-compressed qcow2: {error}")
+    except ToolFailed as error:
+        missing(f"this qemu-img cannot write zstd-compressed qcow2: {error}")
 
 
 LEGAL: dict[str, Legal] = {

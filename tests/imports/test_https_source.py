@@ -14,9 +14,6 @@ import pytest
 from scp_images.domain.errors import ImportSourceRejected
 from scp_images.imports.sources import SourceConfig, SourceResolver
 from tests.imports.helpers import ImageServer, read_all, start_image_server
-
-pytest.importorskip("cryptography")
-
 from tests.imports.tls import ThrowawayCA, make_ca
 
 

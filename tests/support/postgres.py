@@ -8,6 +8,8 @@ import uuid
 import psycopg
 from sqlalchemy import make_url
 
+from tests.support.tools import in_ci
+
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -16,7 +18,8 @@ def admin_url() -> str:
 
 
 def required() -> bool:
-    return os.environ.get("SCP_IMAGES_REQUIRE_POSTGRES") == "1"
+    """PostgreSQL down fails the tests that need it (instead of skipping them): asked for, or in CI."""
+    return os.environ.get("SCP_IMAGES_REQUIRE_POSTGRES") == "1" or in_ci()
 
 
 def _libpq(url: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,6 +16,9 @@ from scp_images.app import Components, build_components, create_app
 from scp_images.client import Client
 from scp_images.config import Settings
 from scp_images.signing import sign_request
+from tests.support.tools import wait_until
+
+STARTUP_SECONDS = 60.0
 
 
 def free_port() -> int:
@@ -86,22 +88,37 @@ def start_stack(
     *,
     today: Callable[[], date] | None = None,
     now_ms: Callable[[], float] | None = None,
+    components: Components | None = None,
 ) -> Stack:
-    port = free_port()
-    components = build_components(settings)
+    """``components`` lets a test change a part before the server starts (e.g. the blob store)."""
+    components = components or build_components(settings)
     extra: dict[str, Any] = {}
     if today is not None:
         extra["today"] = today
     app = create_app(settings, components=components, now_ms=now_ms, **extra)
+    # The socket is bound here and handed to uvicorn (which then owns it): no other process can take the
+    # port between choosing it and binding it.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
+    try:
+        wait_until(
+            lambda: server.started,
+            what="the test server",
+            timeout=STARTUP_SECONDS,
+            alive=lambda: None if thread.is_alive() else "its thread ended",
+            interval=0.01,
+        )
+    except Exception:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        components.close()
+        raise
     return Stack(settings, components, f"http://127.0.0.1:{port}", server, thread)

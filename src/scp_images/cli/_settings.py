@@ -1,11 +1,15 @@
-"""Settings for operator commands: flags override the environment."""
+"""Settings and components for operator commands: flags override the environment."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from scp_images.app import Components, build_components
+from scp_images.cli._output import fail
 from scp_images.config import Settings
+from scp_images.services.secrets import SecretKeyError
+from scp_images.store.sql.database import SchemaTooOld
 
 
 def build_settings(data_dir: Path | None = None, database_url: str | None = None, **more: Any) -> Settings:
@@ -15,3 +19,12 @@ def build_settings(data_dir: Path | None = None, database_url: str | None = None
     if database_url is not None:
         overrides["database_url"] = database_url
     return Settings(**overrides)
+
+
+def open_components(settings: Settings) -> Components:
+    """``build_components``; a database schema this code cannot serve on, or secret encryption keys that
+    do not fit the stored secrets, is one clear line and exit 1."""
+    try:
+        return build_components(settings)
+    except (SchemaTooOld, SecretKeyError) as exc:
+        fail(str(exc))

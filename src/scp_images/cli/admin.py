@@ -10,16 +10,15 @@ from typing import Annotated, Any
 
 import typer
 
-from scp_images.app import Components, build_components
+from scp_images.app import Components
 from scp_images.cli._output import EXIT_USAGE, fail, print_json, print_record
-from scp_images.cli._settings import build_settings
+from scp_images.cli._settings import build_settings, open_components
 from scp_images.domain.errors import DomainError
 from scp_images.domain.image import OS_DISTROS, Visibility
 from scp_images.domain.principal import parse_action
 from scp_images.domain.versions import V1_3
 from scp_images.http.schemas import image_body
 from scp_images.services.ingest import PublishRequest
-from scp_images.services.secrets import SecretKeyError
 
 app = typer.Typer(help="Operator commands (database and blob store accessed directly).", no_args_is_help=True)
 account_app = typer.Typer(help="Accounts.", no_args_is_help=True)
@@ -44,10 +43,7 @@ def options(
 
 @contextmanager
 def components(ctx: typer.Context) -> Iterator[Components]:
-    try:
-        parts = build_components(ctx.obj)
-    except SecretKeyError as exc:
-        fail(str(exc))
+    parts = open_components(ctx.obj)
     try:
         yield parts
     except DomainError as exc:

@@ -9,38 +9,57 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import make_url
 
-from scp_images.app import Components, build_components, create_app
-from scp_images.cli._output import fail
-from scp_images.cli._settings import build_settings
+from scp_images.app import Components, create_app
+from scp_images.cli._settings import build_settings, open_components
 from scp_images.config import Settings
 from scp_images.logs import configure_logging
-from scp_images.services.secrets import SETTING, SecretKeyError
+from scp_images.services.secrets import SETTING
 
 log = logging.getLogger("scp_images.server")
 
 
 def _start(settings: Settings) -> Components:
-    """The components, or a one-line error (exit 1) when the secret keys do not fit the database."""
+    """The components of a long-running process, which warns when secrets are stored unencrypted."""
     if not settings.secret_keys():
         log.warning(
             "access-key secrets are stored unencrypted: set %s to encrypt them at rest",
             SETTING,
             extra={"secret_encryption": False},
         )
-    try:
-        return build_components(settings)
-    except SecretKeyError as exc:
-        log.error("cannot start: %s", exc)
-        fail(str(exc))
+    return open_components(settings)
 
 
-def _announce_demo_credentials(parts: Components, endpoint: str) -> None:
-    """On the first start (no account yet) create a demo account and key and say how to use them."""
-    if parts.accounts.list_accounts():
+def is_embedded(settings: Settings) -> bool:
+    """The embedded default: no database URL, or one naming the data dir's own SQLite file."""
+    if settings.database_url is None:
+        return True
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return False
+    return Path(url.database).resolve() == settings.embedded_database_path()
+
+
+def shown_url(url: str) -> str:
+    """A database URL fit for a log line: the password masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _first_start(parts: Components, endpoint: str, demo: bool) -> None:
+    """The embedded default (or ``--demo``) on a database without accounts gets a demo account and key;
+    shared infrastructure starts with none and says how to make one."""
+    settings = parts.settings
+    embedded = is_embedded(settings)
+    if not (demo or embedded):
+        if not parts.accounts.list_accounts():
+            typer.echo(NO_ACCOUNT_YET)
         return
-    account = parts.accounts.create_account("demo")
-    key = parts.accounts.create_key(account.id, "demo@example.com")
+    created = parts.accounts.create_first_account("demo", "demo@example.com")
+    if created is None:
+        return
+    account, key = created
+    admin = f"scp-images admin --data-dir {settings.data_dir.resolve()}" if embedded else "scp-images admin"
     typer.echo(
         "\nFirst start: created a demo account and access key.\n"
         f"  account id : {account.id}\n"
@@ -49,10 +68,17 @@ def _announce_demo_credentials(parts: Components, endpoint: str) -> None:
         "Try it:\n"
         f"  export SCP_ENDPOINT={endpoint} SCP_ACCESS_KEY={key.access_key} SCP_SECRET_KEY={key.secret_key}\n"
         "  scp-images image list\n"
-        f"  scp-images admin --data-dir {parts.settings.data_dir.resolve()} image import --file disk.qcow2 "
-        f"--name my-image --os-distro ubuntu --owner {account.id} --visibility private\n",
-        err=False,
+        f"  {admin} image import --file disk.qcow2 "
+        f"--name my-image --os-distro ubuntu --owner {account.id} --visibility private\n"
     )
+
+
+NO_ACCOUNT_YET = (
+    "\nNo account yet. Create one with the same SCP_IMAGES_* settings as this server:\n"
+    "  scp-images admin account create --name NAME\n"
+    "  scp-images admin key create --account ACCOUNT_ID --user EMAIL\n"
+    "(`serve --demo` makes a demo account and key on a database that has no account.)\n"
+)
 
 
 def serve(
@@ -61,6 +87,9 @@ def serve(
     data_dir: Annotated[Path | None, typer.Option(help="Data dir (else SCP_IMAGES_DATA_DIR)")] = None,
     database_url: Annotated[str | None, typer.Option(help="Else SCP_IMAGES_DATABASE_URL")] = None,
     log_level: Annotated[str, typer.Option(help="Log level; info logs one JSON line per request")] = "info",
+    demo: Annotated[
+        bool, typer.Option(help="Make a demo account and key if the database has no account (any database)")
+    ] = False,
 ) -> None:
     """Run the HTTP API (embedded default: SQLite and image files under the data dir)."""
     import uvicorn
@@ -69,9 +98,10 @@ def serve(
     settings = build_settings(data_dir, database_url)
     parts = _start(settings)
     endpoint = settings.public_urls[0] if settings.public_urls else f"http://{host}:{port}"
-    _announce_demo_credentials(parts, endpoint)
+    _first_start(parts, endpoint, demo)
     app = create_app(settings, components=parts)
-    typer.echo(f"scp-images listening on http://{host}:{port} (data: {settings.resolved_database_url()})")
+    data = shown_url(settings.resolved_database_url())
+    typer.echo(f"scp-images listening on http://{host}:{port} (data: {data})")
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
 
 
@@ -83,18 +113,15 @@ def worker(
     configure_logging("info")
     settings = build_settings(data_dir, database_url)
     parts = _start(settings)
-    runner = parts.runner()
+    work = parts.background()
     stop = threading.Event()
 
     def request_stop(*_: object) -> None:
-        stop.set()
-        runner.wake.set()
+        work.request_stop(stop)
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    typer.echo(
-        f"scp-images worker {runner.worker_id} running import jobs from {settings.resolved_database_url()}"
-    )
-    runner.recover()
-    runner.serve_forever(stop)
+    data = shown_url(settings.resolved_database_url())
+    typer.echo(f"scp-images worker {work.runner.worker_id} running import jobs from {data}")
+    work.run(stop)
     parts.close()

@@ -13,6 +13,7 @@ Tree::
     ├── NotFound                 404  image, member, account, import, server
     ├── Conflict                 409  wrong status, protected, already a member, lost race
     │   └── ImageDataMissing     an active image whose bytes are gone from the blob store
+    ├── UploadInterrupted        408  the upload's body stopped before its end
     ├── PayloadTooLarge          413
     ├── RateLimited              429
     └── Unavailable              503  database or blob store down
@@ -93,6 +94,13 @@ class DiskImageRejected(InvalidRequest):
     @property
     def reason(self) -> str:
         return str(self.params["reason"])
+
+
+class UploadInterrupted(DomainError):
+    """The client stopped sending (disconnected, or too slow) before the upload's end."""
+
+    code = "virtualserver.image.UploadInterrupted"
+    template = "The upload stopped before its end ({reason}); the image is queued again, send it again."
 
 
 class ImportSourceRejected(InvalidRequest):

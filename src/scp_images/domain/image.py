@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from scp_images.domain.errors import InvalidImageStatus, InvalidRequest
 
@@ -18,11 +17,16 @@ class ImageStatus(StrEnum):
     KILLED = "killed"
 
 
-# Glance-style table of allowed moves. IMPORTING -> IMPORTING lets a restarted job resume.
+# The one table of allowed moves (Glance-style); every status write checks it and is a compare-and-set
+# (``store.sql.images.move``). IMPORTING -> IMPORTING: a job whose writer died is claimed again;
+# IMPORTING -> QUEUED: an interrupted upload can be sent again with the same PUT (Glance's behaviour);
+# KILLED -> QUEUED: a new import into a failed image.
 _TRANSITIONS: dict[ImageStatus, frozenset[ImageStatus]] = {
     ImageStatus.QUEUED: frozenset({ImageStatus.IMPORTING, ImageStatus.KILLED}),
-    ImageStatus.IMPORTING: frozenset({ImageStatus.IMPORTING, ImageStatus.ACTIVE, ImageStatus.KILLED}),
-    ImageStatus.KILLED: frozenset({ImageStatus.QUEUED, ImageStatus.IMPORTING}),
+    ImageStatus.IMPORTING: frozenset(
+        {ImageStatus.IMPORTING, ImageStatus.ACTIVE, ImageStatus.KILLED, ImageStatus.QUEUED}
+    ),
+    ImageStatus.KILLED: frozenset({ImageStatus.QUEUED}),
     ImageStatus.ACTIVE: frozenset(),
 }
 
@@ -46,9 +50,32 @@ class Visibility(StrEnum):
     COMMUNITY = "community"
 
 
+# What an account may give its own images; public and community images are published by the operator.
 USER_SETTABLE_VISIBILITIES = frozenset({Visibility.PRIVATE, Visibility.SHARED})
 
-OS_DISTROS = ("alma", "centos", "rhel", "rocky", "ubuntu", "windows", "oracle", "sles")
+
+def require_user_settable(visibility: Visibility) -> Visibility:
+    if visibility not in USER_SETTABLE_VISIBILITIES:
+        shown = visibility.value
+        raise InvalidRequest(reason=f"an account may not set visibility {shown}; use private or shared")
+    return visibility
+
+
+class OsDistro(StrEnum):
+    """The os_distro values SCP's Create Image accepts (the operator's import may name others)."""
+
+    ALMA = "alma"
+    CENTOS = "centos"
+    RHEL = "rhel"
+    ROCKY = "rocky"
+    UBUNTU = "ubuntu"
+    WINDOWS = "windows"
+    ORACLE = "oracle"
+    SLES = "sles"
+
+
+OS_DISTROS = tuple(d.value for d in OsDistro)
+MAX_NAME_LENGTH = 255
 
 MAX_MIN_RAM = 2_097_151
 MAX_MIN_DISK = 12_288
@@ -107,5 +134,54 @@ class Image:
     def file(self) -> str:
         return f"/v2/images/{self.id}/file"
 
-    def with_changes(self, **changes: Any) -> Image:
-        return replace(self, **changes)
+
+@dataclass(frozen=True, slots=True)
+class ImageSpec:
+    """What a caller states about a new image; ``new_image`` turns it into one, the only place that does."""
+
+    name: str
+    owner: str
+    os_distro: str
+    status: ImageStatus = ImageStatus.QUEUED
+    visibility: Visibility = Visibility.PRIVATE
+    container_format: str = "bare"
+    disk_format: str = "qcow2"
+    protected: bool = False
+    hidden: bool = False
+    min_disk: int = 0
+    min_ram: int = 0
+    owner_account_name: str | None = None
+    owner_user_name: str | None = None
+    image_type: str | None = "custom"
+    os_version: str | None = None
+    url: str | None = None
+
+
+def new_image(spec: ImageSpec, now: datetime) -> Image:
+    if not spec.name or len(spec.name) > MAX_NAME_LENGTH:
+        raise InvalidRequest(reason=f"an image name has 1 to {MAX_NAME_LENGTH} characters")
+    if not 0 <= spec.min_disk <= MAX_MIN_DISK or not 0 <= spec.min_ram <= MAX_MIN_RAM:
+        raise InvalidRequest(reason=f"min_disk is 0 to {MAX_MIN_DISK} and min_ram 0 to {MAX_MIN_RAM}")
+    return Image(
+        id=new_image_id(),
+        name=spec.name,
+        owner=spec.owner,
+        status=spec.status,
+        visibility=spec.visibility,
+        created_at=now,
+        updated_at=now,
+        protected=spec.protected,
+        os_hidden=spec.hidden,
+        container_format=spec.container_format,
+        disk_format=spec.disk_format,
+        min_disk=spec.min_disk,
+        min_ram=spec.min_ram,
+        os_distro=spec.os_distro,
+        owner_account_name=spec.owner_account_name,
+        owner_user_name=spec.owner_user_name,
+        root_device_name="/dev/vda",
+        scp_image_type=spec.image_type,
+        scp_original_image_type=spec.image_type,
+        scp_os_version=spec.os_version,
+        url=spec.url,
+    )

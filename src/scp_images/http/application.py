@@ -19,7 +19,7 @@ from scp_images.http.errors import envelope
 from scp_images.http.metrics import HttpMetrics, MetricsMiddleware
 from scp_images.http.middleware import RequestContextMiddleware
 from scp_images.http.responses import domain_error_response, json_response
-from scp_images.http.routes import catalog, files, images, members, root, servers
+from scp_images.http.routes import catalog, console, download_links, files, images, members, root, servers
 
 log = logging.getLogger("scp_images.http")
 
@@ -105,6 +105,8 @@ def build_http_app(
     app.include_router(members.router)
     app.include_router(servers.router)
     app.include_router(catalog.router)
+    app.include_router(download_links.router)
+    app.include_router(console.router)
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

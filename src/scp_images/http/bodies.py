@@ -5,15 +5,31 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from scp_images.domain.errors import InvalidRequest, PayloadTooLarge
-from scp_images.domain.image import MAX_MIN_DISK, MAX_MIN_RAM
+from scp_images.domain.image import (
+    MAX_MIN_DISK,
+    MAX_MIN_RAM,
+    MAX_NAME_LENGTH,
+    OsDistro,
+    Visibility,
+    require_user_settable,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
-OsDistro = Literal["alma", "centos", "rhel", "rocky", "ubuntu", "windows", "oracle", "sles"]
-SettableVisibility = Literal["private", "shared"]
+# Both come from the domain, the one place that defines them.
+SettableVisibility = Annotated[Visibility, AfterValidator(require_user_settable)]
 
 
 # Bounds like OpenStack's (Glance: 128 characters a tag) and SCP's resource tags (50 a resource, value
@@ -32,7 +48,7 @@ class Tag(BaseModel):
 class ImageCreateRequest(BaseModel):
     # The official schema does not forbid extra properties here.
     model_config = ConfigDict(extra="ignore")
-    name: Annotated[StrictStr, Field(min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9\-_ ]*$")]
+    name: Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[a-zA-Z0-9\-_ ]*$")]
     os_distro: OsDistro
     url: Annotated[StrictStr, Field(max_length=255)]
     container_format: Literal["bare"] = "bare"
@@ -40,7 +56,7 @@ class ImageCreateRequest(BaseModel):
     min_disk: Annotated[StrictInt, Field(ge=0, le=MAX_MIN_DISK)] = 0
     min_ram: Annotated[StrictInt, Field(ge=0, le=MAX_MIN_RAM)] = 0
     protected: StrictBool = False
-    visibility: SettableVisibility = "private"
+    visibility: SettableVisibility = Visibility.PRIVATE
     tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)] | None = None
 
 

@@ -10,6 +10,8 @@ import anyio.to_thread
 from starlette.requests import Request
 
 from scp_images.http.guard import Guard
+from scp_images.http.transfers import TransferSlots
+from scp_images.services.download_links import DownloadLinkService
 from scp_images.services.images import ImageService
 from scp_images.services.ingest import IngestService
 from scp_images.services.members import MemberService
@@ -18,12 +20,25 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
+class EdgeLimits:
+    """What the HTTP edge needs from the settings; routes read these, never the settings themselves."""
+
+    max_body_bytes: int = 1 << 20
+    body_read_timeout_seconds: float = 60.0
+    upload_heartbeat_seconds: float = 2.0
+    public_urls: tuple[str, ...] = ()
+    region: str = "kr-west1"
+
+
+@dataclass(frozen=True, slots=True)
 class Services:
     guard: Guard
     images: ImageService
     ingest: IngestService
     members: MemberService
-    upload_heartbeat_seconds: float = 5.0
+    links: DownloadLinkService
+    transfers: TransferSlots
+    limits: EdgeLimits = EdgeLimits()
     # SQLite answers in microseconds from a local file: calling it on the event loop beats a thread hop.
     # A networked database may hang, so its calls go to the thread pool and the loop stays responsive.
     inline_io: bool = False

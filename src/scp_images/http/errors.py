@@ -68,6 +68,11 @@ _TABLE: dict[type[e.DomainError], ErrorSpec] = {
         "Conflict",
         "이미지 {image_id}의 데이터가 이미지 저장소에 없습니다. 운영자에게 복구를 요청하십시오.",
     ),
+    e.UploadInterrupted: ErrorSpec(
+        408,
+        "Request Timeout",
+        "업로드가 끝나기 전에 중단되었습니다({reason}). 이미지는 다시 대기 상태이니 다시 보내십시오.",
+    ),
     e.PayloadTooLarge: ErrorSpec(413, "Payload Too Large", "요청 본문이 {limit}바이트보다 큽니다."),
     e.RateLimited: ErrorSpec(
         429, "Too Many Requests", "요청이 너무 많습니다. {retry_after}초 후에 다시 시도하십시오."

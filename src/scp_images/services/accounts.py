@@ -14,7 +14,7 @@ from scp_images.services.clock import Clock, system_clock
 from scp_images.services.secrets import SETTING, SecretCipher, SecretKeyError, SecretUnreadable
 from scp_images.store.sql import accounts as store
 from scp_images.store.sql.accounts import AccountRecord, KeyRecord
-from scp_images.store.sql.database import Database
+from scp_images.store.sql.database import Database, lock_for_writing
 
 _ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 _KEY_ALPHABET = string.ascii_letters + string.digits
@@ -47,8 +47,21 @@ class AccountService:
             store.insert_account(conn, record)
         return record
 
-    def list_accounts(self) -> list[AccountRecord]:
+    def create_first_account(self, name: str, user_name: str) -> tuple[AccountRecord, KeyRecord] | None:
+        """An account with one key, made only while there is no account at all (else None). Processes
+        starting together take turns, so at most one of them makes it."""
         with self._db.transaction() as conn:
+            lock_for_writing(conn)
+            if store.has_accounts(conn):
+                return None
+            account = AccountRecord(secrets.token_hex(16), name, self._clock())
+            store.insert_account(conn, account)
+            key = self._new_key(account, user_name, ())
+            store.insert_key(conn, self._sealed(key))
+        return account, key
+
+    def list_accounts(self) -> list[AccountRecord]:
+        with self._db.read() as conn:
             return store.list_accounts(conn)
 
     def create_key(self, account_id: str, user_name: str, denied: Iterable[Action] = ()) -> KeyRecord:
@@ -56,22 +69,28 @@ class AccountService:
             account = store.get_account(conn, account_id)
             if account is None:
                 raise AccountNotFound(account_id=account_id)
-            secret = secrets.token_urlsafe(30)
-            record = KeyRecord(
-                access_key="".join(secrets.choice(_KEY_ALPHABET) for _ in range(20)),
-                secret_key=self._secrets.seal(secret),
-                account_id=account.id,
-                account_name=account.name,
-                user_name=user_name,
-                enabled=True,
-                denied_actions=frozenset(denied),
-                created_at=self._clock(),
-            )
-            store.insert_key(conn, record)
-        return replace(record, secret_key=secret)  # shown once, to the operator who asked
+            record = self._new_key(account, user_name, denied)
+            store.insert_key(conn, self._sealed(record))
+        return record  # the secret in the clear, shown once to the operator who asked
+
+    def _new_key(self, account: AccountRecord, user_name: str, denied: Iterable[Action]) -> KeyRecord:
+        return KeyRecord(
+            access_key="".join(secrets.choice(_KEY_ALPHABET) for _ in range(20)),
+            secret_key=secrets.token_urlsafe(30),
+            account_id=account.id,
+            account_name=account.name,
+            user_name=user_name,
+            enabled=True,
+            denied_actions=frozenset(denied),
+            created_at=self._clock(),
+        )
+
+    def _sealed(self, key: KeyRecord) -> KeyRecord:
+        """The record as stored: its secret encrypted when a key is configured."""
+        return replace(key, secret_key=self._secrets.seal(key.secret_key))
 
     def list_keys(self, account_id: str | None = None) -> list[KeyRecord]:
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             return store.list_keys(conn, account_id)
 
     def set_key_enabled(self, access_key: str, enabled: bool) -> None:
@@ -87,7 +106,7 @@ class AccountService:
     def check_secrets(self) -> None:
         """Start-up check: every stored secret can be read with the configured keys. A wrong or missing
         key is one clear error here rather than a 401 for each request of every affected key."""
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             stored = store.list_secrets(conn)
         unreadable = 0
         for _, secret in stored:

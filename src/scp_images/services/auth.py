@@ -199,7 +199,7 @@ class Authenticator:
         if not cached:
             key = None
             if len(access_key) <= _MAX_ACCESS_KEY_LEN:
-                with self._db.transaction() as conn:
+                with self._db.read() as conn:
                     key = account_store.get_key(conn, access_key)
             # Exactly this key: a database collation must not make another spelling match.
             key = self._readable(key) if key is not None and key.access_key == access_key else None

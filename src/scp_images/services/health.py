@@ -31,7 +31,7 @@ class HealthService:
 
     def _check_database(self) -> str:
         try:
-            with self._db.transaction() as conn:
+            with self._db.read() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:  # any failure means "not ready"; the text says which
             return f"unreachable: {type(exc).__name__}"
@@ -46,7 +46,7 @@ class HealthService:
 
     def import_queue_depth(self) -> int:
         try:
-            with self._db.transaction() as conn:
+            with self._db.read() as conn:
                 return job_store.queue_depth(conn)
         except Exception:
             return -1

@@ -17,11 +17,12 @@ from scp_images.domain.errors import (
 from scp_images.domain.image import (
     IMPORTABLE_STATUSES,
     Image,
+    ImageSpec,
     ImageStatus,
     Visibility,
-    check_transition,
-    new_image_id,
+    new_image,
     parse_image_id,
+    require_user_settable,
 )
 from scp_images.domain.listing import ListQuery
 from scp_images.domain.principal import Principal
@@ -33,7 +34,7 @@ from scp_images.store.blob.base import BlobStore
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database
-from scp_images.store.sql.imports import ImportJob, JobStatus
+from scp_images.store.sql.imports import ImportJob, JobFence, JobSource, JobStatus
 
 UPDATABLE_FIELDS = frozenset({"min_disk", "min_ram", "protected", "visibility"})
 
@@ -77,18 +78,18 @@ class ImageService:
 
     def show(self, principal: Principal, image_id: str) -> Image:
         image_id = parse_image_id(image_id)
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             image, member_status = image_store.get_image_for(conn, image_id, principal.account_id)
         return require_visible(image, image_id, principal.account_id, member_status)
 
     def list_visible(self, principal: Principal, query: ListQuery) -> list[Image]:
         scope = list_scope(principal.account_id, query.visibility)
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             marker = self._marker(conn, principal, query.marker)
             return image_store.list_images(conn, scope, query, marker)
 
     def pending(self, principal: Principal, query: ListQuery) -> list[Image]:
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             return image_store.list_images(conn, pending_scope(principal.account_id), query, None)
 
     def _marker(self, conn: Any, principal: Principal, marker: str | None) -> Image | None:
@@ -108,32 +109,25 @@ class ImageService:
         """A queued image; when a URL is given its import job is written in the same transaction."""
         if new.url is not None:
             self._sources.check(new.url)
-        now = self._clock()
-        image = Image(
-            id=new_image_id(),
+        spec = ImageSpec(
             name=new.name,
             owner=principal.account_id,
-            status=ImageStatus.QUEUED,
-            visibility=new.visibility,
-            created_at=now,
-            updated_at=now,
-            protected=new.protected,
+            os_distro=new.os_distro,
+            visibility=require_user_settable(new.visibility),
             container_format=new.container_format,
             disk_format=new.disk_format,
+            protected=new.protected,
             min_disk=new.min_disk,
             min_ram=new.min_ram,
-            os_distro=new.os_distro,
             owner_account_name=principal.account_name,
             owner_user_name=principal.user_name,
-            root_device_name="/dev/vda",
-            scp_image_type="custom",
-            scp_original_image_type="custom",
             url=new.url,
         )
+        image = new_image(spec, self._clock())
         with self._db.transaction() as conn:
             image_store.insert_image(conn, image)
             if new.url is not None:
-                job_store.put_job(conn, image.id, new.url, "url", now, JobStatus.PENDING)
+                job_store.put_job(conn, image.id, new.url, JobSource.URL, image.created_at, JobStatus.PENDING)
         if new.url is not None:
             self._on_job()
         return image
@@ -155,6 +149,8 @@ class ImageService:
         with self._db.transaction() as conn:
             image = self._owned(conn, principal, image_id)
             values = {k: v for k, v in changes.items() if v is not None}
+            if "visibility" in values:
+                require_user_settable(values["visibility"])
             if values:
                 values["updated_at"] = self._clock()
                 if not image_store.update_image(conn, image_id, values):
@@ -185,39 +181,39 @@ class ImageService:
                     image_id=image_id, status=image.status.value, expected="queued or killed"
                 )
             now = self._clock()
-            changes = {"url": url, "updated_at": now, "status": ImageStatus.QUEUED}
-            if not image_store.update_image(conn, image_id, changes, from_status=image.status):
+            changes = {"url": url, "updated_at": now}
+            if image.status is ImageStatus.QUEUED:
+                applied = image_store.update_image(conn, image_id, changes, while_status=ImageStatus.QUEUED)
+            else:
+                applied = image_store.move(conn, image_id, image.status, ImageStatus.QUEUED, changes)
+            if not applied:
                 raise ConcurrentUpdate(image_id=image_id)
-            job_store.put_job(conn, image_id, url, "url", now, JobStatus.PENDING)
+            job_store.put_job(conn, image_id, url, JobSource.URL, now, JobStatus.PENDING)
         self._on_job()
 
     def import_status(self, principal: Principal, image_id: str) -> ImportJob:
         image_id = parse_image_id(image_id)
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             self._owned(conn, principal, image_id)
             job = job_store.get_job(conn, image_id)
         if job is None:
             raise ImportNotFound(image_id=image_id)
         return job
 
-    def begin_upload(self, principal: Principal, image_id: str, worker: str) -> Image:
+    def begin_upload(self, principal: Principal, image_id: str, worker: str) -> JobFence:
         """Claim a queued image for a direct upload: it moves to importing, so one upload wins."""
         image_id = parse_image_id(image_id)
         with self._db.transaction() as conn:
             image = self._owned(conn, principal, image_id, for_update=True)
-            check_transition(image_id, image.status, ImageStatus.IMPORTING)
             if image.status is not ImageStatus.QUEUED:
                 raise InvalidImageStatus(image_id=image_id, status=image.status.value, expected="queued")
             now = self._clock()
-            if not image_store.update_image(
-                conn,
-                image_id,
-                {"status": ImageStatus.IMPORTING, "updated_at": now},
-                from_status=ImageStatus.QUEUED,
-            ):
+            changes = {"updated_at": now}
+            if not image_store.move(conn, image_id, ImageStatus.QUEUED, ImageStatus.IMPORTING, changes):
                 raise ConcurrentUpdate(image_id=image_id)
-            job_store.put_job(conn, image_id, None, "upload", now, JobStatus.RUNNING, worker)
-        return image
+            fence = job_store.put_job(conn, image_id, None, JobSource.UPLOAD, now, JobStatus.RUNNING, worker)
+        assert fence is not None
+        return fence
 
     def download(self, principal: Principal, image_id: str) -> Download:
         image = self.show(principal, image_id)

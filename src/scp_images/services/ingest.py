@@ -11,14 +11,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from scp_images.domain.errors import (
-    AccountNotFound,
-    ConcurrentUpdate,
-    DiskImageRejected,
-    DomainError,
-    InvalidRequest,
-)
-from scp_images.domain.image import Image, ImageStatus, Visibility, new_image_id
+from scp_images.domain.errors import AccountNotFound, DiskImageRejected, DomainError, UploadInterrupted
+from scp_images.domain.image import Image, ImageSpec, ImageStatus, Visibility, new_image
 from scp_images.imports.pipeline import IngestCancelled, IngestResult, ingest, read_file_chunks
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.observer import ImportObserver, NoObserver
@@ -27,7 +21,7 @@ from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database
-from scp_images.store.sql.imports import JobStatus
+from scp_images.store.sql.imports import JobFence, JobSource, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +48,14 @@ class PublishRequest:
     user_name: str | None = None
 
 
+class ImportReleased(Exception):
+    """The writer is shutting down: its unfinished job goes back to the queue for another runner."""
+
+
+class ImportSuperseded(Exception):
+    """This attempt no longer owns its job (a newer attempt claimed it, or the image was deleted)."""
+
+
 def new_blob_key(image_id: str) -> str:
     # A fresh key per attempt: a stale attempt that commits late can never overwrite the winner's bytes.
     return f"images/{image_id}/{secrets.token_hex(8)}"
@@ -76,14 +78,17 @@ class IngestService:
 
     def ingest_into(
         self,
-        image_id: str,
+        fence: JobFence,
         chunks: Iterable[bytes],
         *,
-        from_status: ImageStatus = ImageStatus.IMPORTING,
         progress: Callable[[int], None] | None = None,
     ) -> IngestResult:
-        """Stream ``chunks`` into a new blob and make the image active; all or nothing."""
-        key = new_blob_key(image_id)
+        """Stream ``chunks`` into a new blob and make the image active; all or nothing. Only the attempt
+        that still owns the job (its fence) can publish, and the job ends in the same transaction."""
+        key = new_blob_key(fence.image_id)
+        with self._db.transaction() as conn:
+            if not job_store.set_staging_key(conn, fence, key, self._clock()):
+                raise IngestCancelled(fence.image_id)
         with self._blobs.writer(key) as writer:
             result = ingest(
                 chunks,
@@ -94,63 +99,74 @@ class IngestService:
             )
             writer.commit()
         try:
-            self._activate(image_id, key, result, from_status)
+            self._activate(fence, key, result)
         except BaseException:
             self._blobs.delete(key)
             raise
         return result
 
-    def _activate(self, image_id: str, key: str, result: IngestResult, from_status: ImageStatus) -> None:
+    def _activate(self, fence: JobFence, key: str, result: IngestResult) -> None:
+        now = self._clock()
         changes = {
-            "status": ImageStatus.ACTIVE,
             "size": result.size,
             "checksum": result.checksum,
             "os_hash_algo": result.os_hash_algo,
             "os_hash_value": result.os_hash_value,
             "virtual_size": result.virtual_size,
             "blob_key": key,
-            "updated_at": self._clock(),
+            "updated_at": now,
         }
         with self._db.transaction() as conn:
-            if not image_store.update_image(conn, image_id, changes, from_status=from_status):
-                raise ConcurrentUpdate(image_id=image_id)
+            # Both or neither: a superseded attempt rolls back here and removes its own blob.
+            ours = job_store.finish(conn, fence, JobStatus.SUCCEEDED, now, bytes_read=result.size)
+            if not ours or not image_store.move(
+                conn, fence.image_id, ImageStatus.IMPORTING, ImageStatus.ACTIVE, changes
+            ):
+                raise ImportSuperseded(fence.image_id)
 
     def ingest_or_kill(
         self,
-        image_id: str,
+        fence: JobFence,
         chunks: Iterable[bytes],
         *,
-        worker: str | None = None,
         progress: Callable[[int], None] | None = None,
         reraise: bool = False,
     ) -> IngestResult | None:
-        """Run an import to its end: the image ends active, or killed with the reason on its record.
-        Returns None when it failed (or the image disappeared); with ``reraise`` a refusal is raised
-        after the image is killed, so a caller waiting on it hears why."""
+        """Run an import to its end: the image ends active, killed with the reason on its record, or (an
+        interrupted upload) queued again. Returns None when it did not become active; with ``reraise`` a
+        refusal or interruption is raised after the image is settled, so a caller waiting on it hears why."""
         started = time.monotonic()
         try:
-            result = self.ingest_into(image_id, chunks, progress=progress)
-        except IngestCancelled:
+            result = self.ingest_into(fence, chunks, progress=progress)
+        except (IngestCancelled, ImportSuperseded):
             self._observer.import_finished("cancelled", None, 0, time.monotonic() - started)
             return None
+        except ImportReleased:
+            with self._db.transaction() as conn:
+                job_store.release(conn, fence)
+            self._observer.import_finished("released", None, 0, time.monotonic() - started)
+            return None
+        except UploadInterrupted:
+            self._settle(fence, ImageStatus.QUEUED, "interrupted: the upload stopped before its end")
+            self._observer.import_finished("interrupted", None, 0, time.monotonic() - started)
+            if reraise:
+                raise
+            return None
         except Exception as exc:
-            self._kill(image_id, failure_reason(exc), worker)
+            self._settle(fence, ImageStatus.KILLED, failure_reason(exc))
             reason = exc.reason if isinstance(exc, DiskImageRejected) else type(exc).__name__
             self._observer.import_finished("killed", reason, 0, time.monotonic() - started)
             if not isinstance(exc, DomainError):
-                log.exception("import of image %s failed", image_id)
+                log.exception("import of image %s failed", fence.image_id)
             elif reraise:
                 raise
             return None
-        with self._db.transaction() as conn:
-            job_store.finish(conn, image_id, JobStatus.SUCCEEDED, self._clock(), bytes_read=result.size)
         self._observer.import_finished("active", None, result.size, time.monotonic() - started)
         return result
 
-    def heartbeat(self, image_id: str, worker: str, interval: float) -> Callable[[int], None]:
-        """A progress callback that records bytes read and proves the worker alive; it stops the
-        ingest when the job is no longer this worker's (image deleted, or reclaimed)."""
-        interval = min(1.0, interval)
+    def heartbeat(self, fence: JobFence, interval: float) -> Callable[[int], None]:
+        """A progress callback that records bytes read and proves the writer alive; it stops the
+        ingest when the job is no longer this attempt's (image deleted, or reclaimed)."""
         last = [time.monotonic()]
 
         def beat(bytes_read: int) -> None:
@@ -159,22 +175,18 @@ class IngestService:
                 return
             last[0] = now
             with self._db.transaction() as conn:
-                ours = job_store.heartbeat(conn, image_id, worker, self._clock(), bytes_read)
+                ours = job_store.heartbeat(conn, fence, self._clock(), bytes_read)
             if not ours:
-                raise IngestCancelled(image_id)
+                raise IngestCancelled(fence.image_id)
 
         return beat
 
-    def _kill(self, image_id: str, reason: str, worker: str | None) -> None:
+    def _settle(self, fence: JobFence, target: ImageStatus, reason: str) -> None:
+        """End a failed attempt: only while it still owns the job does it touch the job or the image."""
         now = self._clock()
         with self._db.transaction() as conn:
-            image_store.update_image(
-                conn,
-                image_id,
-                {"status": ImageStatus.KILLED, "updated_at": now},
-                from_status=ImageStatus.IMPORTING,
-            )
-            job_store.finish(conn, image_id, JobStatus.FAILED, now, reason=reason, worker=worker)
+            if job_store.finish(conn, fence, JobStatus.FAILED, now, reason=reason):
+                image_store.move(conn, fence.image_id, ImageStatus.IMPORTING, target, {"updated_at": now})
 
     def publish_file(self, request: PublishRequest) -> Image:
         """The operator's import of a local qcow2; a refused file leaves neither row nor blob."""
@@ -182,48 +194,40 @@ class IngestService:
         worker = f"admin:{os.getpid()}:{secrets.token_hex(4)}"
         with self._db.transaction() as conn:
             image_store.insert_image(conn, image)
-            job_store.put_job(conn, image.id, None, "local", image.created_at, JobStatus.RUNNING, worker)
-        try:
-            result = self.ingest_into(
-                image.id, read_file_chunks(request.path), progress=self.heartbeat(image.id, worker, 5)
+            fence = job_store.put_job(
+                conn, image.id, None, JobSource.LOCAL, image.created_at, JobStatus.RUNNING, worker
             )
-            with self._db.transaction() as conn:
-                job_store.finish(conn, image.id, JobStatus.SUCCEEDED, self._clock(), bytes_read=result.size)
+        assert fence is not None
+        try:
+            self.ingest_into(fence, read_file_chunks(request.path), progress=self.heartbeat(fence, 5.0))
         except BaseException:
             with self._db.transaction() as conn:
                 image_store.delete_image(conn, image.id)
             raise
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             stored = image_store.get_image(conn, image.id)
         assert stored is not None
         return stored
 
     def _new_image(self, request: PublishRequest) -> Image:
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             account = account_store.get_account(conn, request.owner)
         if account is None:
             raise AccountNotFound(account_id=request.owner)
-        if not request.name or len(request.name) > 255:
-            raise InvalidRequest(reason="an image name has 1 to 255 characters")
-        now = self._clock()
-        return Image(
-            id=new_image_id(),
+        spec = ImageSpec(
             name=request.name,
             owner=account.id,
+            os_distro=request.os_distro,
             status=ImageStatus.IMPORTING,
             visibility=request.visibility,
-            created_at=now,
-            updated_at=now,
             protected=request.protected,
-            os_hidden=request.hidden,
-            os_distro=request.os_distro,
+            hidden=request.hidden,
             owner_account_name=account.name,
             owner_user_name=request.user_name,
-            root_device_name="/dev/vda",
-            scp_image_type=request.image_type,
-            scp_original_image_type=request.image_type,
-            scp_os_version=request.os_version,
+            image_type=request.image_type,
+            os_version=request.os_version,
         )
+        return new_image(spec, self._clock())
 
 
 def failure_reason(error: BaseException) -> str:

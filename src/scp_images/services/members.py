@@ -66,7 +66,7 @@ class MemberService:
 
     def list(self, principal: Principal, image_id: str) -> list[Member]:
         image_id = parse_image_id(image_id)
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             image = self._visible(conn, principal, image_id)
             members = member_store.list_members(conn, image_id)
         if image.owner == principal.account_id:
@@ -76,7 +76,7 @@ class MemberService:
     def get(self, principal: Principal, image_id: str, member_id: str) -> Member:
         image_id = parse_image_id(image_id)
         member_id = parse_member_id(member_id)
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             image = self._visible(conn, principal, image_id)
             member = member_store.get_member(conn, image_id, member_id)
         mine = image.owner == principal.account_id or member_id == principal.account_id

@@ -17,7 +17,7 @@ SERVICE_TYPE = "scp-virtualserver"
 
 
 def own_base_url(request: Request) -> str:
-    public = request.app.state.settings.public_urls
+    public = services(request).limits.public_urls
     return str(public[0]).rstrip("/") if public else str(request.base_url).rstrip("/")
 
 
@@ -25,7 +25,7 @@ def own_base_url(request: Request) -> str:
 def list_endpoints(request: Request) -> Response:
     svc = services(request)
     call = svc.guard.authorize(request, Action.LIST_ENDPOINTS)
-    region = request.app.state.settings.region
+    region = svc.limits.region
     entry = {
         "region": region,
         "service_type": SERVICE_TYPE,

@@ -13,11 +13,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from scp_images.domain.errors import Unavailable
-from scp_images.domain.principal import Action
-from scp_images.http.body import coalesced
-from scp_images.http.deps import services
+from scp_images.domain.principal import Action, Principal
+from scp_images.http.body import upload_chunks
+from scp_images.http.deps import Services, services
 from scp_images.http.errors import envelope
 from scp_images.http.responses import empty_response, json_response
+from scp_images.http.transfers import released_after
+from scp_images.services.images import Download
 
 router = APIRouter()
 
@@ -62,10 +64,17 @@ def download_image(request: Request, image_id: str) -> Response:
     svc = services(request)
     call = svc.guard.authorize(request, Action.SHOW_IMAGE)
     download = svc.images.download(call.principal, image_id)
+    return file_response(request, download, call.headers, call.request_id)
+
+
+def file_response(request: Request, download: Download, base: dict[str, str], request_id: str) -> Response:
+    """How an image's bytes are answered (whole, or one range). Download links answer through this same
+    function, so a new way of answering (a redirect to the object store, say) belongs here: both follow."""
+    svc = services(request)
     image, size = download.image, download.size
     assert image.checksum is not None
     headers = {
-        **call.headers,
+        **base,
         "Accept-Ranges": "bytes",
         "ETag": f'"{image.checksum}"',
         "Content-Type": "application/octet-stream",
@@ -78,27 +87,45 @@ def download_image(request: Request, image_id: str) -> Response:
             "virtualserver.request.RangeNotSatisfiable",
             "Range Not Satisfiable",
             f"the image has {size} bytes",
-            call.request_id,
+            request_id,
         )
-        return json_response(body, 416, {**call.headers, "Content-Range": f"bytes */{size}"})
+        return json_response(body, 416, {**base, "Content-Range": f"bytes */{size}"})
     if wanted is None:
         headers["Content-Length"] = str(size)
         headers["Content-MD5"] = base64.b64encode(bytes.fromhex(image.checksum)).decode()
-        return StreamingResponse(download.read(0, None), headers=headers)
+        return _stream(svc, download.read(0, None), 200, headers)
     start, end = wanted
     headers["Content-Length"] = str(end - start + 1)
     headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return StreamingResponse(download.read(start, end - start + 1), status_code=206, headers=headers)
+    return _stream(svc, download.read(start, end - start + 1), 206, headers)
+
+
+def _stream(svc: Services, chunks: Iterator[bytes], status: int, headers: dict[str, str]) -> Response:
+    release = svc.transfers.acquire()
+    try:
+        return StreamingResponse(released_after(chunks, release), status_code=status, headers=headers)
+    except BaseException:
+        release()
+        raise
 
 
 @router.put("/v2/images/{image_id}/file")
 async def upload_image(request: Request, image_id: str) -> Response:
-    """The owner streams the bytes of a queued image; they pass the same pipeline as imports."""
+    """The owner streams the bytes of a queued image; they pass the same pipeline as imports. The ingest
+    runs on a transfer thread and pulls each chunk from the event loop: natural backpressure."""
     svc = services(request)
     call = await anyio.to_thread.run_sync(svc.guard.authorize, request, Action.IMPORT_IMAGE)
-    worker = f"upload:{call.request_id}"
-    image = await anyio.to_thread.run_sync(svc.images.begin_upload, call.principal, image_id, worker)
-    stream = coalesced(request).__aiter__()
+    release = svc.transfers.acquire()
+    try:
+        await _upload(svc, call.principal, image_id, request, f"upload:{call.request_id}")
+    finally:
+        release()
+    return empty_response(204, call.headers)
+
+
+async def _upload(svc: Services, principal: Principal, image_id: str, request: Request, worker: str) -> None:
+    fence = await anyio.to_thread.run_sync(svc.images.begin_upload, principal, image_id, worker)
+    stream = upload_chunks(request).__aiter__()
 
     async def next_chunk() -> bytes | None:
         try:
@@ -107,14 +134,12 @@ async def upload_image(request: Request, image_id: str) -> Response:
             return None
 
     def chunks() -> Iterator[bytes]:
-        # Runs on the ingest thread and pulls each chunk from the event loop: natural backpressure.
         while (chunk := anyio.from_thread.run(next_chunk)) is not None:
             yield chunk
 
-    progress = svc.ingest.heartbeat(image.id, worker, svc.upload_heartbeat_seconds)
-    result = await anyio.to_thread.run_sync(
-        lambda: svc.ingest.ingest_or_kill(image.id, chunks(), worker=worker, progress=progress, reraise=True)
+    progress = svc.ingest.heartbeat(fence, svc.limits.upload_heartbeat_seconds)
+    result = await svc.transfers.run(
+        lambda: svc.ingest.ingest_or_kill(fence, chunks(), progress=progress, reraise=True)
     )
     if result is None:
         raise Unavailable(reason="the upload stopped before it was stored")
-    return empty_response(204, call.headers)

@@ -9,7 +9,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from scp_images.domain.errors import InvalidRequest
-from scp_images.domain.image import Visibility
 from scp_images.domain.listing import (
     FILTER_KEYS,
     MAX_LIMIT,
@@ -37,7 +36,7 @@ router = APIRouter()
 
 
 def _body(request: Request, model: Any, raw: RawBody) -> Any:
-    return parse_body(model, raw.data, raw.content_type, limit=request.app.state.settings.max_body_bytes)
+    return parse_body(model, raw.data, raw.content_type, limit=services(request).limits.max_body_bytes)
 
 
 def _list_query(request: Request, *, filters: tuple[str, ...], paged: bool) -> ListQuery:
@@ -88,14 +87,14 @@ def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response
         )
     new = NewImage(
         name=body.name,
-        os_distro=body.os_distro,
+        os_distro=body.os_distro.value,
         url=body.url,
         container_format=body.container_format,
         disk_format=body.disk_format,
         min_disk=body.min_disk,
         min_ram=body.min_ram,
         protected=body.protected,
-        visibility=Visibility(body.visibility),
+        visibility=body.visibility,
     )
     image = svc.images.create(call.principal, new)
     return json_response(image_body(image, call.version.version), headers=call.headers)
@@ -119,8 +118,6 @@ def update_image(request: Request, image_id: str, raw: RawBody = Depends(raw_bod
     call = svc.guard.authorize(request, Action.SET_IMAGE)
     body = _body(request, ImageSetRequest, raw)
     changes = body.model_dump(exclude_unset=True)
-    if "visibility" in changes and changes["visibility"] is not None:
-        changes["visibility"] = Visibility(changes["visibility"])
     image = svc.images.update(call.principal, image_id, changes)
     return json_response(image_body(image, call.version.version), headers=call.headers)
 

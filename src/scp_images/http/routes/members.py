@@ -18,7 +18,7 @@ router = APIRouter()
 
 
 def _limit(request: Request) -> int:
-    return int(request.app.state.settings.max_body_bytes)
+    return int(services(request).limits.max_body_bytes)
 
 
 @router.get("/v1/images/{image_id}/members")

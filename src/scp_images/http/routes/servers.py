@@ -23,6 +23,6 @@ def create_server_image(request: Request, server_id: str, raw: RawBody = Depends
         ServerCreateImageRequestBody,
         raw.data,
         raw.content_type,
-        limit=request.app.state.settings.max_body_bytes,
+        limit=svc.limits.max_body_bytes,
     )
     raise ServerNotFound(server_id=server_id[:80])

@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
@@ -21,6 +22,8 @@ __all__ = [
     "BlobStore",
     "BlobStoreUnavailable",
     "BlobWriter",
+    "StagedUpload",
+    "StoredBlob",
     "WriterBase",
     "is_valid_key",
     "validate_key",
@@ -72,6 +75,23 @@ def validate_range(offset: int, length: int | None, chunk_size: int) -> None:
         raise ValueError(f"chunk_size must be > 0, got {chunk_size}")
 
 
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """A committed blob, as the orphan sweep sees it."""
+
+    key: str
+    modified_at: float  # epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class StagedUpload:
+    """Bytes staged for a key that were never committed (a writer in flight, or one that died)."""
+
+    key: str | None  # the key it would commit to, where the backend can tell
+    started_at: float  # epoch seconds
+    handle: str  # what ``abort`` needs: a staging file name, or an S3 multipart upload id
+
+
 @runtime_checkable
 class BlobWriter(Protocol):
     """Stages bytes for one key. Use as a context manager: an exception inside ``with`` cancels."""
@@ -115,11 +135,19 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None: ...
 
     def keys(self) -> Iterator[str]:
-        """Committed keys only, for the orphan sweep."""
+        """Committed keys only."""
         ...
 
-    def sweep_staging(self, older_than_seconds: float) -> int:
-        """Remove abandoned staged uploads started more than ``older_than_seconds`` ago; return how many."""
+    def blobs(self) -> Iterator[StoredBlob]:
+        """Committed blobs with their modification times, for the orphan sweep."""
+        ...
+
+    def staged(self) -> Iterator[StagedUpload]:
+        """Uploads staged but not committed, for the orphan sweep."""
+        ...
+
+    def abort(self, upload: StagedUpload) -> None:
+        """Discard a staged upload found by ``staged``; a no-op when it is gone already."""
         ...
 
     def check(self) -> None:
@@ -173,7 +201,7 @@ class WriterBase:
         try:
             self.cancel()
         except Exception:
-            # The original exception matters more; whatever is left staged is removed by sweep_staging.
+            # The original exception matters more; whatever is left staged is removed by the orphan sweep.
             _log.warning("cancelling the writer for %r failed", self.key, exc_info=True)
 
     def _ensure_usable(self) -> None:

@@ -1,8 +1,10 @@
 """Blobs as files under a root directory.
 
-Layout: committed blobs at ``root/<key>``; uploads in progress at ``root/.staging/<random>``. The staging area
-lives under the same root so that ``os.replace`` is a same-filesystem rename, hence atomic: a reader sees the
-old blob or the new one, never a mix, and a crash before commit leaves only a staging file for the sweep.
+Layout: committed blobs at ``root/<key>``; uploads in progress at ``root/.staging/<random>.<key>`` (the
+key with ``/`` written as ``%``, which keys cannot contain, so the orphan sweep can tell whose it is).
+The staging area lives under the same root so that ``os.replace`` is a same-filesystem rename, hence
+atomic: a reader sees the old blob or the new one, never a mix, and a crash before commit leaves only a
+staging file for the sweep.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import stat
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import BinaryIO
 from scp_images.store.blob.base import (
     BlobNotFound,
     BlobStoreUnavailable,
+    StagedUpload,
+    StoredBlob,
     WriterBase,
     is_valid_key,
     validate_key,
@@ -33,6 +36,7 @@ STAGING_DIR = ".staging"
 _WRITE_BUFFER = 128 * 1024
 # The path exists but is not a regular file (a directory, or a file where a directory is expected).
 _NOT_A_BLOB = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+_MAX_NAME = 255
 
 
 @contextmanager
@@ -41,6 +45,13 @@ def _unavailable_on_os_error(what: str) -> Iterator[None]:
         yield
     except OSError as exc:
         raise BlobStoreUnavailable(f"filesystem blob store: {what} failed: {exc}") from exc
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # removed while listing
+        return None
 
 
 def _fsync_dir(path: Path) -> None:
@@ -63,11 +74,23 @@ def _ensure_dir(path: Path) -> None:
     _fsync_dir(path.parent)
 
 
+def _staging_name(key: str) -> str:
+    name = f"{secrets.token_hex(16)}.{key.replace('/', '%')}"
+    # File names are limited to 255 bytes; a staged file of a longer key is swept by age alone.
+    return name if len(name) <= _MAX_NAME else secrets.token_hex(16)
+
+
+def _key_of_staging_name(name: str) -> str | None:
+    _, dot, encoded = name.partition(".")
+    key = encoded.replace("%", "/")
+    return key if dot and is_valid_key(key) else None
+
+
 class _FileWriter(WriterBase):
     def __init__(self, key: str, target: Path, staging_dir: Path) -> None:
         super().__init__(key)
         self._target = target
-        self._temp = staging_dir / secrets.token_hex(16)
+        self._temp = staging_dir / _staging_name(key)
         self._file: BinaryIO = open(self._temp, "xb", buffering=_WRITE_BUFFER)  # noqa: SIM115
 
     def _write(self, data: memoryview) -> None:
@@ -153,6 +176,9 @@ class FilesystemBlobStore:
                 return
 
     def keys(self) -> Iterator[str]:
+        return (blob.key for blob in self.blobs())
+
+    def blobs(self) -> Iterator[StoredBlob]:
         with _unavailable_on_os_error("listing keys"):
             for directory, dirnames, filenames in os.walk(self.root):
                 # Prune in place so os.walk skips the staging area and anything hidden.
@@ -162,17 +188,22 @@ class FilesystemBlobStore:
                     key = (base / filename).as_posix()
                     # Stray files this API cannot address are not ours to report (or to sweep).
                     if is_valid_key(key):
-                        yield key
+                        modified = _mtime(Path(directory) / filename)
+                        if modified is not None:
+                            yield StoredBlob(key, modified)
 
-    def sweep_staging(self, older_than_seconds: float) -> int:
-        cutoff = time.time() - older_than_seconds
-        removed = 0
-        with _unavailable_on_os_error("sweeping staging"):
+    def staged(self) -> Iterator[StagedUpload]:
+        with _unavailable_on_os_error("listing staged uploads"):
             for entry in os.scandir(self._staging):
-                if entry.is_file() and entry.stat().st_mtime <= cutoff:
-                    Path(entry.path).unlink(missing_ok=True)
-                    removed += 1
-        return removed
+                modified = _mtime(Path(entry.path)) if entry.is_file() else None
+                if modified is not None:
+                    yield StagedUpload(_key_of_staging_name(entry.name), modified, entry.name)
+
+    def abort(self, upload: StagedUpload) -> None:
+        if "/" in upload.handle or upload.handle.startswith("."):
+            raise ValueError(f"not a staging file name: {upload.handle!r}")
+        with _unavailable_on_os_error(f"aborting {upload.handle!r}"):
+            (self._staging / upload.handle).unlink(missing_ok=True)
 
     def check(self) -> None:
         if not (self._staging.is_dir() and os.access(self._staging, os.W_OK | os.X_OK)):

@@ -2,7 +2,8 @@
 
 A writer is a multipart upload: parts are sent on a two-thread pool while the caller keeps writing, and the
 object becomes visible only on ``CompleteMultipartUpload``, which S3 applies atomically. Blobs smaller than
-one part skip multipart and use a single ``PutObject``. Abandoned uploads are aborted by ``sweep_staging``.
+one part skip multipart and use a single ``PutObject``. Abandoned uploads are listed by ``staged`` and
+aborted by the orphan sweep.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -22,6 +22,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from scp_images.store.blob.base import (
     BlobNotFound,
     BlobStoreUnavailable,
+    StagedUpload,
+    StoredBlob,
     WriterBase,
     is_valid_key,
     validate_key,
@@ -270,6 +272,9 @@ class S3BlobStore:
             self._client.delete_object(Bucket=self.bucket, Key=object_key)
 
     def keys(self) -> Iterator[str]:
+        return (blob.key for blob in self.blobs())
+
+    def blobs(self) -> Iterator[StoredBlob]:
         paginator = self._client.get_paginator("list_objects_v2")
         with _unavailable_on_s3_error("listing keys"):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
@@ -277,26 +282,29 @@ class S3BlobStore:
                     key = item["Key"][len(self.prefix) :]
                     # Foreign objects with keys this API cannot address are not ours to report.
                     if is_valid_key(key):
-                        yield key
+                        yield StoredBlob(key, item["LastModified"].timestamp())
 
-    def sweep_staging(self, older_than_seconds: float) -> int:
-        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
+    def staged(self) -> Iterator[StagedUpload]:
         paginator = self._client.get_paginator("list_multipart_uploads")
-        aborted = 0
-        with _unavailable_on_s3_error("sweeping incomplete uploads"):
+        with _unavailable_on_s3_error("listing incomplete uploads"):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
                 for upload in page.get("Uploads", []):
-                    if upload["Initiated"] <= cutoff:
-                        self._abort(upload["Key"], upload["UploadId"])
-                        aborted += 1
-        return aborted
+                    key = upload["Key"][len(self.prefix) :]
+                    known = key if is_valid_key(key) else None
+                    yield StagedUpload(known, upload["Initiated"].timestamp(), upload["UploadId"])
 
-    def _abort(self, object_key: str, upload_id: str) -> None:
+    def abort(self, upload: StagedUpload) -> None:
+        if upload.key is None:
+            return  # not under a key of ours: nothing this store wrote
         try:
-            self._client.abort_multipart_upload(Bucket=self.bucket, Key=object_key, UploadId=upload_id)
-        except ClientError as exc:
-            if _error_code(exc) != "NoSuchUpload":  # a concurrent sweep got there first
-                raise
+            with _unavailable_on_s3_error(f"aborting the upload of {upload.key!r}"):
+                self._client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=self._object_key(upload.key), UploadId=upload.handle
+                )
+        except BlobStoreUnavailable as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, ClientError) or _error_code(cause) != "NoSuchUpload":
+                raise  # NoSuchUpload: a concurrent sweep, or the writer itself, got there first
 
     def check(self) -> None:
         with _unavailable_on_s3_error(f"reaching bucket {self.bucket!r}"):

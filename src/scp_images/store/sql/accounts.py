@@ -53,6 +53,10 @@ def list_accounts(conn: Connection) -> list[AccountRecord]:
     return [AccountRecord(r.id, r.name, r.created_at) for r in rows]
 
 
+def has_accounts(conn: Connection) -> bool:
+    return conn.execute(select(accounts.c.id).limit(1)).first() is not None
+
+
 def account_exists(conn: Connection, account_id: str) -> bool:
     return conn.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first() is not None
 

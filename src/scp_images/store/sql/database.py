@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,21 +10,36 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from scp_images.domain.errors import Unavailable
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_SQLITE_BEGIN = "scp_images_sqlite_begin"
+_log = logging.getLogger(__name__)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite opens a transaction lazily, before the first INSERT/UPDATE only, so a SELECT that decides
+    # a write would run outside it. Turn that off and emit BEGIN ourselves (SQLAlchemy's documented recipe).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """BEGIN IMMEDIATE takes the write lock at the transaction's first statement, so a check-then-write
+    is atomic as it is on PostgreSQL; read-only transactions use a deferred BEGIN (a WAL snapshot that
+    never waits for writers)."""
+    mode = connection.get_execution_options().get(_SQLITE_BEGIN, "IMMEDIATE")
+    connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def create_db_engine(url: str) -> Engine:
@@ -33,6 +49,7 @@ def create_db_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=16)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(
         url,
@@ -44,13 +61,73 @@ def create_db_engine(url: str) -> Engine:
     )
 
 
+# Start-up work (migrations, the first account) takes this lock. Any fixed number works, as long as every
+# process of every version of scp-images uses the same one.
+STARTUP_LOCK_KEY = 0x5C9_1A6E5
+
+
+class SchemaTooOld(RuntimeError):
+    """The database's schema is older than this code's and migrating did not bring it up to date."""
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (creates it on an empty database)."""
+    """Bring the schema to this code's newest revision (creates it on an empty database).
+
+    Processes starting together take turns (a PostgreSQL advisory lock, SQLite's write lock), so the
+    schema is migrated once. A database already on a revision this code does not know was migrated by a
+    newer release (a rolling upgrade) and is left as it is; anything else older than the code's head
+    refuses to start with ``SchemaTooOld``."""
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    known = {revision.revision for revision in script.walk_revisions()}
+    heads = tuple(script.get_heads())
     with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        lock_for_writing(connection)
+        found = _database_revisions(connection)
+        if all(revision in known for revision in found):
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            found = _database_revisions(connection)
+        else:
+            _log.warning("the database schema (%s) is newer than this code's (%s)", found, heads)
+        problem = schema_problem(found, heads, known)
+        if problem:
+            raise SchemaTooOld(problem)
+
+
+def lock_for_writing(connection: Connection) -> None:
+    """Serialise this transaction with every other process doing the same, until it ends.
+
+    PostgreSQL: a transaction-level advisory lock (released by commit, rollback or a dropped connection).
+    SQLite: the database file's write lock, taken before anything is read (``BEGIN IMMEDIATE``). Call it
+    first thing in a transaction."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({STARTUP_LOCK_KEY})")
+        return
+    if connection.dialect.name == "sqlite":
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        if getattr(raw, "in_transaction", False):  # a BEGIN the engine emitted: nothing has run in it yet
+            raw.rollback()
+        raw.cursor().execute("BEGIN IMMEDIATE")
+
+
+def _database_revisions(connection: Connection) -> tuple[str, ...]:
+    return tuple(MigrationContext.configure(connection).get_current_heads())
+
+
+def schema_problem(current: tuple[str, ...], heads: tuple[str, ...], known: set[str]) -> str | None:
+    """Why this code must not serve on a database at ``current``, or None when it may."""
+    if any(revision not in known for revision in current):
+        return None  # a newer release migrated it: newer schemas stay readable by older code
+    if set(current) == set(heads):
+        return None
+    found = ", ".join(current) or "none"
+    return (
+        f"the database schema is at revision {found}, older than the {', '.join(heads)} this version of "
+        "scp-images needs, and migrating did not bring it up to date: not starting on it"
+    )
 
 
 class Database:
@@ -61,9 +138,23 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
+        """A transaction that may write: on SQLite it holds the write lock from its first statement."""
+        with self._begin("IMMEDIATE") as connection:
+            yield connection
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: one consistent snapshot, never waiting for a writer."""
+        with self._begin("DEFERRED") as connection:
+            yield connection
+
+    @contextmanager
+    def _begin(self, sqlite_mode: str) -> Iterator[Connection]:
         try:
-            with self.engine.begin() as connection:
-                yield connection
+            with self.engine.connect() as connection:
+                connection.execution_options(**{_SQLITE_BEGIN: sqlite_mode})
+                with connection.begin():
+                    yield connection
         except (OperationalError, DBAPIError) as exc:
             if _is_connection_problem(exc):
                 raise Unavailable(reason="the database cannot be reached") from exc

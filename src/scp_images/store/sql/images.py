@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 
 from scp_images.domain.access import ListScope
-from scp_images.domain.image import Image, ImageStatus, Visibility
+from scp_images.domain.image import Image, ImageStatus, Visibility, check_transition
 from scp_images.domain.listing import ListQuery, SortKey
 from scp_images.domain.member import MemberStatus
 from scp_images.store.sql.tables import image_members, images
@@ -84,13 +84,34 @@ def get_image_for(
 
 
 def update_image(
-    conn: Connection, image_id: str, changes: dict[str, Any], *, from_status: ImageStatus | None = None
+    conn: Connection, image_id: str, changes: dict[str, Any], *, while_status: ImageStatus | None = None
 ) -> bool:
-    """Compare-and-set: applies only while the image is still in ``from_status``. False when it lost."""
-    values = {k: (v.value if isinstance(v, ImageStatus | Visibility) else v) for k, v in changes.items()}
+    """Change fields other than the status, while the image is still in ``while_status`` when given.
+    False when there is no such image (or it lost that race)."""
+    assert "status" not in changes, "status changes go through move()"
+    values = {k: (v.value if isinstance(v, Visibility) else v) for k, v in changes.items()}
     query = update(images).where(images.c.id == image_id).values(**values)
-    if from_status is not None:
-        query = query.where(images.c.status == from_status.value)
+    if while_status is not None:
+        query = query.where(images.c.status == while_status.value)
+    return conn.execute(query).rowcount == 1
+
+
+def move(
+    conn: Connection,
+    image_id: str,
+    source: ImageStatus,
+    target: ImageStatus,
+    changes: dict[str, Any] | None = None,
+) -> bool:
+    """The one way an image's status changes: allowed by the domain's table, applied by compare-and-set
+    from ``source``. False when the image is gone or no longer in ``source``."""
+    check_transition(image_id, source, target)
+    values = {k: (v.value if isinstance(v, Visibility) else v) for k, v in (changes or {}).items()}
+    query = (
+        update(images)
+        .where(images.c.id == image_id, images.c.status == source.value)
+        .values(status=target.value, **values)
+    )
     return conn.execute(query).rowcount == 1
 
 
@@ -101,6 +122,10 @@ def delete_image(conn: Connection, image_id: str) -> bool:
 def blob_keys(conn: Connection) -> set[str]:
     rows = conn.execute(select(images.c.blob_key).where(images.c.blob_key.is_not(None)))
     return {r.blob_key for r in rows}
+
+
+def blob_key_owned(conn: Connection, key: str) -> bool:
+    return conn.execute(select(images.c.id).where(images.c.blob_key == key).limit(1)).first() is not None
 
 
 def _scope_condition(scope: ListScope) -> ColumnElement[bool]:
@@ -179,10 +204,6 @@ def list_images(conn: Connection, scope: ListScope, query: ListQuery, marker: Im
         statement = statement.where(_keyset_condition(query.sort, marker))
     statement = statement.order_by(*_order_by(query.sort)).limit(query.limit)
     return [_row_to_image(row) for row in conn.execute(statement)]
-
-
-def images_in_status(conn: Connection, status: ImageStatus) -> list[Image]:
-    return [_row_to_image(r) for r in conn.execute(select(*_COLUMNS).where(images.c.status == status.value))]
 
 
 def images_importing_since(conn: Connection, before: Any) -> list[Image]:

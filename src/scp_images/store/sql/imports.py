@@ -1,4 +1,9 @@
-"""Import jobs: one row per image (its latest import), claimed by a runner with a heartbeat."""
+"""Import jobs: one row per image (its latest import, upload or operator import), claimed by one writer.
+
+A row is owned by the attempt that claimed it, ``(claimed_by, attempts)``: a ``JobFence``. Every write a
+writer makes after its claim (heartbeat, staging key, finish) is conditional on its fence, so an attempt
+that was superseded while it stalled can change nothing.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +24,26 @@ class JobStatus(StrEnum):
     FAILED = "failed"
 
 
+class JobSource(StrEnum):
+    URL = "url"  # an import from a URL, run by a runner; resumable elsewhere
+    UPLOAD = "upload"  # PUT /v2/images/{id}/file; lives and dies with its request
+    LOCAL = "local"  # the operator's `admin image import` of a local file
+
+
+@dataclass(frozen=True, slots=True)
+class JobFence:
+    """The claim a writer holds: only the attempt that still owns the job may act on it."""
+
+    image_id: str
+    worker: str
+    attempt: int
+
+
 @dataclass(frozen=True, slots=True)
 class ImportJob:
     image_id: str
     url: str | None
-    source: str
+    source: JobSource
     status: JobStatus
     bytes_read: int
     bytes_total: int | None
@@ -34,13 +54,19 @@ class ImportJob:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    staging_key: str | None = None
+
+    @property
+    def fence(self) -> JobFence:
+        assert self.claimed_by is not None, "only a claimed job has a fence"
+        return JobFence(self.image_id, self.claimed_by, self.attempts)
 
 
 def _job(row: Any) -> ImportJob:
     return ImportJob(
         row.image_id,
         row.url,
-        row.source,
+        JobSource(row.source),
         JobStatus(row.status),
         row.bytes_read,
         row.bytes_total,
@@ -51,6 +77,7 @@ def _job(row: Any) -> ImportJob:
         row.created_at,
         row.started_at,
         row.finished_at,
+        row.staging_key,
     )
 
 
@@ -58,18 +85,18 @@ def put_job(
     conn: Connection,
     image_id: str,
     url: str | None,
-    source: str,
+    source: JobSource,
     now: datetime,
     status: JobStatus,
     claimed_by: str | None = None,
-) -> None:
-    """Start a fresh import record for the image, replacing an earlier one."""
+) -> JobFence | None:
+    """Start a fresh import record for the image, replacing an earlier one; a claimed record's fence."""
     conn.execute(delete(image_imports).where(image_imports.c.image_id == image_id))
     conn.execute(
         insert(image_imports).values(
             image_id=image_id,
             url=url,
-            source=source,
+            source=source.value,
             status=status.value,
             bytes_read=0,
             bytes_total=None,
@@ -80,8 +107,10 @@ def put_job(
             created_at=now,
             started_at=now if claimed_by else None,
             finished_at=None,
+            staging_key=None,
         )
     )
+    return JobFence(image_id, claimed_by, 0) if claimed_by else None
 
 
 def get_job(conn: Connection, image_id: str) -> ImportJob | None:
@@ -89,16 +118,16 @@ def get_job(conn: Connection, image_id: str) -> ImportJob | None:
     return _job(row) if row else None
 
 
+def _stale(stale_before: datetime) -> Any:
+    return (image_imports.c.status == JobStatus.RUNNING.value) & (image_imports.c.heartbeat_at < stale_before)
+
+
 def claimable_ids(conn: Connection, stale_before: datetime, limit: int, *, skip_locked: bool) -> list[str]:
     query = (
         select(image_imports.c.image_id)
         .where(
-            image_imports.c.source == "url",
-            or_(
-                image_imports.c.status == JobStatus.PENDING.value,
-                (image_imports.c.status == JobStatus.RUNNING.value)
-                & (image_imports.c.heartbeat_at < stale_before),
-            ),
+            image_imports.c.source == JobSource.URL.value,
+            or_(image_imports.c.status == JobStatus.PENDING.value, _stale(stale_before)),
         )
         .order_by(image_imports.c.created_at)
         .limit(limit)
@@ -108,14 +137,16 @@ def claimable_ids(conn: Connection, stale_before: datetime, limit: int, *, skip_
     return [r.image_id for r in conn.execute(query)]
 
 
-def claim(conn: Connection, job: ImportJob, worker: str, now: datetime) -> bool:
-    """Compare-and-set on (status, claimed_by, heartbeat): exactly one runner wins a job."""
+def claim(conn: Connection, job: ImportJob, worker: str, now: datetime, stale_before: datetime) -> bool:
+    """Compare-and-set on (status, attempts) and staleness: exactly one runner wins a pending job or a job
+    whose writer stopped beating, and a writer that beat again since it was seen keeps its job."""
     query = (
         update(image_imports)
         .where(
             image_imports.c.image_id == job.image_id,
             image_imports.c.status == job.status.value,
             image_imports.c.attempts == job.attempts,
+            or_(image_imports.c.status == JobStatus.PENDING.value, _stale(stale_before)),
         )
         .values(
             status=JobStatus.RUNNING.value,
@@ -125,46 +156,97 @@ def claim(conn: Connection, job: ImportJob, worker: str, now: datetime) -> bool:
             started_at=now,
             bytes_read=0,
             reason=None,
+            staging_key=None,
         )
     )
     return conn.execute(query).rowcount == 1
 
 
-def heartbeat(conn: Connection, image_id: str, worker: str, now: datetime, bytes_read: int) -> bool:
+def _fenced(fence: JobFence) -> Any:
+    return (
+        (image_imports.c.image_id == fence.image_id)
+        & (image_imports.c.claimed_by == fence.worker)
+        & (image_imports.c.attempts == fence.attempt)
+        & (image_imports.c.status == JobStatus.RUNNING.value)
+    )
+
+
+def heartbeat(conn: Connection, fence: JobFence, now: datetime, bytes_read: int) -> bool:
     """False when the job is no longer ours (deleted image, or reclaimed after we looked dead)."""
-    query = (
-        update(image_imports)
-        .where(
-            image_imports.c.image_id == image_id,
-            image_imports.c.claimed_by == worker,
-            image_imports.c.status == JobStatus.RUNNING.value,
-        )
-        .values(heartbeat_at=now, bytes_read=bytes_read)
-    )
+    query = update(image_imports).where(_fenced(fence)).values(heartbeat_at=now, bytes_read=bytes_read)
     return conn.execute(query).rowcount == 1
 
 
-def set_total(conn: Connection, image_id: str, total: int | None) -> None:
-    conn.execute(update(image_imports).where(image_imports.c.image_id == image_id).values(bytes_total=total))
+def set_staging_key(conn: Connection, fence: JobFence, key: str, now: datetime) -> bool:
+    """Name the blob this attempt is about to write, before its first byte: that makes it owned."""
+    query = update(image_imports).where(_fenced(fence)).values(staging_key=key, heartbeat_at=now)
+    return conn.execute(query).rowcount == 1
+
+
+def set_total(conn: Connection, fence: JobFence, total: int | None) -> None:
+    conn.execute(update(image_imports).where(_fenced(fence)).values(bytes_total=total))
 
 
 def finish(
     conn: Connection,
-    image_id: str,
+    fence: JobFence,
     status: JobStatus,
     now: datetime,
     *,
     reason: str | None = None,
     bytes_read: int | None = None,
-    worker: str | None = None,
 ) -> bool:
+    """End this attempt; False (and nothing changed) when the job is no longer this attempt's."""
     values: dict[str, Any] = {"status": status.value, "finished_at": now, "reason": reason}
+    values["staging_key"] = None
     if bytes_read is not None:
         values["bytes_read"] = bytes_read
-    query = update(image_imports).where(image_imports.c.image_id == image_id).values(**values)
-    if worker is not None:
-        query = query.where(image_imports.c.claimed_by == worker)
+    return conn.execute(update(image_imports).where(_fenced(fence)).values(**values)).rowcount == 1
+
+
+def release(conn: Connection, fence: JobFence) -> bool:
+    """Hand an unfinished job back (its writer is shutting down): pending again, for any runner to claim at
+    once, and the attempt it had not finished does not count."""
+    query = (
+        update(image_imports)
+        .where(_fenced(fence))
+        .values(
+            status=JobStatus.PENDING.value,
+            claimed_by=None,
+            heartbeat_at=None,
+            staging_key=None,
+            bytes_read=0,
+            attempts=image_imports.c.attempts - 1,
+        )
+    )
     return conn.execute(query).rowcount == 1
+
+
+def fail_abandoned(
+    conn: Connection, job: ImportJob, now: datetime, reason: str, stale_before: datetime
+) -> bool:
+    """Fail a running job whose writer stopped beating, as long as it is still exactly as ``job`` saw it
+    (the same attempt, still stale): a writer that beat again in between keeps its job."""
+    query = (
+        update(image_imports)
+        .where(
+            image_imports.c.image_id == job.image_id,
+            image_imports.c.attempts == job.attempts,
+            _stale(stale_before),
+        )
+        .values(status=JobStatus.FAILED.value, finished_at=now, reason=reason, staging_key=None)
+    )
+    return conn.execute(query).rowcount == 1
+
+
+def staging_key_owned(conn: Connection, key: str) -> bool:
+    query = select(image_imports.c.image_id).where(image_imports.c.staging_key == key).limit(1)
+    return conn.execute(query).first() is not None
+
+
+def staging_keys(conn: Connection) -> set[str]:
+    rows = conn.execute(select(image_imports.c.staging_key).where(image_imports.c.staging_key.is_not(None)))
+    return {r.staging_key for r in rows}
 
 
 def queue_depth(conn: Connection) -> int:

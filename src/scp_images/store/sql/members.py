@@ -65,6 +65,3 @@ def delete_member(conn: Connection, image_id: str, member_id: str) -> bool:
     )
     return result.rowcount == 1
 
-
-def delete_members_of(conn: Connection, image_id: str) -> None:
-    conn.execute(delete(image_members).where(image_members.c.image_id == image_id))

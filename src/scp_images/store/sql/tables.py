@@ -78,6 +78,7 @@ images = Table(
     Column("tags", JSON, nullable=False),
     Column("blob_key", String(255)),
     Index("ix_images_created_at_id", "created_at", "id"),
+    Index("ix_images_blob_key", "blob_key"),
     Index("ix_images_updated_at_id", "updated_at", "id"),
     Index("ix_images_name_id", "name", "id"),
     Index("ix_images_owner_created_at_id", "owner", "created_at", "id"),
@@ -100,7 +101,7 @@ image_imports = Table(
     metadata,
     Column("image_id", String(36), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
     Column("url", String(1024)),
-    Column("source", String(16), nullable=False),  # "url" or "upload"
+    Column("source", String(16), nullable=False),  # JobSource: url, upload or local
     Column("status", String(16), nullable=False),  # pending, running, succeeded, failed
     Column("bytes_read", BigInteger, nullable=False),
     Column("bytes_total", BigInteger),
@@ -111,7 +112,10 @@ image_imports = Table(
     Column("created_at", DateTime, nullable=False),
     Column("started_at", DateTime),
     Column("finished_at", DateTime),
+    # The blob the running attempt writes: naming it here, before its first byte, makes it owned.
+    Column("staging_key", String(255)),
     Index("ix_image_imports_status", "status"),
+    Index("ix_image_imports_staging_key", "staging_key"),
 )
 
 seen_signatures = Table(

@@ -1,0 +1,56 @@
+"""The background work of a server or worker process: repair at start-up, then run import jobs, and sweep
+orphans again every so often. ``BackgroundThread`` runs it inside the server (the embedded default);
+``scp-images worker`` runs it in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from scp_images.services.import_jobs import ImportRunner
+from scp_images.services.recovery import Recovery
+
+log = logging.getLogger(__name__)
+
+
+class BackgroundWork:
+    def __init__(self, runner: ImportRunner, recovery: Recovery, *, sweep_every_seconds: float) -> None:
+        self.runner = runner
+        self._recovery = recovery
+        self._sweep_every = sweep_every_seconds
+
+    def run(self, stop: threading.Event) -> None:
+        next_repair = 0.0
+        while not stop.is_set():
+            if time.monotonic() >= next_repair:
+                self._repair()
+                next_repair = time.monotonic() + self._sweep_every
+            self.runner.run_or_wait()
+
+    def _repair(self) -> None:
+        try:
+            self._recovery.run()
+        except Exception:  # a store or database outage must not stop the import jobs
+            log.exception("recovery of abandoned writes and orphans failed")
+
+    def request_stop(self, stop: threading.Event) -> None:
+        stop.set()
+        self.runner.stopping.set()
+        self.runner.wake.set()
+
+
+class BackgroundThread:
+    """Runs ``BackgroundWork`` on a daemon thread inside the server process."""
+
+    def __init__(self, work: BackgroundWork) -> None:
+        self.work = work
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=work.run, args=(self._stop,), name="background", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.work.request_stop(self._stop)
+        self._thread.join(timeout=30)

@@ -1,0 +1,129 @@
+"""Repairing what stopped writers left behind, by one ownership rule. Safe while other processes work.
+
+The rule: a stored object is *owned* when a row names it, either an image's current data
+(``images.blob_key``) or the blob a running import or upload is writing (``image_imports.staging_key``,
+named before its first byte). Only an unowned object older than the grace period is an orphan, and a
+fresh database check right before each delete must still find no owner. Writers name a fresh random key
+before creating it, so an object that is unowned at that check can never become owned afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+
+from scp_images.domain.image import ImageStatus
+from scp_images.services.clock import Clock, system_clock
+from scp_images.store.blob.base import BlobStore, StagedUpload
+from scp_images.store.sql import images as image_store
+from scp_images.store.sql import imports as job_store
+from scp_images.store.sql.database import Database
+from scp_images.store.sql.imports import ImportJob, JobSource, JobStatus
+
+log = logging.getLogger(__name__)
+
+# Staged bytes whose key the store cannot tell (written by an older version) are judged by age alone.
+_UNNAMED_STAGING_AGE = 86400.0
+
+
+class Recovery:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        *,
+        stale_seconds: float,
+        grace_seconds: float,
+        upload_stale_seconds: float | None = None,
+        clock: Clock = system_clock,
+        wall_time: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = db
+        self._blobs = blobs
+        self._stale = timedelta(seconds=stale_seconds)
+        # An upload beats only when its client sends; a client may pause up to the body read timeout.
+        self._upload_stale = timedelta(seconds=max(stale_seconds, upload_stale_seconds or 0.0))
+        self._grace = grace_seconds
+        self._clock = clock
+        self._wall_time = wall_time
+
+    def run(self) -> None:
+        self.settle_abandoned_writes()
+        self.sweep_orphans()
+
+    # --- writers that stopped ------------------------------------------------------------------
+
+    def settle_abandoned_writes(self) -> None:
+        """Uploads and operator imports cannot be resumed elsewhere: once their writer stopped beating, an
+        upload is queued again (the same PUT can be sent again) and an operator import ends killed. URL
+        imports are left to the runners, which claim them again."""
+        now = self._clock()
+        left: list[str] = []
+        with self._db.transaction() as conn:
+            for image in image_store.images_importing_since(conn, now - self._stale):
+                job = job_store.get_job(conn, image.id)
+                if job is None or job.source is not JobSource.URL:
+                    patience = self._upload_stale if job and job.source is JobSource.UPLOAD else self._stale
+                    self._settle(conn, image.id, job, now - patience)
+                    if job is not None and job.staging_key is not None:
+                        left.append(job.staging_key)
+        for key in left:
+            self.discard(key)
+
+    def _settle(self, conn: Connection, image_id: str, job: ImportJob | None, stale_before: datetime) -> None:
+        now = self._clock()
+        changes = {"updated_at": now}
+        if job is None or job.status is not JobStatus.RUNNING:
+            image_store.move(conn, image_id, ImageStatus.IMPORTING, ImageStatus.KILLED, changes)
+            return
+        upload = job.source is JobSource.UPLOAD
+        reason = "interrupted: the upload stopped" if upload else "interrupted: the operator import stopped"
+        if job_store.fail_abandoned(conn, job, now, reason, stale_before):
+            target = ImageStatus.QUEUED if upload else ImageStatus.KILLED
+            image_store.move(conn, image_id, ImageStatus.IMPORTING, target, changes)
+
+    # --- orphans -------------------------------------------------------------------------------
+
+    def sweep_orphans(self) -> int:
+        """Remove committed blobs and staged uploads that no row owns; returns how many went."""
+        with self._db.read() as conn:
+            owned = image_store.blob_keys(conn) | job_store.staging_keys(conn)  # saves most fresh checks
+        removed = 0
+        for blob in list(self._blobs.blobs()):
+            if blob.key not in owned and self._old(blob.modified_at) and self._unowned(blob.key):
+                log.warning("removing orphan blob %s", blob.key)
+                self._blobs.delete(blob.key)
+                removed += 1
+        for upload in list(self._blobs.staged()):
+            if self._abandoned(upload, owned):
+                log.warning("aborting orphan staged upload %s (%s)", upload.key, upload.handle)
+                self._blobs.abort(upload)
+                removed += 1
+        return removed
+
+    def _old(self, written_at: float, extra: float = 0.0) -> bool:
+        return written_at <= self._wall_time() - self._grace - extra
+
+    def _abandoned(self, upload: StagedUpload, owned: set[str]) -> bool:
+        if upload.key is None:
+            return self._old(upload.started_at, _UNNAMED_STAGING_AGE)
+        return upload.key not in owned and self._old(upload.started_at) and self._unowned(upload.key)
+
+    def discard(self, key: str) -> None:
+        """Remove what a superseded or abandoned attempt wrote under ``key`` (committed or staged), at once:
+        its job no longer names it. The fresh check still applies."""
+        if not self._unowned(key):
+            return
+        self._blobs.delete(key)
+        for upload in list(self._blobs.staged()):
+            if upload.key == key:
+                self._blobs.abort(upload)
+
+    def _unowned(self, key: str) -> bool:
+        """The fresh check right before a delete: a snapshot taken earlier may predate the writer."""
+        with self._db.read() as conn:
+            return not (image_store.blob_key_owned(conn, key) or job_store.staging_key_owned(conn, key))
