@@ -8,17 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.console.chromium import CHROMIUM_ARGS, INSECURE_HOST, running_in_ci
 from tests.support.stack import Key
+from tests.support.tools import missing
 
 try:
     from playwright.sync_api import expect
 except ImportError:  # CI installs the test extra: there a missing Playwright is an error, never a skip
-    if running_in_ci():
-        raise
-    pytest.skip("playwright is not installed: pip install '.[test]'", allow_module_level=True)
+    missing("playwright is not installed: pip install '.[test]'", module_level=True)
 
 __all__ = ["CHROMIUM_ARGS", "INSECURE_HOST", "Console", "expect", "running_in_ci"]
 

@@ -14,9 +14,10 @@ import pytest
 from scp_images.app import build_components, source_config
 from scp_images.config import Settings
 from scp_images.imports.sources import SourceResolver
-from tests.console.chromium import CHROMIUM_ARGS, running_in_ci
+from tests.console.chromium import CHROMIUM_ARGS
 from tests.console.sources import GatedSource
 from tests.support.stack import Stack, start_stack
+from tests.support.tools import missing
 
 SCREENSHOTS_ENV = "SCP_IMAGES_SCREENSHOTS"
 VIEWPORT = {"width": 1200, "height": 820}
@@ -24,9 +25,7 @@ VIEWPORT = {"width": 1200, "height": 820}
 
 def _missing(message: str) -> None:
     # CI installs chromium (.ci/run); a missing browser there is a failure, never a skip.
-    if running_in_ci():
-        pytest.fail(message + " (CI is set: the browser tests must run)")
-    pytest.skip(message)
+    missing(message)
 
 
 @pytest.fixture(scope="session")

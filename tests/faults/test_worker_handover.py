@@ -12,6 +12,7 @@ from scp_images.config import Settings
 from scp_images.services.import_jobs import RunnerTimings
 from scp_images.store.sql.imports import get_job
 from tests.api.helpers import file_digests
+from tests.conftest import run
 from tests.faults.test_import_crash import import_status, settled, start_mid_import
 from tests.support.process import ServerProcess, WorkerProcess, settings_env
 from tests.support.slow_source import SlowSource
@@ -68,7 +69,9 @@ def test_the_default_timings_take_a_dead_writer_over_within_15_seconds() -> None
 def test_a_dead_workers_job_is_taken_over_with_the_default_timings(
     crash_settings: Settings, key: Key, source: SlowSource, make_qcow2: Any, tmp_path: Path
 ) -> None:
-    path = make_qcow2("takeover.qcow2", "64M")
+    # 24 MiB of data: at the slow source's pace the import outlasts the takeover by far.
+    path = make_qcow2("takeover.qcow2", "64M", data=False)
+    run("qemu-io", "-c", "write -P 0x7e 0 24M", str(path))
     url = source.add("takeover.qcow2", path.read_bytes())
     defaults = Settings()
     timings = {
