@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time
+from typing import Any
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
@@ -17,7 +20,7 @@ from scp_images.cli.server import _start
 from scp_images.config import Settings
 from scp_images.services.secrets import PREFIX, SecretCipher, SecretKeyError, SecretUnreadable
 from scp_images.store.sql.tables import access_keys
-from tests.api.helpers import SCP_IMAGES, cli_env
+from tests.api.helpers import SCP_IMAGES, cli_env, publish
 from tests.support.stack import Key, Stack, start_stack
 
 A, B, C = (Fernet.generate_key().decode() for _ in range(3))
@@ -174,3 +177,29 @@ def test_tokens_fit_the_column() -> None:
     """A generated secret (40 characters) becomes ~150 characters; the column holds 512."""
     sealed = SecretCipher([A]).seal("x" * 40)
     assert len(sealed) < 512 and access_keys.c.secret_key.type.length == 512  # type: ignore[attr-defined]
+
+
+def test_download_links_derive_from_the_secret_in_the_clear(settings: Settings, make_qcow2: Any) -> None:
+    """A link's MAC key comes from the key's secret: with encryption on, links work, and keep working
+    when the stored form changes (re-encryption), because the MAC never depends on the ciphertext
+    (which anyone reading the database could use to forge links)."""
+    stack = start_stack(_with_keys(settings, A))
+    try:
+        key = stack.new_account("links")
+        image = publish(stack, make_qcow2("l.qcow2", "1M", data=False), key.account_id)
+        answer = stack.request(
+            "POST", f"/v1/images/{image['id']}/download-link", key, account_id=key.account_id
+        )
+        assert answer.status_code == 200, answer.text
+        url = answer.json()["url"]
+        assert httpx.get(url, timeout=30).status_code == 200
+        with stack.components.db.transaction() as conn:
+            conn.execute(
+                access_keys.update()
+                .where(access_keys.c.access_key == key.access_key)
+                .values(secret_key=SecretCipher([A]).seal(key.secret_key))  # another token, same secret
+            )
+        time.sleep(stack.settings.key_cache_seconds)
+        assert httpx.get(url, timeout=30).status_code == 200
+    finally:
+        stack.stop()
