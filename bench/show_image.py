@@ -85,7 +85,6 @@ def _image(owner: str, index: int) -> Image:
         checksum=f"{index:032x}",
         os_hash_algo="sha512",
         os_hash_value=f"{index:0128x}",
-        tags=[{"key": "bench", "value": str(index)}],
     )
 
 

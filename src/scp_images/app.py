@@ -14,7 +14,12 @@ from scp_images.config import Settings
 from scp_images.http.application import build_http_app
 from scp_images.http.deps import EdgeLimits, Services
 from scp_images.http.guard import Guard
-from scp_images.http.metrics import ImportMetrics, PrometheusImportObserver
+from scp_images.http.metrics import (
+    DownloadMetrics,
+    ImportMetrics,
+    PrometheusDownloadObserver,
+    PrometheusImportObserver,
+)
 from scp_images.http.transfers import TransferSlots
 from scp_images.imports.sources import SourceConfig, SourceResolver
 from scp_images.services.accounts import AccountService
@@ -27,9 +32,10 @@ from scp_images.services.images import ImageService
 from scp_images.services.import_jobs import ImportRunner, RunnerTimings
 from scp_images.services.ingest import IngestLimits, IngestService
 from scp_images.services.members import MemberService
-from scp_images.services.observer import ImportObserver, NoObserver
+from scp_images.services.observer import DownloadObserver, ImportObserver, NoDownloadObserver, NoObserver
 from scp_images.services.ratelimit import RateLimiter
 from scp_images.services.recovery import Recovery
+from scp_images.services.secrets import SecretCipher
 from scp_images.services.sources import ImportSources, SourceGrants
 from scp_images.store.blob import BlobStore, create_blob_store
 from scp_images.store.sql.database import Database, create_db_engine, migrate
@@ -50,10 +56,12 @@ class Components:
     sources: SourceResolver
     on_job: Callable[[], None] = field(default=lambda: None)
     observer: ImportObserver = field(default_factory=NoObserver)
+    downloads: DownloadObserver = field(default_factory=NoDownloadObserver)
+    secrets: SecretCipher = field(default_factory=lambda: SecretCipher(()))
 
     @property
     def accounts(self) -> AccountService:
-        return AccountService(self.db, self.clock)
+        return AccountService(self.db, self.clock, self.secrets)
 
     @property
     def protected_buckets(self) -> frozenset[str]:
@@ -73,7 +81,12 @@ class Components:
     @property
     def images(self) -> ImageService:
         return ImageService(
-            self.db, self.blobs, self.import_sources, self.clock, on_job=lambda: self.on_job()
+            self.db,
+            self.blobs,
+            self.import_sources,
+            self.clock,
+            on_job=lambda: self.on_job(),
+            downloads=self.downloads,
         )
 
     @property
@@ -128,7 +141,10 @@ def source_config(settings: Settings) -> SourceConfig:
 
 
 def build_components(settings: Settings, *, clock: Clock = system_clock) -> Components:
-    """Connect to the configured stores, creating and migrating an empty database first."""
+    """Connect to the configured stores, creating and migrating an empty database first.
+
+    Raises SecretKeyError when the secret encryption keys are malformed or cannot read stored secrets."""
+    secrets = SecretCipher.from_setting(settings.secret_keys())
     engine = create_db_engine(settings.resolved_database_url())
     migrate(engine)
     blobs = create_blob_store(
@@ -138,7 +154,14 @@ def build_components(settings: Settings, *, clock: Clock = system_clock) -> Comp
         s3_secret_access_key=settings.s3_secret_access_key,
         s3_region=settings.s3_region,
     )
-    return Components(settings, Database(engine), blobs, clock, SourceResolver(source_config(settings)))
+    parts = Components(settings, Database(engine), blobs, clock, SourceResolver(source_config(settings)))
+    parts.secrets = secrets
+    try:
+        parts.accounts.check_secrets()
+    except BaseException:
+        parts.close()
+        raise
+    return parts
 
 
 def create_app(
@@ -152,14 +175,16 @@ def create_app(
     registry = CollectorRegistry()
     import_metrics = ImportMetrics(registry)
     parts.observer = PrometheusImportObserver(import_metrics)
+    parts.downloads = PrometheusDownloadObserver(DownloadMetrics(registry))
     window = settings.signature_window_seconds
-    replay = ReplayGuard(window) if settings.replay_protection else None
+    replay = ReplayGuard(window, settings.replay_max_signatures) if settings.replay_protection else None
     authenticator = Authenticator(
         parts.db,
         window_seconds=window,
         now_ms=now_ms,
         replay_guard=replay,
         key_cache_seconds=settings.key_cache_seconds,
+        secrets=parts.secrets,
     )
     table = settings.version_table()
     guard = Guard(
@@ -177,7 +202,7 @@ def create_app(
         ingest=parts.ingest,
         members=MemberService(parts.db, parts.clock),
         source_grants=parts.source_grants,
-        links=DownloadLinkService(parts.db, images, parts.clock),
+        links=DownloadLinkService(parts.db, images, parts.clock, secrets=parts.secrets),
         transfers=TransferSlots(settings.max_transfers),
         limits=EdgeLimits(
             max_body_bytes=settings.max_body_bytes,

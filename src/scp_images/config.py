@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from scp_images.domain.versions import ApiVersion, VersionInfo, VersionStatus, VersionTable
@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         None  # JSON: {"1.0": {"status": "DEPRECATED", "not_before": "2025-12-31"}, ...}
     )
     replay_protection: bool = False
+    # Signatures the replay guard remembers at most; when full, new requests get 503 (see ReplayGuard).
+    replay_max_signatures: int = Field(default=200_000, ge=1)
+    # Fernet key(s), comma separated: the first encrypts access-key secrets at rest, all decrypt.
+    secret_encryption_key: SecretStr | None = None
     rate_limit: float | None = None
     region: str = "kr-west1"
 
@@ -64,6 +68,9 @@ class Settings(BaseSettings):
     max_transfers: int = 64
 
     _split_public = field_validator("public_urls", "import_allowed_hosts", mode="before")(_split_commas)
+
+    def secret_keys(self) -> str | None:
+        return self.secret_encryption_key.get_secret_value() if self.secret_encryption_key else None
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.embedded_database_path()}"

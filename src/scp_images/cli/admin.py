@@ -168,6 +168,17 @@ def key_delete(ctx: typer.Context, access_key: str) -> None:
     typer.echo(f"{access_key} deleted")
 
 
+@key_app.command("reencrypt")
+def key_reencrypt(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """Encrypt every stored secret with the first key of SCP_IMAGES_SECRET_ENCRYPTION_KEY.
+
+    Turns plain secrets into encrypted ones and moves secrets under an older key to the first one.
+    Rotation: set "NEW,OLD", restart, run this, then set "NEW" alone and restart."""
+    with components(ctx) as parts:
+        result = parts.accounts.reencrypt_secrets()
+    _show({"reencrypted": result.changed, "unchanged": result.unchanged}, json, "Secrets")
+
+
 @image_app.command("import")
 def image_import(
     ctx: typer.Context,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from pathlib import Path
@@ -14,6 +15,20 @@ from scp_images.app import Components, create_app
 from scp_images.cli._settings import build_settings, open_components
 from scp_images.config import Settings
 from scp_images.logs import configure_logging
+from scp_images.services.secrets import SETTING
+
+log = logging.getLogger("scp_images.server")
+
+
+def _start(settings: Settings) -> Components:
+    """The components of a long-running process, which warns when secrets are stored unencrypted."""
+    if not settings.secret_keys():
+        log.warning(
+            "access-key secrets are stored unencrypted: set %s to encrypt them at rest",
+            SETTING,
+            extra={"secret_encryption": False},
+        )
+    return open_components(settings)
 
 
 def is_embedded(settings: Settings) -> bool:
@@ -81,7 +96,7 @@ def serve(
 
     configure_logging(log_level)
     settings = build_settings(data_dir, database_url)
-    parts = open_components(settings)
+    parts = _start(settings)
     endpoint = settings.public_urls[0] if settings.public_urls else f"http://{host}:{port}"
     _first_start(parts, endpoint, demo)
     app = create_app(settings, components=parts)
@@ -97,7 +112,7 @@ def worker(
     """Run import jobs outside the server process (start servers with SCP_IMAGES_RUN_IMPORT_JOBS=0)."""
     configure_logging("info")
     settings = build_settings(data_dir, database_url)
-    parts = open_components(settings)
+    parts = _start(settings)
     work = parts.background()
     stop = threading.Event()
 

@@ -15,6 +15,7 @@ Tree::
     │   └── InvalidSourceGrant   an operator's source grant is malformed or names the blob store
     ├── NotFound                 404  image, member, account, import, server, source grant
     ├── Conflict                 409  wrong status, protected, already a member, lost race
+    │   └── ImageDataMissing     an active image whose bytes are gone from the blob store
     ├── UploadInterrupted        408  the upload's body stopped before its end
     ├── PayloadTooLarge          413
     ├── RateLimited              429
@@ -201,6 +202,14 @@ class MemberExists(Conflict):
 class ConcurrentUpdate(Conflict):
     code = "virtualserver.image.ConcurrentUpdate"
     template = "Image {image_id} was changed by another request; try again."
+
+
+class ImageDataMissing(Conflict):
+    """The image is ``active`` but the blob store has nothing under its key: the operator must restore
+    the data (or delete the image); retrying will not help, hence a conflict and not a 503."""
+
+    code = "virtualserver.image.DataMissing"
+    template = "The data of image {image_id} is missing from the image store; ask the operator to restore it."
 
 
 class PayloadTooLarge(DomainError):

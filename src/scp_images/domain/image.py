@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from scp_images.domain.errors import InvalidImageStatus, InvalidRequest
 
@@ -129,7 +128,6 @@ class Image:
     virtual_size: int | None = None
     url: str | None = None
     volumes: str | None = None
-    tags: list[dict[str, Any]] = field(default_factory=list)
     blob_key: str | None = None
 
     @property

@@ -66,10 +66,12 @@ def parse_limit(text: str | None) -> int:
         return DEFAULT_LIMIT
     if not (text.isascii() and text.isdigit()):
         raise InvalidRequest(reason=f"limit {text[:20]!r} is not an integer between 1 and {MAX_LIMIT}")
-    value = int(text)
-    if not 1 <= value <= MAX_LIMIT:
-        raise InvalidRequest(reason=f"limit {value} is not between 1 and {MAX_LIMIT}")
-    return value
+    # int() refuses more than 4,300 digits (ValueError); leading zeros aside, anything longer than
+    # MAX_LIMIT's digits is out of range anyway, so it is refused before conversion.
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_LIMIT)) or not 1 <= int(digits) <= MAX_LIMIT:
+        raise InvalidRequest(reason=f"limit {text[:20]!r} is not between 1 and {MAX_LIMIT}")
+    return int(digits)
 
 
 def parse_visibility(text: str | None) -> Visibility | None:

@@ -32,10 +32,17 @@ M = TypeVar("M", bound=BaseModel)
 SettableVisibility = Annotated[Visibility, AfterValidator(require_user_settable)]
 
 
+# Bounds like OpenStack's (Glance: 128 characters a tag) and SCP's resource tags (50 a resource, value
+# up to 256). Tags are accepted and checked for compatibility, but not kept: no SCP response shows them.
+MAX_TAGS = 50
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+
+
 class Tag(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    key: StrictStr
-    value: StrictStr | None = None
+    key: Annotated[StrictStr, Field(min_length=1, max_length=MAX_TAG_KEY)]
+    value: Annotated[StrictStr, Field(max_length=MAX_TAG_VALUE)] | None = None
 
 
 class ImageCreateRequest(BaseModel):
@@ -50,7 +57,7 @@ class ImageCreateRequest(BaseModel):
     min_ram: Annotated[StrictInt, Field(ge=0, le=MAX_MIN_RAM)] = 0
     protected: StrictBool = False
     visibility: SettableVisibility = Visibility.PRIVATE
-    tags: list[Tag] | None = None
+    tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)] | None = None
 
 
 class ImageUploadCreateRequest(ImageCreateRequest):

@@ -81,6 +81,11 @@ _TABLE: dict[type[e.DomainError], ErrorSpec] = {
     e.ConcurrentUpdate: ErrorSpec(
         409, "Conflict", "이미지 {image_id}이(가) 다른 요청에 의해 변경되었습니다. 다시 시도하십시오."
     ),
+    e.ImageDataMissing: ErrorSpec(
+        409,
+        "Conflict",
+        "이미지 {image_id}의 데이터가 이미지 저장소에 없습니다. 운영자에게 복구를 요청하십시오.",
+    ),
     e.UploadInterrupted: ErrorSpec(
         408,
         "Request Timeout",

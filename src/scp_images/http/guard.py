@@ -103,7 +103,10 @@ class Guard:
         raw_path = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1").split("?", 1)[0]
         query = scope["query_string"].decode("latin-1")
-        return SignedRequest(request.method, signature_candidates(self._bases(request), path, query), headers)
+        candidates = signature_candidates(self._bases(request), path, query)
+        return SignedRequest(
+            request.method, candidates, headers, request.scope["state"].get("request_id", "")
+        )
 
     def _bases(self, request: Request) -> list[str]:
         host = request.headers.get("host")

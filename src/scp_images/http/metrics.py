@@ -57,6 +57,25 @@ class PrometheusImportObserver:
             self._metrics.failures.labels(reason or "unknown").inc()
 
 
+class DownloadMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.data_missing = Counter(
+            "scp_images_image_data_missing_total",
+            "Downloads of active images whose bytes are missing from the blob store",
+            registry=registry,
+        )
+
+
+class PrometheusDownloadObserver:
+    """Feeds the download path's reports into ``DownloadMetrics``."""
+
+    def __init__(self, metrics: DownloadMetrics) -> None:
+        self._metrics = metrics
+
+    def image_data_missing(self) -> None:
+        self._metrics.data_missing.inc()
+
+
 def render(registry: CollectorRegistry) -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
 

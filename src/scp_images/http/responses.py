@@ -32,5 +32,5 @@ def domain_error_response(error: DomainError, language: str, request_id: str) ->
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.params.get("retry_after", 1))
     elif isinstance(error, Unavailable):
-        headers["Retry-After"] = "5"
+        headers["Retry-After"] = str(error.params.get("retry_after", 5))
     return json_response(body, status, headers)

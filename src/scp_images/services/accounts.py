@@ -6,10 +6,12 @@ import re
 import secrets
 import string
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 from scp_images.domain.errors import AccessKeyNotFound, AccountNotFound, Conflict, InvalidRequest
 from scp_images.domain.principal import Action
 from scp_images.services.clock import Clock, system_clock
+from scp_images.services.secrets import SETTING, SecretCipher, SecretKeyError, SecretUnreadable
 from scp_images.store.sql import accounts as store
 from scp_images.store.sql.accounts import AccountRecord, KeyRecord
 from scp_images.store.sql.database import Database, lock_for_writing
@@ -18,10 +20,19 @@ _ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 _KEY_ALPHABET = string.ascii_letters + string.digits
 
 
+@dataclass(frozen=True, slots=True)
+class Reencrypted:
+    changed: int
+    unchanged: int
+
+
 class AccountService:
-    def __init__(self, db: Database, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, db: Database, clock: Clock = system_clock, secrets: SecretCipher | None = None
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._secrets = secrets or SecretCipher(())
 
     def create_account(self, name: str, account_id: str | None = None) -> AccountRecord:
         account_id = account_id or secrets.token_hex(16)
@@ -46,7 +57,7 @@ class AccountService:
             account = AccountRecord(secrets.token_hex(16), name, self._clock())
             store.insert_account(conn, account)
             key = self._new_key(account, user_name, ())
-            store.insert_key(conn, key)
+            store.insert_key(conn, self._sealed(key))
         return account, key
 
     def list_accounts(self) -> list[AccountRecord]:
@@ -59,8 +70,8 @@ class AccountService:
             if account is None:
                 raise AccountNotFound(account_id=account_id)
             record = self._new_key(account, user_name, denied)
-            store.insert_key(conn, record)
-        return record
+            store.insert_key(conn, self._sealed(record))
+        return record  # the secret in the clear, shown once to the operator who asked
 
     def _new_key(self, account: AccountRecord, user_name: str, denied: Iterable[Action]) -> KeyRecord:
         return KeyRecord(
@@ -73,6 +84,10 @@ class AccountService:
             denied_actions=frozenset(denied),
             created_at=self._clock(),
         )
+
+    def _sealed(self, key: KeyRecord) -> KeyRecord:
+        """The record as stored: its secret encrypted when a key is configured."""
+        return replace(key, secret_key=self._secrets.seal(key.secret_key))
 
     def list_keys(self, account_id: str | None = None) -> list[KeyRecord]:
         with self._db.read() as conn:
@@ -87,3 +102,40 @@ class AccountService:
         with self._db.transaction() as conn:
             if not store.delete_key(conn, access_key):
                 raise AccessKeyNotFound(access_key=access_key)
+
+    def check_secrets(self) -> None:
+        """Start-up check: every stored secret can be read with the configured keys. A wrong or missing
+        key is one clear error here rather than a 401 for each request of every affected key."""
+        with self._db.read() as conn:
+            stored = store.list_secrets(conn)
+        unreadable = 0
+        for _, secret in stored:
+            try:
+                self._secrets.open(secret)
+            except SecretUnreadable:
+                unreadable += 1
+        if unreadable:
+            hint = (
+                "is not set"
+                if not self._secrets.enabled
+                else "holds none of the keys they were encrypted with"
+            )
+            raise SecretKeyError(
+                f"{unreadable} of {len(stored)} stored access-key secrets are encrypted, and {SETTING} {hint}"
+            )
+
+    def reencrypt_secrets(self) -> Reencrypted:
+        """Encrypt every stored secret with the first configured key: plain rows and rows under an older
+        key. Each row is replaced only if unchanged since it was read, so a concurrent run is harmless."""
+        if not self._secrets.enabled:
+            raise InvalidRequest(reason=f"{SETTING} is not set: there is no key to encrypt with")
+        changed = unchanged = 0
+        with self._db.transaction() as conn:
+            for access_key, secret in store.list_secrets(conn):
+                if self._secrets.is_current(secret):
+                    unchanged += 1
+                    continue
+                sealed = self._secrets.seal(self._secrets.open(secret))
+                if store.replace_secret(conn, access_key, secret, sealed):
+                    changed += 1
+        return Reencrypted(changed, unchanged)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
-from scp_images.domain.errors import AccountMismatch, Unauthenticated
+from scp_images.domain.errors import AccountMismatch, Unauthenticated, Unavailable
 from scp_images.domain.principal import Principal
+from scp_images.services.secrets import SecretCipher, SecretUnreadable
 from scp_images.signing import (
     HEADER_ACCESS_KEY,
     HEADER_ACCOUNT_ID,
@@ -22,7 +28,12 @@ from scp_images.store.sql.accounts import KeyRecord
 from scp_images.store.sql.database import Database
 
 REQUIRED_HEADERS = (HEADER_ACCESS_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_CLIENT_TYPE)
+INVALID_CREDENTIALS = "the access key or the signature is not valid"
 _MAX_SIGNATURE_LEN = 128
+_MAX_ACCESS_KEY_LEN = 64  # the column's width: a longer one names no key
+_NO_SECRET = secrets.token_urlsafe(30)
+
+log = logging.getLogger("scp_images.auth")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,49 +41,100 @@ class SignedRequest:
     method: str
     candidate_urls: Sequence[str]
     headers: Mapping[str, str]  # canonical SCP header names -> values, as found case-insensitively
+    request_id: str = ""  # for the log line of a refusal
 
 
 class ReplayGuard:
     """Remembers signatures for the time window; a second use is refused. Process-local by design:
-    the window is short and a shared store would put a write on every request."""
+    the window is short and a shared store would put a write on every request.
 
-    def __init__(self, window_seconds: float) -> None:
+    Its memory is bounded by ``max_signatures``. When it is full of signatures still inside their
+    window, new requests are refused with 503 and a Retry-After until the oldest expires: forgetting one
+    early would let its replay through, and a guard that can be flooded into forgetting guards nothing."""
+
+    def __init__(self, window_seconds: float, max_signatures: int = 200_000) -> None:
+        if max_signatures < 1:
+            raise ValueError("max_signatures must be at least 1")
         self._window = window_seconds
+        self._max = max_signatures
         self._seen: dict[str, float] = {}
-        self._next_purge = 0.0
+        # Signatures in the order they were remembered; their expiry times grow with it (give or take a
+        # clock step), so expired ones are popped from the left without scanning the rest.
+        self._order: deque[tuple[float, str]] = deque()
         # Requests run on many threads: two copies of one request sent at once must not both pass.
         self._lock = threading.Lock()
 
     def check_and_remember(self, signature: str, now: float) -> bool:
+        """False for a replay; raises Unavailable when full (nothing is forgotten before its time)."""
         with self._lock:
-            if now >= self._next_purge:
-                self._seen = {s: t for s, t in self._seen.items() if t > now}
-                self._next_purge = now + 1.0
+            self._expire(now)
             if signature in self._seen:
                 return False
-            self._seen[signature] = now + 2 * self._window
+            if len(self._seen) >= self._max:
+                retry_after = max(1, math.ceil(self._order[0][0] - now))
+                log.warning("replay guard full (%d signatures); refusing new requests", self._max)
+                raise Unavailable(
+                    reason="too many requests to remember for replay protection", retry_after=retry_after
+                )
+            expires = now + 2 * self._window
+            self._seen[signature] = expires
+            self._order.append((expires, signature))
             return True
+
+    def _expire(self, now: float) -> None:
+        while self._order and self._order[0][0] <= now:
+            expires, signature = self._order.popleft()
+            if self._seen.get(signature) == expires:
+                del self._seen[signature]
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
 
 class KeyCache:
     """Keys looked up in the last ``ttl`` seconds: saves a query per request. A disabled or deleted key
-    therefore keeps working for at most ``ttl`` seconds in a process that saw it (0 turns caching off)."""
+    therefore keeps working for at most ``ttl`` seconds in a process that saw it (0 turns caching off).
 
-    def __init__(self, ttl: float) -> None:
+    Unknown keys are remembered too, for the same ``ttl``, so that a client (or an attacker) repeating
+    one costs no query per request; a key created meanwhile works after at most ``ttl`` seconds. Known
+    and unknown keys have separate bounds, so a flood of made-up keys cannot push out the real ones."""
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
         self._ttl = ttl
-        self._entries: dict[str, tuple[KeyRecord, float]] = {}
+        self._max = max_entries
+        self._found: dict[str, tuple[KeyRecord, float]] = {}
+        self._missing: dict[str, float] = {}
+        self._lock = threading.Lock()
 
-    def get(self, access_key: str) -> KeyRecord | None:
-        entry = self._entries.get(access_key)
-        if entry is None or entry[1] < time.monotonic():
-            return None
-        return entry[0]
+    def lookup(self, access_key: str) -> tuple[bool, KeyRecord | None]:
+        """(True, record) for a cached key, (True, None) for a cached miss, (False, None) otherwise."""
+        now = time.monotonic()
+        found = self._found.get(access_key)
+        if found is not None and found[1] >= now:
+            return True, found[0]
+        missing = self._missing.get(access_key)
+        if missing is not None and missing >= now:
+            return True, None
+        return False, None
 
-    def put(self, key: KeyRecord) -> None:
-        if self._ttl > 0:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[key.access_key] = (key, time.monotonic() + self._ttl)
+    def put(self, access_key: str, key: KeyRecord | None) -> None:
+        if self._ttl <= 0:
+            return
+        expires = time.monotonic() + self._ttl
+        with self._lock:
+            if key is None:
+                _bounded_put(self._missing, access_key, expires, self._max)
+            else:
+                self._missing.pop(access_key, None)
+                _bounded_put(self._found, access_key, (key, expires), self._max)
+
+
+def _bounded_put(entries: dict[str, Any], name: str, value: Any, limit: int) -> None:
+    """Insert, dropping the oldest entries beyond ``limit`` (dicts keep insertion order)."""
+    entries.pop(name, None)
+    while len(entries) >= limit:
+        del entries[next(iter(entries))]
+    entries[name] = value
 
 
 class Authenticator:
@@ -84,12 +146,14 @@ class Authenticator:
         now_ms: object = None,
         replay_guard: ReplayGuard | None = None,
         key_cache_seconds: float = 0.0,
+        secrets: SecretCipher | None = None,
     ) -> None:
         self._db = db
         self._keys = KeyCache(key_cache_seconds)
         self._window_ms = window_seconds * 1000
         self._now_ms = now_ms or (lambda: time.time() * 1000)
         self._replay = replay_guard
+        self._secrets = secrets or SecretCipher(())
 
     def authenticate(self, request: SignedRequest) -> Principal:
         headers = request.headers
@@ -97,17 +161,25 @@ class Authenticator:
         if missing:
             raise Unauthenticated(reason=f"missing header {', '.join(missing)}")
         self._check_timestamp(headers[HEADER_TIMESTAMP])
-        key = self._load_key(headers[HEADER_ACCESS_KEY])
+        access_key = headers[HEADER_ACCESS_KEY]
+        key = self._load_key(access_key)
         account_id = headers.get(HEADER_ACCOUNT_ID) or ""
         signature = headers[HEADER_SIGNATURE]
-        if len(signature) > _MAX_SIGNATURE_LEN or not verify_signature(
+        # The signature is checked even for an unknown key (against a throw-away secret), so the three
+        # refusals below cost the same time and say the same thing: nothing tells which one it was.
+        signed = len(signature) <= _MAX_SIGNATURE_LEN and verify_signature(
             method=request.method,
             candidate_urls=request.candidate_urls,
             headers=headers,
-            secret_key=key.secret_key,
+            secret_key=key.secret_key if key is not None else _NO_SECRET,
             account_id=account_id,
-        ):
-            raise Unauthenticated(reason="the signature does not match")
+        )
+        if key is None:
+            raise _refused("unknown_key", access_key, request)
+        if not key.enabled:
+            raise _refused("disabled_key", access_key, request)
+        if not signed:
+            raise _refused("bad_signature", access_key, request)
         if self._replay is not None and not self._replay.check_and_remember(signature, self._now_ms() / 1000):  # type: ignore[operator]
             raise Unauthenticated(reason="this signature was already used")
         if account_id and account_id != key.account_id:
@@ -121,15 +193,40 @@ class Authenticator:
         if skew > self._window_ms:
             raise Unauthenticated(reason="Scp-Timestamp is outside the allowed time window")
 
-    def _load_key(self, access_key: str) -> KeyRecord:
-        key = self._keys.get(access_key)
-        if key is None:
-            with self._db.read() as conn:
-                key = account_store.get_key(conn, access_key[:64])
-            if key is not None:
-                self._keys.put(key)
-        if key is None or key.access_key != access_key:
-            raise Unauthenticated(reason="unknown access key")
-        if not key.enabled:
-            raise Unauthenticated(reason="the access key is disabled")
+    def _load_key(self, access_key: str) -> KeyRecord | None:
+        """The key with its secret in the clear, or None; misses are cached like hits."""
+        cached, key = self._keys.lookup(access_key)
+        if not cached:
+            key = None
+            if len(access_key) <= _MAX_ACCESS_KEY_LEN:
+                with self._db.read() as conn:
+                    key = account_store.get_key(conn, access_key)
+            # Exactly this key: a database collation must not make another spelling match.
+            key = self._readable(key) if key is not None and key.access_key == access_key else None
+            self._keys.put(access_key, key)
         return key
+
+    def _readable(self, key: KeyRecord) -> KeyRecord | None:
+        try:
+            return replace(key, secret_key=self._secrets.open(key.secret_key))
+        except SecretUnreadable:
+            # Start-up checks every stored secret, so this is a row written later by a process with
+            # other keys: that key cannot authenticate here, and the operator must hear about it.
+            log.error(
+                "the secret of access key %s cannot be decrypted with the configured keys", key.access_key
+            )
+            return None
+
+
+def _refused(why: str, access_key: str, request: SignedRequest) -> Unauthenticated:
+    """One answer for every bad credential; the log says which it was."""
+    log.info(
+        "authentication refused: %s",
+        why,
+        extra={
+            "auth_failure": why,
+            "access_key": access_key[:_MAX_ACCESS_KEY_LEN],
+            "request_id": request.request_id,
+        },
+    )
+    return Unauthenticated(reason=INVALID_CREDENTIALS)

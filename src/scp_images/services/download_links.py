@@ -17,7 +17,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from scp_images.domain.errors import Unauthenticated
@@ -25,6 +25,7 @@ from scp_images.domain.image import parse_image_id
 from scp_images.domain.principal import Action, Principal
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.images import Download, ImageService
+from scp_images.services.secrets import SecretCipher, SecretUnreadable
 from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql.accounts import KeyRecord
 from scp_images.store.sql.database import Database
@@ -87,9 +88,15 @@ def _parse(token: str) -> tuple[_Claim, bytes, bytes]:
 
 class DownloadLinkService:
     def __init__(
-        self, db: Database, images: ImageService, clock: Clock = system_clock, seconds: int = LINK_SECONDS
+        self,
+        db: Database,
+        images: ImageService,
+        clock: Clock = system_clock,
+        seconds: int = LINK_SECONDS,
+        secrets: SecretCipher | None = None,
     ) -> None:
         self._db = db
+        self._secrets = secrets or SecretCipher(())
         self._images = images
         self._clock = clock
         self._seconds = seconds
@@ -102,7 +109,12 @@ class DownloadLinkService:
             key = account_store.get_key(conn, access_key[:64])
         if key is None or key.access_key != access_key or not key.enabled:
             raise _invalid("the download link's access key is unknown or disabled")
-        return key
+        # The MAC key derives from the secret in the clear: a stored (encrypted) form would let anyone
+        # who can read the database forge links.
+        try:
+            return replace(key, secret_key=self._secrets.open(key.secret_key))
+        except SecretUnreadable:
+            raise _invalid("the download link's access key is unknown or disabled") from None
 
     def issue(self, principal: Principal, image_id: str) -> DownloadLink:
         """A link for an image the caller may download now (visible and active, else the same error

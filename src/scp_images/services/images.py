@@ -28,6 +28,8 @@ from scp_images.domain.listing import ListQuery
 from scp_images.domain.principal import Principal
 from scp_images.domain.sources import redact_url
 from scp_images.services.clock import Clock, system_clock
+from scp_images.services.downloads import ImageData
+from scp_images.services.observer import DownloadObserver
 from scp_images.services.sources import ImportSources
 from scp_images.store.blob.base import BlobStore
 from scp_images.store.sql import images as image_store
@@ -66,8 +68,10 @@ class ImageService:
         sources: ImportSources,
         clock: Clock = system_clock,
         on_job: Any = None,
+        downloads: DownloadObserver | None = None,
     ) -> None:
         self._db = db
+        self._data = ImageData(db, blobs, downloads)
         self._blobs = blobs
         self._sources = sources
         self._clock = clock
@@ -216,7 +220,4 @@ class ImageService:
         image = self.show(principal, image_id)
         if image.status is not ImageStatus.ACTIVE or image.blob_key is None:
             raise InvalidImageStatus(image_id=image.id, status=image.status.value, expected="active")
-        key = image.blob_key
-        return Download(
-            image, image.size or 0, lambda offset, length: self._blobs.read(key, offset=offset, length=length)
-        )
+        return Download(image, image.size or 0, self._data.reader(image))

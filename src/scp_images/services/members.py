@@ -59,7 +59,9 @@ class MemberService:
                 raise MemberExists(image_id=image_id, member_id=member_id)
             now = self._clock()
             member = Member(image_id, member_id, MemberStatus.PENDING, now, now)
-            member_store.insert_member(conn, member)
+            # The check above answers quickly; the insert decides when two adds race past it.
+            if not member_store.insert_member(conn, member):
+                raise MemberExists(image_id=image_id, member_id=member_id)
         return member
 
     def list(self, principal: Principal, image_id: str) -> list[Member]:

@@ -12,3 +12,14 @@ class ImportObserver(Protocol):
 class NoObserver:
     def import_finished(self, outcome: str, reason: str | None, size: int, seconds: float) -> None:
         return None
+
+
+class DownloadObserver(Protocol):
+    """What the download path reports: an active image whose bytes the blob store does not have."""
+
+    def image_data_missing(self) -> None: ...
+
+
+class NoDownloadObserver:
+    def image_data_missing(self) -> None:
+        return None

@@ -23,11 +23,21 @@ from scp_images.services.images import Download
 
 router = APIRouter()
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits only: ``\d`` would also match other scripts' digits, which int() accepts.
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$", re.ASCII)
+# More digits than any blob size can have; such a position is simply "past every end".
+_MAX_DIGITS = 19
 
 
 class _Unsatisfiable(Exception):
     pass
+
+
+def _position(digits: str) -> int:
+    """A byte position of any length as an int, without int()'s 4,300-digit limit: a number longer
+    than 19 significant digits is larger than every size, so it is capped there."""
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= _MAX_DIGITS else 10**_MAX_DIGITS
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -38,12 +48,12 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None
     first, last = match.groups()
     if first == "":
-        length = int(last)
+        length = _position(last)
         if length == 0 or size == 0:
             raise _Unsatisfiable
         return max(0, size - length), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
+    start = _position(first)
+    end = min(_position(last), size - 1) if last else size - 1
     if start >= size or end < start:
         raise _Unsatisfiable
     return start, end

@@ -7,7 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from scp_images.domain.errors import Conflict
 from scp_images.domain.principal import Action, Principal
+from scp_images.store.sql.conflicts import integrity_as
 from scp_images.store.sql.tables import access_keys, accounts
 
 
@@ -36,7 +38,9 @@ class KeyRecord:
 
 
 def insert_account(conn: Connection, record: AccountRecord) -> None:
-    conn.execute(insert(accounts).values(id=record.id, name=record.name, created_at=record.created_at))
+    """Conflict when the id exists: the caller's check may have raced with another create."""
+    with integrity_as(Conflict(reason=f"account {record.id} exists already")):
+        conn.execute(insert(accounts).values(id=record.id, name=record.name, created_at=record.created_at))
 
 
 def get_account(conn: Connection, account_id: str) -> AccountRecord | None:
@@ -58,6 +62,12 @@ def account_exists(conn: Connection, account_id: str) -> bool:
 
 
 def insert_key(conn: Connection, record: KeyRecord) -> None:
+    """Conflict when the access key exists (a random 20-character key: practically never)."""
+    with integrity_as(Conflict(reason=f"access key {record.access_key} exists already")):
+        _insert_key(conn, record)
+
+
+def _insert_key(conn: Connection, record: KeyRecord) -> None:
     conn.execute(
         insert(access_keys).values(
             access_key=record.access_key,
@@ -113,3 +123,21 @@ def set_key_enabled(conn: Connection, access_key: str, enabled: bool) -> bool:
 
 def delete_key(conn: Connection, access_key: str) -> bool:
     return conn.execute(delete(access_keys).where(access_keys.c.access_key == access_key)).rowcount == 1
+
+
+def list_secrets(conn: Connection) -> list[tuple[str, str]]:
+    """(access key, stored secret) of every key, as stored (possibly encrypted)."""
+    rows = conn.execute(
+        select(access_keys.c.access_key, access_keys.c.secret_key).order_by(access_keys.c.access_key)
+    )
+    return [(r.access_key, r.secret_key) for r in rows]
+
+
+def replace_secret(conn: Connection, access_key: str, old: str, new: str) -> bool:
+    """Compare-and-set of a stored secret: False when the row changed (or went) since it was read."""
+    result = conn.execute(
+        update(access_keys)
+        .where(access_keys.c.access_key == access_key, access_keys.c.secret_key == old)
+        .values(secret_key=new)
+    )
+    return result.rowcount == 1

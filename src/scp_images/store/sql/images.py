@@ -28,6 +28,9 @@ from scp_images.domain.member import MemberStatus
 from scp_images.store.sql.tables import image_members, images
 
 _FIELDS = tuple(f.name for f in fields(Image))
+# Every column the domain has; ``tags`` is not one of them (no SCP response shows tags), so it is never
+# read, and written as an empty list because the column is NOT NULL.
+_COLUMNS = tuple(images.c[name] for name in _FIELDS)
 
 
 def _row_to_image(row: Any) -> Image:
@@ -45,11 +48,11 @@ def _image_values(image: Image) -> dict[str, Any]:
 
 
 def insert_image(conn: Connection, image: Image) -> None:
-    conn.execute(insert(images).values(**_image_values(image)))
+    conn.execute(insert(images).values(**_image_values(image), tags=[]))
 
 
 def get_image(conn: Connection, image_id: str, *, for_update: bool = False) -> Image | None:
-    query = select(images).where(images.c.id == image_id)
+    query = select(*_COLUMNS).where(images.c.id == image_id)
     if for_update:
         query = query.with_for_update()
     row = conn.execute(query).first()
@@ -58,7 +61,7 @@ def get_image(conn: Connection, image_id: str, *, for_update: bool = False) -> I
 
 # Built once: constructing a statement costs more than running it on the hot show path.
 _IMAGE_FOR = (
-    select(images, image_members.c.status.label("member_status"))
+    select(*_COLUMNS, image_members.c.status.label("member_status"))
     .select_from(
         images.outerjoin(
             image_members,
@@ -191,7 +194,7 @@ def _keyset_condition(sort: Sequence[SortKey], marker: Image) -> ColumnElement[b
 
 
 def list_images(conn: Connection, scope: ListScope, query: ListQuery, marker: Image | None) -> list[Image]:
-    statement = select(images).where(_scope_condition(scope))
+    statement = select(*_COLUMNS).where(_scope_condition(scope))
     statement = statement.where(images.c.os_hidden == query.hidden)
     for key, value in query.filters.items():
         statement = statement.where(images.c[key] == value)
@@ -205,6 +208,6 @@ def list_images(conn: Connection, scope: ListScope, query: ListQuery, marker: Im
 
 def images_importing_since(conn: Connection, before: Any) -> list[Image]:
     rows = conn.execute(
-        select(images).where(images.c.status == ImageStatus.IMPORTING.value, images.c.updated_at < before)
+        select(*_COLUMNS).where(images.c.status == ImageStatus.IMPORTING.value, images.c.updated_at < before)
     )
     return [_row_to_image(r) for r in rows]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, select, update
 
+from scp_images.domain.errors import ImageNotFound
 from scp_images.domain.member import Member, MemberStatus
+from scp_images.store.sql.conflicts import insert_unless_present, integrity_as
 from scp_images.store.sql.tables import image_members
 
 
@@ -14,16 +16,18 @@ def _member(row: Any) -> Member:
     return Member(row.image_id, row.member_id, MemberStatus(row.status), row.created_at, row.updated_at)
 
 
-def insert_member(conn: Connection, member: Member) -> None:
-    conn.execute(
-        insert(image_members).values(
-            image_id=member.image_id,
-            member_id=member.member_id,
-            status=member.status.value,
-            created_at=member.created_at,
-            updated_at=member.updated_at,
-        )
-    )
+def insert_member(conn: Connection, member: Member) -> bool:
+    """False when the account is a member already (also when a concurrent add committed first)."""
+    values = {
+        "image_id": member.image_id,
+        "member_id": member.member_id,
+        "status": member.status.value,
+        "created_at": member.created_at,
+        "updated_at": member.updated_at,
+    }
+    # The one other constraint is the image's foreign key: the image was deleted meanwhile.
+    with integrity_as(ImageNotFound(image_id=member.image_id)):
+        return insert_unless_present(conn, image_members, values)
 
 
 def get_member(conn: Connection, image_id: str, member_id: str) -> Member | None:

@@ -31,7 +31,8 @@ access_keys = Table(
     "access_keys",
     metadata,
     Column("access_key", String(64), primary_key=True),
-    Column("secret_key", String(128), nullable=False),
+    # A Fernet token ("fernet:" + ~140 characters) when secrets are encrypted at rest (0004).
+    Column("secret_key", String(512), nullable=False),
     Column(
         "account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
     ),

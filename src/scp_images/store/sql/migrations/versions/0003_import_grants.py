@@ -1,15 +1,15 @@
 """Import source grants: the buckets (and key prefixes) an operator lets each account import from.
 
-Revision ID: 0002_import_grants
-Revises: 0003 (re-chained after main's 0003_blob_ownership, already on main)
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-01
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_import_grants"
-down_revision = "0003"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,142 @@
+"""Authentication under pressure: unknown keys are cached briefly (no query per request), a key made
+after a miss works within the cache time, and the replay guard's memory is bounded (full: 503, never a
+forgotten signature)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from scp_images.config import Settings
+from scp_images.domain.errors import Unavailable
+from scp_images.services.auth import KeyCache, ReplayGuard
+from scp_images.store.sql import accounts as account_store
+from scp_images.store.sql.accounts import KeyRecord
+from tests.support.stack import Key, Stack, start_stack
+
+
+@pytest.fixture
+def key_queries(stack: Stack) -> Iterator[list[str]]:
+    """The SELECTs that read access keys, as the server runs them."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "access_keys" in statement:
+            seen.append(statement)
+
+    engine = stack.components.db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_repeated_unknown_key_costs_one_query(stack: Stack, key_queries: list[str]) -> None:
+    owner = stack.new_account("owner")
+    ghost = Key("NOSUCHKEY1234567890X", "secret", owner.account_id, "x")
+    statuses = {stack.request("GET", "/v1/images", ghost).status_code for _ in range(25)}
+    assert statuses == {401}
+    assert len(key_queries) == 1, key_queries
+    others = {
+        stack.request("GET", "/v1/images", Key(f"GHOST{i:015d}", "s", "", "")).status_code for i in range(5)
+    }
+    assert others == {401} and len(key_queries) == 6
+
+
+def test_a_key_created_after_a_miss_works_within_the_cache_time(stack: Stack) -> None:
+    owner = stack.new_account("owner")
+    chosen = Key("CHOSENKEY0123456789X", "chosen-secret", owner.account_id, "u@example.com")
+    assert stack.request("GET", "/v1/images", chosen).status_code == 401  # the miss is cached now
+    record = KeyRecord(
+        access_key=chosen.access_key,
+        secret_key=chosen.secret_key,
+        account_id=owner.account_id,
+        account_name="owner",
+        user_name=chosen.user_name,
+        enabled=True,
+        denied_actions=frozenset(),
+        created_at=datetime.now(UTC).replace(tzinfo=None),
+    )
+    with stack.components.db.transaction() as conn:
+        account_store.insert_key(conn, record)
+    created = time.monotonic()
+    ttl = stack.settings.key_cache_seconds
+    while stack.request("GET", "/v1/images", chosen).status_code != 200:
+        # the cached miss is older than the key, so it expires before created + ttl; the margin is for
+        # request latency on a busy machine
+        assert time.monotonic() - created < ttl + 3.0, "the new key did not work within the cache time"
+        time.sleep(0.05)
+
+
+def test_unknown_keys_do_not_push_out_known_ones() -> None:
+    cache = KeyCache(60, max_entries=10)
+    record = KeyRecord("REAL", "s", "a" * 32, "a", "u", True, frozenset(), datetime.now(UTC))
+    cache.put("REAL", record)
+    for i in range(1000):
+        cache.put(f"GHOST{i}", None)
+    assert cache.lookup("REAL") == (True, record)
+    assert cache.lookup("GHOST999") == (True, None)
+    assert cache.lookup("GHOST0") == (False, None)  # evicted: the misses are bounded
+    assert len(cache._missing) == 10
+
+
+def test_zero_cache_time_caches_nothing() -> None:
+    cache = KeyCache(0)
+    cache.put("GHOST", None)
+    assert cache.lookup("GHOST") == (False, None)
+
+
+# --- replay guard ------------------------------------------------------------------------------------
+
+
+def test_a_full_replay_guard_refuses_and_never_forgets_early() -> None:
+    guard = ReplayGuard(window_seconds=10, max_signatures=3)
+    now = 1000.0
+    assert all(guard.check_and_remember(f"sig{i}", now + i) for i in range(3))
+    with pytest.raises(Unavailable) as refused:
+        guard.check_and_remember("sig-new", now + 3)
+    # sig0 expires at now + 20: the retry hint points there
+    assert refused.value.params["retry_after"] == 17
+    for i in range(3):  # a full guard still refuses every replay it remembers
+        assert guard.check_and_remember(f"sig{i}", now + 5) is False
+    assert len(guard) == 3
+    # once the oldest expires there is room again, and only for as many as expired
+    assert guard.check_and_remember("sig-new", now + 20) is True
+    with pytest.raises(Unavailable):
+        guard.check_and_remember("sig-newer", now + 20.5)
+    assert guard.check_and_remember("sig2", now + 20.5) is False
+
+
+def test_expired_signatures_are_forgotten_in_order() -> None:
+    guard = ReplayGuard(window_seconds=1, max_signatures=100)
+    for i in range(50):
+        assert guard.check_and_remember(f"s{i}", float(i))
+    assert len(guard) <= 3  # each lives 2 windows
+    assert guard.check_and_remember("s0", 100.0)  # long expired: a fresh request with an old signature
+
+
+@pytest.fixture
+def guarded(tmp_path: Path, database_url: str) -> Iterator[Stack]:
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, replay_protection=True, replay_max_signatures=3
+    )
+    running = start_stack(settings)
+    yield running
+    running.stop()
+
+
+def test_a_full_replay_guard_answers_503_with_retry_after_over_http(guarded: Stack) -> None:
+    key = guarded.new_account("busy")
+    # distinct URLs, so no two signatures can be equal even within one millisecond
+    statuses = [guarded.request("GET", "/v1/images", key, params={"limit": n}).status_code for n in (1, 2, 3)]
+    assert statuses == [200, 200, 200]
+    refused = guarded.request("GET", "/v1/images", key, params={"limit": 4})
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["errors"][0]["code"] == "virtualserver.Unavailable"
+    window = guarded.settings.signature_window_seconds
+    assert 1 <= int(refused.headers["Retry-After"]) <= 2 * window

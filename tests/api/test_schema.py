@@ -1,0 +1,94 @@
+"""The migrations build exactly the schema of ``store/sql/tables.py``, and 0004 keeps existing rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, insert, inspect, select
+
+from scp_images.store.sql.database import _MIGRATIONS
+from scp_images.store.sql.tables import access_keys, accounts, metadata
+from tests.support import postgres
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database (the ``database_url`` fixture's PostgreSQL ones are migrated already)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    request.getfixturevalue("postgres_template")  # skips like the others when PostgreSQL is down
+    url = postgres.create_database()
+    yield url
+    postgres.drop_database(url)
+
+
+def _revision(engine: object) -> str | None:
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        return MigrationContext.configure(conn).get_current_revision()  # type: ignore[no-any-return]
+
+
+def _upgrade(engine: object, target: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as connection:  # type: ignore[attr-defined]
+        config.attributes["connection"] = connection
+        command.upgrade(config, target)
+
+
+def test_0004_widens_the_secret_column_and_keeps_rows(empty_database: str) -> None:
+    engine = create_engine(empty_database)
+    try:
+        _upgrade(engine, "0001")
+        assert _revision(engine) == "0001"
+        with engine.begin() as conn:
+            conn.execute(insert(accounts).values(id="a" * 32, name="kept", created_at=datetime(2026, 1, 1)))
+            conn.execute(
+                insert(access_keys).values(
+                    access_key="KEPT",
+                    secret_key="plain",
+                    account_id="a" * 32,
+                    user_name="u",
+                    enabled=True,
+                    denied_actions=["virtualserver:ShowImage"],
+                    created_at=datetime(2026, 1, 1),
+                )
+            )
+        _upgrade(engine, "head")
+        assert _revision(engine) == "0004"
+        with engine.begin() as conn:
+            row = conn.execute(select(access_keys)).one()
+            assert (row.access_key, row.secret_key, row.denied_actions) == (
+                "KEPT",
+                "plain",
+                ["virtualserver:ShowImage"],
+            )
+            conn.execute(access_keys.update().values(secret_key="t" * 512))  # fits now
+        columns = {c["name"]: c for c in inspect(engine).get_columns("access_keys")}
+        assert columns["secret_key"]["type"].length == 512
+        foreign = inspect(engine).get_foreign_keys("access_keys")
+        assert [(f["referred_table"], f["options"].get("ondelete")) for f in foreign] == [
+            ("accounts", "CASCADE")
+        ]
+        assert any(i["column_names"] == ["account_id"] for i in inspect(engine).get_indexes("access_keys"))
+    finally:
+        engine.dispose()
+
+
+def test_migrated_schema_matches_the_tables(empty_database: str) -> None:
+    engine = create_engine(empty_database)
+    try:
+        _upgrade(engine, "head")
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            differences = compare_metadata(context, metadata)
+        assert differences == []
+    finally:
+        engine.dispose()
