@@ -1,4 +1,4 @@
-"""Fixtures for the import source tests: a moto S3 server and a plain HTTP server, both on loopback."""
+"""Fixtures for the import source tests: an object store (SeaweedFS) and a plain HTTP server, on loopback."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from scp_images.imports.sources import SourceConfig, SourceResolver
 from tests.imports.helpers import ImageServer, start_image_server
-from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, drop_bucket
 from tests.support.s3 import s3_client as make_s3_client
 
 MiB = 1 << 20
@@ -25,7 +25,7 @@ def s3_client(s3_endpoint: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def s3_objects(s3_client: Any) -> dict[str, Any]:
+def s3_objects(s3_client: Any) -> Iterator[dict[str, Any]]:
     """One bucket with a multi-MiB object, a small one and a key that needs percent-encoding in a URL."""
     bucket = f"images-{uuid.uuid4().hex[:12]}"
     s3_client.create_bucket(Bucket=bucket)
@@ -36,7 +36,8 @@ def s3_objects(s3_client: Any) -> dict[str, Any]:
     }
     for key, body in objects.items():
         s3_client.put_object(Bucket=bucket, Key=key, Body=body)
-    return {"bucket": bucket, "objects": objects}
+    yield {"bucket": bucket, "objects": objects}
+    drop_bucket(s3_client, bucket)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Opening ``s3://`` and SCP Object Storage URLs against a real (moto) S3 server on loopback."""
+"""Opening ``s3://`` and SCP Object Storage URLs against a real object store (SeaweedFS) on loopback."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from scp_images.domain.errors import DiskImageRejected, ImportSourceRejected
 from scp_images.imports.sources import SourceConfig, SourceResolver
 from tests.imports.conftest import MiB
 from tests.imports.helpers import assert_chunked, read_all
+from tests.support.seaweed import LIST_ONLY_ACCESS_KEY_ID, LIST_ONLY_SECRET_ACCESS_KEY
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 BIG_KEY = "images/2024/ubuntu-22.04.qcow2"
@@ -73,6 +74,23 @@ def test_missing_object(resolver: SourceResolver, s3_objects: dict[str, Any], fo
 def test_missing_bucket(resolver: SourceResolver) -> None:
     with pytest.raises(ImportSourceRejected, match="does not exist"):
         resolver.open("s3://no-such-bucket-here/x.qcow2")
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"s3_access_key_id": LIST_ONLY_ACCESS_KEY_ID, "s3_secret_access_key": LIST_ONLY_SECRET_ACCESS_KEY},
+        {"s3_secret_access_key": "not-the-secret"},
+    ],
+    ids=["may-list-only", "wrong-secret"],
+)
+def test_credentials_that_may_not_read_are_a_clear_refusal(
+    s3_config: Callable[..., SourceConfig], s3_objects: dict[str, Any], credentials: dict[str, str]
+) -> None:
+    resolver = SourceResolver(s3_config(**credentials))
+    url = f"s3://{s3_objects['bucket']}/small.qcow2"
+    with pytest.raises(ImportSourceRejected, match=rf"credentials may not read {url}"):
+        resolver.open(url)
 
 
 def test_object_over_the_limit_is_refused_before_reading(
