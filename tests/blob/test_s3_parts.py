@@ -138,6 +138,20 @@ def test_at_most_two_parts_in_flight_while_a_third_fills(
     assert b"".join(growing_store.read(KEY)) == data
 
 
+@pytest.mark.parametrize("size", [0, 1000, MIN_PART_SIZE, 2 * MIN_PART_SIZE + 1])
+def test_spooled_parts_round_trip_in_one_put_or_many_parts(
+    s3_server: dict[str, str], s3_bucket: str, part_spy: PartSpy, size: int
+) -> None:
+    store = make_s3_store(s3_server, s3_bucket, spool_above=0)  # every part waits in a file
+    data = payload(size, seed=size)
+    write_all(store, KEY, data)
+    assert b"".join(store.read(KEY)) == data
+    assert store.size(KEY) == size
+    assert all(part.spooled for part in part_spy.parts)
+    assert len(part_spy.parts) == (size + MIN_PART_SIZE - 1) // MIN_PART_SIZE
+    assert part_spy.alive == 0
+
+
 def test_the_ceiling_refuses_the_first_byte_too_many(
     s3_server: dict[str, str], s3_bucket: str, s3_client: Any, staged_count: Callable[[BlobStore], int]
 ) -> None:
