@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -51,24 +50,35 @@ def stored_part_sizes(client: Any, bucket: str, object_key: str) -> list[int]:
 
 
 class PartSpy:
-    """Watches the store's part buffers: how many are alive at once, which were spooled, all freed?"""
+    """Watches the store's part buffers: how many are alive at once, which were spooled, all freed?
+
+    With ``hold_sends`` set to N parts, sending part n waits until part n + 2 exists (or the blob's last
+    part does): a slow network, made deterministic, so the writer runs as far ahead as it is allowed to.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
         self.parts: list[Part] = []
         self.alive = 0
         self.most_alive = 0
-        self.send_delay = 0.0
+        self.hold_sends = 0
 
     def opened(self, part: Part) -> None:
-        with self._lock:
+        with self._changed:
             self.parts.append(part)
             self.alive += 1
             self.most_alive = max(self.most_alive, self.alive)
+            self._changed.notify_all()
 
     def closed(self) -> None:
-        with self._lock:
+        with self._changed:
             self.alive -= 1
+
+    def before_send(self, number: int) -> None:
+        wanted = min(number + 2, self.hold_sends)
+        with self._changed:
+            # Bounded: if the writer cannot get that far, the assertions on most_alive say so.
+            self._changed.wait_for(lambda: len(self.parts) >= wanted, timeout=10)
 
 
 @pytest.fixture
@@ -82,7 +92,7 @@ def part_spy(monkeypatch: pytest.MonkeyPatch) -> PartSpy:
             spy.opened(self)
 
         def body(self) -> Any:
-            time.sleep(spy.send_delay)  # a slow network: the upload threads stay busy
+            spy.before_send(self.number)
             return super().body()
 
         def close(self) -> None:
@@ -129,10 +139,10 @@ def test_parts_grow_on_schedule_and_the_blob_reads_back_identical(
 def test_at_most_two_parts_in_flight_while_a_third_fills(
     growing_store: S3BlobStore, part_spy: PartSpy
 ) -> None:
-    part_spy.send_delay = 0.5
+    part_spy.hold_sends = len(GROWN_SIZES)
     data = payload(sum(GROWN_SIZES), seed=3)
     write_all(growing_store, KEY, data)
-    # Five parts, slow to send: without the bound all five would be alive at once.
+    # Five parts, each sent only once the writer is two ahead: without the bound all five would be alive.
     assert part_spy.most_alive == 3
     assert part_spy.alive == 0
     assert b"".join(growing_store.read(KEY)) == data
