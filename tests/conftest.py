@@ -11,8 +11,8 @@ from sqlalchemy import create_engine
 
 from scp_images.config import Settings
 from scp_images.store.sql.database import migrate
-from tests.support import postgres
-from tests.support.s3 import start_s3_server
+from tests.support import postgres, seaweed
+from tests.support.s3 import start_moto_server
 from tests.support.stack import Stack, start_stack
 from tests.support.tools import missing, require_qemu, run_tool
 
@@ -39,8 +39,24 @@ def postgres_template() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """One moto S3 server on loopback for the whole session (each test makes its own buckets)."""
-    endpoint_url, stop = start_s3_server()
+    """One SeaweedFS (a real object store) on loopback per session, i.e. per xdist worker; each test makes
+    its own buckets. Skipped with the reason when weed is missing or will not start, failed under CI."""
+    try:
+        server = seaweed.start_seaweed()
+    except seaweed.SeaweedUnavailable as exc:
+        if seaweed.required():
+            pytest.fail(f"SeaweedFS is required under CI: {exc}")
+        pytest.skip(f"SeaweedFS is unavailable ({exc})")
+    try:
+        yield server.endpoint_url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's S3 server, only for error answers SeaweedFS never gives (see the tests that use it)."""
+    endpoint_url, stop = start_moto_server()
     try:
         yield endpoint_url
     finally:

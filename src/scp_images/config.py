@@ -51,7 +51,9 @@ class Settings(BaseSettings):
     s3_region: str | None = None
 
     import_allowed_hosts: CommaList = Field(default_factory=list)
-    # Below the S3 blob store's ceiling (10,000 parts of 16 MiB = 160 GiB).
+    # A guard against runaway sources and uploads, not a store limit: raise it for larger images. The S3
+    # blob store's parts grow from 16 MiB to 5 GiB, so it holds over 5 TiB per image (S3's own object limit;
+    # 1 TiB takes about 6,000 of its 10,000 parts); the filesystem store has no ceiling of its own.
     import_max_bytes: int = 128 * GiB
     max_virtual_size: int = 64 * TiB
     run_import_jobs: bool = True  # the embedded default runs import jobs inside the server process

@@ -1,4 +1,4 @@
-"""Fixtures for lifecycle tests: a real S3 server (moto) for import sources and the S3 blob store."""
+"""Fixtures for lifecycle tests: a real object store (SeaweedFS) for import sources and the S3 blob store."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from scp_images.config import Settings
-from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, s3_client
+from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, drop_bucket, s3_client
 from tests.support.stack import Stack, start_stack
 
 
@@ -20,10 +20,11 @@ def s3(s3_endpoint: str) -> Any:
 
 
 @pytest.fixture
-def source_bucket(s3: Any) -> str:
+def source_bucket(s3: Any) -> Iterator[str]:
     bucket = f"src-{uuid.uuid4().hex[:16]}"
     s3.create_bucket(Bucket=bucket)
-    return bucket
+    yield bucket
+    drop_bucket(s3, bucket)
 
 
 @pytest.fixture
@@ -56,6 +57,7 @@ def lifecycle_stack(
 ) -> Iterator[Stack]:
     """A server importing from the S3 server, storing image data on the filesystem or in S3."""
     more: dict[str, Any] = {}
+    bucket = None
     if request.param == "s3":
         bucket = f"blobs-{uuid.uuid4().hex[:16]}"
         s3.create_bucket(Bucket=bucket)
@@ -63,3 +65,5 @@ def lifecycle_stack(
     running = start_stack(s3_settings(settings, s3_endpoint, **more))
     yield running
     running.stop()
+    if bucket is not None:
+        drop_bucket(s3, bucket)

@@ -19,7 +19,7 @@ from scp_images.domain.errors import ImageNotFound
 from scp_images.store.sql import images as image_store
 from tests.api.conftest import s3_settings
 from tests.api.helpers import publish
-from tests.support.s3 import s3_client, start_s3_server
+from tests.support.s3 import s3_client, start_moto_server
 from tests.support.stack import Key, Stack, start_stack
 
 MISSING = "virtualserver.image.DataMissing"
@@ -139,7 +139,7 @@ def test_image_deleted_during_a_download_is_404(stack: Stack, active: tuple[Key,
 @pytest.fixture
 def s3_stack(settings: Settings) -> Iterator[tuple[Stack, str, Any]]:
     """A stack whose blob store is a moto server of its own, so the test may stop it."""
-    endpoint, stop = start_s3_server()
+    endpoint, stop = start_moto_server()
     s3 = s3_client(endpoint)
     bucket = f"blobs-{uuid.uuid4().hex[:16]}"
     s3.create_bucket(Bucket=bucket)

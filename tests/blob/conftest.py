@@ -1,4 +1,7 @@
-"""Fixtures for the blob conformance suite: every test runs against the filesystem and S3 backends."""
+"""Fixtures for the blob conformance suite: every test runs against the filesystem and S3 backends.
+
+The S3 backend is tested against SeaweedFS (session fixture ``s3_endpoint``), a real object store.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import pytest
 from scp_images.store.blob import BlobStore, FilesystemBlobStore, S3BlobStore
 from scp_images.store.blob.filesystem import STAGING_DIR
 from scp_images.store.blob.s3 import MIN_PART_SIZE
-from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, drop_bucket
 from tests.support.s3 import s3_client as make_s3_client
 
 # S3's minimum, so that multipart paths are exercised with little data.
@@ -40,18 +43,10 @@ def s3_bucket(s3_client: Any) -> Iterator[str]:
     bucket = f"blobs-{uuid.uuid4().hex}"
     s3_client.create_bucket(Bucket=bucket)
     yield bucket
-    _empty_and_drop(s3_client, bucket)
+    drop_bucket(s3_client, bucket)
 
 
-def _empty_and_drop(client: Any, bucket: str) -> None:
-    for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-        client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-    for item in client.list_objects_v2(Bucket=bucket).get("Contents", []):
-        client.delete_object(Bucket=bucket, Key=item["Key"])
-    client.delete_bucket(Bucket=bucket)
-
-
-def make_s3_store(server: dict[str, str], bucket: str, prefix: str = "scp") -> S3BlobStore:
+def make_s3_store(server: dict[str, str], bucket: str, prefix: str = "scp", **options: Any) -> S3BlobStore:
     return S3BlobStore(
         bucket,
         prefix,
@@ -59,7 +54,7 @@ def make_s3_store(server: dict[str, str], bucket: str, prefix: str = "scp") -> S
         access_key_id=server["access_key_id"],
         secret_access_key=server["secret_access_key"],
         region=server["region"],
-        part_size=PART_SIZE,
+        **{"part_size": PART_SIZE, **options},
     )
 
 

@@ -1,4 +1,4 @@
-"""Fixtures for the import source tests: a moto S3 server and a plain HTTP server, both on loopback."""
+"""Fixtures for the import source tests: an object store (SeaweedFS) and a plain HTTP server, on loopback."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import pytest
 
 from scp_images.imports.sources import SourceConfig, SourceResolver
 from tests.imports.helpers import ImageServer, start_image_server
-from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, drop_bucket
 from tests.support.s3 import s3_client as make_s3_client
 
 MiB = 1 << 20
 HTTP_MAX_BYTES = 256 * 1024
 HTTP_CHUNK_SIZE = 64 * 1024
+MULTIPART_KEY = "images/multipart.qcow2"
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +25,22 @@ def s3_client(s3_endpoint: str) -> Any:
     return make_s3_client(s3_endpoint)
 
 
+def _put_in_parts(client: Any, bucket: str, key: str, sizes: list[int]) -> bytes:
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    bodies = [os.urandom(size) for size in sizes]
+    parts = []
+    for number, body in enumerate(bodies, 1):
+        answer = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body)
+        parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+    done = {"Parts": parts}
+    client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload=done)
+    return b"".join(bodies)
+
+
 @pytest.fixture(scope="session")
-def s3_objects(s3_client: Any) -> dict[str, Any]:
-    """One bucket with a multi-MiB object, a small one and a key that needs percent-encoding in a URL."""
+def s3_objects(s3_client: Any) -> Iterator[dict[str, Any]]:
+    """One bucket with a multi-MiB object, a small one, a key that needs percent-encoding in a URL, and an
+    object stored as a multipart upload (read back through part boundaries)."""
     bucket = f"images-{uuid.uuid4().hex[:12]}"
     s3_client.create_bucket(Bucket=bucket)
     objects = {
@@ -36,7 +50,9 @@ def s3_objects(s3_client: Any) -> dict[str, Any]:
     }
     for key, body in objects.items():
         s3_client.put_object(Bucket=bucket, Key=key, Body=body)
-    return {"bucket": bucket, "objects": objects}
+    objects[MULTIPART_KEY] = _put_in_parts(s3_client, bucket, MULTIPART_KEY, [5 * MiB, 2 * MiB + 17])
+    yield {"bucket": bucket, "objects": objects}
+    drop_bucket(s3_client, bucket)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 
 from scp_images.client import Client
 from scp_images.config import Settings
-from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, drop_bucket
 from tests.support.stack import Key, Stack, start_stack
 
 
@@ -35,8 +35,8 @@ def small_qcow2(make_qcow2: Callable[..., Path]) -> Path:
 
 
 @pytest.fixture
-def s3_bucket(s3_endpoint: str) -> Any:
-    """A fresh bucket on the moto S3 server; ``put(key, path)`` stores a file in it."""
+def s3_bucket(s3_endpoint: str) -> Iterator[Any]:
+    """A fresh bucket on the object store (SeaweedFS); ``put(key, path)`` stores a file in it."""
     s3 = boto3.session.Session().client(
         "s3",
         endpoint_url=s3_endpoint,
@@ -46,12 +46,13 @@ def s3_bucket(s3_endpoint: str) -> Any:
     )
     name = f"images-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
-    return SimpleNamespace(name=name, put=lambda key, path: s3.upload_file(str(path), name, key))
+    yield SimpleNamespace(name=name, put=lambda key, path: s3.upload_file(str(path), name, key))
+    drop_bucket(s3, name)
 
 
 @pytest.fixture
 def s3_stack(tmp_path: Path, database_url: str, s3_endpoint: str) -> Iterator[Stack]:
-    """A live server whose imports read ``s3://`` URLs from the moto server."""
+    """A live server whose imports read ``s3://`` URLs from the object store."""
     settings = Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,

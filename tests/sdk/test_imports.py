@@ -1,4 +1,4 @@
-"""Background imports from object storage (``s3://`` on a moto server) followed with ``wait``."""
+"""Background imports from object storage (``s3://`` on SeaweedFS) followed with ``wait``."""
 
 from __future__ import annotations
 

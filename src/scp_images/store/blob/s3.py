@@ -1,9 +1,10 @@
 """Blobs as objects in an S3 (or S3-compatible) bucket under an optional prefix.
 
 A writer is a multipart upload: parts are sent on a two-thread pool while the caller keeps writing, and the
-object becomes visible only on ``CompleteMultipartUpload``, which S3 applies atomically. Blobs smaller than
-one part skip multipart and use a single ``PutObject``. Abandoned uploads are listed by ``staged`` and
-aborted by the orphan sweep.
+object becomes visible only on ``CompleteMultipartUpload``, which S3 applies atomically. Parts grow as the
+upload goes (``s3_parts``), so one blob may reach terabytes while small blobs use small buffers. Blobs
+smaller than one part skip multipart and use a single ``PutObject``. Abandoned uploads are listed by
+``staged`` and aborted by the orphan sweep.
 """
 
 from __future__ import annotations
@@ -29,17 +30,22 @@ from scp_images.store.blob.base import (
     validate_key,
     validate_range,
 )
+from scp_images.store.blob.s3_parts import (
+    DEFAULT_PART_SIZE,
+    MAX_PARTS,
+    MIN_PART_SIZE,
+    SPOOL_ABOVE,
+    Part,
+    PartSchedule,
+)
 
 __all__ = ["DEFAULT_PART_SIZE", "MIN_PART_SIZE", "S3BlobStore"]
 
-MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
-MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
-MAX_PARTS = 10_000
-DEFAULT_PART_SIZE = 16 * 1024 * 1024
-# Two uploads in flight plus the part being filled: memory per writer stays under 3 * part_size.
+# Two uploads in flight plus the part being filled: a writer holds at most three parts, and a part held in
+# memory is at most SPOOL_ABOVE bytes (larger ones wait in a temporary file).
 _UPLOAD_THREADS = 2
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
-_Part = dict[str, Any]
+_CompletedPart = dict[str, Any]
 
 
 def _error_code(exc: ClientError) -> str:
@@ -104,32 +110,44 @@ def _body_chunks(body: Any, chunk_size: int) -> Iterator[bytes]:
 
 
 class _S3Writer(WriterBase):
-    def __init__(self, client: Any, bucket: str, key: str, object_key: str, part_size: int) -> None:
+    def __init__(
+        self, client: Any, bucket: str, key: str, object_key: str, schedule: PartSchedule, spool_above: int
+    ) -> None:
         super().__init__(key)
         self._client = client
         self._target = {"Bucket": bucket, "Key": object_key}
-        self._part_size = part_size
-        self._buffer = bytearray()
+        self._schedule = schedule
+        self._spool_above = spool_above
+        self._part: Part | None = None  # made on the first byte that needs it
         self._upload_id: str | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._parts: list[Future[_Part]] = []
+        self._parts: list[Future[_CompletedPart]] = []
         self._slots = threading.BoundedSemaphore(_UPLOAD_THREADS)
         self._part_error: BaseException | None = None
 
     def _write(self, data: memoryview) -> None:
         while data:
-            room = self._part_size - len(self._buffer)
-            self._buffer += data[:room]
-            data = data[room:]
-            if len(self._buffer) == self._part_size:
+            part = self._part or self._next_part()
+            taken = data[: part.room]
+            part.write(taken)
+            data = data[len(taken) :]
+            if not part.room:
                 self._send_part()
+
+    def _next_part(self) -> Part:
+        number = len(self._parts) + 1
+        if number > self._schedule.max_parts:
+            ceiling = self._schedule.capacity()
+            raise ValueError(f"{self.key!r} is larger than this store's ceiling of {ceiling} bytes per blob")
+        size = self._schedule.size(number)
+        self._part = Part(number, size, spool=size > self._spool_above)
+        return self._part
 
     def _commit(self) -> None:
         if self._upload_id is None:
-            with _unavailable_on_s3_error(f"putting {self.key!r}"):
-                self._client.put_object(**self._target, Body=bytes(self._buffer))
+            self._put_whole()
             return
-        if self._buffer:
+        if self._part is not None:
             self._send_part()  # the last part may be smaller than the minimum
         parts = [future.result() for future in self._parts]
         with _unavailable_on_s3_error(f"completing the upload of {self.key!r}"):
@@ -138,8 +156,19 @@ class _S3Writer(WriterBase):
             )
         self._stop_pool()
 
+    def _put_whole(self) -> None:
+        part, self._part = self._part, None
+        try:
+            with _unavailable_on_s3_error(f"putting {self.key!r}"):
+                self._client.put_object(**self._target, Body=part.body() if part else b"")
+        finally:
+            if part is not None:
+                part.close()
+
     def _cancel(self) -> None:
-        self._buffer = bytearray()
+        if self._part is not None:
+            self._part.close()
+            self._part = None
         # Wait for parts in flight so that none lands after the abort and keeps storage allocated.
         self._stop_pool()
         if self._upload_id is None:
@@ -154,14 +183,13 @@ class _S3Writer(WriterBase):
     def _send_part(self) -> None:
         if self._part_error is not None:
             raise BlobStoreUnavailable(f"uploading a part of {self.key!r} failed") from self._part_error
-        number = len(self._parts) + 1
-        if number > MAX_PARTS:
-            raise ValueError(f"{self.key!r} needs more than {MAX_PARTS} parts of {self._part_size} bytes")
         pool = self._pool or self._start_upload()
-        part, self._buffer = self._buffer, bytearray()
-        self._slots.acquire()  # blocks the caller while both threads are busy: bounded memory
-        future = pool.submit(self._upload_part, number, part)
-        future.add_done_callback(self._part_done)
+        part, self._part = self._part, None
+        assert part is not None
+        self._slots.acquire()  # blocks the caller while both threads are busy: bounded memory and disk
+        future = pool.submit(self._upload_part, part)
+        # Runs on completion and on cancellation alike, so a part's buffer or file is always freed.
+        future.add_done_callback(functools.partial(self._part_done, part))
         self._parts.append(future)
 
     def _start_upload(self) -> ThreadPoolExecutor:
@@ -171,14 +199,19 @@ class _S3Writer(WriterBase):
         self._pool = ThreadPoolExecutor(_UPLOAD_THREADS, thread_name_prefix="s3-part")
         return self._pool
 
-    def _upload_part(self, number: int, body: bytearray) -> _Part:
-        with _unavailable_on_s3_error(f"uploading part {number} of {self.key!r}"):
+    def _upload_part(self, part: Part) -> _CompletedPart:
+        with _unavailable_on_s3_error(f"uploading part {part.number} of {self.key!r}"):
             response = self._client.upload_part(
-                **self._target, UploadId=self._upload_id, PartNumber=number, Body=body
+                **self._target,
+                UploadId=self._upload_id,
+                PartNumber=part.number,
+                Body=part.body(),
+                ContentLength=part.size,
             )
-        return {"PartNumber": number, "ETag": response["ETag"]}
+        return {"PartNumber": part.number, "ETag": response["ETag"]}
 
-    def _part_done(self, future: Future[_Part]) -> None:
+    def _part_done(self, part: Part, future: Future[_CompletedPart]) -> None:
+        part.close()
         self._slots.release()
         if not future.cancelled() and future.exception() is not None:
             self._part_error = future.exception()
@@ -202,14 +235,21 @@ class S3BlobStore:
         secret_access_key: str | None = None,
         region: str | None = None,
         part_size: int = DEFAULT_PART_SIZE,
+        max_parts: int = MAX_PARTS,
+        spool_above: int = SPOOL_ABOVE,
     ) -> None:
-        if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
-            raise ValueError(f"part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes")
+        """``part_size`` is the first part's size; ``max_parts`` and ``spool_above`` exist for tests, which
+        scale the part budget down to see parts grow, and the spooling threshold down to see files."""
+        self.schedule = PartSchedule(part_size, max_parts)
+        if spool_above < 0:
+            raise ValueError("spool_above must be >= 0")
         if not bucket:
             raise ValueError("an S3 bucket name is required")
         self.bucket = bucket
         self.prefix = _normalise_prefix(prefix)
         self.part_size = part_size
+        self.spool_above = spool_above
+        self.max_blob_size = self.schedule.capacity()
         # One client per store: clients are thread-safe and own the connection pool.
         self._client = _new_client(
             endpoint_url=endpoint_url,
@@ -226,7 +266,8 @@ class S3BlobStore:
         return self.prefix + validate_key(key)
 
     def writer(self, key: str) -> _S3Writer:
-        return _S3Writer(self._client, self.bucket, key, self._object_key(key), self.part_size)
+        object_key = self._object_key(key)
+        return _S3Writer(self._client, self.bucket, key, object_key, self.schedule, self.spool_above)
 
     def read(
         self, key: str, *, offset: int = 0, length: int | None = None, chunk_size: int = 1 << 20
