@@ -24,7 +24,10 @@ def settings(settings: Any) -> Any:
 
 @pytest.fixture
 def owner(stack: Stack) -> Key:
-    return stack.new_account("owner")
+    # The URL's own account, with a grant on its bucket: the import source is the caller's to read.
+    key = stack.new_account("owner", account_id="8989447062e04a818baf9e073fd04fa7")
+    stack.grant(key, "bucket")
+    return key
 
 
 def _create(stack: Stack, key: Key, tags: Any) -> Any:
