@@ -44,9 +44,7 @@ def s3_endpoint() -> Iterator[str]:
     try:
         server = seaweed.start_seaweed()
     except seaweed.SeaweedUnavailable as exc:
-        if seaweed.required():
-            pytest.fail(f"SeaweedFS is required under CI: {exc}")
-        pytest.skip(f"SeaweedFS is unavailable ({exc})")
+        missing(f"SeaweedFS is unavailable ({exc})", required=seaweed.required())
     try:
         yield server.endpoint_url
     finally:

@@ -131,7 +131,7 @@ def test_wrong_keys_show_the_api_error_and_keep_nothing(console: Console, consol
     page.get_by_role("button", name="Sign in").click()
     box = console.error_box()
     expect(box.locator(".error-code")).to_have_text("virtualserver.auth.Unauthenticated")
-    expect(box.locator(".error-detail")).to_contain_text("signature does not match")
+    expect(box.locator(".error-detail")).to_contain_text("the access key or the signature is not valid")
     expect(box.locator(".error-request-id")).to_have_text(re.compile(r"^req-[0-9a-f]{32}$"))
     page.get_by_label("Secret key").fill(key.secret_key)
     page.get_by_label("Account ID").fill("0" * 32)
