@@ -171,6 +171,7 @@ def test_servers_starting_together_with_demo_make_one_demo_account(tmp_path: Pat
     ("database_url", "embedded"),
     [
         (None, True),
+        ("", True),  # SCP_IMAGES_DATABASE_URL set empty reads as unset everywhere else too
         ("sqlite:///{data}/scp-images.db", True),
         ("sqlite:///{data}/../data/./scp-images.db", True),
         ("sqlite:///{data}/other.db", False),
@@ -183,6 +184,6 @@ def test_only_the_data_dirs_own_sqlite_file_is_the_embedded_default(
     tmp_path: Path, database_url: str | None, embedded: bool
 ) -> None:
     data = tmp_path / "data"
-    url = database_url.format(data=data) if database_url else None
+    url = database_url.format(data=data) if database_url is not None else None
 
     assert is_embedded(Settings(data_dir=data, database_url=url)) is embedded

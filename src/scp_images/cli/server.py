@@ -33,7 +33,7 @@ def _start(settings: Settings) -> Components:
 
 def is_embedded(settings: Settings) -> bool:
     """The embedded default: no database URL, or one naming the data dir's own SQLite file."""
-    if settings.database_url is None:
+    if not settings.database_url:  # unset, or set empty (as the rest of the settings read it)
         return True
     url = make_url(settings.database_url)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
