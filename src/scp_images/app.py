@@ -33,6 +33,7 @@ from scp_images.services.import_jobs import ImportRunner, RunnerTimings
 from scp_images.services.ingest import IngestLimits, IngestService
 from scp_images.services.members import MemberService
 from scp_images.services.observer import DownloadObserver, ImportObserver, NoDownloadObserver, NoObserver
+from scp_images.services.quotas import QuotaService
 from scp_images.services.ratelimit import RateLimiter
 from scp_images.services.recovery import Recovery
 from scp_images.services.secrets import SecretCipher
@@ -79,11 +80,17 @@ class Components:
         return SourceGrants(self.db, self.protected_buckets, self.clock)
 
     @property
+    def quotas(self) -> QuotaService:
+        settings = self.settings
+        return QuotaService(self.db, settings.quota_defaults(), settings.quota_step_bytes, self.clock)
+
+    @property
     def images(self) -> ImageService:
         return ImageService(
             self.db,
             self.blobs,
             self.import_sources,
+            self.quotas,
             self.clock,
             on_job=lambda: self.on_job(),
             downloads=self.downloads,
@@ -92,7 +99,7 @@ class Components:
     @property
     def ingest(self) -> IngestService:
         limits = IngestLimits(self.settings.import_max_bytes, self.settings.max_virtual_size)
-        return IngestService(self.db, self.blobs, limits, self.clock, self.observer)
+        return IngestService(self.db, self.blobs, limits, self.quotas, self.clock, self.observer)
 
     def runner(self, worker_id: str | None = None) -> ImportRunner:
         timings = RunnerTimings(

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from scp_images.domain.quotas import Quota
 from scp_images.domain.versions import ApiVersion, VersionInfo, VersionStatus, VersionTable
 
 GiB = 1 << 30
@@ -69,7 +70,21 @@ class Settings(BaseSettings):
     # Uploads and downloads at once, per process; past it a transfer gets 503 with Retry-After.
     max_transfers: int = 64
 
+    # Quotas per account (Glance's unified limits); None is unlimited. `scp-images admin quota set`
+    # overrides them for one account.
+    quota_image_count_total: int | None = Field(default=None, ge=0)
+    quota_image_size_total: int | None = Field(default=None, ge=0)
+    quota_image_count_uploading: int | None = Field(default=None, ge=0)
+    # An import or upload reserves its account's bytes this far ahead of what it received: one database
+    # write per step. A concurrent writer of the same account may be refused up to a step early.
+    quota_step_bytes: int = Field(default=64 << 20, ge=1)
+
     _split_public = field_validator("public_urls", "import_allowed_hosts", mode="before")(_split_commas)
+
+    def quota_defaults(self) -> Quota:
+        return Quota(
+            self.quota_image_count_total, self.quota_image_size_total, self.quota_image_count_uploading
+        )
 
     def secret_keys(self) -> str | None:
         return self.secret_encryption_key.get_secret_value() if self.secret_encryption_key else None

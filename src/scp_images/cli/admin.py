@@ -16,9 +16,11 @@ from scp_images.cli._settings import build_settings, open_components
 from scp_images.domain.errors import DomainError, InvalidSourceGrant
 from scp_images.domain.image import OS_DISTROS, Visibility
 from scp_images.domain.principal import parse_action
+from scp_images.domain.quotas import KEYS, Overrides
 from scp_images.domain.versions import V1_3
 from scp_images.http.schemas import grant_body, image_body
 from scp_images.services.ingest import PublishRequest
+from scp_images.services.quotas import QuotaReport
 
 app = typer.Typer(help="Operator commands (database and blob store accessed directly).", no_args_is_help=True)
 account_app = typer.Typer(help="Accounts.", no_args_is_help=True)
@@ -31,7 +33,12 @@ source_app = typer.Typer(
 app.add_typer(account_app, name="account")
 app.add_typer(key_app, name="key")
 app.add_typer(image_app, name="image")
+quota_app = typer.Typer(
+    help="Quotas per account: images, bytes and concurrent imports/uploads (defaults from the settings).",
+    no_args_is_help=True,
+)
 app.add_typer(source_app, name="source")
+app.add_typer(quota_app, name="quota")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
 
@@ -274,3 +281,53 @@ def source_list(
     else:
         for grant in grants:
             typer.echo(_grant_line(grant))
+
+
+def _quota_report(report: QuotaReport, as_json: bool) -> None:
+    """``{"account_id", "limits": {...}, "usage": {...}}``; an unlimited limit is null."""
+    limits = {key: getattr(report.limits, key) for key in KEYS}
+    usage = {key: getattr(report.usage, key) for key in KEYS}
+    if as_json:
+        print_json({"account_id": report.account_id, "limits": limits, "usage": usage})
+        return
+    typer.echo(f"account {report.account_id}")
+    for key in KEYS:
+        limit = "unlimited" if limits[key] is None else limits[key]
+        typer.echo(f"  {key:<10} {usage[key]} of {limit}")
+
+
+@quota_app.command("set")
+def quota_set(
+    ctx: typer.Context,
+    account: AccountOpt,
+    images: Annotated[int | None, typer.Option(min=-1, help="image_count_total; -1 is unlimited")] = None,
+    bytes_: Annotated[
+        int | None, typer.Option("--bytes", min=-1, help="image_size_total in bytes; -1 is unlimited")
+    ] = None,
+    uploading: Annotated[
+        int | None, typer.Option(min=-1, help="image_count_uploading; -1 is unlimited")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Override the named limits of one account; limits not named keep their values."""
+    if images is None and bytes_ is None and uploading is None:
+        fail("name at least one of --images, --bytes, --uploading", EXIT_USAGE)
+    with components(ctx) as parts:
+        report = parts.quotas.set(account, Overrides(images, bytes_, uploading))
+    _quota_report(report, json)
+
+
+@quota_app.command("reset")
+def quota_reset(ctx: typer.Context, account: AccountOpt, json: JsonOpt = False) -> None:
+    """Remove the account's overrides: the defaults of the settings apply again."""
+    with components(ctx) as parts:
+        report = parts.quotas.reset(account)
+    _quota_report(report, json)
+
+
+@quota_app.command("show")
+def quota_show(ctx: typer.Context, account: AccountOpt, json: JsonOpt = False) -> None:
+    """The account's effective limits and what counts against them now."""
+    with components(ctx) as parts:
+        report = parts.quotas.show(account)
+    _quota_report(report, json)

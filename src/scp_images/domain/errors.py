@@ -18,6 +18,7 @@ Tree::
     │   └── ImageDataMissing     an active image whose bytes are gone from the blob store
     ├── UploadInterrupted        408  the upload's body stopped before its end
     ├── PayloadTooLarge          413
+    ├── QuotaExceeded            413  an account quota (one code per limit: images, bytes, uploading)
     ├── RateLimited              429
     └── Unavailable              503  database or blob store down
 """
@@ -215,6 +216,38 @@ class ImageDataMissing(Conflict):
 class PayloadTooLarge(DomainError):
     code = "virtualserver.request.TooLarge"
     template = "The request body is larger than {limit} bytes."
+
+
+class QuotaExceeded(DomainError):
+    """An account's quota would be exceeded; ``limit`` and ``usage`` are numbers (images or bytes)."""
+
+    code = "virtualserver.quota.Exceeded"
+    template = "A quota of this account is exceeded: the limit is {limit} and {usage} are in use."
+
+
+class ImageCountQuotaExceeded(QuotaExceeded):
+    code = "virtualserver.quota.ImageCountTotalExceeded"
+    template = (
+        "Quota image_count_total exceeded: this account may have {limit} images and has {usage}; "
+        "delete images or ask the operator to raise the quota."
+    )
+
+
+class ImageSizeQuotaExceeded(QuotaExceeded):
+    code = "virtualserver.quota.ImageSizeTotalExceeded"
+    template = (
+        "Quota image_size_total exceeded: this account may store {limit} bytes and this would make "
+        "{usage} bytes (active images and imports or uploads in flight); delete images or ask the "
+        "operator to raise the quota."
+    )
+
+
+class UploadingQuotaExceeded(QuotaExceeded):
+    code = "virtualserver.quota.ImageCountUploadingExceeded"
+    template = (
+        "Quota image_count_uploading exceeded: this account may run {limit} imports and uploads at "
+        "once and runs {usage}; wait for one to finish or ask the operator to raise the quota."
+    )
 
 
 class RateLimited(DomainError):

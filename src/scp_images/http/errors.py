@@ -92,6 +92,31 @@ _TABLE: dict[type[e.DomainError], ErrorSpec] = {
         "업로드가 끝나기 전에 중단되었습니다({reason}). 이미지는 다시 대기 상태이니 다시 보내십시오.",
     ),
     e.PayloadTooLarge: ErrorSpec(413, "Payload Too Large", "요청 본문이 {limit}바이트보다 큽니다."),
+    e.QuotaExceeded: ErrorSpec(
+        413,
+        "Payload Too Large",
+        "이 계정의 할당량을 초과했습니다: 한도는 {limit}이고 {usage}을(를) 사용 중입니다.",
+    ),
+    e.ImageCountQuotaExceeded: ErrorSpec(
+        413,
+        "Payload Too Large",
+        "할당량 image_count_total을 초과했습니다: 이 계정은 이미지를 {limit}개까지 가질 수 있으며 현재 "
+        "{usage}개가 있습니다. 이미지를 삭제하거나 운영자에게 할당량 상향을 요청하십시오.",
+    ),
+    e.ImageSizeQuotaExceeded: ErrorSpec(
+        413,
+        "Payload Too Large",
+        "할당량 image_size_total을 초과했습니다: 이 계정은 {limit}바이트까지 저장할 수 있으며 이 요청으로 "
+        "{usage}바이트가 됩니다(활성 이미지와 진행 중인 가져오기·업로드). 이미지를 삭제하거나 운영자에게 "
+        "할당량 상향을 요청하십시오.",
+    ),
+    e.UploadingQuotaExceeded: ErrorSpec(
+        413,
+        "Payload Too Large",
+        "할당량 image_count_uploading을 초과했습니다: 이 계정은 가져오기와 업로드를 동시에 {limit}개까지 "
+        "실행할 수 있으며 현재 {usage}개를 실행 중입니다. 하나가 끝나기를 기다리거나 운영자에게 할당량 "
+        "상향을 요청하십시오.",
+    ),
     e.RateLimited: ErrorSpec(
         429, "Too Many Requests", "요청이 너무 많습니다. {retry_after}초 후에 다시 시도하십시오."
     ),

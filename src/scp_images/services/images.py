@@ -30,6 +30,7 @@ from scp_images.domain.sources import redact_url
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.downloads import ImageData
 from scp_images.services.observer import DownloadObserver
+from scp_images.services.quotas import QuotaService
 from scp_images.services.sources import ImportSources
 from scp_images.store.blob.base import BlobStore
 from scp_images.store.sql import images as image_store
@@ -66,11 +67,13 @@ class ImageService:
         db: Database,
         blobs: BlobStore,
         sources: ImportSources,
+        quotas: QuotaService,
         clock: Clock = system_clock,
         on_job: Any = None,
         downloads: DownloadObserver | None = None,
     ) -> None:
         self._db = db
+        self._quotas = quotas
         self._data = ImageData(db, blobs, downloads)
         self._blobs = blobs
         self._sources = sources
@@ -125,7 +128,11 @@ class ImageService:
             url=redact_url(new.url),  # the job row alone keeps a presigned URL whole
         )
         image = new_image(spec, self._clock())
+        importing = new.url is not None
         with self._db.transaction() as conn:
+            self._quotas.require_room(
+                conn, principal.account_id, images=1, uploading=int(importing), bytes_room=importing
+            )
             image_store.insert_image(conn, image)
             if new.url is not None:
                 job_store.put_job(conn, image.id, new.url, JobSource.URL, image.created_at, JobStatus.PENDING)
@@ -181,6 +188,7 @@ class ImageService:
                 raise InvalidImageStatus(
                     image_id=image_id, status=image.status.value, expected="queued or killed"
                 )
+            self._start_room(conn, principal, image_id)
             now = self._clock()
             changes = {"url": redact_url(url), "updated_at": now}
             if image.status is ImageStatus.QUEUED:
@@ -191,6 +199,13 @@ class ImageService:
                 raise ConcurrentUpdate(image_id=image_id)
             job_store.put_job(conn, image_id, url, JobSource.URL, now, JobStatus.PENDING)
         self._on_job()
+
+    def _start_room(self, conn: Any, principal: Principal, image_id: str) -> None:
+        """An import or upload about to start: one more transfer, and at least a byte of room. The
+        image's own earlier job (replaced by the new one) does not count."""
+        self._quotas.require_room(
+            conn, principal.account_id, uploading=1, bytes_room=True, except_image=image_id
+        )
 
     def import_status(self, principal: Principal, image_id: str) -> ImportJob:
         image_id = parse_image_id(image_id)
@@ -208,6 +223,7 @@ class ImageService:
             image = self._owned(conn, principal, image_id, for_update=True)
             if image.status is not ImageStatus.QUEUED:
                 raise InvalidImageStatus(image_id=image_id, status=image.status.value, expected="queued")
+            self._start_room(conn, principal, image_id)
             now = self._clock()
             changes = {"updated_at": now}
             if not image_store.move(conn, image_id, ImageStatus.QUEUED, ImageStatus.IMPORTING, changes):

@@ -16,6 +16,7 @@ from scp_images.domain.image import Image, ImageSpec, ImageStatus, Visibility, n
 from scp_images.imports.pipeline import IngestCancelled, IngestResult, ingest, read_file_chunks
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.observer import ImportObserver, NoObserver
+from scp_images.services.quotas import QuotaService
 from scp_images.store.blob.base import BlobStore
 from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql import images as image_store
@@ -67,10 +68,12 @@ class IngestService:
         db: Database,
         blobs: BlobStore,
         limits: IngestLimits,
+        quotas: QuotaService,
         clock: Clock = system_clock,
         observer: ImportObserver | None = None,
     ) -> None:
         self._db = db
+        self._quotas = quotas
         self._blobs = blobs
         self._limits = limits
         self._clock = clock
@@ -91,7 +94,7 @@ class IngestService:
                 raise IngestCancelled(fence.image_id)
         with self._blobs.writer(key) as writer:
             result = ingest(
-                chunks,
+                self._quotas.metered(fence, chunks),
                 writer,
                 max_bytes=self._limits.max_bytes,
                 max_virtual_size=self._limits.max_virtual_size,
@@ -193,6 +196,8 @@ class IngestService:
         image = self._new_image(request)
         worker = f"admin:{os.getpid()}:{secrets.token_hex(4)}"
         with self._db.transaction() as conn:
+            # The operator's import counts against the owner's quotas like any other.
+            self._quotas.require_room(conn, image.owner, images=1, uploading=1, bytes_room=True)
             image_store.insert_image(conn, image)
             fence = job_store.put_job(
                 conn, image.id, None, JobSource.LOCAL, image.created_at, JobStatus.RUNNING, worker

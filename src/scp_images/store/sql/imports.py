@@ -24,6 +24,10 @@ class JobStatus(StrEnum):
     FAILED = "failed"
 
 
+# Jobs that count against image_count_uploading, and whose reserved bytes count in image_size_total.
+IN_FLIGHT = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
+
+
 class JobSource(StrEnum):
     URL = "url"  # an import from a URL, run by a runner; resumable elsewhere
     UPLOAD = "upload"  # PUT /v2/images/{id}/file; lives and dies with its request
@@ -108,6 +112,7 @@ def put_job(
             started_at=now if claimed_by else None,
             finished_at=None,
             staging_key=None,
+            bytes_reserved=0,
         )
     )
     return JobFence(image_id, claimed_by, 0) if claimed_by else None
@@ -157,6 +162,7 @@ def claim(conn: Connection, job: ImportJob, worker: str, now: datetime, stale_be
             bytes_read=0,
             reason=None,
             staging_key=None,
+            bytes_reserved=0,
         )
     )
     return conn.execute(query).rowcount == 1
@@ -180,6 +186,12 @@ def heartbeat(conn: Connection, fence: JobFence, now: datetime, bytes_read: int)
 def set_staging_key(conn: Connection, fence: JobFence, key: str, now: datetime) -> bool:
     """Name the blob this attempt is about to write, before its first byte: that makes it owned."""
     query = update(image_imports).where(_fenced(fence)).values(staging_key=key, heartbeat_at=now)
+    return conn.execute(query).rowcount == 1
+
+
+def set_reserved(conn: Connection, fence: JobFence, reserved: int) -> bool:
+    """Record the bytes this attempt holds of its account's quota; False when the job is no longer ours."""
+    query = update(image_imports).where(_fenced(fence)).values(bytes_reserved=reserved)
     return conn.execute(query).rowcount == 1
 
 
@@ -216,6 +228,7 @@ def release(conn: Connection, fence: JobFence) -> bool:
             heartbeat_at=None,
             staging_key=None,
             bytes_read=0,
+            bytes_reserved=0,
             attempts=image_imports.c.attempts - 1,
         )
     )

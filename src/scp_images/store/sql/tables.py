@@ -114,6 +114,8 @@ image_imports = Table(
     Column("finished_at", DateTime),
     # The blob the running attempt writes: naming it here, before its first byte, makes it owned.
     Column("staging_key", String(255)),
+    # Bytes of the account's image_size_total this attempt holds while it runs (quotas, 0006).
+    Column("bytes_reserved", BigInteger, nullable=False, server_default="0"),
     Index("ix_image_imports_status", "status"),
     Index("ix_image_imports_staging_key", "staging_key"),
 )
@@ -126,6 +128,17 @@ import_grants = Table(
     Column("bucket", String(63), primary_key=True),
     Column("prefix", String(1024), primary_key=True),  # "" is the whole bucket
     Column("created_at", DateTime, nullable=False),
+)
+
+# The operator's per-account quota overrides (0006): NULL is the setting's default, -1 unlimited.
+account_quotas = Table(
+    "account_quotas",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("image_count_total", BigInteger),
+    Column("image_size_total", BigInteger),
+    Column("image_count_uploading", BigInteger),
+    Column("updated_at", DateTime, nullable=False),
 )
 
 seen_signatures = Table(
