@@ -11,6 +11,8 @@ ScpImagesError
     ├── PermissionDeniedError   403
     ├── NotFoundError           404
     ├── ConflictError           409
+    ├── PayloadTooLargeError    413
+    │   └── QuotaExceededError      an account quota (code virtualserver.quota.*, `limit` named in detail)
     ├── RateLimitError          429
     └── ServerError             5xx
 """
@@ -73,6 +75,18 @@ class ConflictError(ApiError):
     pass
 
 
+class PayloadTooLargeError(ApiError):
+    pass
+
+
+class QuotaExceededError(PayloadTooLargeError):
+    """One of the account's quotas would be exceeded; ``code`` says which (``…ImageCountTotalExceeded``,
+    ``…ImageSizeTotalExceeded``, ``…ImageCountUploadingExceeded``), ``detail`` the limit and the usage."""
+
+
+QUOTA_CODE_PREFIX = "virtualserver.quota."
+
+
 class RateLimitError(ApiError):
     pass
 
@@ -102,4 +116,6 @@ def api_error(status: int, body: Any, request_id: str | None) -> ApiError:
     if isinstance(detail, list):
         detail = "; ".join(map(str, detail))
     cls = _BY_STATUS.get(status, ServerError if status >= 500 else ApiError)
+    if status == 413:
+        cls = QuotaExceededError if code.startswith(QUOTA_CODE_PREFIX) else PayloadTooLargeError
     return cls(status, code, str(detail), item.get("request_id") or request_id, str(item.get("title") or ""))

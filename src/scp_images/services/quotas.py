@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from scp_images.domain.errors import AccountNotFound
+from scp_images.domain.errors import AccountNotFound, ImageSizeQuotaExceeded
 from scp_images.domain.quotas import Overrides, Quota, Usage, applies, effective, require_room, reservation
 from scp_images.imports.pipeline import IngestCancelled
 from scp_images.services.clock import Clock, system_clock
@@ -83,6 +83,7 @@ class QuotaService:
             yield chunk
 
     def _reserve(self, fence: JobFence, received: int) -> int:
+        refused: ImageSizeQuotaExceeded | None = None
         with self._db.transaction() as conn:
             image = image_store.get_image(conn, fence.image_id)
             if image is None:
@@ -92,9 +93,16 @@ class QuotaService:
             if limit is not None:
                 store.lock_account(conn, image.owner)
                 others = store.usage(conn, image.owner, except_image=fence.image_id).bytes
-            held = reservation(limit, others, received, self._step)
+            try:
+                held = reservation(limit, others, received, self._step)
+            except ImageSizeQuotaExceeded as exc:
+                # Give the reservation back in the same turn as the refusal: a writer waiting behind this
+                # one must not be refused for bytes that will never be stored.
+                refused, held = exc, 0
             if not job_store.set_reserved(conn, fence, held):
                 raise IngestCancelled(fence.image_id)
+        if refused is not None:
+            raise refused
         return held
 
     # --- the operator's commands ---------------------------------------------------------------
