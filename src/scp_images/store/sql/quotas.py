@@ -14,10 +14,11 @@ from scp_images.store.sql.tables import account_quotas, accounts, image_imports,
 
 
 def lock_account(conn: Connection, account_id: str) -> bool:
-    """Serialise quota decisions of one account until the transaction ends: the account's row ``FOR
-    UPDATE`` on PostgreSQL (every process waits on the same row); on SQLite a writing transaction holds
-    the database's write lock already (``BEGIN IMMEDIATE``). False when there is no such account."""
-    query = select(accounts.c.id).where(accounts.c.id == account_id).with_for_update()
+    """Serialise quota decisions of one account until the transaction ends: the account's row ``FOR NO KEY
+    UPDATE`` on PostgreSQL (every process waits on the same row, while inserts of rows referencing the
+    account, such as keys, do not); on SQLite a writing transaction holds the database's write lock
+    already (``BEGIN IMMEDIATE``). False when there is no such account."""
+    query = select(accounts.c.id).where(accounts.c.id == account_id).with_for_update(key_share=True)
     return conn.execute(query).first() is not None
 
 
