@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     body_read_timeout_seconds: float = 60.0
     # Uploads and downloads at once, per process; past it a transfer gets 503 with Retry-After.
     max_transfers: int = 64
+    # Audit records older than this many days are removed by the background sweep; 0 keeps them forever.
+    audit_retention_days: float = Field(default=365.0, ge=0)
 
     _split_public = field_validator("public_urls", "import_allowed_hosts", mode="before")(_split_commas)
 

@@ -61,7 +61,7 @@ def test_0004_widens_the_secret_column_and_keeps_rows(empty_database: str) -> No
                     created_at=datetime(2026, 1, 1),
                 )
             )
-        _upgrade(engine, "head")
+        _upgrade(engine, "0004")
         assert _revision(engine) == "0004"
         with engine.begin() as conn:
             row = conn.execute(select(access_keys)).one()

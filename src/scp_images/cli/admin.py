@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from scp_images.app import Components
+from scp_images.cli._audit import audit_app
 from scp_images.cli._output import EXIT_USAGE, fail, print_json, print_record
 from scp_images.cli._settings import build_settings, open_components
 from scp_images.domain.errors import DomainError, InvalidSourceGrant
@@ -32,6 +33,7 @@ app.add_typer(account_app, name="account")
 app.add_typer(key_app, name="key")
 app.add_typer(image_app, name="image")
 app.add_typer(source_app, name="source")
+app.add_typer(audit_app, name="audit")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
 
