@@ -6,10 +6,13 @@ import json
 from typing import Any
 
 import httpx
+from click.testing import Result
 from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
 
+from scp_images.cli.admin import app as admin_app
 from scp_images.config import Settings
-from tests.api.helpers import admin
+from tests.api.helpers import admin, cli_env
 
 RID = "X-Request-Id"
 
@@ -17,6 +20,19 @@ RID = "X-Request-Id"
 def audit_list(settings: Settings, *args: str) -> list[dict[str, Any]]:
     """``scp-images admin audit list … --json`` in a real subprocess."""
     return json.loads(admin(settings, "audit", "list", *args, "--json").stdout)["records"]  # type: ignore[no-any-return]
+
+
+def run_admin(settings: Settings, *args: str, code: int = 0) -> Result:
+    """``scp-images admin …`` in-process (a subprocess costs seconds on a loaded machine): the same Typer
+    app, options and environment."""
+    result = CliRunner().invoke(admin_app, list(args), env=cli_env(settings), catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result
+
+
+def listed(settings: Settings, *args: str) -> list[dict[str, Any]]:
+    """``admin audit list … --json``, in-process."""
+    return json.loads(run_admin(settings, "audit", "list", *args, "--json").stdout)["records"]  # type: ignore[no-any-return]
 
 
 def by_request(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -17,8 +17,7 @@ from scp_images.domain.audit import ActorKind, AuditRecord
 from scp_images.services.audit import AuditQuery
 from scp_images.store.sql import audit as audit_store
 from tests.api.conftest import s3_settings
-from tests.api.helpers import admin, admin_json
-from tests.audit.helpers import audit_list, rid
+from tests.audit.helpers import listed, rid, run_admin
 from tests.support.stack import Stack, start_stack
 from tests.support.tools import wait_until
 
@@ -54,7 +53,7 @@ def test_the_worker_is_the_actor_of_an_import_it_publishes_or_kills(
 
     wait_until(settled, what="both imports to settle", timeout=60)
     for name, action in (("good", "import.publish"), ("bad", "import.kill")):
-        records = audit_list(stack.settings, "--image", ids[name])
+        records = listed(stack.settings, "--image", ids[name])
         assert [r["action"] for r in records] == [action, "image.create"]
         done, create = records
         assert create["request_id"] == rid(created[name])
@@ -72,14 +71,19 @@ def test_the_worker_is_the_actor_of_an_import_it_publishes_or_kills(
 
 
 def test_operator_commands_are_recorded_with_the_operator_as_actor(settings: Settings) -> None:
-    account = admin_json(settings, "account", "create", "--name", "team")["id"]
-    key = admin_json(settings, "key", "create", "--account", account, "--user", "u@example.com")
-    admin(settings, "key", "disable", key["access_key"])
-    admin(settings, "source", "grant", "--account", account, "--bucket", "team-bucket", "--prefix", "disks")
-    admin(settings, "source", "revoke", "--account", account, "--bucket", "team-bucket", "--prefix", "disks")
-    admin(settings, "key", "delete", key["access_key"])
+    account = json.loads(run_admin(settings, "account", "create", "--name", "team", "--json").stdout)["id"]
+    created = run_admin(settings, "key", "create", "--account", account, "--user", "u@example.com", "--json")
+    key = json.loads(created.stdout)
+    run_admin(settings, "key", "disable", key["access_key"])
+    run_admin(
+        settings, "source", "grant", "--account", account, "--bucket", "team-bucket", "--prefix", "disks"
+    )
+    run_admin(
+        settings, "source", "revoke", "--account", account, "--bucket", "team-bucket", "--prefix", "disks"
+    )
+    run_admin(settings, "key", "delete", key["access_key"])
 
-    records = audit_list(settings, "--account", account)
+    records = listed(settings, "--account", account)
     assert [r["action"] for r in records] == [
         "key.delete",
         "source.revoke",
@@ -98,17 +102,16 @@ def test_operator_commands_are_recorded_with_the_operator_as_actor(settings: Set
 
 def test_export_writes_json_lines_oldest_first_since_the_given_time(settings: Settings) -> None:
     for name in ("one", "two", "three"):
-        admin(settings, "account", "create", "--name", name)
-    newest_first = audit_list(settings)
+        run_admin(settings, "account", "create", "--name", name)
+    newest_first = listed(settings)
     since = newest_first[1]["at"]  # the second newest: it and the newest are exported
-    lines = admin(settings, "audit", "export", "--since", since).stdout.splitlines()
+    lines = run_admin(settings, "audit", "export", "--since", since).stdout.splitlines()
     assert [json.loads(line) for line in lines] == list(reversed(newest_first[:2]))
     # The same instant written with an offset selects the same records.
     at = since.removesuffix("Z")
     shifted = (datetime.fromisoformat(at) + timedelta(hours=9)).isoformat() + "+09:00"
-    assert admin(settings, "audit", "export", "--since", shifted).stdout.splitlines() == lines
-    bad = admin(settings, "audit", "export", "--since", "yesterday", check=False)
-    assert bad.returncode == 2
+    assert run_admin(settings, "audit", "export", "--since", shifted).stdout.splitlines() == lines
+    run_admin(settings, "audit", "export", "--since", "yesterday", code=2)
 
 
 def test_the_background_sweep_removes_records_past_the_retention_and_records_that(settings: Settings) -> None:
@@ -136,7 +139,7 @@ def test_the_background_sweep_removes_records_past_the_retention_and_records_tha
         wait_until(swept, what="the sweep of the old records", timeout=30)
     finally:
         stack.stop()
-    records = audit_list(settings)
+    records = listed(settings)
     sweeps = [r for r in records if r["action"] == "audit.sweep"]
     assert len(sweeps) == 1 and sweeps[0]["actor_kind"] == "worker"
     assert sweeps[0]["detail"].startswith("removed 3 records older than")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from scp_images.domain.principal import Action
-from tests.audit.helpers import AuditOutage, audit_list, by_request, rid
+from tests.audit.helpers import AuditOutage, audit_list, by_request, listed, rid
 from tests.support.stack import Key, Stack
 
 UPLOAD = {"source": "upload"}
@@ -91,7 +91,7 @@ def test_a_refused_or_failed_call_is_recorded_with_its_status_and_code(stack: St
     not_owner = stack.request("PUT", f"/v1/images/{image_id}", owner, json={"min_disk": 1})
     assert [unauthenticated.status_code, forbidden.status_code, not_owner.status_code] == [401, 403, 404]
 
-    found = by_request(audit_list(stack.settings, "--image", image_id))
+    found = by_request(listed(stack.settings, "--image", image_id))
     refused = found[rid(unauthenticated)]
     assert (refused["status"], refused["error_code"], refused["account_id"]) == (
         401,
@@ -121,7 +121,7 @@ def test_a_rejected_upload_is_one_record_with_its_400(stack: Stack) -> None:
     image_id = _create(stack, owner).json()["id"]
     response = stack.request("PUT", f"/v2/images/{image_id}/file", owner, content=b"\0" * 4096)
     assert response.status_code == 400
-    records = audit_list(stack.settings, "--image", image_id)
+    records = listed(stack.settings, "--image", image_id)
     upload = by_request(records)[rid(response)]
     assert (upload["action"], upload["status"], upload["error_code"]) == (
         "image.upload",
@@ -150,10 +150,10 @@ def test_a_change_whose_record_cannot_be_written_fails_with_503_and_changes_noth
         assert response.status_code == 503, response.text
         assert response.json()["errors"][0]["code"] == "virtualserver.Unavailable"
     assert stack.request("GET", f"/v1/images/{image_id}", owner).json() == before
-    listed = stack.request("GET", "/v1/images", owner).json()
-    assert [image["id"] for image in listed["images"]] == [image_id]
+    images = stack.request("GET", "/v1/images", owner).json()["images"]
+    assert [image["id"] for image in images] == [image_id]
     # Nothing of the outage reached the trail: the owner's only call on record is the first create.
-    calls = [r for r in audit_list(stack.settings, "--account", owner.account_id) if r["actor_kind"] == "api"]
+    calls = [r for r in listed(stack.settings, "--account", owner.account_id) if r["actor_kind"] == "api"]
     assert [(r["action"], r["image_id"], r["status"]) for r in calls] == [("image.create", image_id, 200)]
 
 
