@@ -112,7 +112,10 @@ class Components:
 
     @property
     def audit(self) -> AuditTrail:
-        return AuditTrail(self.db, self.clock, self.settings.audit_retention_days)
+        settings = self.settings
+        return AuditTrail(
+            self.db, self.clock, settings.audit_retention_days, settings.audit_unauthenticated_per_second
+        )
 
     @property
     def recovery(self) -> Recovery:

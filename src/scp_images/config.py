@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     max_transfers: int = 64
     # Audit records older than this many days are removed by the background sweep; 0 keeps them forever.
     audit_retention_days: float = Field(default=365.0, ge=0)
+    # Records of unauthenticated calls (401s) written per second and process at most; the rest are counted.
+    audit_unauthenticated_per_second: float = Field(default=20.0, gt=0)
 
     _split_public = field_validator("public_urls", "import_allowed_hosts", mode="before")(_split_commas)
 

@@ -11,9 +11,13 @@ from typing import Any
 
 import pytest
 
+from scp_images.app import build_components
+from scp_images.config import Settings
+from scp_images.domain.audit import ActorKind, AuditRecord
 from scp_images.domain.principal import Action
+from scp_images.services.audit import AuditQuery, AuditTrail
 from tests.audit.helpers import AuditOutage, audit_list, by_request, listed, rid
-from tests.support.stack import Key, Stack
+from tests.support.stack import Key, Stack, start_stack
 
 UPLOAD = {"source": "upload"}
 
@@ -171,3 +175,57 @@ def test_a_refusal_keeps_its_status_and_logs_the_record_it_could_not_write(
     logged = {getattr(r, "request_id", None) for r in caplog.records if r.name == "scp_images.audit"}
     assert {rid(refused), rid(forbidden)} <= logged
     assert stack.request("GET", f"/v1/images/{image_id}", no_delete).status_code == 200
+
+
+def _unauthenticated(stack: Stack, image_id: str) -> Any:
+    headers = {
+        "Scp-AccessKey": "MADEUP",
+        "Scp-Signature": "c2ln",
+        "Scp-Timestamp": "1",
+        "Scp-ClientType": "x",
+    }
+    response = stack.request("DELETE", f"/v1/images/{image_id}", None, headers=headers)
+    assert response.status_code == 401
+    return response
+
+
+def test_a_flood_of_unauthenticated_calls_is_counted_not_written(settings: Settings) -> None:
+    """Made-up keys cost the sender nothing: past the rate bound their records are not written."""
+    stack = start_stack(settings.model_copy(update={"audit_unauthenticated_per_second": 0.001}))
+    try:
+        owner = stack.new_account("owner")
+        image_id = _create(stack, owner).json()["id"]
+        first = _unauthenticated(stack, image_id)
+        for _ in range(5):
+            _unauthenticated(stack, image_id)
+        refused = [r for r in listed(stack.settings, "--image", image_id) if r["status"] == 401]
+        assert [r["request_id"] for r in refused] == [rid(first)]
+        # Authenticated calls are never bounded.
+        assert stack.request("DELETE", f"/v1/images/{image_id}", owner).status_code == 204
+        assert listed(stack.settings, "--image", image_id)[0]["action"] == "image.delete"
+    finally:
+        stack.stop()
+
+
+def test_the_next_record_past_the_bound_says_how_many_were_left_out(settings: Settings) -> None:
+    now = [0.0]
+    parts = build_components(settings)
+    try:
+        trail = AuditTrail(parts.db, parts.clock, unauthenticated_per_second=1.0, monotonic=lambda: now[0])
+
+        def refused(n: int) -> bool:
+            record = AuditRecord(
+                parts.clock(), ActorKind.API, "image.delete", request_id=f"req-{n}", status=401, detail="why"
+            )
+            return trail.record_alone(record)
+
+        assert [refused(n) for n in range(4)] == [True, False, False, False]
+        now[0] = 1.0
+        assert refused(4)
+        records = trail.list(AuditQuery())
+        assert [r.request_id for r in records] == ["req-4", "req-0"]
+        assert (
+            records[0].detail == "3 unauthenticated calls before this one were not recorded (rate bound); why"
+        )
+    finally:
+        parts.close()

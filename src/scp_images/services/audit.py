@@ -18,8 +18,10 @@ import getpass
 import logging
 import os
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
@@ -35,9 +37,10 @@ from scp_images.domain.audit import (
     as_text,
     bounded,
 )
-from scp_images.domain.errors import AuditUnavailable, DomainError
+from scp_images.domain.errors import AuditUnavailable, DomainError, RateLimited
 from scp_images.domain.principal import Principal
 from scp_images.services.clock import Clock, system_clock
+from scp_images.services.ratelimit import RateLimiter
 from scp_images.store.sql import audit as audit_store
 from scp_images.store.sql.database import Database
 
@@ -181,10 +184,23 @@ class AuditQuery:
 class AuditTrail:
     """Reading the trail, recording calls that changed nothing, and the retention sweep."""
 
-    def __init__(self, db: Database, clock: Clock = system_clock, retention_days: float = 0.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock = system_clock,
+        retention_days: float = 0.0,
+        unauthenticated_per_second: float = 20.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._retention = timedelta(days=retention_days) if retention_days > 0 else None
+        # Anyone can send made-up keys at no cost to themselves; each would be a write transaction (on
+        # SQLite the one write lock). Past this rate they are counted, not written, and the next record
+        # written says how many were left out.
+        self._anonymous = RateLimiter(unauthenticated_per_second, clock=monotonic)
+        self._left_out = 0
+        self._lock = threading.Lock()
 
     def now(self) -> datetime:
         return self._clock()
@@ -193,6 +209,11 @@ class AuditTrail:
         """A refused or failed call, in a transaction of its own; nothing changed, so a failure to write
         is logged and the call keeps its answer. A record of the same request written by the change
         itself wins (the request id is unique)."""
+        if record.account_id is None and record.actor_kind is ActorKind.API:
+            bounded_record = self._bounded(record)
+            if bounded_record is None:
+                return False
+            record = bounded_record
         try:
             with self._db.transaction() as conn:
                 audit_store.insert_unless_recorded(conn, record)
@@ -209,6 +230,23 @@ class AuditTrail:
             )
             return False
         return True
+
+    def _bounded(self, record: AuditRecord) -> AuditRecord | None:
+        """The record of an unauthenticated call, within the rate bound (None past it)."""
+        with self._lock:
+            try:
+                self._anonymous.take("unauthenticated")
+            except RateLimited:
+                self._left_out += 1
+                if self._left_out == 1:
+                    log.warning("unauthenticated calls beyond the audit rate bound are counted, not recorded")
+                return None
+            left_out, self._left_out = self._left_out, 0
+        if not left_out:
+            return record
+        note = f"{left_out} unauthenticated calls before this one were not recorded (rate bound)"
+        detail = f"{note}; {record.detail}" if record.detail else note
+        return replace(record, detail=as_text(detail, MAX_DETAIL))
 
     def list(self, query: AuditQuery) -> list[AuditRecord]:
         """Newest first."""
