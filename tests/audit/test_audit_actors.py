@@ -70,7 +70,9 @@ def test_the_worker_is_the_actor_of_an_import_it_publishes_or_kills(
     assert records[0]["detail"] == reason
 
 
-def test_operator_commands_are_recorded_with_the_operator_as_actor(settings: Settings) -> None:
+def test_operator_commands_are_recorded_with_the_operator_as_actor(
+    settings: Settings, make_qcow2: Callable[..., Path]
+) -> None:
     account = json.loads(run_admin(settings, "account", "create", "--name", "team", "--json").stdout)["id"]
     created = run_admin(settings, "key", "create", "--account", account, "--user", "u@example.com", "--json")
     key = json.loads(created.stdout)
@@ -82,9 +84,25 @@ def test_operator_commands_are_recorded_with_the_operator_as_actor(settings: Set
         settings, "source", "revoke", "--account", account, "--bucket", "team-bucket", "--prefix", "disks"
     )
     run_admin(settings, "key", "delete", key["access_key"])
+    published = run_admin(
+        settings,
+        "image",
+        "import",
+        "--file",
+        str(make_qcow2()),
+        "--name",
+        "std",
+        "--os-distro",
+        "ubuntu",
+        "--owner",
+        account,
+        "--json",
+    )
+    image_id = json.loads(published.stdout)["id"]
 
     records = listed(settings, "--account", account)
     assert [r["action"] for r in records] == [
+        "image.publish",
         "key.delete",
         "source.revoke",
         "source.grant",
@@ -96,8 +114,9 @@ def test_operator_commands_are_recorded_with_the_operator_as_actor(settings: Set
         ("operator", account, None)
     }
     assert all("@" in r["actor"] for r in records)  # user@host
-    assert key["access_key"] in records[0]["detail"]
-    assert records[1]["detail"] == "s3://team-bucket/disks"
+    assert records[0]["image_id"] == image_id
+    assert key["access_key"] in records[1]["detail"]
+    assert records[2]["detail"] == "s3://team-bucket/disks"
 
 
 def test_export_writes_json_lines_oldest_first_since_the_given_time(settings: Settings) -> None:
