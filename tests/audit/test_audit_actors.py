@@ -15,6 +15,7 @@ import pytest
 from scp_images.config import Settings
 from scp_images.domain.audit import ActorKind, AuditRecord
 from scp_images.services.audit import AuditQuery
+from scp_images.services.recovery import Recovery
 from scp_images.store.sql import audit as audit_store
 from tests.api.conftest import s3_settings
 from tests.audit.helpers import listed, rid, run_admin
@@ -163,3 +164,28 @@ def test_the_background_sweep_removes_records_past_the_retention_and_records_tha
     assert len(sweeps) == 1 and sweeps[0]["actor_kind"] == "worker"
     assert sweeps[0]["detail"].startswith("removed 3 records older than")
     assert rid(created) in {r["request_id"] for r in records}  # a fresh record stays
+
+
+def test_an_abandoned_upload_queued_again_names_the_recovering_worker(stack: Stack) -> None:
+    owner = stack.new_account("owner")
+    body = {"name": "abandoned", "os_distro": "rocky"}
+    image_id = stack.request("POST", "/v1/images", owner, params={"source": "upload"}, json=body).json()["id"]
+    principal = stack.components.accounts.list_keys(owner.account_id)[0].principal()
+    stack.components.images.begin_upload(principal, image_id, "upload:req-gone")  # its writer then vanished
+    recovery = Recovery(
+        stack.components.db,
+        stack.components.blobs,
+        stale_seconds=0,
+        grace_seconds=3600,
+        upload_stale_seconds=0,
+        worker_id="worker-under-test",
+    )
+    recovery.settle_abandoned_writes()
+    assert stack.request("GET", f"/v1/images/{image_id}", owner).json()["status"] == "queued"
+    requeued = listed(stack.settings, "--image", image_id)[0]
+    assert (requeued["action"], requeued["actor_kind"], requeued["actor"], requeued["account_id"]) == (
+        "import.requeue",
+        "worker",
+        "worker-under-test",
+        owner.account_id,
+    )
