@@ -23,6 +23,7 @@ from scp_images.http.metrics import (
 from scp_images.http.transfers import TransferSlots
 from scp_images.imports.sources import SourceConfig, SourceResolver
 from scp_images.services.accounts import AccountService
+from scp_images.services.audit import AuditTrail
 from scp_images.services.auth import Authenticator, ReplayGuard
 from scp_images.services.background import BackgroundThread, BackgroundWork
 from scp_images.services.clock import Clock, system_clock
@@ -117,7 +118,18 @@ class Components:
         )
 
     @property
+    def audit(self) -> AuditTrail:
+        settings = self.settings
+        return AuditTrail(
+            self.db, self.clock, settings.audit_retention_days, settings.audit_unauthenticated_per_second
+        )
+
+    @property
     def recovery(self) -> Recovery:
+        return self.recovery_by(None)
+
+    def recovery_by(self, worker_id: str | None) -> Recovery:
+        """Recovery whose audit records name ``worker_id`` (the process's runner) as the actor."""
         return Recovery(
             self.db,
             self.blobs,
@@ -125,12 +137,16 @@ class Components:
             grace_seconds=self.settings.orphan_grace_seconds,
             upload_stale_seconds=self.settings.body_read_timeout_seconds + self.settings.import_stale_seconds,
             clock=self.clock,
+            worker_id=worker_id,
         )
 
     def background(self) -> BackgroundWork:
         # An orphan is removable once it is older than the grace, so sweeping more often gains nothing.
         sweep_every = max(1.0, self.settings.orphan_grace_seconds)
-        return BackgroundWork(self.runner(), self.recovery, sweep_every_seconds=sweep_every)
+        runner = self.runner()
+        return BackgroundWork(
+            runner, self.recovery_by(runner.worker_id), sweep_every_seconds=sweep_every, audit=self.audit
+        )
 
     def close(self) -> None:
         self.db.dispose()
@@ -209,6 +225,7 @@ def create_app(
         ingest=parts.ingest,
         members=MemberService(parts.db, parts.clock),
         source_grants=parts.source_grants,
+        audit=parts.audit,
         links=DownloadLinkService(parts.db, images, parts.clock, secrets=parts.secrets),
         transfers=TransferSlots(settings.max_transfers),
         limits=EdgeLimits(

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     body_read_timeout_seconds: float = 60.0
     # Uploads and downloads at once, per process; past it a transfer gets 503 with Retry-After.
     max_transfers: int = 64
+    # Audit records older than this many days are removed by the background sweep; 0 keeps them forever.
+    audit_retention_days: float = Field(default=365.0, ge=0)
+    # Records of unauthenticated calls (401s) written per second and process at most; the rest are counted.
+    audit_unauthenticated_per_second: float = Field(default=20.0, gt=0)
 
     # Quotas per account (Glance's unified limits); None is unlimited. `scp-images admin quota set`
     # overrides them for one account.

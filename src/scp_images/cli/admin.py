@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from scp_images.app import Components
+from scp_images.cli._audit import audit_app
 from scp_images.cli._output import EXIT_USAGE, fail, print_json, print_record
 from scp_images.cli._settings import build_settings, open_components
 from scp_images.domain.errors import DomainError, InvalidSourceGrant
@@ -39,6 +40,7 @@ quota_app = typer.Typer(
 )
 app.add_typer(source_app, name="source")
 app.add_typer(quota_app, name="quota")
+app.add_typer(audit_app, name="audit")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
 

@@ -258,3 +258,8 @@ class RateLimited(DomainError):
 class Unavailable(DomainError):
     code = "virtualserver.Unavailable"
     template = "The service is temporarily unavailable: {reason}."
+
+
+class AuditUnavailable(Unavailable):
+    """The audit record of a change could not be written: the change is refused rather than made
+    unrecorded (503, like any other store the service cannot use)."""

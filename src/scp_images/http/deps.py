@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from scp_images.http.guard import Guard
 from scp_images.http.transfers import TransferSlots
+from scp_images.services.audit import AuditTrail
 from scp_images.services.download_links import DownloadLinkService
 from scp_images.services.images import ImageService
 from scp_images.services.ingest import IngestService
@@ -40,6 +41,7 @@ class Services:
     links: DownloadLinkService
     transfers: TransferSlots
     source_grants: SourceGrants
+    audit: AuditTrail
     limits: EdgeLimits = EdgeLimits()
     # SQLite answers in microseconds from a local file: calling it on the event loop beats a thread hop.
     # A networked database may hang, so its calls go to the thread pool and the loop stays responsive.

@@ -88,6 +88,7 @@ class Guard:
         state = request.scope["state"]
         state["api_version"] = str(version.version)
         state["access_key"] = principal.access_key
+        state["account_id"] = principal.account_id  # the audit record of a refusal names it
         principal.require(action)
         return Call(
             principal, version, state["language"], state["request_id"], self._version_headers[version.version]

@@ -8,8 +8,13 @@ import string
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from sqlalchemy import Connection
+
+from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import AccessKeyNotFound, AccountNotFound, Conflict, InvalidRequest
 from scp_images.domain.principal import Action
+from scp_images.services import audit
+from scp_images.services.audit import AuditContext
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.secrets import SETTING, SecretCipher, SecretKeyError, SecretUnreadable
 from scp_images.store.sql import accounts as store
@@ -34,7 +39,21 @@ class AccountService:
         self._clock = clock
         self._secrets = secrets or SecretCipher(())
 
-    def create_account(self, name: str, account_id: str | None = None) -> AccountRecord:
+    def _record(
+        self,
+        conn: Connection,
+        context: AuditContext | None,
+        action: AuditAction,
+        account_id: str | None,
+        detail: str | None = None,
+    ) -> None:
+        """Operator actions are recorded with the operator (user@host) unless the caller says who."""
+        context = context or audit.operator()
+        audit.record(conn, context, self._clock(), action=action, account_id=account_id, detail=detail)
+
+    def create_account(
+        self, name: str, account_id: str | None = None, context: AuditContext | None = None
+    ) -> AccountRecord:
         account_id = account_id or secrets.token_hex(16)
         if not _ACCOUNT_ID.match(account_id):
             raise InvalidRequest(reason="an account id is 32 lower-case hex characters")
@@ -45,6 +64,7 @@ class AccountService:
             if store.account_exists(conn, account_id):
                 raise Conflict(reason=f"account {account_id} exists already")
             store.insert_account(conn, record)
+            self._record(conn, context, AuditAction.ACCOUNT_CREATE, account_id, f"name {name}")
         return record
 
     def create_first_account(self, name: str, user_name: str) -> tuple[AccountRecord, KeyRecord] | None:
@@ -58,19 +78,28 @@ class AccountService:
             store.insert_account(conn, account)
             key = self._new_key(account, user_name, ())
             store.insert_key(conn, self._sealed(key))
+            self._record(conn, None, AuditAction.ACCOUNT_CREATE, account.id, f"first account, name {name}")
+            self._record(conn, None, AuditAction.KEY_CREATE, account.id, _key_detail(key))
         return account, key
 
     def list_accounts(self) -> list[AccountRecord]:
         with self._db.read() as conn:
             return store.list_accounts(conn)
 
-    def create_key(self, account_id: str, user_name: str, denied: Iterable[Action] = ()) -> KeyRecord:
+    def create_key(
+        self,
+        account_id: str,
+        user_name: str,
+        denied: Iterable[Action] = (),
+        context: AuditContext | None = None,
+    ) -> KeyRecord:
         with self._db.transaction() as conn:
             account = store.get_account(conn, account_id)
             if account is None:
                 raise AccountNotFound(account_id=account_id)
             record = self._new_key(account, user_name, denied)
             store.insert_key(conn, self._sealed(record))
+            self._record(conn, context, AuditAction.KEY_CREATE, account_id, _key_detail(record))
         return record  # the secret in the clear, shown once to the operator who asked
 
     def _new_key(self, account: AccountRecord, user_name: str, denied: Iterable[Action]) -> KeyRecord:
@@ -93,15 +122,20 @@ class AccountService:
         with self._db.read() as conn:
             return store.list_keys(conn, account_id)
 
-    def set_key_enabled(self, access_key: str, enabled: bool) -> None:
+    def set_key_enabled(self, access_key: str, enabled: bool, context: AuditContext | None = None) -> None:
         with self._db.transaction() as conn:
-            if not store.set_key_enabled(conn, access_key, enabled):
+            key = store.get_key(conn, access_key)
+            if key is None or not store.set_key_enabled(conn, access_key, enabled):
                 raise AccessKeyNotFound(access_key=access_key)
+            action = AuditAction.KEY_ENABLE if enabled else AuditAction.KEY_DISABLE
+            self._record(conn, context, action, key.account_id, f"access key {access_key}")
 
-    def delete_key(self, access_key: str) -> None:
+    def delete_key(self, access_key: str, context: AuditContext | None = None) -> None:
         with self._db.transaction() as conn:
-            if not store.delete_key(conn, access_key):
+            key = store.get_key(conn, access_key)
+            if key is None or not store.delete_key(conn, access_key):
                 raise AccessKeyNotFound(access_key=access_key)
+            self._record(conn, context, AuditAction.KEY_DELETE, key.account_id, f"access key {access_key}")
 
     def check_secrets(self) -> None:
         """Start-up check: every stored secret can be read with the configured keys. A wrong or missing
@@ -124,7 +158,7 @@ class AccountService:
                 f"{unreadable} of {len(stored)} stored access-key secrets are encrypted, and {SETTING} {hint}"
             )
 
-    def reencrypt_secrets(self) -> Reencrypted:
+    def reencrypt_secrets(self, context: AuditContext | None = None) -> Reencrypted:
         """Encrypt every stored secret with the first configured key: plain rows and rows under an older
         key. Each row is replaced only if unchanged since it was read, so a concurrent run is harmless."""
         if not self._secrets.enabled:
@@ -138,4 +172,11 @@ class AccountService:
                 sealed = self._secrets.seal(self._secrets.open(secret))
                 if store.replace_secret(conn, access_key, secret, sealed):
                     changed += 1
+            detail = f"{changed} secrets encrypted with the first key, {unchanged} unchanged"
+            self._record(conn, context, AuditAction.KEY_REENCRYPT, None, detail)
         return Reencrypted(changed, unchanged)
+
+
+def _key_detail(key: KeyRecord) -> str:
+    denied = ",".join(sorted(a.value for a in key.denied_actions))
+    return f"access key {key.access_key} for {key.user_name}" + (f", denied {denied}" if denied else "")

@@ -1,6 +1,6 @@
 """The background work of a server or worker process: repair at start-up, then run import jobs, and sweep
-orphans again every so often. ``BackgroundThread`` runs it inside the server (the embedded default);
-``scp-images worker`` runs it in the foreground."""
+orphans and audit records past their retention again every so often. ``BackgroundThread`` runs it inside
+the server (the embedded default); ``scp-images worker`` runs it in the foreground."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 
+from scp_images.services.audit import AuditTrail
 from scp_images.services.import_jobs import ImportRunner
 from scp_images.services.recovery import Recovery
 
@@ -15,9 +16,17 @@ log = logging.getLogger(__name__)
 
 
 class BackgroundWork:
-    def __init__(self, runner: ImportRunner, recovery: Recovery, *, sweep_every_seconds: float) -> None:
+    def __init__(
+        self,
+        runner: ImportRunner,
+        recovery: Recovery,
+        *,
+        sweep_every_seconds: float,
+        audit: AuditTrail | None = None,
+    ) -> None:
         self.runner = runner
         self._recovery = recovery
+        self._audit = audit
         self._sweep_every = sweep_every_seconds
 
     def run(self, stop: threading.Event) -> None:
@@ -33,6 +42,12 @@ class BackgroundWork:
             self._recovery.run()
         except Exception:  # a store or database outage must not stop the import jobs
             log.exception("recovery of abandoned writes and orphans failed")
+        if self._audit is None:
+            return
+        try:  # the retention sweep: several processes may run it at once, deleting is idempotent
+            self._audit.sweep(self.runner.worker_id)
+        except Exception:
+            log.exception("the audit retention sweep failed")
 
     def request_stop(self, stop: threading.Event) -> None:
         stop.set()

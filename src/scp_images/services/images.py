@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scp_images.domain.access import list_scope, pending_scope, require_owner, require_visible
+from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import (
     ConcurrentUpdate,
     ImageProtected,
@@ -27,6 +28,8 @@ from scp_images.domain.image import (
 from scp_images.domain.listing import ListQuery
 from scp_images.domain.principal import Principal
 from scp_images.domain.sources import redact_url
+from scp_images.services import audit
+from scp_images.services.audit import AuditContext, for_principal
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.downloads import ImageData
 from scp_images.services.observer import DownloadObserver
@@ -109,7 +112,7 @@ class ImageService:
         except Exception:
             raise InvalidRequest(reason=f"marker {marker_id} is not an image you can list") from None
 
-    def create(self, principal: Principal, new: NewImage) -> Image:
+    def create(self, principal: Principal, new: NewImage, context: AuditContext | None = None) -> Image:
         """A queued image; when a URL is given its import job is written in the same transaction."""
         if new.url is not None:
             self._sources.check(new.url, principal.account_id)
@@ -136,9 +139,28 @@ class ImageService:
             image_store.insert_image(conn, image)
             if new.url is not None:
                 job_store.put_job(conn, image.id, new.url, JobSource.URL, image.created_at, JobStatus.PENDING)
+            audit.record(
+                conn,
+                context or for_principal(principal),
+                image.created_at,
+                action=AuditAction.IMAGE_CREATE,
+                image_id=image.id,
+            )
         if new.url is not None:
             self._on_job()
         return image
+
+    def _record(
+        self,
+        conn: Any,
+        principal: Principal,
+        context: AuditContext | None,
+        action: AuditAction,
+        image_id: str,
+        detail: str | None = None,
+    ) -> None:
+        context = context or for_principal(principal)
+        audit.record(conn, context, self._clock(), action=action, image_id=image_id, detail=detail)
 
     def _owned(self, conn: Any, principal: Principal, image_id: str, *, for_update: bool = False) -> Image:
         image, member_status = image_store.get_image_for(conn, image_id, principal.account_id)
@@ -149,7 +171,13 @@ class ImageService:
             image = require_visible(locked, image_id, principal.account_id, member_status)
         return image
 
-    def update(self, principal: Principal, image_id: str, changes: dict[str, Any]) -> Image:
+    def update(
+        self,
+        principal: Principal,
+        image_id: str,
+        changes: dict[str, Any],
+        context: AuditContext | None = None,
+    ) -> Image:
         image_id = parse_image_id(image_id)
         unknown = set(changes) - UPDATABLE_FIELDS
         if unknown:
@@ -163,11 +191,13 @@ class ImageService:
                 values["updated_at"] = self._clock()
                 if not image_store.update_image(conn, image_id, values):
                     raise ConcurrentUpdate(image_id=image_id)
+            detail = ", ".join(f"{k}={v}" for k, v in sorted(values.items()) if k != "updated_at")
+            self._record(conn, principal, context, AuditAction.IMAGE_UPDATE, image_id, detail or None)
             updated = image_store.get_image(conn, image_id)
         assert updated is not None
         return updated if values else image
 
-    def delete(self, principal: Principal, image_id: str) -> None:
+    def delete(self, principal: Principal, image_id: str, context: AuditContext | None = None) -> None:
         """Removes the row (members and import record with it) and then the bytes; a running import
         notices at its next heartbeat and discards what it wrote."""
         image_id = parse_image_id(image_id)
@@ -176,10 +206,13 @@ class ImageService:
             if image.protected:
                 raise ImageProtected(image_id=image_id)
             image_store.delete_image(conn, image_id)
+            self._record(conn, principal, context, AuditAction.IMAGE_DELETE, image_id)
         if image.blob_key:
             self._blobs.delete(image.blob_key)
 
-    def start_import(self, principal: Principal, image_id: str, url: str) -> None:
+    def start_import(
+        self, principal: Principal, image_id: str, url: str, context: AuditContext | None = None
+    ) -> None:
         image_id = parse_image_id(image_id)
         self._sources.check(url, principal.account_id)
         with self._db.transaction() as conn:
@@ -198,6 +231,7 @@ class ImageService:
             if not applied:
                 raise ConcurrentUpdate(image_id=image_id)
             job_store.put_job(conn, image_id, url, JobSource.URL, now, JobStatus.PENDING)
+            self._record(conn, principal, context, AuditAction.IMAGE_IMPORT, image_id, redact_url(url))
         self._on_job()
 
     def _start_room(self, conn: Any, principal: Principal, image_id: str) -> None:

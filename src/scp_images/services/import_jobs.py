@@ -18,8 +18,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
+from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import ImageNotFound
 from scp_images.domain.image import ImageStatus
+from scp_images.services import audit
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.ingest import ImportReleased, IngestService
 from scp_images.services.sources import ImportSources
@@ -115,7 +117,10 @@ class ImportRunner:
         if job_store.fail_abandoned(conn, job, now, reason, stale_before):
             # Compare-and-set from importing: an image that became active is never turned into killed.
             changes = {"updated_at": now}
-            image_store.move(conn, job.image_id, ImageStatus.IMPORTING, ImageStatus.KILLED, changes)
+            if image_store.move(conn, job.image_id, ImageStatus.IMPORTING, ImageStatus.KILLED, changes):
+                context = audit.worker(self.worker_id)
+                action = AuditAction.IMPORT_KILL
+                audit.record(conn, context, now, action=action, image_id=job.image_id, detail=reason)
 
     # --- running -------------------------------------------------------------------------------
 

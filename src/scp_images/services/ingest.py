@@ -11,9 +11,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import AccountNotFound, DiskImageRejected, DomainError, UploadInterrupted
 from scp_images.domain.image import Image, ImageSpec, ImageStatus, Visibility, new_image
 from scp_images.imports.pipeline import IngestCancelled, IngestResult, ingest, read_file_chunks
+from scp_images.services import audit
+from scp_images.services.audit import AuditContext
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.observer import ImportObserver, NoObserver
 from scp_images.services.quotas import QuotaService
@@ -85,9 +88,11 @@ class IngestService:
         chunks: Iterable[bytes],
         *,
         progress: Callable[[int], None] | None = None,
+        context: AuditContext | None = None,
     ) -> IngestResult:
         """Stream ``chunks`` into a new blob and make the image active; all or nothing. Only the attempt
-        that still owns the job (its fence) can publish, and the job ends in the same transaction."""
+        that still owns the job (its fence) can publish, and the job ends in the same transaction, with
+        its audit record (``context``; by default the fence's writer, as a worker)."""
         key = new_blob_key(fence.image_id)
         with self._db.transaction() as conn:
             if not job_store.set_staging_key(conn, fence, key, self._clock()):
@@ -102,13 +107,13 @@ class IngestService:
             )
             writer.commit()
         try:
-            self._activate(fence, key, result)
+            self._activate(fence, key, result, context or audit.worker(fence.worker))
         except BaseException:
             self._blobs.delete(key)
             raise
         return result
 
-    def _activate(self, fence: JobFence, key: str, result: IngestResult) -> None:
+    def _activate(self, fence: JobFence, key: str, result: IngestResult, context: AuditContext) -> None:
         now = self._clock()
         changes = {
             "size": result.size,
@@ -126,6 +131,10 @@ class IngestService:
                 conn, fence.image_id, ImageStatus.IMPORTING, ImageStatus.ACTIVE, changes
             ):
                 raise ImportSuperseded(fence.image_id)
+            detail = f"{result.size} bytes, md5 {result.checksum}"
+            audit.record(
+                conn, context, now, action=AuditAction.IMPORT_PUBLISH, image_id=fence.image_id, detail=detail
+            )
 
     def ingest_or_kill(
         self,
@@ -134,29 +143,41 @@ class IngestService:
         *,
         progress: Callable[[int], None] | None = None,
         reraise: bool = False,
+        context: AuditContext | None = None,
     ) -> IngestResult | None:
         """Run an import to its end: the image ends active, killed with the reason on its record, or (an
         interrupted upload) queued again. Returns None when it did not become active; with ``reraise`` a
         refusal or interruption is raised after the image is settled, so a caller waiting on it hears why."""
         started = time.monotonic()
+        context = context or audit.worker(fence.worker)
         try:
-            result = self.ingest_into(fence, chunks, progress=progress)
+            result = self.ingest_into(fence, chunks, progress=progress, context=context)
         except (IngestCancelled, ImportSuperseded):
             self._observer.import_finished("cancelled", None, 0, time.monotonic() - started)
             return None
         except ImportReleased:
             with self._db.transaction() as conn:
-                job_store.release(conn, fence)
+                if job_store.release(conn, fence):
+                    detail = "handed back: its writer is shutting down"
+                    audit.record(
+                        conn,
+                        context,
+                        self._clock(),
+                        action=AuditAction.IMPORT_REQUEUE,
+                        image_id=fence.image_id,
+                        detail=detail,
+                    )
             self._observer.import_finished("released", None, 0, time.monotonic() - started)
             return None
-        except UploadInterrupted:
-            self._settle(fence, ImageStatus.QUEUED, "interrupted: the upload stopped before its end")
+        except UploadInterrupted as exc:
+            reason = "interrupted: the upload stopped before its end"
+            self._settle(fence, ImageStatus.QUEUED, reason, context, exc)
             self._observer.import_finished("interrupted", None, 0, time.monotonic() - started)
             if reraise:
                 raise
             return None
         except Exception as exc:
-            self._settle(fence, ImageStatus.KILLED, failure_reason(exc))
+            self._settle(fence, ImageStatus.KILLED, failure_reason(exc), context, exc)
             reason = exc.reason if isinstance(exc, DiskImageRejected) else type(exc).__name__
             self._observer.import_finished("killed", reason, 0, time.monotonic() - started)
             if not isinstance(exc, DomainError):
@@ -184,15 +205,24 @@ class IngestService:
 
         return beat
 
-    def _settle(self, fence: JobFence, target: ImageStatus, reason: str) -> None:
-        """End a failed attempt: only while it still owns the job does it touch the job or the image."""
+    def _settle(
+        self, fence: JobFence, target: ImageStatus, reason: str, context: AuditContext, error: Exception
+    ) -> None:
+        """End a failed attempt: only while it still owns the job does it touch the job or the image, and
+        records what it did (an upload's record carries the call's error and status)."""
         now = self._clock()
         with self._db.transaction() as conn:
             if job_store.finish(conn, fence, JobStatus.FAILED, now, reason=reason):
                 image_store.move(conn, fence.image_id, ImageStatus.IMPORTING, target, {"updated_at": now})
+                queued = target is ImageStatus.QUEUED
+                action = AuditAction.IMPORT_REQUEUE if queued else AuditAction.IMPORT_KILL
+                audit.record(
+                    conn, context, now, action=action, image_id=fence.image_id, error=error, detail=reason
+                )
 
-    def publish_file(self, request: PublishRequest) -> Image:
-        """The operator's import of a local qcow2; a refused file leaves neither row nor blob."""
+    def publish_file(self, request: PublishRequest, context: AuditContext | None = None) -> Image:
+        """The operator's import of a local qcow2; a refused file leaves neither row nor blob. Recorded
+        (as the operator, by default) when the image becomes active."""
         image = self._new_image(request)
         worker = f"admin:{os.getpid()}:{secrets.token_hex(4)}"
         with self._db.transaction() as conn:
@@ -204,7 +234,12 @@ class IngestService:
             )
         assert fence is not None
         try:
-            self.ingest_into(fence, read_file_chunks(request.path), progress=self.heartbeat(fence, 5.0))
+            self.ingest_into(
+                fence,
+                read_file_chunks(request.path),
+                progress=self.heartbeat(fence, 5.0),
+                context=context or audit.operator(AuditAction.IMAGE_PUBLISH),
+            )
         except BaseException:
             with self._db.transaction() as conn:
                 image_store.delete_image(conn, image.id)

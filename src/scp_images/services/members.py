@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from scp_images.domain.access import require_owner, require_visible
+from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import (
     AccountNotFound,
     Conflict,
@@ -19,6 +20,8 @@ from scp_images.domain.errors import (
 from scp_images.domain.image import Image, ImageStatus, Visibility, parse_image_id
 from scp_images.domain.member import Member, MemberStatus
 from scp_images.domain.principal import Principal
+from scp_images.services import audit
+from scp_images.services.audit import AuditContext, for_principal
 from scp_images.services.clock import Clock, system_clock
 from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql import images as image_store
@@ -44,7 +47,24 @@ class MemberService:
         image, status = image_store.get_image_for(conn, image_id, principal.account_id)
         return require_visible(image, image_id, principal.account_id, status)
 
-    def add(self, principal: Principal, image_id: str, member_id: str) -> Member:
+    def _record(
+        self,
+        conn: Any,
+        principal: Principal,
+        context: AuditContext | None,
+        action: AuditAction,
+        image_id: str,
+        member_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        context = context or for_principal(principal)
+        audit.record(
+            conn, context, self._clock(), action=action, image_id=image_id, member_id=member_id, detail=detail
+        )
+
+    def add(
+        self, principal: Principal, image_id: str, member_id: str, context: AuditContext | None = None
+    ) -> Member:
         image_id = parse_image_id(image_id)
         with self._db.transaction() as conn:
             image = self._visible(conn, principal, image_id)
@@ -62,6 +82,7 @@ class MemberService:
             # The check above answers quickly; the insert decides when two adds race past it.
             if not member_store.insert_member(conn, member):
                 raise MemberExists(image_id=image_id, member_id=member_id)
+            self._record(conn, principal, context, AuditAction.MEMBER_ADD, image_id, member_id)
         return member
 
     def list(self, principal: Principal, image_id: str) -> list[Member]:
@@ -84,7 +105,14 @@ class MemberService:
             raise MemberNotFound(image_id=image_id, member_id=member_id)
         return member
 
-    def set_status(self, principal: Principal, image_id: str, member_id: str, status: MemberStatus) -> Member:
+    def set_status(
+        self,
+        principal: Principal,
+        image_id: str,
+        member_id: str,
+        status: MemberStatus,
+        context: AuditContext | None = None,
+    ) -> Member:
         """Only the member answers for itself; the owner is refused (403), anyone else sees 404."""
         member = self.get(principal, image_id, member_id)
         if member.member_id != principal.account_id:
@@ -93,11 +121,16 @@ class MemberService:
             now = self._clock()
             if not member_store.set_status(conn, member.image_id, member_id, status, now):
                 raise MemberNotFound(image_id=member.image_id, member_id=member_id)
+            self._record(
+                conn, principal, context, AuditAction.MEMBER_STATUS, member.image_id, member_id, status.value
+            )
             updated = member_store.get_member(conn, member.image_id, member_id)
         assert updated is not None
         return updated
 
-    def remove(self, principal: Principal, image_id: str, member_id: str) -> None:
+    def remove(
+        self, principal: Principal, image_id: str, member_id: str, context: AuditContext | None = None
+    ) -> None:
         image_id = parse_image_id(image_id)
         member_id = parse_member_id(member_id)
         with self._db.transaction() as conn:
@@ -105,8 +138,9 @@ class MemberService:
             require_owner(image, principal.account_id)
             if not member_store.delete_member(conn, image_id, member_id):
                 raise MemberNotFound(image_id=image_id, member_id=member_id)
+            self._record(conn, principal, context, AuditAction.MEMBER_REMOVE, image_id, member_id)
 
-    def share(self, principal: Principal, image_id: str) -> None:
+    def share(self, principal: Principal, image_id: str, context: AuditContext | None = None) -> None:
         """Create Sharing Image: our images are files already, so preparing one for sharing means
         making it ``shared``; only an active image of the caller's own can be shared."""
         image_id = parse_image_id(image_id)
@@ -118,3 +152,4 @@ class MemberService:
             image_store.update_image(
                 conn, image_id, {"visibility": Visibility.SHARED, "updated_at": self._clock()}
             )
+            self._record(conn, principal, context, AuditAction.IMAGE_SHARE, image_id)

@@ -10,13 +10,17 @@ before creating it, so an object that is unowned at that check can never become 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
+from scp_images.domain.audit import AuditAction
 from scp_images.domain.image import ImageStatus
+from scp_images.services import audit
 from scp_images.services.clock import Clock, system_clock
 from scp_images.store.blob.base import BlobStore, StagedUpload
 from scp_images.store.sql import images as image_store
@@ -41,7 +45,10 @@ class Recovery:
         upload_stale_seconds: float | None = None,
         clock: Clock = system_clock,
         wall_time: Callable[[], float] = time.time,
+        worker_id: str | None = None,
     ) -> None:
+        # Who its audit records name: the worker (or server) process whose background work it is.
+        self.worker_id = worker_id or f"recovery:{socket.gethostname()}:{os.getpid()}"
         self._db = db
         self._blobs = blobs
         self._stale = timedelta(seconds=stale_seconds)
@@ -78,13 +85,20 @@ class Recovery:
         now = self._clock()
         changes = {"updated_at": now}
         if job is None or job.status is not JobStatus.RUNNING:
-            image_store.move(conn, image_id, ImageStatus.IMPORTING, ImageStatus.KILLED, changes)
+            if image_store.move(conn, image_id, ImageStatus.IMPORTING, ImageStatus.KILLED, changes):
+                self._record(conn, AuditAction.IMPORT_KILL, image_id, "no running import writes it")
             return
         upload = job.source is JobSource.UPLOAD
         reason = "interrupted: the upload stopped" if upload else "interrupted: the operator import stopped"
         if job_store.fail_abandoned(conn, job, now, reason, stale_before):
             target = ImageStatus.QUEUED if upload else ImageStatus.KILLED
-            image_store.move(conn, image_id, ImageStatus.IMPORTING, target, changes)
+            if image_store.move(conn, image_id, ImageStatus.IMPORTING, target, changes):
+                action = AuditAction.IMPORT_REQUEUE if upload else AuditAction.IMPORT_KILL
+                self._record(conn, action, image_id, reason)
+
+    def _record(self, conn: Connection, action: AuditAction, image_id: str, detail: str) -> None:
+        context = audit.worker(self.worker_id)
+        audit.record(conn, context, self._clock(), action=action, image_id=image_id, detail=detail)
 
     # --- orphans -------------------------------------------------------------------------------
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from sqlalchemy import Connection
+
+from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import AccountNotFound, SourceGrantNotFound
 from scp_images.domain.principal import Principal
 from scp_images.domain.sources import (
@@ -19,6 +22,8 @@ from scp_images.domain.sources import (
     require_readable,
 )
 from scp_images.imports.sources import OpenedSource, SourceResolver, parse_object_storage_url
+from scp_images.services import audit
+from scp_images.services.audit import AuditContext
 from scp_images.services.clock import Clock, system_clock
 from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql import grants as grant_store
@@ -62,22 +67,35 @@ class SourceGrants:
         self._protected = frozenset(protected_buckets)
         self._clock = clock
 
-    def grant(self, account_id: str, bucket: str, prefix: str = "") -> SourceGrant:
+    def grant(
+        self, account_id: str, bucket: str, prefix: str = "", context: AuditContext | None = None
+    ) -> SourceGrant:
         """Idempotent: granting what is granted already changes nothing."""
         grant = new_grant(account_id, bucket, prefix, self._protected)
         with self._db.transaction() as conn:
             if not account_store.account_exists(conn, account_id):
                 raise AccountNotFound(account_id=account_id)
             grant_store.add_grant(conn, grant, self._clock())
+            self._record(conn, context, AuditAction.SOURCE_GRANT, grant)
         return grant
 
-    def revoke(self, account_id: str, bucket: str, prefix: str = "") -> SourceGrant:
+    def revoke(
+        self, account_id: str, bucket: str, prefix: str = "", context: AuditContext | None = None
+    ) -> SourceGrant:
         """Remove exactly this grant (the prefix compared in its stored form, so ``a/b/`` is ``a/b``)."""
         grant = new_grant(account_id, bucket, prefix, ())
         with self._db.transaction() as conn:
             if not grant_store.delete_grant(conn, grant):
                 raise SourceGrantNotFound(account_id=account_id, bucket=bucket, prefix=grant.prefix)
+            self._record(conn, context, AuditAction.SOURCE_REVOKE, grant)
         return grant
+
+    def _record(
+        self, conn: Connection, context: AuditContext | None, action: AuditAction, grant: SourceGrant
+    ) -> None:
+        where = f"s3://{grant.bucket}/{grant.prefix}"
+        context = context or audit.operator()
+        audit.record(conn, context, self._clock(), action=action, account_id=grant.account_id, detail=where)
 
     def list_grants(self, account_id: str | None = None) -> list[SourceGrant]:
         """Every row, for the operator (a row on the blob store's bucket included, so it can be revoked)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 
 import anyio
 import anyio.from_thread
@@ -12,13 +13,16 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from scp_images.domain.errors import Unavailable
+from scp_images.domain.audit import AuditAction
+from scp_images.domain.errors import DomainError, Unavailable
 from scp_images.domain.principal import Action, Principal
+from scp_images.http.audit import answered_status, audited
 from scp_images.http.body import upload_chunks
 from scp_images.http.deps import Services, services
 from scp_images.http.errors import envelope
 from scp_images.http.responses import empty_response, json_response
 from scp_images.http.transfers import released_after
+from scp_images.services.audit import AuditContext
 from scp_images.services.images import Download
 
 router = APIRouter()
@@ -114,16 +118,32 @@ async def upload_image(request: Request, image_id: str) -> Response:
     """The owner streams the bytes of a queued image; they pass the same pipeline as imports. The ingest
     runs on a transfer thread and pulls each chunk from the event loop: natural backpressure."""
     svc = services(request)
-    call = await anyio.to_thread.run_sync(svc.guard.authorize, request, Action.IMPORT_IMAGE)
-    release = svc.transfers.acquire()
+    audit = audited(request, AuditAction.IMAGE_UPLOAD, 204, image_id=image_id)
     try:
-        await _upload(svc, call.principal, image_id, request, f"upload:{call.request_id}")
-    finally:
-        release()
+        call = await anyio.to_thread.run_sync(svc.guard.authorize, request, Action.IMPORT_IMAGE)
+        release = svc.transfers.acquire()
+        try:
+            context = replace(audit.context(call), status_of=_upload_status)
+            await _upload(svc, call.principal, image_id, request, context)
+        finally:
+            release()
+    except Exception as exc:
+        await anyio.to_thread.run_sync(audit.failed, exc)
+        raise
     return empty_response(204, call.headers)
 
 
-async def _upload(svc: Services, principal: Principal, image_id: str, request: Request, worker: str) -> None:
+def _upload_status(error: BaseException) -> int:
+    # An upload that ends on an unexpected error is answered 503 below ("stopped before it was stored").
+    return answered_status(error) if isinstance(error, DomainError) else 503
+
+
+async def _upload(
+    svc: Services, principal: Principal, image_id: str, request: Request, context: AuditContext
+) -> None:
+    """The upload's record is written when it ends: with the activation, or with the image queued again
+    or killed (an error's status and code)."""
+    worker = f"upload:{context.request_id}"
     fence = await anyio.to_thread.run_sync(svc.images.begin_upload, principal, image_id, worker)
     stream = upload_chunks(request).__aiter__()
 
@@ -139,7 +159,7 @@ async def _upload(svc: Services, principal: Principal, image_id: str, request: R
 
     progress = svc.ingest.heartbeat(fence, svc.limits.upload_heartbeat_seconds)
     result = await svc.transfers.run(
-        lambda: svc.ingest.ingest_or_kill(fence, chunks(), progress=progress, reraise=True)
+        lambda: svc.ingest.ingest_or_kill(fence, chunks(), progress=progress, reraise=True, context=context)
     )
     if result is None:
         raise Unavailable(reason="the upload stopped before it was stored")

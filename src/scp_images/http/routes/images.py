@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import InvalidRequest
 from scp_images.domain.listing import (
     FILTER_KEYS,
@@ -19,6 +20,7 @@ from scp_images.domain.listing import (
     parse_visibility,
 )
 from scp_images.domain.principal import Action
+from scp_images.http.audit import audited
 from scp_images.http.bodies import (
     ImageCreateRequest,
     ImageImportRequest,
@@ -77,15 +79,21 @@ def list_pending_images(request: Request) -> Response:
 
 @router.post("/v1/images")
 def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response:
-    svc = services(request)
-    call = svc.guard.authorize(request, Action.CREATE_IMAGE)
+    with audited(request, AuditAction.IMAGE_CREATE, 200) as audit:
+        svc = services(request)
+        call = svc.guard.authorize(request, Action.CREATE_IMAGE)
+        image = svc.images.create(call.principal, _new_image(request, raw), audit.context(call))
+    return json_response(image_body(image, call.version.version), headers=call.headers)
+
+
+def _new_image(request: Request, raw: RawBody) -> NewImage:
     direct_upload = request.query_params.get("source") == "upload"
     body = _body(request, ImageUploadCreateRequest if direct_upload else ImageCreateRequest, raw)
     if direct_upload and body.url is not None:
         raise InvalidRequest(
             reason="an image made with source=upload gets its bytes from PUT /v2/images/{id}/file, not url"
         )
-    new = NewImage(
+    return NewImage(
         name=body.name,
         os_distro=body.os_distro.value,
         url=body.url,
@@ -96,8 +104,6 @@ def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response
         protected=body.protected,
         visibility=body.visibility,
     )
-    image = svc.images.create(call.principal, new)
-    return json_response(image_body(image, call.version.version), headers=call.headers)
 
 
 @router.get("/v1/images/{image_id}")
@@ -114,28 +120,30 @@ def _show_image(request: Request, image_id: str) -> Response:
 
 @router.put("/v1/images/{image_id}")
 def update_image(request: Request, image_id: str, raw: RawBody = Depends(raw_body)) -> Response:
-    svc = services(request)
-    call = svc.guard.authorize(request, Action.SET_IMAGE)
-    body = _body(request, ImageSetRequest, raw)
-    changes = body.model_dump(exclude_unset=True)
-    image = svc.images.update(call.principal, image_id, changes)
+    with audited(request, AuditAction.IMAGE_UPDATE, 200, image_id=image_id) as audit:
+        svc = services(request)
+        call = svc.guard.authorize(request, Action.SET_IMAGE)
+        changes = _body(request, ImageSetRequest, raw).model_dump(exclude_unset=True)
+        image = svc.images.update(call.principal, image_id, changes, audit.context(call))
     return json_response(image_body(image, call.version.version), headers=call.headers)
 
 
 @router.delete("/v1/images/{image_id}")
 def delete_image(request: Request, image_id: str) -> Response:
-    svc = services(request)
-    call = svc.guard.authorize(request, Action.DELETE_IMAGE)
-    svc.images.delete(call.principal, image_id)
+    with audited(request, AuditAction.IMAGE_DELETE, 204, image_id=image_id) as audit:
+        svc = services(request)
+        call = svc.guard.authorize(request, Action.DELETE_IMAGE)
+        svc.images.delete(call.principal, image_id, audit.context(call))
     return empty_response(204, call.headers)
 
 
 @router.post("/v1/images/{image_id}/import")
 def import_image(request: Request, image_id: str, raw: RawBody = Depends(raw_body)) -> Response:
-    svc = services(request)
-    call = svc.guard.authorize(request, Action.IMPORT_IMAGE)
-    body = _body(request, ImageImportRequest, raw)
-    svc.images.start_import(call.principal, image_id, body.url)
+    with audited(request, AuditAction.IMAGE_IMPORT, 202, image_id=image_id) as audit:
+        svc = services(request)
+        call = svc.guard.authorize(request, Action.IMPORT_IMAGE)
+        body = _body(request, ImageImportRequest, raw)
+        svc.images.start_import(call.principal, image_id, body.url, audit.context(call))
     return empty_response(202, call.headers)
 
 

@@ -6,8 +6,10 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from scp_images.domain.audit import AuditAction
 from scp_images.domain.member import MemberStatus
 from scp_images.domain.principal import Action
+from scp_images.http.audit import audited
 from scp_images.http.bodies import ImageMemberCreateRequest, ImageMemberSetRequest, parse_body
 from scp_images.http.body import RawBody, raw_body
 from scp_images.http.deps import services
@@ -31,10 +33,11 @@ def list_members(request: Request, image_id: str) -> Response:
 
 @router.post("/v1/images/{image_id}/members")
 def create_member(request: Request, image_id: str, raw: RawBody = Depends(raw_body)) -> Response:
-    svc = services(request)
-    call = svc.guard.authorize(request, Action.CREATE_IMAGE_MEMBER)
-    body = parse_body(ImageMemberCreateRequest, raw.data, raw.content_type, limit=_limit(request))
-    member = svc.members.add(call.principal, image_id, body.member_id)
+    with audited(request, AuditAction.MEMBER_ADD, 200, image_id=image_id) as audit:
+        svc = services(request)
+        call = svc.guard.authorize(request, Action.CREATE_IMAGE_MEMBER)
+        body = parse_body(ImageMemberCreateRequest, raw.data, raw.content_type, limit=_limit(request))
+        member = svc.members.add(call.principal, image_id, body.member_id, audit.context(call))
     return json_response(member_body(member), headers=call.headers)
 
 
@@ -51,25 +54,29 @@ def show_member(request: Request, image_id: str, member_id: str) -> Response:
 def update_member(
     request: Request, image_id: str, member_id: str, raw: RawBody = Depends(raw_body)
 ) -> Response:
-    svc = services(request)
-    call = svc.guard.authorize(request, Action.SET_IMAGE_MEMBER)
-    body = parse_body(ImageMemberSetRequest, raw.data, raw.content_type, limit=_limit(request))
-    member = svc.members.set_status(call.principal, image_id, member_id, MemberStatus(body.status))
+    with audited(request, AuditAction.MEMBER_STATUS, 200, image_id=image_id, member_id=member_id) as audit:
+        svc = services(request)
+        call = svc.guard.authorize(request, Action.SET_IMAGE_MEMBER)
+        body = parse_body(ImageMemberSetRequest, raw.data, raw.content_type, limit=_limit(request))
+        status = MemberStatus(body.status)
+        member = svc.members.set_status(call.principal, image_id, member_id, status, audit.context(call))
     return json_response(member_body(member), headers=call.headers)
 
 
 @router.delete("/v1/images/{image_id}/members/{member_id}")
 def delete_member(request: Request, image_id: str, member_id: str) -> Response:
-    svc = services(request)
-    call = svc.guard.authorize(request, Action.DELETE_IMAGE_MEMBER)
-    svc.members.remove(call.principal, image_id, member_id)
+    with audited(request, AuditAction.MEMBER_REMOVE, 204, image_id=image_id, member_id=member_id) as audit:
+        svc = services(request)
+        call = svc.guard.authorize(request, Action.DELETE_IMAGE_MEMBER)
+        svc.members.remove(call.principal, image_id, member_id, audit.context(call))
     return empty_response(204, call.headers)
 
 
 @router.post("/v1/images/{image_id}/share")
 def share_image(request: Request, image_id: str) -> Response:
     """No body is expected (scpv2 sends Content-Length: 0 and no Content-Type); any body is ignored."""
-    svc = services(request)
-    call = svc.guard.authorize(request, Action.CREATE_SHARING_IMAGE)
-    svc.members.share(call.principal, image_id)
+    with audited(request, AuditAction.IMAGE_SHARE, 202, image_id=image_id) as audit:
+        svc = services(request)
+        call = svc.guard.authorize(request, Action.CREATE_SHARING_IMAGE)
+        svc.members.share(call.principal, image_id, audit.context(call))
     return empty_response(202, call.headers)

@@ -147,3 +147,27 @@ seen_signatures = Table(
     Column("signature", String(64), primary_key=True),
     Column("expires_at", DateTime, nullable=False, index=True),
 )
+
+# The audit trail: append-only (an UPDATE is refused by a trigger, see migration 0007); only the retention
+# sweep deletes. One HTTP request writes at most one record, so request_id is unique (NULLs are distinct).
+audit_records = Table(
+    "audit_records",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor_kind", String(16), nullable=False),
+    Column("actor", String(128)),
+    Column("account_id", String(32)),
+    Column("access_key", String(64)),
+    Column("request_id", String(64)),
+    Column("action", String(32), nullable=False),
+    Column("image_id", String(36)),
+    Column("member_id", String(64)),
+    Column("status", Integer),
+    Column("error_code", String(128)),
+    Column("detail", String(512)),
+    Index("ix_audit_records_at_id", "at", "id"),
+    Index("ix_audit_records_account_id_at", "account_id", "at"),
+    Index("ix_audit_records_image_id_at", "image_id", "at"),
+    Index("uq_audit_records_request_id", "request_id", unique=True),
+)

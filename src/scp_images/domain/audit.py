@@ -1,0 +1,77 @@
+"""The audit trail's record: who did what to which image or member, when, under which request, and how it
+ended. Plain data; the services write it in the transaction of the change it describes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+# Column widths (store/sql/tables.py): anything longer is cut, never refused.
+MAX_ACTOR = 128
+MAX_ACCESS_KEY = 64
+MAX_ERROR_CODE = 128
+MAX_DETAIL = 512
+
+
+class ActorKind(StrEnum):
+    API = "api"  # a signed (or refused) call; the actor is the access key and its account
+    OPERATOR = "operator"  # `scp-images admin …` (or start-up); the actor is user@host
+    WORKER = "worker"  # an import runner or the recovery of abandoned writes; the actor is its id
+
+
+class AuditAction(StrEnum):
+    """What a record says happened. Other parts add their own members here (one vocabulary)."""
+
+    IMAGE_CREATE = "image.create"
+    IMAGE_UPDATE = "image.update"
+    IMAGE_DELETE = "image.delete"
+    IMAGE_IMPORT = "image.import"
+    IMAGE_UPLOAD = "image.upload"
+    IMAGE_SHARE = "image.share"
+    MEMBER_ADD = "member.add"
+    MEMBER_REMOVE = "member.remove"
+    MEMBER_STATUS = "member.status"
+    IMAGE_PUBLISH = "image.publish"  # the operator's `admin image import` of a local file
+    ACCOUNT_CREATE = "account.create"
+    KEY_CREATE = "key.create"
+    KEY_ENABLE = "key.enable"
+    KEY_DISABLE = "key.disable"
+    KEY_DELETE = "key.delete"
+    KEY_REENCRYPT = "key.reencrypt"
+    SOURCE_GRANT = "source.grant"
+    SOURCE_REVOKE = "source.revoke"
+    IMPORT_PUBLISH = "import.publish"  # a worker made an imported image active
+    IMPORT_KILL = "import.kill"  # a worker ended an import killed
+    IMPORT_REQUEUE = "import.requeue"  # a worker handed an import back (queued image, or pending job)
+    AUDIT_SWEEP = "audit.sweep"  # the retention sweep removed older records
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    at: datetime
+    actor_kind: ActorKind
+    action: str
+    actor: str | None = None
+    account_id: str | None = None
+    access_key: str | None = None
+    request_id: str | None = None
+    image_id: str | None = None
+    member_id: str | None = None
+    status: int | None = None  # the HTTP status answered (API calls only)
+    error_code: str | None = None  # the stable error code, None when it succeeded
+    detail: str | None = None
+    id: int | None = None  # given by the store
+
+
+def as_text(value: str | None, limit: int) -> str | None:
+    """A caller-supplied string made safe to keep: printable ASCII only (anything else becomes ``?``), at
+    most ``limit`` characters. A hostile access key is text to store, never something to interpret."""
+    if value is None:
+        return None
+    return "".join(c if " " <= c <= "~" else "?" for c in value[:limit])
+
+
+def bounded(value: str | None, limit: int) -> str | None:
+    """Our own text (reasons, details): cut to the column's width."""
+    return None if value is None else value[:limit]

@@ -1,0 +1,95 @@
+"""The audit record of every state-changing call. A call that changes something is recorded by its use
+case, in the transaction of the change (``context``); a call that is refused or fails changes nothing and
+is recorded here, in a transaction of its own, with the status and code it is answered with. A record of
+the same request written by the change wins (one record per request id)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from starlette.requests import Request
+
+from scp_images.domain.audit import MAX_ACCESS_KEY, ActorKind, AuditAction, as_text
+from scp_images.domain.errors import DomainError
+from scp_images.http.deps import services
+from scp_images.http.errors import spec_for
+from scp_images.http.guard import Call
+from scp_images.services.audit import AuditContext, entry, for_principal
+from scp_images.signing import HEADER_ACCESS_KEY
+
+_IMAGE_ID_WIDTH = 36
+_MEMBER_ID_WIDTH = 64
+
+
+def answered_status(error: BaseException) -> int:
+    """The status the edge answers ``error`` with (the one error table)."""
+    return spec_for(error).status if isinstance(error, DomainError) else 500
+
+
+class AuditedCall:
+    """``with audited(...) as audit:`` around a state-changing handler; ``audit.context(call)`` goes to the
+    use case. Path values are the caller's text: kept as text, cut to their columns."""
+
+    def __init__(
+        self,
+        request: Request,
+        action: AuditAction,
+        ok_status: int,
+        image_id: str | None,
+        member_id: str | None,
+    ) -> None:
+        self._request = request
+        self.action = action
+        self.ok_status = ok_status
+        self.image_id = as_text(image_id, _IMAGE_ID_WIDTH)
+        self.member_id = as_text(member_id, _MEMBER_ID_WIDTH)
+
+    def context(self, call: Call) -> AuditContext:
+        return for_principal(call.principal, self.action, call.request_id, self.ok_status, answered_status)
+
+    def __enter__(self) -> AuditedCall:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(error, Exception):
+            self.failed(error)
+
+    def failed(self, error: Exception) -> None:
+        """Record a refused or failed call (blocking: call it on a thread from async code)."""
+        state = self._request.scope.get("state", {})
+        # Before authentication there is no principal: the key that was presented, as bounded text.
+        access_key = state.get("access_key") or as_text(
+            self._request.headers.get(HEADER_ACCESS_KEY), MAX_ACCESS_KEY
+        )
+        context = AuditContext(
+            ActorKind.API,
+            account_id=state.get("account_id"),
+            access_key=access_key,
+            request_id=state.get("request_id"),
+            action=self.action,
+            status_of=answered_status,
+        )
+        trail = services(self._request).audit
+        record = entry(
+            context,
+            trail.now(),
+            action=self.action,
+            image_id=self.image_id,
+            member_id=self.member_id,
+            error=error,
+            detail=str(error) if isinstance(error, DomainError) else type(error).__name__,
+        )
+        trail.record_alone(record)
+
+
+def audited(
+    request: Request,
+    action: AuditAction,
+    ok_status: int,
+    *,
+    image_id: str | None = None,
+    member_id: str | None = None,
+) -> AuditedCall:
+    return AuditedCall(request, action, ok_status, image_id, member_id)
