@@ -264,6 +264,9 @@ def scrub(
         float | None,
         typer.Option("--rate", min=0.01, help="Read at most this many MiB/s (default unbounded)"),
     ] = None,
+    retries: Annotated[
+        int, typer.Option(min=0, help="Read unreadable images again this many times, waiting 2 s, 4 s, …")
+    ] = 2,
     json: JsonOpt = False,
 ) -> None:
     """Re-read stored image data and check size, md5 and sha512 against each image; report corrupt and
@@ -273,7 +276,7 @@ def scrub(
     An image the store cannot be read for (an outage) is `unreadable`, tried again, and never flagged."""
     with components(ctx) as parts:
         image_id = parse_image_id(image) if image is not None else None
-        report = parts.scrubber.run(image_id=image_id, rate=rate * MiB if rate else None)
+        report = parts.scrubber.run(image_id=image_id, rate=rate * MiB if rate else None, retries=retries)
     if json:
         print_json(report.as_dict())
     else:

@@ -163,6 +163,7 @@ class Scrubber:
         self._recovery = recovery
         self._clock = clock
         self.observer: ScrubObserver = observer or NoScrubObserver()
+        self._proven_until = 0.0
 
     # --- one image ---------------------------------------------------------------------------
 
@@ -193,13 +194,32 @@ class Scrubber:
         return Finding(image.id, key, outcome, "; ".join(problems), size)
 
     def _absent(self, image: Image, key: str, size: int) -> Finding:
-        """No blob under the key: lost data only if the store itself answers (a vanished mount point
-        looks like a missing file too)."""
+        """No blob under the key: lost data only if the store answers and is demonstrably the right one.
+        An unmounted volume looks like missing files, and the filesystem store even makes its directory
+        again when a process starts, so a store holding none of the images' data is not believed: flagging
+        every image would refuse every download for what is a mount or configuration problem."""
         try:
             self._blobs.check()
         except BlobStoreUnavailable as exc:
             return Finding(image.id, key, Outcome.UNREADABLE, str(exc), size)
+        if not self._holds_image_data():
+            detail = "the image store holds no data of any image: is it unmounted or misconfigured?"
+            return Finding(image.id, key, Outcome.UNREADABLE, detail, size)
         return Finding(image.id, key, Outcome.MISSING, "no data under the image's key", size)
+
+    def _holds_image_data(self) -> bool:
+        """Whether some stored blob is an image's current data; remembered for a minute once proven."""
+        if time.monotonic() < self._proven_until:
+            return True
+        try:
+            for blob in self._blobs.blobs():
+                with self._db.read() as conn:
+                    if image_store.blob_key_owned(conn, blob.key):
+                        self._proven_until = time.monotonic() + 60.0
+                        return True
+        except BlobStoreUnavailable:
+            return False
+        return False
 
     def _settle(self, image: Image, finding: Finding) -> Finding:
         flag = _FLAGS.get(finding.outcome)
@@ -335,7 +355,7 @@ class ScrubWorker:
         pacer = Pacer(self._timings.rate, stop)
         while not stop.is_set():
             try:
-                worked = self.step(pacer)
+                worked = self.step(pacer) is not None
             except ScrubStopped:
                 return
             except Exception:  # an outage of the database must not end the scrub for good
@@ -344,12 +364,12 @@ class ScrubWorker:
             if not worked:
                 stop.wait(self._timings.idle_seconds)
 
-    def step(self, pacer: Pacer) -> bool:
-        """Check one due image (True), or begin the next cycle when it is time (False: nothing to do)."""
+    def step(self, pacer: Pacer) -> Finding | None:
+        """Check one due image, or begin the next cycle when it is time (None: nothing was checked)."""
         image, cycle = self._claim()
         if image is None:
             self._maybe_advance(cycle)
-            return False
+            return None
         try:
             finding = self._scrubber.check(image, pacer, self._beater(image.id, pacer))
         except BaseException:
@@ -363,7 +383,7 @@ class ScrubWorker:
                 scrub_store.retry_after(conn, image.id, self.worker_id, when)
             else:
                 scrub_store.finish(conn, image.id, self.worker_id, cycle, now)
-        return True
+        return finding
 
     def _claim(self) -> tuple[Image | None, int]:
         now = self._clock()
