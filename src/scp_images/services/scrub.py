@@ -364,8 +364,9 @@ class ScrubWorker:
             if not worked:
                 stop.wait(self._timings.idle_seconds)
 
-    def step(self, pacer: Pacer) -> Finding | None:
-        """Check one due image, or begin the next cycle when it is time (None: nothing was checked)."""
+    def step(self, pacer: Pacer) -> tuple[int, Finding] | None:
+        """Check one due image (the cycle and what was found), or begin the next cycle when it is time
+        (None: nothing was checked)."""
         image, cycle = self._claim()
         if image is None:
             self._maybe_advance(cycle)
@@ -383,7 +384,7 @@ class ScrubWorker:
                 scrub_store.retry_after(conn, image.id, self.worker_id, when)
             else:
                 scrub_store.finish(conn, image.id, self.worker_id, cycle, now)
-        return finding
+        return cycle, finding
 
     def _claim(self) -> tuple[Image | None, int]:
         now = self._clock()

@@ -84,7 +84,12 @@ def retry_after(conn: Connection, image_id: str, worker: str, when: datetime) ->
 
 def busy(conn: Connection, cycle: int, now: datetime) -> int:
     """Images that keep ``cycle`` open: due and free, or claimed by a live worker (retry waits do not)."""
-    waiting = and_(images.c.scrub_claimed_by.is_(None), images.c.scrub_claimed_until >= now)
+    # Spelled out with IS NOT NULL: a NULL comparison inside NOT would drop the unclaimed rows.
+    waiting = and_(
+        images.c.scrub_claimed_by.is_(None),
+        images.c.scrub_claimed_until.is_not(None),
+        images.c.scrub_claimed_until >= now,
+    )
     query = (
         select(func.count()).select_from(images).where(_checkable(), images.c.scrub_cycle < cycle, ~waiting)
     )
