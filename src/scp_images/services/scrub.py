@@ -77,12 +77,19 @@ class NoScrubObserver:
 class Pacer:
     """Holds reads to ``rate`` bytes per second on average (None: unbounded); a set ``stop`` ends a wait."""
 
-    def __init__(self, rate: float | None, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        rate: float | None,
+        stop: threading.Event | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         if rate is not None and rate <= 0:
             raise ValueError("the scrub rate must be above 0")
         self.rate = rate
         self._stop = stop or threading.Event()
-        self._started = time.monotonic()
+        self._monotonic = monotonic
+        self._started = monotonic()
         self._taken = 0
 
     @property
@@ -100,7 +107,7 @@ class Pacer:
         if self.rate is None:
             return
         self._taken += size
-        ahead = self._started + self._taken / self.rate - time.monotonic()
+        ahead = self._started + self._taken / self.rate - self._monotonic()
         if ahead > 0:
             self._stop.wait(ahead)
 
