@@ -19,6 +19,8 @@ from scp_images.http.metrics import (
     ImportMetrics,
     PrometheusDownloadObserver,
     PrometheusImportObserver,
+    PrometheusScrubObserver,
+    ScrubMetrics,
 )
 from scp_images.http.transfers import TransferSlots
 from scp_images.imports.sources import SourceConfig, SourceResolver
@@ -37,6 +39,8 @@ from scp_images.services.observer import DownloadObserver, ImportObserver, NoDow
 from scp_images.services.quotas import QuotaService
 from scp_images.services.ratelimit import RateLimiter
 from scp_images.services.recovery import Recovery
+from scp_images.services.restore import RestoreService
+from scp_images.services.scrub import MiB, NoScrubObserver, Scrubber, ScrubObserver, ScrubTimings, ScrubWorker
 from scp_images.services.secrets import SecretCipher
 from scp_images.services.sources import ImportSources, SourceGrants
 from scp_images.store.blob import BlobStore, create_blob_store
@@ -60,6 +64,7 @@ class Components:
     observer: ImportObserver = field(default_factory=NoObserver)
     downloads: DownloadObserver = field(default_factory=NoDownloadObserver)
     secrets: SecretCipher = field(default_factory=lambda: SecretCipher(()))
+    scrubs: ScrubObserver = field(default_factory=NoScrubObserver)
 
     @property
     def accounts(self) -> AccountService:
@@ -140,12 +145,40 @@ class Components:
             worker_id=worker_id,
         )
 
+    @property
+    def scrubber(self) -> Scrubber:
+        return Scrubber(self.db, self.blobs, self.recovery, clock=self.clock, observer=self.scrubs)
+
+    @property
+    def restore(self) -> RestoreService:
+        return RestoreService(self.db, self.blobs)
+
+    def scrub_worker(self, worker_id: str) -> ScrubWorker | None:
+        """The continuous scrub, or None while ``scrub_rate`` is 0 (off)."""
+        settings = self.settings
+        if not settings.scrub_rate:
+            return None
+        timings = ScrubTimings(
+            rate=settings.scrub_rate * MiB,
+            cycle_seconds=settings.scrub_cycle_seconds,
+            claim_seconds=settings.scrub_claim_seconds,
+            retry_seconds=settings.scrub_retry_seconds,
+        )
+        return ScrubWorker(
+            self.scrubber, self.db, timings, worker_id, clock=self.clock, skip_locked=self.db.is_postgres
+        )
+
     def background(self) -> BackgroundWork:
         # An orphan is removable once it is older than the grace, so sweeping more often gains nothing.
         sweep_every = max(1.0, self.settings.orphan_grace_seconds)
         runner = self.runner()
+        scrub = self.scrub_worker(runner.worker_id)
         return BackgroundWork(
-            runner, self.recovery_by(runner.worker_id), sweep_every_seconds=sweep_every, audit=self.audit
+            runner,
+            self.recovery_by(runner.worker_id),
+            sweep_every_seconds=sweep_every,
+            audit=self.audit,
+            scrub=scrub,
         )
 
     def close(self) -> None:
@@ -199,6 +232,7 @@ def create_app(
     import_metrics = ImportMetrics(registry)
     parts.observer = PrometheusImportObserver(import_metrics)
     parts.downloads = PrometheusDownloadObserver(DownloadMetrics(registry))
+    parts.scrubs = PrometheusScrubObserver(ScrubMetrics(registry))
     window = settings.signature_window_seconds
     replay = ReplayGuard(window, settings.replay_max_signatures) if settings.replay_protection else None
     authenticator = Authenticator(

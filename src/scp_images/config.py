@@ -82,6 +82,16 @@ class Settings(BaseSettings):
     # An import or upload reserves its account's bytes this far ahead of what it received: one database
     # write per step. A concurrent writer of the same account may be refused up to a step early.
     quota_step_bytes: int = Field(default=64 << 20, ge=1)
+    # The continuous integrity scrub (in `scp-images worker`, and in the server when it runs the background
+    # work): MiB/s each process reads at most; 0, the default, is off (every pass costs a full read of the
+    # store, and on S3 a GET per image). A cycle checks every active image once; the next begins when all
+    # are checked and the last began at least scrub_cycle_seconds ago.
+    scrub_rate: float = Field(default=0.0, ge=0)
+    scrub_cycle_seconds: float = Field(default=86400.0, ge=0)
+    # A worker's claim on the image it reads lives this long, renewed while it reads; a dead worker's image
+    # is claimed again after it. An unreadable image (store outage) is tried again after scrub_retry_seconds.
+    scrub_claim_seconds: float = Field(default=60.0, gt=0)
+    scrub_retry_seconds: float = Field(default=60.0, ge=0)
 
     _split_public = field_validator("public_urls", "import_allowed_hosts", mode="before")(_split_commas)
 

@@ -23,6 +23,7 @@ from tests.support.tools import wait_until
 
 SCP_IMAGES = [sys.executable, "-m", "scp_images.cli"]
 SERVERS = 4
+CONSOLE = ("--log-format", "console")
 
 
 def _env(**settings: str) -> dict[str, str]:
@@ -31,18 +32,19 @@ def _env(**settings: str) -> dict[str, str]:
 
 
 def _serve(data_dir: Path, port: int, *flags: str, **settings: str) -> subprocess.Popen[str]:
+    """The banner and the listening line are log lines (stderr), readable with ``--log-format console``."""
     return subprocess.Popen(
-        [*SCP_IMAGES, "serve", "--port", str(port), "--data-dir", str(data_dir), *flags],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        [*SCP_IMAGES, "serve", "--port", str(port), "--data-dir", str(data_dir), *CONSOLE, *flags],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
         env=_env(**settings),
     )
 
 
 def _read_until_listening(proc: subprocess.Popen[str]) -> str:
-    assert proc.stdout is not None
-    return read_until(proc.stdout, "listening on")
+    assert proc.stderr is not None
+    return read_until(proc.stderr, "listening on")
 
 
 def _wait_healthy(port: int) -> None:
@@ -152,7 +154,9 @@ def test_demo_flag_leaves_a_database_with_accounts_alone(tmp_path: Path, postgre
 
 
 def test_servers_starting_together_with_demo_make_one_demo_account(tmp_path: Path, postgres_url: str) -> None:
-    commands = [["serve", "--demo", "--port", str(free_port())] for _ in range(SERVERS)]
+    commands = [
+        ["serve", "--demo", "--log-format", "console", "--port", str(free_port())] for _ in range(SERVERS)
+    ]
     env = _env(database_url=postgres_url, data_dir=str(tmp_path / "data"))
     procs = start_together(tmp_path / "go", commands, env)
     try:

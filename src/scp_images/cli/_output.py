@@ -44,12 +44,38 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=_default) + "\n")
 
 
+# Fields that count bytes: tables show them in binary units, JSON keeps the exact number.
+SIZE_FIELDS = frozenset({"size", "virtual_size", "bytes_read", "bytes_total"})
+_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+def human_size(value: int) -> str:
+    """``512 B``, ``192 KiB``, ``1.0 GiB``: one decimal below 10 of a unit, like ``ls -h``."""
+    if value < 1024:
+        return f"{value} B"
+    amount = float(value)
+    for unit in _UNITS:
+        amount /= 1024
+        if round(amount, 1) < 1024 or unit == _UNITS[-1]:
+            return f"{amount:.1f} {unit}" if round(amount, 1) < 10 else f"{amount:.0f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def cell(name: str, value: Any) -> str:
+    """A value as a table shows it."""
+    if value is None:
+        return ""
+    if name in SIZE_FIELDS and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return human_size(value)
+    return str(value)
+
+
 def print_record(title: str, record: dict[str, Any]) -> None:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("field", style="bold cyan")
     table.add_column("value", overflow="fold")
     for key, value in record.items():
-        table.add_row(key, "" if value is None else str(value))
+        table.add_row(key, cell(key, value))
     console.print(table)
 
 

@@ -15,13 +15,14 @@ from scp_images.cli._audit import audit_app
 from scp_images.cli._output import EXIT_USAGE, fail, print_json, print_record
 from scp_images.cli._settings import build_settings, open_components
 from scp_images.domain.errors import DomainError, InvalidSourceGrant
-from scp_images.domain.image import OS_DISTROS, Visibility
+from scp_images.domain.image import OS_DISTROS, Visibility, parse_image_id
 from scp_images.domain.principal import parse_action
 from scp_images.domain.quotas import KEYS, Overrides
 from scp_images.domain.versions import V1_3
 from scp_images.http.schemas import grant_body, image_body
 from scp_images.services.ingest import PublishRequest
 from scp_images.services.quotas import QuotaReport
+from scp_images.services.scrub import MiB, ScrubReport
 
 app = typer.Typer(help="Operator commands (database and blob store accessed directly).", no_args_is_help=True)
 account_app = typer.Typer(help="Accounts.", no_args_is_help=True)
@@ -219,6 +220,78 @@ def image_import(
     with components(ctx) as parts:
         image = parts.ingest.publish_file(request)
     _show(image_body(image, V1_3), json, f"Image {image.id}")
+
+
+@image_app.command("restore")
+def image_restore(
+    ctx: typer.Context,
+    image_id: Annotated[str, typer.Argument(help="Image id")],
+    file: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, readable=True, help="The image's original bytes")
+    ],
+    json: JsonOpt = False,
+) -> None:
+    """Put an image's bytes back from a file whose size, md5 and sha512 match the image (else nothing is
+    written, exit 1). A data flag stays until `admin scrub --image ID` checks the restored bytes clean."""
+    with components(ctx) as parts:
+        image = parts.restore.restore(image_id, str(file))
+    record = {
+        "id": image.id,
+        "restored": True,
+        "data_flag": image.data_flag.value if image.data_flag else None,
+    }
+    if json:
+        print_json(record)
+    else:
+        typer.echo(f"image {image.id} restored from {file}")
+        if image.data_flag is not None:
+            typer.echo(
+                f"its {image.data_flag.value} flag stays until: scp-images admin scrub --image {image.id}"
+            )
+
+
+def _print_scrub(report: ScrubReport) -> None:
+    typer.echo(f"checked {report.checked} images: {report.fine} fine")
+    for name in ("corrupt", "missing", "unreadable"):
+        for finding in getattr(report, name):
+            typer.echo(f"  {name:<10} {finding.image_id}  {finding.detail}")
+    if report.orphans is None:
+        typer.echo(
+            "orphans: not looked for" if report.checked <= 1 else "orphans: the store could not be listed"
+        )
+    for orphan in report.orphans or []:
+        kind = "staged upload" if orphan.staged else "blob"
+        typer.echo(f"  orphan     {kind} {orphan.key or '(unnamed)'}  no row owns it")
+    typer.echo("all fine" if report.ok else "problems found")
+
+
+@app.command("scrub")
+def scrub(
+    ctx: typer.Context,
+    image: Annotated[str | None, typer.Option("--image", help="Check only this image")] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option("--rate", min=0.01, help="Read at most this many MiB/s (default unbounded)"),
+    ] = None,
+    retries: Annotated[
+        int, typer.Option(min=0, help="Read unreadable images again this many times, waiting 2 s, 4 s, …")
+    ] = 2,
+    json: JsonOpt = False,
+) -> None:
+    """Re-read stored image data and check size, md5 and sha512 against each image; report corrupt and
+    missing images and orphans (bytes no row owns). Exit 1 when anything is wrong, 0 when all is fine.
+
+    Corrupt or missing images get a data flag: their downloads answer 409 until restored and checked clean.
+    An image the store cannot be read for (an outage) is `unreadable`, tried again, and never flagged."""
+    with components(ctx) as parts:
+        image_id = parse_image_id(image) if image is not None else None
+        report = parts.scrubber.run(image_id=image_id, rate=rate * MiB if rate else None, retries=retries)
+    if json:
+        print_json(report.as_dict())
+    else:
+        _print_scrub(report)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 AccountOpt = Annotated[str, typer.Option(help="Account id")]

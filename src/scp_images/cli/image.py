@@ -16,6 +16,7 @@ from rich.table import Table
 from scp_images.cli._output import (
     EXIT_USAGE,
     api_errors,
+    cell,
     console,
     err_console,
     fail,
@@ -116,17 +117,13 @@ DEFAULT_PAGE = 20  # the server's default limit
 # --- output ------------------------------------------------------------------------------------
 
 
-def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
 def _print_rows(title: str, columns: Iterable[str], rows: list[dict[str, Any]]) -> None:
     names = tuple(columns)
     table = Table(title=title, title_justify="left")
     for name in names:
         table.add_column(name, no_wrap=name.endswith("id"), overflow="fold")
     for row in rows:
-        table.add_row(*(_cell(row.get(name)) for name in names))
+        table.add_row(*(cell(name, row.get(name)) for name in names))
     console.print(table)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -53,15 +54,17 @@ def _first_start(parts: Components, endpoint: str, demo: bool) -> None:
     embedded = is_embedded(settings)
     if not (demo or embedded):
         if not parts.accounts.list_accounts():
-            typer.echo(NO_ACCOUNT_YET)
+            log.warning(NO_ACCOUNT_YET)
         return
     created = parts.accounts.create_first_account("demo", "demo@example.com")
     if created is None:
         return
     account, key = created
     admin = f"scp-images admin --data-dir {settings.data_dir.resolve()}" if embedded else "scp-images admin"
-    typer.echo(
-        "\nFirst start: created a demo account and access key.\n"
+    # Through the log, like every other start-up line: readable on a terminal, one JSON record (with the
+    # key as fields too) when a machine reads the log.
+    log.warning(
+        "First start: created a demo account and access key.\n"
         f"  account id : {account.id}\n"
         f"  access key : {key.access_key}\n"
         f"  secret key : {key.secret_key}\n\n"
@@ -69,16 +72,32 @@ def _first_start(parts: Components, endpoint: str, demo: bool) -> None:
         f"  export SCP_ENDPOINT={endpoint} SCP_ACCESS_KEY={key.access_key} SCP_SECRET_KEY={key.secret_key}\n"
         "  scp-images image list\n"
         f"  {admin} image import --file disk.qcow2 "
-        f"--name my-image --os-distro ubuntu --owner {account.id} --visibility private\n"
+        f"--name my-image --os-distro ubuntu --owner {account.id} --visibility private",
+        extra={"account_id": account.id, "access_key": key.access_key, "secret_key": key.secret_key},
     )
 
 
 NO_ACCOUNT_YET = (
-    "\nNo account yet. Create one with the same SCP_IMAGES_* settings as this server:\n"
+    "No account yet. Create one with the same SCP_IMAGES_* settings as this server:\n"
     "  scp-images admin account create --name NAME\n"
     "  scp-images admin key create --account ACCOUNT_ID --user EMAIL\n"
-    "(`serve --demo` makes a demo account and key on a database that has no account.)\n"
+    "(`serve --demo` makes a demo account and key on a database that has no account.)"
 )
+
+
+class LogFormat(StrEnum):
+    auto = "auto"
+    json = "json"
+    console = "console"
+
+
+LogFormatOpt = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        help="console (readable lines), json (one object per line) or auto: console on a terminal, else json",
+    ),
+]
 
 
 def serve(
@@ -90,29 +109,54 @@ def serve(
     demo: Annotated[
         bool, typer.Option(help="Make a demo account and key if the database has no account (any database)")
     ] = False,
+    log_format: LogFormatOpt = LogFormat.auto,
 ) -> None:
     """Run the HTTP API (embedded default: SQLite and image files under the data dir)."""
     import uvicorn
 
-    configure_logging(log_level)
+    configure_logging(log_level, log_format=log_format.value)
     settings = build_settings(data_dir, database_url)
     parts = _start(settings)
     endpoint = settings.public_urls[0] if settings.public_urls else f"http://{host}:{port}"
     _first_start(parts, endpoint, demo)
     app = create_app(settings, components=parts)
     data = shown_url(settings.resolved_database_url())
-    typer.echo(f"scp-images listening on http://{host}:{port} (data: {data})")
+    log.info("scp-images listening on http://%s:%d (data: %s)", host, port, data)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
+
+
+def _serve_metrics(parts: Components, port: int) -> None:
+    """The worker has no API; its metrics get a port of their own when asked for."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from scp_images.http.metrics import (
+        ImportMetrics,
+        PrometheusImportObserver,
+        PrometheusScrubObserver,
+        ScrubMetrics,
+    )
+
+    registry = CollectorRegistry()
+    parts.observer = PrometheusImportObserver(ImportMetrics(registry))
+    parts.scrubs = PrometheusScrubObserver(ScrubMetrics(registry))
+    start_http_server(port, addr="127.0.0.1", registry=registry)
 
 
 def worker(
     data_dir: Annotated[Path | None, typer.Option(help="Data dir (else SCP_IMAGES_DATA_DIR)")] = None,
     database_url: Annotated[str | None, typer.Option(help="Else SCP_IMAGES_DATABASE_URL")] = None,
+    log_format: LogFormatOpt = LogFormat.auto,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics (imports, scrub) on 127.0.0.1 at this port")
+    ] = None,
 ) -> None:
-    """Run import jobs outside the server process (start servers with SCP_IMAGES_RUN_IMPORT_JOBS=0)."""
-    configure_logging("info")
+    """Run import jobs outside the server process (start servers with SCP_IMAGES_RUN_IMPORT_JOBS=0), and
+    the continuous integrity scrub when SCP_IMAGES_SCRUB_RATE (MiB/s) is above 0."""
+    configure_logging("info", log_format=log_format.value)
     settings = build_settings(data_dir, database_url)
     parts = _start(settings)
+    if metrics_port is not None:
+        _serve_metrics(parts, metrics_port)
     work = parts.background()
     stop = threading.Event()
 
@@ -122,6 +166,7 @@ def worker(
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     data = shown_url(settings.resolved_database_url())
-    typer.echo(f"scp-images worker {work.runner.worker_id} running import jobs from {data}")
+    scrub = f"scrubbing at {settings.scrub_rate:g} MiB/s" if work.scrub else "integrity scrub off"
+    log.info("scp-images worker %s running import jobs from %s (%s)", work.runner.worker_id, data, scrub)
     work.run(stop)
     parts.close()

@@ -11,11 +11,13 @@ Tree::
     ├── InvalidRequest           400  malformed path, query or body; bad API version
     │   ├── UnsupportedApiVersion
     │   ├── DiskImageRejected    the bytes are not a safe qcow2 (reason says why)
+    │   ├── RestoreMismatch      an operator's restore file is not the image's bytes
     │   ├── ImportSourceRejected the import URL is malformed, unsupported or cannot be read
     │   └── InvalidSourceGrant   an operator's source grant is malformed or names the blob store
     ├── NotFound                 404  image, member, account, import, server, source grant
     ├── Conflict                 409  wrong status, protected, already a member, lost race
-    │   └── ImageDataMissing     an active image whose bytes are gone from the blob store
+    │   ├── ImageDataMissing     an active image whose bytes are gone from the blob store
+    │   └── ImageDataCorrupt     the integrity scrub found an active image's bytes changed
     ├── UploadInterrupted        408  the upload's body stopped before its end
     ├── PayloadTooLarge          413
     ├── QuotaExceeded            413  an account quota (one code per limit: images, bytes, uploading)
@@ -118,6 +120,11 @@ class DiskImageRejected(InvalidRequest):
         return str(self.params["reason"])
 
 
+class RestoreMismatch(InvalidRequest):
+    code = "virtualserver.image.RestoreMismatch"
+    template = "The file is not the data of image {image_id} ({detail}); nothing was written."
+
+
 class UploadInterrupted(DomainError):
     """The client stopped sending (disconnected, or too slow) before the upload's end."""
 
@@ -211,6 +218,17 @@ class ImageDataMissing(Conflict):
 
     code = "virtualserver.image.DataMissing"
     template = "The data of image {image_id} is missing from the image store; ask the operator to restore it."
+
+
+class ImageDataCorrupt(Conflict):
+    """The integrity scrub found the stored bytes differ from the image's size or checksums: serving them
+    would hand out something else than was imported. The operator restores the data (or deletes it)."""
+
+    code = "virtualserver.image.DataCorrupt"
+    template = (
+        "The data of image {image_id} failed its integrity check (it no longer matches its checksums); "
+        "ask the operator to restore it."
+    )
 
 
 class PayloadTooLarge(DomainError):

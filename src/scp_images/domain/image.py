@@ -43,6 +43,13 @@ def check_transition(image_id: str, current: ImageStatus, target: ImageStatus) -
         raise InvalidImageStatus(image_id=image_id, status=current.value, expected=expected)
 
 
+class DataFlag(StrEnum):
+    """What the integrity scrub found wrong with an active image's stored bytes."""
+
+    CORRUPT = "corrupt"  # present, but the size, md5 or sha512 differs from the row
+    MISSING = "missing"  # nothing under the image's key (the store itself answered)
+
+
 class Visibility(StrEnum):
     PRIVATE = "private"
     SHARED = "shared"
@@ -129,6 +136,9 @@ class Image:
     url: str | None = None
     volumes: str | None = None
     blob_key: str | None = None
+    # Set by the integrity scrub while the stored bytes fail the row's size or checksums: "corrupt" or
+    # "missing". Not a status (SCP has no such state, Show keeps "active"); downloads are refused.
+    data_flag: DataFlag | None = None
 
     @property
     def file(self) -> str:

@@ -49,6 +49,11 @@ _TABLE: dict[type[e.DomainError], ErrorSpec] = {
         "API 버전 {version!r}은(는) {sunset} 이후 더 이상 지원되지 않습니다. 지원 버전: {supported}.",
     ),
     e.DiskImageRejected: ErrorSpec(400, "Bad Request", "이미지 데이터가 거부되었습니다({reason}): {detail}."),
+    e.RestoreMismatch: ErrorSpec(
+        400,
+        "Bad Request",
+        "이 파일은 이미지 {image_id}의 데이터가 아닙니다({detail}). 아무것도 쓰지 않았습니다.",
+    ),
     e.ImportSourceRejected: ErrorSpec(400, "Bad Request", "가져오기 URL을 사용할 수 없습니다: {reason}."),
     e.InvalidSourceGrant: ErrorSpec(400, "Bad Request", "가져오기 소스 권한이 올바르지 않습니다: {reason}."),
     e.NotFound: ErrorSpec(404, "Not Found", "리소스를 찾을 수 없습니다."),
@@ -85,6 +90,12 @@ _TABLE: dict[type[e.DomainError], ErrorSpec] = {
         409,
         "Conflict",
         "이미지 {image_id}의 데이터가 이미지 저장소에 없습니다. 운영자에게 복구를 요청하십시오.",
+    ),
+    e.ImageDataCorrupt: ErrorSpec(
+        409,
+        "Conflict",
+        "이미지 {image_id}의 데이터가 무결성 검사에 실패했습니다(체크섬과 일치하지 않습니다). "
+        "운영자에게 복구를 요청하십시오.",
     ),
     e.UploadInterrupted: ErrorSpec(
         408,

@@ -64,6 +64,12 @@ class DownloadMetrics:
             "Downloads of active images whose bytes are missing from the blob store",
             registry=registry,
         )
+        self.flagged_refused = Counter(
+            "scp_images_flagged_downloads_refused_total",
+            "Downloads refused because the integrity scrub flagged the image's data, by flag",
+            ["flag"],
+            registry=registry,
+        )
 
 
 class PrometheusDownloadObserver:
@@ -74,6 +80,42 @@ class PrometheusDownloadObserver:
 
     def image_data_missing(self) -> None:
         self._metrics.data_missing.inc()
+
+    def flagged_download_refused(self, flag: str) -> None:
+        self._metrics.flagged_refused.labels(flag).inc()
+
+
+class ScrubMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.checked = Counter(
+            "scp_images_scrub_images_total",
+            "Images the integrity scrub checked, by outcome (fine, corrupt, missing, unreadable, gone)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.bytes = Counter(
+            "scp_images_scrub_bytes_total", "Bytes the integrity scrub read", registry=registry
+        )
+        self.flagged = Counter(
+            "scp_images_scrub_flagged_total",
+            "Images the integrity scrub newly flagged, by flag (corrupt, missing)",
+            ["flag"],
+            registry=registry,
+        )
+
+
+class PrometheusScrubObserver:
+    """Feeds the scrub's reports into ``ScrubMetrics``."""
+
+    def __init__(self, metrics: ScrubMetrics) -> None:
+        self._metrics = metrics
+
+    def image_checked(self, outcome: str, bytes_read: int) -> None:
+        self._metrics.checked.labels(outcome).inc()
+        self._metrics.bytes.inc(bytes_read)
+
+    def image_flagged(self, flag: str) -> None:
+        self._metrics.flagged.labels(flag).inc()
 
 
 def render(registry: CollectorRegistry) -> tuple[bytes, str]:

@@ -11,6 +11,7 @@ import time
 from scp_images.services.audit import AuditTrail
 from scp_images.services.import_jobs import ImportRunner
 from scp_images.services.recovery import Recovery
+from scp_images.services.scrub import ScrubWorker
 
 log = logging.getLogger(__name__)
 
@@ -23,19 +24,28 @@ class BackgroundWork:
         *,
         sweep_every_seconds: float,
         audit: AuditTrail | None = None,
+        scrub: ScrubWorker | None = None,
     ) -> None:
         self.runner = runner
         self._recovery = recovery
         self._audit = audit
         self._sweep_every = sweep_every_seconds
+        self.scrub = scrub
 
     def run(self, stop: threading.Event) -> None:
+        # The scrub reads for hours at its low rate, so it has a thread of its own: imports never wait.
+        scrub = None
+        if self.scrub is not None:
+            scrub = threading.Thread(target=self.scrub.run, args=(stop,), name="scrub", daemon=True)
+            scrub.start()
         next_repair = 0.0
         while not stop.is_set():
             if time.monotonic() >= next_repair:
                 self._repair()
                 next_repair = time.monotonic() + self._sweep_every
             self.runner.run_or_wait()
+        if scrub is not None:
+            scrub.join(timeout=30)
 
     def _repair(self) -> None:
         try:

@@ -5,8 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 
-from scp_images.domain.errors import DomainError, ImageDataMissing, ImageNotFound, Unavailable
-from scp_images.domain.image import Image
+from scp_images.domain.errors import (
+    DomainError,
+    ImageDataCorrupt,
+    ImageDataMissing,
+    ImageNotFound,
+    Unavailable,
+)
+from scp_images.domain.image import DataFlag, Image
 from scp_images.services.observer import DownloadObserver, NoDownloadObserver
 from scp_images.store.blob.base import BlobNotFound, BlobStore, BlobStoreUnavailable
 from scp_images.store.sql import images as image_store
@@ -23,8 +29,28 @@ class ImageData:
         self._blobs = blobs
         self._observer = observer or NoDownloadObserver()
 
+    def require_intact(self, image: Image) -> None:
+        """Every way of handing out an image's bytes (the file route, download links, redirects to the
+        store) asks this first: while the integrity scrub has flagged its data, the answer is a 409 with
+        the flag's own code, a log line and a counter, until a clean scrub (after a restore) clears it."""
+        flag = image.data_flag
+        if flag is None:
+            return
+        self._observer.flagged_download_refused(flag.value)
+        log.warning(
+            "download of image %s refused: the integrity scrub flagged its data %s",
+            image.id,
+            flag.value,
+            extra={"image_id": image.id, "blob_key": image.blob_key, "data_flag": flag.value},
+        )
+        if flag is DataFlag.CORRUPT:
+            raise ImageDataCorrupt(image_id=image.id)
+        raise ImageDataMissing(image_id=image.id)
+
     def reader(self, image: Image) -> Reader:
-        """Opens the blob when called (before any byte is sent), so its errors still get a status."""
+        """Opens the blob when called (before any byte is sent), so its errors still get a status.
+        A flagged image is refused here, before any reader exists."""
+        self.require_intact(image)
         key = image.blob_key
         assert key is not None
         return lambda offset, length: self._open(image.id, key, offset, length)

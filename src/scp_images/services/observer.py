@@ -19,7 +19,12 @@ class DownloadObserver(Protocol):
 
     def image_data_missing(self) -> None: ...
 
+    def flagged_download_refused(self, flag: str) -> None: ...
+
 
 class NoDownloadObserver:
     def image_data_missing(self) -> None:
+        return None
+
+    def flagged_download_refused(self, flag: str) -> None:
         return None

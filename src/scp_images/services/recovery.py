@@ -13,7 +13,8 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
@@ -22,7 +23,7 @@ from scp_images.domain.audit import AuditAction
 from scp_images.domain.image import ImageStatus
 from scp_images.services import audit
 from scp_images.services.clock import Clock, system_clock
-from scp_images.store.blob.base import BlobStore, StagedUpload
+from scp_images.store.blob.base import BlobStore, StagedUpload, StoredBlob
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database
@@ -32,6 +33,18 @@ log = logging.getLogger(__name__)
 
 # Staged bytes whose key the store cannot tell (written by an older version) are judged by age alone.
 _UNNAMED_STAGING_AGE = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """Stored bytes no row owns, older than the grace period: what the sweep would remove."""
+
+    key: str | None  # None: a staged upload whose key the store cannot tell
+    staged: bool
+    written_at: float  # epoch seconds
+
+    def as_dict(self) -> dict[str, object]:
+        return {"key": self.key, "staged": self.staged, "written_at": self.written_at}
 
 
 class Recovery:
@@ -102,13 +115,29 @@ class Recovery:
 
     # --- orphans -------------------------------------------------------------------------------
 
+    def _owned_now(self) -> set[str]:
+        with self._db.read() as conn:
+            return image_store.blob_keys(conn) | job_store.staging_keys(conn)  # saves most fresh checks
+
+    def orphans(self) -> Iterator[Orphan]:
+        """What ``sweep_orphans`` would remove now, by the same rule; removes nothing (the scrub reports)."""
+        owned = self._owned_now()
+        for blob in list(self._blobs.blobs()):
+            if self._orphan_blob(blob, owned):
+                yield Orphan(blob.key, False, blob.modified_at)
+        for upload in list(self._blobs.staged()):
+            if self._abandoned(upload, owned):
+                yield Orphan(upload.key, True, upload.started_at)
+
+    def _orphan_blob(self, blob: StoredBlob, owned: set[str]) -> bool:
+        return blob.key not in owned and self._old(blob.modified_at) and self._unowned(blob.key)
+
     def sweep_orphans(self) -> int:
         """Remove committed blobs and staged uploads that no row owns; returns how many went."""
-        with self._db.read() as conn:
-            owned = image_store.blob_keys(conn) | job_store.staging_keys(conn)  # saves most fresh checks
+        owned = self._owned_now()
         removed = 0
         for blob in list(self._blobs.blobs()):
-            if blob.key not in owned and self._old(blob.modified_at) and self._unowned(blob.key):
+            if self._orphan_blob(blob, owned):
                 log.warning("removing orphan blob %s", blob.key)
                 self._blobs.delete(blob.key)
                 removed += 1

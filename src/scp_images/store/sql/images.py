@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 
 from scp_images.domain.access import ListScope
-from scp_images.domain.image import Image, ImageStatus, Visibility, check_transition
+from scp_images.domain.image import DataFlag, Image, ImageStatus, Visibility, check_transition
 from scp_images.domain.listing import ListQuery, SortKey
 from scp_images.domain.member import MemberStatus
 from scp_images.store.sql.tables import image_members, images
@@ -37,6 +37,7 @@ def _row_to_image(row: Any) -> Image:
     values = {name: getattr(row, name) for name in _FIELDS}
     values["status"] = ImageStatus(values["status"])
     values["visibility"] = Visibility(values["visibility"])
+    values["data_flag"] = DataFlag(values["data_flag"]) if values["data_flag"] else None
     return Image(**values)
 
 
@@ -44,6 +45,7 @@ def _image_values(image: Image) -> dict[str, Any]:
     values = {name: getattr(image, name) for name in _FIELDS}
     values["status"] = image.status.value
     values["visibility"] = image.visibility.value
+    values["data_flag"] = image.data_flag.value if image.data_flag else None
     return values
 
 

@@ -77,12 +77,21 @@ images = Table(
     Column("volumes", Text),
     Column("tags", JSON, nullable=False),
     Column("blob_key", String(255)),
+    # Integrity scrub (0008): "corrupt" or "missing" while the stored bytes fail their row's checks;
+    # the cycle the image was last checked in, and the claim of the worker checking it now.
+    Column("data_flag", String(16)),
+    Column("data_flagged_at", DateTime),
+    Column("scrub_cycle", Integer, nullable=False, server_default="0"),
+    Column("scrub_claimed_by", String(128)),
+    Column("scrub_claimed_until", DateTime),
+    Column("scrubbed_at", DateTime),
     Index("ix_images_created_at_id", "created_at", "id"),
     Index("ix_images_blob_key", "blob_key"),
     Index("ix_images_updated_at_id", "updated_at", "id"),
     Index("ix_images_name_id", "name", "id"),
     Index("ix_images_owner_created_at_id", "owner", "created_at", "id"),
     Index("ix_images_visibility_created_at_id", "visibility", "created_at", "id"),
+    Index("ix_images_scrub_cycle", "scrub_cycle"),
 )
 
 image_members = Table(
@@ -170,4 +179,13 @@ audit_records = Table(
     Index("ix_audit_records_account_id_at", "account_id", "at"),
     Index("ix_audit_records_image_id_at", "image_id", "at"),
     Index("uq_audit_records_request_id", "request_id", unique=True),
+)
+
+# One row (id 1): the scrub cycle now running. An image is due while its ``scrub_cycle`` is below it.
+scrub_state = Table(
+    "scrub_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("cycle", Integer, nullable=False),
+    Column("started_at", DateTime, nullable=False),
 )
