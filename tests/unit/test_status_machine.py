@@ -83,6 +83,8 @@ def test_no_code_outside_move_writes_an_image_status() -> None:
         text = path.read_text()
         if re.search(r"[\"']status[\"']\s*:\s*ImageStatus", text):
             offenders.append(f"{path.name}: a status in a change set")
+        # Other stores may keep their own columns of an image (the scrub's claim and data flag), never its status.
         if path.name != "images.py" and re.search(r"update\(images\)", text):
-            offenders.append(f"{path.name}: updates the images table directly")
+            if re.search(r"\.values\([^)]*\bstatus\s*=", text, re.DOTALL):
+                offenders.append(f"{path.name}: writes the images table's status directly")
     assert offenders == []
