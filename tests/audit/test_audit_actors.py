@@ -189,3 +189,16 @@ def test_an_abandoned_upload_queued_again_names_the_recovering_worker(stack: Sta
         "worker-under-test",
         owner.account_id,
     )
+
+
+def test_the_operators_quota_commands_are_recorded_with_what_they_set(settings: Settings) -> None:
+    account = json.loads(run_admin(settings, "account", "create", "--name", "quota", "--json").stdout)["id"]
+    run_admin(settings, "quota", "set", "--account", account, "--images", "5", "--json")
+    run_admin(settings, "quota", "set", "--account", account, "--bytes", "-1", "--json")
+    run_admin(settings, "quota", "reset", "--account", account, "--json")
+
+    records = listed(settings, "--account", account)
+    assert [r["action"] for r in records] == ["quota.reset", "quota.set", "quota.set", "account.create"]
+    assert {r["actor_kind"] for r in records} == {"operator"}
+    assert records[1]["detail"] == "images=5 bytes=-1 uploading=None"
+    assert records[2]["detail"] == "images=5 bytes=None uploading=None"

@@ -41,6 +41,8 @@ class AuditAction(StrEnum):
     KEY_REENCRYPT = "key.reencrypt"
     SOURCE_GRANT = "source.grant"
     SOURCE_REVOKE = "source.revoke"
+    QUOTA_SET = "quota.set"
+    QUOTA_RESET = "quota.reset"
     IMPORT_PUBLISH = "import.publish"  # a worker made an imported image active
     IMPORT_KILL = "import.kill"  # a worker ended an import killed
     IMPORT_REQUEUE = "import.requeue"  # a worker handed an import back (queued image, or pending job)

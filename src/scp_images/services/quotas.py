@@ -15,9 +15,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import AccountNotFound, ImageSizeQuotaExceeded
 from scp_images.domain.quotas import Overrides, Quota, Usage, applies, effective, require_room, reservation
 from scp_images.imports.pipeline import IngestCancelled
+from scp_images.services import audit
+from scp_images.services.audit import AuditContext
 from scp_images.services.clock import Clock, system_clock
 from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql import images as image_store
@@ -111,21 +114,39 @@ class QuotaService:
         with self._db.read() as conn:
             return self._report(conn, account_id)
 
-    def set(self, account_id: str, changes: Overrides) -> QuotaReport:
+    def set(
+        self, account_id: str, changes: Overrides, context: AuditContext | None = None
+    ) -> QuotaReport:
         """Override the named limits (``UNLIMITED`` lifts one); limits not named keep their values."""
         changes.validated()
         with self._db.transaction() as conn:
             self._locked(conn, account_id)
             merged = changes.over(store.get_overrides(conn, account_id))
             store.put_overrides(conn, account_id, merged, self._clock())
+            detail = " ".join(f"{key}={getattr(merged, key)}" for key in ("images", "bytes", "uploading"))
+            self._record(conn, context, AuditAction.QUOTA_SET, account_id, detail)
             return self._report(conn, account_id)
 
-    def reset(self, account_id: str) -> QuotaReport:
+    def reset(self, account_id: str, context: AuditContext | None = None) -> QuotaReport:
         """Remove the account's overrides: the defaults of the settings apply again."""
         with self._db.transaction() as conn:
             self._locked(conn, account_id)
             store.delete_overrides(conn, account_id)
+            self._record(conn, context, AuditAction.QUOTA_RESET, account_id, None)
             return self._report(conn, account_id)
+
+    def _record(
+        self,
+        conn: Connection,
+        context: AuditContext | None,
+        action: AuditAction,
+        account_id: str,
+        detail: str | None,
+    ) -> None:
+        # The operator's change and its record commit together, or neither does (the audit rule).
+        audit.record(
+            conn, context or audit.operator(), self._clock(), action=action, account_id=account_id, detail=detail
+        )
 
     def _locked(self, conn: Connection, account_id: str) -> None:
         if not store.lock_account(conn, account_id):
