@@ -151,7 +151,7 @@ class Components:
 
     @property
     def restore(self) -> RestoreService:
-        return RestoreService(self.db, self.blobs)
+        return RestoreService(self.db, self.blobs, self.clock)
 
     def scrub_worker(self, worker_id: str) -> ScrubWorker | None:
         """The continuous scrub, or None while ``scrub_rate`` is 0 (off)."""

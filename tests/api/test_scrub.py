@@ -190,6 +190,11 @@ def test_a_flipped_byte_is_corrupt_until_restored_and_scrubbed_clean(
     assert httpx.get(link, timeout=30).content == disk.read_bytes()
     assert scrub(stack)[1]["ok"] is True
 
+    # The flag, the restore and the clearing are changes of the image: each is in the audit trail.
+    listed = admin(stack.settings, "audit", "list", "--image", image_id, "--json")
+    actions = [r["action"] for r in json.loads(listed.stdout)["records"]]
+    assert actions[:3] == ["data.clear", "image.restore", "data.flag"]
+
 
 def test_a_deleted_file_is_missing_a_row_without_bytes_until_the_image_is_deleted(
     stored: Stored, disk: Path

@@ -43,6 +43,9 @@ class AuditAction(StrEnum):
     SOURCE_REVOKE = "source.revoke"
     QUOTA_SET = "quota.set"
     QUOTA_RESET = "quota.reset"
+    DATA_FLAG = "data.flag"  # the scrub found an image's bytes corrupt or missing
+    DATA_CLEAR = "data.clear"  # a clean scrub cleared the flag
+    IMAGE_RESTORE = "image.restore"  # the operator put an image's bytes back
     IMPORT_PUBLISH = "import.publish"  # a worker made an imported image active
     IMPORT_KILL = "import.kill"  # a worker ended an import killed
     IMPORT_REQUEUE = "import.requeue"  # a worker handed an import back (queued image, or pending job)

@@ -8,9 +8,12 @@ from __future__ import annotations
 import hashlib
 import logging
 
+from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import ImageNotFound, InvalidImageStatus, RestoreMismatch
 from scp_images.domain.image import Image, ImageStatus, parse_image_id
 from scp_images.imports.pipeline import read_file_chunks
+from scp_images.services import audit
+from scp_images.services.clock import Clock, system_clock
 from scp_images.store.blob.base import BlobStore
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql.database import Database
@@ -19,9 +22,10 @@ log = logging.getLogger("scp_images.scrub")
 
 
 class RestoreService:
-    def __init__(self, db: Database, blobs: BlobStore) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, clock: Clock = system_clock) -> None:
         self._db = db
         self._blobs = blobs
+        self._clock = clock
 
     def restore(self, image_id: str, path: str) -> Image:
         image = self._active(parse_image_id(image_id))
@@ -39,8 +43,20 @@ class RestoreService:
                 writer.cancel()
                 raise RestoreMismatch(image_id=image.id, detail=problem)
             writer.commit()
-        with self._db.read() as conn:
+        with self._db.transaction() as conn:
             current = image_store.get_image(conn, image.id)
+            if current is not None and current.blob_key == key:
+                # The bytes put back are the very bytes hashed at import, so a failed record (503) leaves
+                # the store as it was meant to be; the operator sees the error and the log says why.
+                audit.record(
+                    conn,
+                    audit.operator(),
+                    self._clock(),
+                    action=AuditAction.IMAGE_RESTORE,
+                    account_id=current.owner,
+                    image_id=current.id,
+                    detail=f"from {path}",
+                )
         if current is None or current.blob_key != key:  # deleted meanwhile: take the bytes away again
             self._blobs.delete(key)
             raise ImageNotFound(image_id=image.id)

@@ -23,8 +23,13 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from sqlalchemy import Connection
+
+from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import ImageNotFound, InvalidImageStatus
 from scp_images.domain.image import DataFlag, Image
+from scp_images.services import audit
+from scp_images.services.audit import AuditContext
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.recovery import Orphan, Recovery
 from scp_images.store.blob.base import BlobNotFound, BlobStore, BlobStoreUnavailable
@@ -174,12 +179,19 @@ class Scrubber:
 
     # --- one image ---------------------------------------------------------------------------
 
-    def check(self, image: Image, pacer: Pacer, beat: Callable[[], None] | None = None) -> Finding:
-        """Read and compare one image, then flag or clear it (conditional on the key read)."""
+    def check(
+        self,
+        image: Image,
+        pacer: Pacer,
+        beat: Callable[[], None] | None = None,
+        actor: AuditContext | None = None,
+    ) -> Finding:
+        """Read and compare one image, then flag or clear it (conditional on the key read); ``actor`` is
+        who the audit trail names for a flag set or cleared (the operator when None)."""
         key = image.blob_key
         assert key is not None
         finding = self._read(image, key, pacer, beat or (lambda: None))
-        finding = self._settle(image, finding)
+        finding = self._settle(image, finding, actor or audit.operator())
         self.observer.image_checked(finding.outcome.value, finding.bytes_read)
         return finding
 
@@ -228,7 +240,7 @@ class Scrubber:
             return False
         return False
 
-    def _settle(self, image: Image, finding: Finding) -> Finding:
+    def _settle(self, image: Image, finding: Finding, actor: AuditContext) -> Finding:
         flag = _FLAGS.get(finding.outcome)
         now = self._clock()
         with self._db.transaction() as conn:
@@ -239,6 +251,11 @@ class Scrubber:
                 and image.data_flag is not None
                 and scrub_store.clear_flag(conn, image.id, finding.blob_key)
             )
+            # A flag that changes is a change of the image's state: recorded with it, or not made at all.
+            if flag is not None and image.data_flag is not flag:
+                self._record(conn, actor, AuditAction.DATA_FLAG, image, f"{flag.value}: {finding.detail}")
+            elif cleared:
+                self._record(conn, actor, AuditAction.DATA_CLEAR, image, None)
         if cleared:
             assert image.data_flag is not None
             log.warning(
@@ -249,6 +266,13 @@ class Scrubber:
             )
         self._log(image, finding, flag)
         return finding
+
+    def _record(
+        self, conn: Connection, actor: AuditContext, action: AuditAction, image: Image, detail: str | None
+    ) -> None:
+        audit.record(
+            conn, actor, self._clock(), action=action, account_id=image.owner, image_id=image.id, detail=detail
+        )
 
     def _log(self, image: Image, finding: Finding, flag: DataFlag | None) -> None:
         extra = {"image_id": image.id, "blob_key": finding.blob_key, "outcome": finding.outcome.value}
@@ -379,7 +403,8 @@ class ScrubWorker:
             self._maybe_advance(cycle)
             return None
         try:
-            finding = self._scrubber.check(image, pacer, self._beater(image.id, pacer))
+            beat = self._beater(image.id, pacer)
+            finding = self._scrubber.check(image, pacer, beat, audit.worker(self.worker_id))
         except BaseException:
             with self._db.transaction() as conn:  # hand it back at once, for another worker
                 scrub_store.retry_after(conn, image.id, self.worker_id, self._clock())
