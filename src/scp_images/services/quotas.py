@@ -114,9 +114,7 @@ class QuotaService:
         with self._db.read() as conn:
             return self._report(conn, account_id)
 
-    def set(
-        self, account_id: str, changes: Overrides, context: AuditContext | None = None
-    ) -> QuotaReport:
+    def set(self, account_id: str, changes: Overrides, context: AuditContext | None = None) -> QuotaReport:
         """Override the named limits (``UNLIMITED`` lifts one); limits not named keep their values."""
         changes.validated()
         with self._db.transaction() as conn:
@@ -145,7 +143,12 @@ class QuotaService:
     ) -> None:
         # The operator's change and its record commit together, or neither does (the audit rule).
         audit.record(
-            conn, context or audit.operator(), self._clock(), action=action, account_id=account_id, detail=detail
+            conn,
+            context or audit.operator(),
+            self._clock(),
+            action=action,
+            account_id=account_id,
+            detail=detail,
         )
 
     def _locked(self, conn: Connection, account_id: str) -> None:

@@ -271,7 +271,13 @@ class Scrubber:
         self, conn: Connection, actor: AuditContext, action: AuditAction, image: Image, detail: str | None
     ) -> None:
         audit.record(
-            conn, actor, self._clock(), action=action, account_id=image.owner, image_id=image.id, detail=detail
+            conn,
+            actor,
+            self._clock(),
+            action=action,
+            account_id=image.owner,
+            image_id=image.id,
+            detail=detail,
         )
 
     def _log(self, image: Image, finding: Finding, flag: DataFlag | None) -> None:
