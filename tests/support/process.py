@@ -77,7 +77,10 @@ def _tail(log: Path, lines: int = 40) -> str:
 class ServerProcess:
     """``scp-images serve`` on a free port; returns once ``/healthz`` answers 200."""
 
-    def __init__(self, env: dict[str, str], log: Path, port: int | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], log: Path, port: int | None = None, flags: tuple[str, ...] = ()
+    ) -> None:
+        self._flags = flags
         self._log = log.open("ab")
         for attempt in range(1, PORT_ATTEMPTS + 1):
             self._start(env, port or free_port())
@@ -96,7 +99,7 @@ class ServerProcess:
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "scp_images.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "scp_images.cli", "serve", "--port", str(port), *self._flags],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

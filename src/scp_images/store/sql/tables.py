@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -133,4 +134,13 @@ seen_signatures = Table(
     metadata,
     Column("signature", String(64), primary_key=True),
     Column("expires_at", DateTime, nullable=False, index=True),
+)
+
+# One row per access key: the rate limit's theoretical arrival time (GCRA), shared by every process.
+# UNLOGGED on PostgreSQL (migration 0005): losing it in a crash only forgives some requests.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("access_key", String(64), primary_key=True),
+    Column("tat", Float, nullable=False),  # epoch seconds
 )
