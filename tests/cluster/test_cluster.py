@@ -25,6 +25,7 @@ from scp_images.signing import sign_request
 from scp_images.store.sql.tables import image_imports, image_members, images
 from tests.cluster.cluster import RATE_LIMIT, Cluster, build_cluster, require_parts
 from tests.cluster.load import Ledger, Source, Tenant, hammer, source_of
+from tests.support.stack import Key
 from tests.support.tools import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -32,8 +33,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 LOAD_SECONDS = 60.0
 TENANTS = 4
 SETTLE_SECONDS = 120.0
-HAMMER_SECONDS = 5.0
-HAMMER_THREADS = 8
+HAMMER_SECONDS = 8.0
+HAMMER_THREADS = 16
 
 
 @pytest.fixture
@@ -188,25 +189,42 @@ def check_ledger(ledger: Ledger, shown: dict[str, Any], members: list[Any]) -> N
         assert pair[0] not in shown or rows.get(pair) == "accepted", f"acceptance {pair} is lost"
 
 
+def check_metrics_stay_behind_the_proxy(cluster: Cluster) -> None:
+    """Prometheus scrapes each server; the public side of nginx does not serve /metrics."""
+    assert httpx.get(cluster.public_url + "/metrics", timeout=30).status_code == 404
+    direct = httpx.get(cluster.servers[0].base_url + "/metrics", timeout=30)
+    assert direct.status_code == 200 and "scp_images_http_requests_total" in direct.text
+
+
 def check_downloads(cluster: Cluster, shown: dict[str, Any], sources: dict[str, Source]) -> None:
     """A few active images read back through nginx, byte for byte."""
     owners = {key.account_id: key for key in cluster.keys}
     active = sorted(i for i, image in shown.items() if image.status == "active")[:4]
     with httpx.Client(timeout=60) as http:
         for image_id in active:
-            key = owners[shown[image_id].owner]
-            url = f"{cluster.public_url}/v2/images/{image_id}/file"
-            signed = sign_request("GET", url, key.access_key, key.secret_key)
-            response = http.get(url, headers=signed.as_dict())
+            response = _get_within_the_rate(
+                http, f"{cluster.public_url}/v2/images/{image_id}/file", owners[shown[image_id].owner]
+            )
             assert response.status_code == 200, response.text
             assert response.content == source_of(shown[image_id].name, sources).data
+
+
+def _get_within_the_rate(http: httpx.Client, url: str, key: Key) -> httpx.Response:
+    """A signed GET, sent again (newly signed) after the Retry-After of a 429."""
+    for _ in range(10):
+        signed = sign_request("GET", url, key.access_key, key.secret_key)
+        response = http.get(url, headers=signed.as_dict())
+        if response.status_code != 429:
+            return response
+        time.sleep(float(response.headers.get("retry-after", "1")))
+    raise AssertionError(f"{url} stayed rate limited")
 
 
 # --- state shared by the two servers ---------------------------------------------------------------------
 
 
 def check_replay_refused_by_the_other_server(cluster: Cluster) -> None:
-    key = cluster.keys[0]
+    key = cluster.new_key("replay")  # a key of its own: no other request spends its rate
     url = f"{cluster.public_url}/v1/images?n=replay"  # signed for nginx's URL, as a client signs it
     signed = sign_request("GET", url, key.access_key, key.secret_key).as_dict()
     first, second = (server.base_url + "/v1/images?n=replay" for server in cluster.servers)
@@ -223,8 +241,9 @@ def check_rate_limit_across_servers(cluster: Cluster) -> None:
     result = hammer([s.base_url for s in cluster.servers], key, HAMMER_SECONDS, HAMMER_THREADS)
     allowed = 1.2 * RATE_LIMIT * result.seconds + RATE_LIMIT  # the rate, plus one burst of it
     offered = result.passed + result.limited
-    # Per-process buckets would let through twice the rate: the test could see that only if offered more.
-    assert offered >= 2 * RATE_LIMIT * result.seconds, f"only {offered} requests in {result.seconds:.1f} s"
+    # A bucket per process would let up to twice the rate through: seen only if more than allowed is offered.
+    assert offered > 1.25 * allowed, f"only {offered} requests in {result.seconds:.1f} s: too few to tell"
+    assert result.limited > 0
     said = f"{result.passed} passed, {result.limited} limited in {result.seconds:.1f} s (max {allowed:.0f})"
     assert result.passed <= allowed, said
 
@@ -247,5 +266,6 @@ def test_two_servers_and_two_workers_under_load_with_kills(cluster: Cluster) -> 
     except TimeoutError:
         pytest.fail(f"objects no row owns, or owned data missing: {unowned_objects(cluster)}")
     check_downloads(cluster, shown, sources)
+    check_metrics_stay_behind_the_proxy(cluster)
     check_replay_refused_by_the_other_server(cluster)
     check_rate_limit_across_servers(cluster)
