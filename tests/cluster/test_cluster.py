@@ -150,7 +150,15 @@ def unowned_objects(cluster: Cluster) -> list[str]:
         staged = [upload.key for upload in parts.blobs.staged()]
     finally:
         parts.close()
-    wrong = [f"blob {key}" for key in stored - committed - staging]
+    # Behind the store's back: nothing in the bucket lies outside the store's prefix either.
+    listed = cluster.s3().get_paginator("list_objects_v2").paginate(Bucket=cluster.blob_bucket)
+    wrong = [
+        f"object {item['Key']}"
+        for page in listed
+        for item in page.get("Contents", [])
+        if not item["Key"].startswith("images/")
+    ]
+    wrong += [f"blob {key}" for key in stored - committed - staging]
     wrong += [f"staged {key}" for key in staged if key not in staging and key not in committed]
     wrong += [f"missing {key}" for key in committed - stored]
     return wrong
