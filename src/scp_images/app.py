@@ -234,7 +234,13 @@ def create_app(
     parts.downloads = PrometheusDownloadObserver(DownloadMetrics(registry))
     parts.scrubs = PrometheusScrubObserver(ScrubMetrics(registry))
     window = settings.signature_window_seconds
-    replay = ReplayGuard(window, settings.replay_max_signatures) if settings.replay_protection else None
+    replay = (
+        ReplayGuard(
+            parts.db, window, settings.replay_max_signatures, sweep_seconds=settings.replay_sweep_seconds
+        )
+        if settings.replay_protection
+        else None
+    )
     authenticator = Authenticator(
         parts.db,
         window_seconds=window,
@@ -250,7 +256,7 @@ def create_app(
         public_urls=settings.public_urls,
         strict_sunset=settings.strict_sunset,
         today=today,
-        rate_limiter=RateLimiter(settings.rate_limit) if settings.rate_limit else None,
+        rate_limiter=RateLimiter(parts.db, settings.rate_limit) if settings.rate_limit else None,
     )
     images = parts.images
     services = Services(

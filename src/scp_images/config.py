@@ -39,11 +39,15 @@ class Settings(BaseSettings):
         None  # JSON: {"1.0": {"status": "DEPRECATED", "not_before": "2025-12-31"}, ...}
     )
     replay_protection: bool = False
-    # Signatures the replay guard remembers at most; when full, new requests get 503 (see ReplayGuard).
+    # Signatures the replay guard keeps at most (in the database, shared by every process); counted at
+    # each sweep, and when full new requests get 503 until a sweep finds room (see ReplayGuard).
     replay_max_signatures: int = Field(default=200_000, ge=1)
+    # How often each process deletes expired signatures (and counts the rest).
+    replay_sweep_seconds: float = Field(default=10.0, ge=0)
     # Fernet key(s), comma separated: the first encrypts access-key secrets at rest, all decrypt.
     secret_encryption_key: SecretStr | None = None
-    rate_limit: float | None = None
+    # Requests per second per access key, across every process (in the database); bursts of one second.
+    rate_limit: float | None = None  # 0 or unset: no limit
     region: str = "kr-west1"
 
     s3_endpoint_url: str | None = None

@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
 from scp_images.config import Settings
 from scp_images.domain.errors import Unavailable
 from scp_images.services.auth import KeyCache, ReplayGuard
 from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql.accounts import KeyRecord
+from scp_images.store.sql.database import Database, create_db_engine, migrate
+from scp_images.store.sql.tables import seen_signatures
 from tests.support.stack import Key, Stack, start_stack
 
 
@@ -94,36 +96,64 @@ def test_zero_cache_time_caches_nothing() -> None:
 # --- replay guard ------------------------------------------------------------------------------------
 
 
-def test_a_full_replay_guard_refuses_and_never_forgets_early() -> None:
-    guard = ReplayGuard(window_seconds=10, max_signatures=3)
-    now = 1000.0
-    assert all(guard.check_and_remember(f"sig{i}", now + i) for i in range(3))
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    engine = create_db_engine(database_url)
+    migrate(engine)
+    yield Database(engine)
+    engine.dispose()
+
+
+NOW = 1_800_000_000.0  # whole seconds: the arithmetic below is exact in every database
+
+
+def test_a_full_replay_guard_refuses_and_never_forgets_early(db: Database) -> None:
+    guard = ReplayGuard(db, window_seconds=10, max_signatures=3, sweep_seconds=0)
+    assert all(guard.check_and_remember(f"sig{i}", NOW + i) for i in range(3))
     with pytest.raises(Unavailable) as refused:
-        guard.check_and_remember("sig-new", now + 3)
-    # sig0 expires at now + 20: the retry hint points there
+        guard.check_and_remember("sig-new", NOW + 3)
+    # sig0 expires at NOW + 20: the retry hint points there
     assert refused.value.params["retry_after"] == 17
-    for i in range(3):  # a full guard still refuses every replay it remembers
-        assert guard.check_and_remember(f"sig{i}", now + 5) is False
-    assert len(guard) == 3
+    for i in range(3):  # a full guard lets no replay through either
+        with pytest.raises(Unavailable):
+            guard.check_and_remember(f"sig{i}", NOW + 5)
     # once the oldest expires there is room again, and only for as many as expired
-    assert guard.check_and_remember("sig-new", now + 20) is True
+    assert guard.check_and_remember("sig-new", NOW + 20) is True
     with pytest.raises(Unavailable):
-        guard.check_and_remember("sig-newer", now + 20.5)
-    assert guard.check_and_remember("sig2", now + 20.5) is False
+        guard.check_and_remember("sig-newer", NOW + 20.5)
+    roomy = ReplayGuard(db, window_seconds=10, max_signatures=100, sweep_seconds=0)
+    assert roomy.check_and_remember("sig2", NOW + 20.5) is False  # still remembered
 
 
-def test_expired_signatures_are_forgotten_in_order() -> None:
-    guard = ReplayGuard(window_seconds=1, max_signatures=100)
-    for i in range(50):
-        assert guard.check_and_remember(f"s{i}", float(i))
-    assert len(guard) <= 3  # each lives 2 windows
-    assert guard.check_and_remember("s0", 100.0)  # long expired: a fresh request with an old signature
+def test_expired_signatures_are_forgotten(db: Database) -> None:
+    never_sweeps = ReplayGuard(db, window_seconds=1, max_signatures=100, sweep_seconds=3600)
+    assert never_sweeps.check_and_remember("s0", NOW)
+    assert never_sweeps.check_and_remember("s0", NOW + 1.5) is False  # inside twice the window
+    assert never_sweeps.check_and_remember("s0", NOW + 100)  # long expired, though not swept yet
+    sweeps = ReplayGuard(db, window_seconds=1, max_signatures=100, sweep_seconds=0)
+    for i in range(1, 50):
+        assert sweeps.check_and_remember(f"s{i}", NOW + 100 + i)
+    with db.read() as conn:
+        remaining = conn.execute(select(func.count()).select_from(seen_signatures)).scalar()
+    assert remaining is not None and remaining <= 3  # each lives two windows
+
+
+def test_a_signature_accepted_by_one_guard_is_refused_by_another(db: Database) -> None:
+    """Two processes' guards on one database: the row, not a process's memory, decides."""
+    first, second = (ReplayGuard(db, window_seconds=300) for _ in range(2))
+    assert first.check_and_remember("shared", NOW)
+    assert second.check_and_remember("shared", NOW + 1) is False
+    assert first.check_and_remember("shared", NOW + 2) is False
 
 
 @pytest.fixture
 def guarded(tmp_path: Path, database_url: str) -> Iterator[Stack]:
     settings = Settings(
-        data_dir=tmp_path / "data", database_url=database_url, replay_protection=True, replay_max_signatures=3
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        replay_protection=True,
+        replay_max_signatures=3,
+        replay_sweep_seconds=0,
     )
     running = start_stack(settings)
     yield running

@@ -1,4 +1,5 @@
-"""The migrations build exactly the schema of ``store/sql/tables.py``, and 0004 keeps existing rows."""
+"""The migrations build exactly the schema of ``store/sql/tables.py``; 0004 keeps existing rows, 0005 makes
+the shared guard tables unlogged on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, insert, inspect, select
+from sqlalchemy import create_engine, insert, inspect, select, text
 
 from scp_images.store.sql.database import _MIGRATIONS
-from scp_images.store.sql.tables import access_keys, accounts, metadata
+from scp_images.store.sql.tables import access_keys, accounts, metadata, seen_signatures
 from tests.support import postgres
 
 
@@ -90,5 +91,27 @@ def test_migrated_schema_matches_the_tables(empty_database: str) -> None:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             differences = compare_metadata(context, metadata)
         assert differences == []
+    finally:
+        engine.dispose()
+
+
+def test_0005_makes_the_shared_guard_tables_unlogged_on_postgres(empty_database: str) -> None:
+    """Seen signatures and rate state are rewritten on every request and worth nothing after a crash:
+    on PostgreSQL they skip the WAL. SQLite has no such storage option; the tables are ordinary there."""
+    engine = create_engine(empty_database)
+    try:
+        _upgrade(engine, "0004")
+        with engine.begin() as conn:
+            conn.execute(insert(seen_signatures).values(signature="s" * 64, expires_at=datetime(2026, 1, 1)))
+        _upgrade(engine, "0005")
+        assert {"rate_limits", "seen_signatures"} <= set(inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            assert conn.execute(select(seen_signatures.c.signature)).scalar() == "s" * 64  # kept
+            if engine.dialect.name == "postgresql":
+                query = text(
+                    "SELECT relname, relpersistence FROM pg_class "
+                    "WHERE relname IN ('rate_limits', 'seen_signatures')"
+                )
+                assert dict(conn.execute(query).all()) == {"rate_limits": "u", "seen_signatures": "u"}
     finally:
         engine.dispose()

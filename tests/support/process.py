@@ -77,12 +77,20 @@ def _tail(log: Path, lines: int = 40) -> str:
 class ServerProcess:
     """``scp-images serve`` on a free port; returns once ``/healthz`` answers 200."""
 
-    def __init__(self, env: dict[str, str], log: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        port: int | None = None,
+        flags: tuple[str, ...] = (),
+        ready_seconds: float = READY_SECONDS,
+    ) -> None:
+        self._flags = flags
         self._log = log.open("ab")
         for attempt in range(1, PORT_ATTEMPTS + 1):
             self._start(env, port or free_port())
             try:
-                wait_until(self._healthy, what="scp-images serve", timeout=READY_SECONDS, alive=self._exited)
+                wait_until(self._healthy, what="scp-images serve", timeout=ready_seconds, alive=self._exited)
                 return
             except Exception as exc:
                 _end(self.proc)
@@ -96,7 +104,7 @@ class ServerProcess:
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "scp_images.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "scp_images.cli", "serve", "--port", str(port), *self._flags],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -127,7 +135,7 @@ class ServerProcess:
 class WorkerProcess:
     """Returns once the worker says it runs import jobs (it has connected and migrated)."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, ready_seconds: float = READY_SECONDS) -> None:
         start = log.stat().st_size if log.exists() else 0
         self._log = log.open("ab")
         self.proc = subprocess.Popen(
@@ -140,7 +148,7 @@ class WorkerProcess:
             wait_until(
                 lambda: b"running import jobs" in log.read_bytes()[start:],
                 what="scp-images worker",
-                timeout=READY_SECONDS,
+                timeout=ready_seconds,
                 alive=self._exited,
             )
         except Exception as exc:

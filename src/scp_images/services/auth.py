@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from scp_images.domain.errors import AccountMismatch, Unauthenticated, Unavailable
@@ -24,6 +25,7 @@ from scp_images.signing import (
     verify_signature,
 )
 from scp_images.store.sql import accounts as account_store
+from scp_images.store.sql import guards
 from scp_images.store.sql.accounts import KeyRecord
 from scp_images.store.sql.database import Database
 
@@ -45,50 +47,62 @@ class SignedRequest:
 
 
 class ReplayGuard:
-    """Remembers signatures for the time window; a second use is refused. Process-local by design:
-    the window is short and a shared store would put a write on every request.
+    """Signatures accepted by any process, kept in the database (``seen_signatures``) for twice the
+    window: a second use, by this process or any other, is refused. One statement per request; the
+    primary key decides when two processes receive one signature at once.
 
-    Its memory is bounded by ``max_signatures``. When it is full of signatures still inside their
-    window, new requests are refused with 503 and a Retry-After until the oldest expires: forgetting one
-    early would let its replay through, and a guard that can be flooded into forgetting guards nothing."""
+    Expired rows are swept at most every ``sweep_seconds`` by each process. The sweep also counts what
+    is left: at ``max_signatures`` or more, new requests are refused with 503 and a Retry-After until a
+    later sweep finds room. Forgetting a signature early would let its replay through, and a guard that
+    can be flooded into forgetting guards nothing. The count is taken at sweeps, so the bound is soft
+    by the requests of one sweep interval."""
 
-    def __init__(self, window_seconds: float, max_signatures: int = 200_000) -> None:
+    def __init__(
+        self,
+        db: Database,
+        window_seconds: float,
+        max_signatures: int = 200_000,
+        *,
+        sweep_seconds: float = 10.0,
+    ) -> None:
         if max_signatures < 1:
             raise ValueError("max_signatures must be at least 1")
+        self._db = db
         self._window = window_seconds
         self._max = max_signatures
-        self._seen: dict[str, float] = {}
-        # Signatures in the order they were remembered; their expiry times grow with it (give or take a
-        # clock step), so expired ones are popped from the left without scanning the rest.
-        self._order: deque[tuple[float, str]] = deque()
-        # Requests run on many threads: two copies of one request sent at once must not both pass.
+        self._sweep_every = sweep_seconds
+        self._next_sweep = -math.inf
+        self._full_until: float | None = None  # when the oldest remembered signature expires, if full
         self._lock = threading.Lock()
 
     def check_and_remember(self, signature: str, now: float) -> bool:
         """False for a replay; raises Unavailable when full (nothing is forgotten before its time)."""
-        with self._lock:
-            self._expire(now)
-            if signature in self._seen:
-                return False
-            if len(self._seen) >= self._max:
-                retry_after = max(1, math.ceil(self._order[0][0] - now))
-                log.warning("replay guard full (%d signatures); refusing new requests", self._max)
-                raise Unavailable(
-                    reason="too many requests to remember for replay protection", retry_after=retry_after
-                )
-            expires = now + 2 * self._window
-            self._seen[signature] = expires
-            self._order.append((expires, signature))
-            return True
+        self._sweep_if_due(now)
+        full_until = self._full_until
+        if full_until is not None:
+            log.warning("replay guard full (%d signatures); refusing new requests", self._max)
+            retry_after = max(1, math.ceil(full_until - now))
+            raise Unavailable(
+                reason="too many requests to remember for replay protection", retry_after=retry_after
+            )
+        digest = hashlib.sha256(signature.encode()).hexdigest()
+        with self._db.transaction() as conn:
+            return guards.remember_signature(conn, digest, _utc(now), _utc(now + 2 * self._window))
 
-    def _expire(self, now: float) -> None:
-        while self._order and self._order[0][0] <= now:
-            expires, signature = self._order.popleft()
-            if self._seen.get(signature) == expires:
-                del self._seen[signature]
+    def _sweep_if_due(self, now: float) -> None:
+        with self._lock:  # one sweep per process at a time; the others go on with the last verdict
+            if now < self._next_sweep:
+                return
+            self._next_sweep = now + self._sweep_every
+        with self._db.transaction() as conn:
+            remaining, oldest = guards.sweep_signatures(conn, _utc(now))
+        full = remaining >= self._max and oldest is not None
+        self._full_until = oldest.replace(tzinfo=UTC).timestamp() if full and oldest else None
 
-    def __len__(self) -> int:
-        return len(self._seen)
+
+def _utc(epoch_seconds: float) -> datetime:
+    """Naive UTC, as the DateTime columns hold it."""
+    return datetime.fromtimestamp(epoch_seconds, UTC).replace(tzinfo=None)
 
 
 class KeyCache:

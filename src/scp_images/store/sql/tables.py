@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -188,4 +189,13 @@ scrub_state = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("cycle", Integer, nullable=False),
     Column("started_at", DateTime, nullable=False),
+)
+
+# One row per access key: the rate limit's theoretical arrival time (GCRA), shared by every process.
+# UNLOGGED on PostgreSQL (migration 0005): losing it in a crash only forgives some requests.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("access_key", String(64), primary_key=True),
+    Column("tat", Float, nullable=False),  # epoch seconds
 )
