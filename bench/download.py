@@ -130,9 +130,38 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: flo
     raise RuntimeError(f"{what} did not listen on {port} within {timeout:.0f} s")
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()  # after "pid (comm) "; fields from state on
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU of ``root`` and its descendants (Linux /proc): a server's cost per byte, which
+    the machine's other load does not change the way it changes throughput."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            parents[int(entry.name)] = int(fields[1])
+            ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    family, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in family} - family
+        family |= more
+        grew = bool(more)
+    return sum(ticks.get(pid, 0) for pid in family) / _TICK
+
+
 @contextmanager
-def nginx(workdir: Path, served: Path, port: int, workers: str) -> Iterator[str]:
-    """nginx in the foreground with its own prefix, serving ``served`` at ``/<name>``; yields the URL."""
+def nginx(workdir: Path, served: Path, port: int, workers: str) -> Iterator[tuple[str, int]]:
+    """nginx in the foreground with its own prefix, serving ``served`` at ``/<name>``; yields the URL
+    and the master's pid."""
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     prefix = workdir / f"nginx-{port}"
     prefix.mkdir()
@@ -148,7 +177,7 @@ def nginx(workdir: Path, served: Path, port: int, workers: str) -> Iterator[str]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         _wait_port(port, proc, f"nginx ({(prefix / 'error.log')})")
-        yield f"http://{HOST}:{port}/{served.name}"
+        yield f"http://{HOST}:{port}/{served.name}", proc.pid
     finally:
         stop_process(proc)
 
@@ -163,6 +192,11 @@ def scp_server(data_dir: Path, port: int, workers: str | None, env: dict[str, st
         server.stop()
 
 
+def _pids(server: Server) -> tuple[int, ...]:
+    assert server.proc is not None
+    return (server.proc.pid,)
+
+
 def serve_has_workers() -> bool:
     done = subprocess.run(
         [*scp_images_command(), "serve", "--help"], capture_output=True, text=True, check=False, timeout=60
@@ -175,11 +209,13 @@ def serve_has_workers() -> bool:
 
 @dataclass(frozen=True)
 class Target:
-    """What curl fetches: a URL, and how to sign it (None: unsigned, e.g. nginx or a presigned URL)."""
+    """What curl fetches: a URL, and how to sign it (None: unsigned, e.g. nginx or a presigned URL);
+    ``pids``: the serving processes (with their children) whose CPU time the bytes cost."""
 
     url: str
     creds: Credentials | None = None
     follow: bool = False
+    pids: tuple[int, ...] = ()
 
     def command(self) -> list[str]:
         cmd = ["curl", "--silent", "--show-error", "--output", "/dev/null"]
@@ -192,20 +228,23 @@ class Target:
         return [*cmd, self.url]
 
 
-def storm(target: Target, clients: int, size: int) -> float:
-    """``clients`` curls at once; aggregate MiB/s over the wall time of all of them."""
+def storm(target: Target, clients: int, size: int) -> tuple[float, float]:
+    """``clients`` curls at once: (aggregate MiB/s over the wall time of all of them, server CPU seconds
+    per GiB sent)."""
     commands = [target.command() for _ in range(clients)]  # signed before the clock starts
+    cpu = sum(tree_cpu_seconds(pid) for pid in target.pids)
     start = time.perf_counter()
     procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for c in commands]
     outputs = [proc.communicate(timeout=1800) for proc in procs]
     seconds = time.perf_counter() - start
+    cpu = sum(tree_cpu_seconds(pid) for pid in target.pids) - cpu
     for proc, (out, err) in zip(procs, outputs, strict=True):
         status, got = out.decode().split() if out else ("?", "0")
         if proc.returncode != 0 or status not in ("200", "206") or int(got) != size:
             raise RuntimeError(
                 f"curl {target.url}: exit {proc.returncode}, HTTP {status}, {got} bytes: {err!r}"
             )
-    return mib_s(size * clients, seconds)
+    return mib_s(size * clients, seconds), cpu / (size * clients / (1 << 30))
 
 
 # --------------------------------------------------------------------------- the image and the stores
@@ -271,11 +310,14 @@ class Case:
 
 def measure(cases: Sequence[Case], size: int, clients: int, rounds: int) -> list[dict[str, Any]]:
     best: dict[tuple[str, str, int], float] = {}
+    cpu: dict[tuple[str, str, int], float] = {}
     for _ in range(rounds):
         for case in cases:  # alternating, so a burst of foreign load hits every case alike
             for count in (1, clients):
                 key = (case.store, case.server, count)
-                best[key] = max(best.get(key, 0.0), storm(case.target(), count, size))
+                rate, cost = storm(case.target(), count, size)
+                best[key] = max(best.get(key, 0.0), rate)
+                cpu[key] = min(cpu.get(key, float("inf")), cost)
     rows = []
     for case in cases:
         for count in (1, clients):
@@ -289,6 +331,7 @@ def measure(cases: Sequence[Case], size: int, clients: int, rounds: int) -> list
                     "MiB/s": rate,
                     "limit": case.limit,
                     "x limit": ratio(rate, limit),
+                    "cpu s/GiB": cpu[(case.store, case.server, count)],
                 }
             )
     return rows
@@ -303,12 +346,12 @@ def filesystem_cases(
     (blob,) = sorted((data_dir / "blobs" / "images" / image_id).glob("*"))
     size = blob.stat().st_size
     blob.read_bytes()  # warm the page cache; dropping it needs root, so all figures are warm-cache
-    nginx_url = stack.enter_context(nginx(workdir, blob, ports.take(), "auto"))
+    nginx_url, nginx_pid = stack.enter_context(nginx(workdir, blob, ports.take(), "auto"))
     server = stack.enter_context(scp_server(data_dir, ports.take(), workers, env))
     url = f"{server.base_url}/v2/images/{image_id}/file"
     cases = [
-        Case("file", "nginx sendfile", lambda: Target(nginx_url), "nginx sendfile"),
-        Case("file", "scp-images", lambda: Target(url, creds), "nginx sendfile"),
+        Case("file", "nginx sendfile", lambda: Target(nginx_url, pids=(nginx_pid,)), "nginx sendfile"),
+        Case("file", "scp-images", lambda: Target(url, creds, pids=_pids(server)), "nginx sendfile"),
     ]
     return cases, size
 
@@ -330,24 +373,29 @@ def s3_cases(stack: ExitStack, workdir: Path, image: Path, ports: Ports, workers
     data_dir = workdir / "s3-data"
     creds, image_id = prepare(image, store_env(data_dir, **s3))
     (key,) = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"] if image_id in o["Key"]]
-    nginx_url = stack.enter_context(nginx(workdir, image, ports.take(), "auto"))
+    nginx_url, nginx_pid = stack.enter_context(nginx(workdir, image, ports.take(), "auto"))
     streamed = stack.enter_context(scp_server(data_dir, ports.take(), workers, store_env(data_dir, **s3)))
     redirect_env = store_env(data_dir, **s3, SCP_IMAGES_DOWNLOAD_REDIRECT="1")
     redirected = stack.enter_context(scp_server(data_dir, ports.take(), workers, redirect_env))
     path = f"/v2/images/{image_id}/file"
 
+    weed_pid = (weed.process.pid,)
+
     def direct() -> Target:
         url = client.generate_presigned_url(
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=600
         )
-        return Target(url)
+        return Target(url, pids=weed_pid)
+
+    def via(server: Server, follow: bool) -> Callable[[], Target]:
+        return lambda: Target(server.base_url + path, creds, follow=follow, pids=_pids(server) + weed_pid)
 
     limit = "nginx sendfile"
     return [
-        Case("s3", limit, lambda: Target(nginx_url), limit),
+        Case("s3", limit, lambda: Target(nginx_url, pids=(nginx_pid,)), limit),
         Case("s3", "seaweedfs GET", direct, limit),
-        Case("s3", "scp-images stream", lambda: Target(streamed.base_url + path, creds), limit),
-        Case("s3", "scp-images 307", lambda: Target(redirected.base_url + path, creds, follow=True), limit),
+        Case("s3", "scp-images stream", via(streamed, False), limit),
+        Case("s3", "scp-images 307", via(redirected, True), limit),
     ]
 
 

@@ -18,7 +18,6 @@ from scp_images.http.body import upload_chunks
 from scp_images.http.deps import Services, services
 from scp_images.http.errors import envelope
 from scp_images.http.responses import empty_response, json_response
-from scp_images.http.transfers import released_after
 from scp_images.services.downloads import Download
 
 router = APIRouter()
@@ -113,7 +112,7 @@ def _redirect(location: str, base: dict[str, str]) -> Response:
 def _stream(svc: Services, chunks: Iterator[bytes], status: int, headers: dict[str, str]) -> Response:
     release = svc.transfers.acquire()
     try:
-        return StreamingResponse(released_after(chunks, release), status_code=status, headers=headers)
+        return StreamingResponse(svc.transfers.body(chunks, release), status_code=status, headers=headers)
     except BaseException:
         release()
         raise
