@@ -67,8 +67,8 @@ def download_image(request: Request, image_id: str) -> Response:
 
 
 def file_response(request: Request, download: Download, base: dict[str, str], request_id: str) -> Response:
-    """How an image's bytes are answered (whole, or one range). Download links answer through this same
-    function, so a new way of answering (a redirect to the object store, say) belongs here: both follow."""
+    """How an image's bytes are answered: a 307 to the object store when the service decided so, else the
+    whole file or one range. Download links answer through this same function, so both follow."""
     if download.redirect is not None:
         return _redirect(download.redirect(base.get("Content-Disposition")), base)
     svc = services(request)
