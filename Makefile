@@ -31,6 +31,7 @@ bench: deps
 	$(PYTHON) bench/show_image.py
 	$(PYTHON) bench/list_images.py
 	$(PYTHON) bench/import_image.py
+	$(PYTHON) bench/download.py
 
 clean:
 	rm -rf scp-images-data .pytest_cache .mypy_cache .ruff_cache

@@ -93,12 +93,13 @@ def scp_images_command() -> list[str]:
 
 @dataclass
 class Server:
-    """``scp-images serve`` (one uvicorn worker) as a subprocess on 127.0.0.1."""
+    """``scp-images serve`` as a subprocess on 127.0.0.1 (one uvicorn worker unless ``args`` say so)."""
 
     data_dir: Path
     env: Mapping[str, str] = field(default_factory=dict)
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    args: Sequence[str] = ()  # more ``serve`` options, e.g. ``--workers 2``
 
     @property
     def base_url(self) -> str:
@@ -119,6 +120,7 @@ class Server:
             str(self.port),
             "--data-dir",
             str(self.data_dir),
+            *self.args,
         ]
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from scp_images.config import Settings
+from scp_images.config import ConfigError, Settings
 from scp_images.http.application import build_http_app
 from scp_images.http.deps import EdgeLimits, Services
 from scp_images.http.guard import Guard
@@ -30,6 +32,7 @@ from scp_images.services.auth import Authenticator, ReplayGuard
 from scp_images.services.background import BackgroundThread, BackgroundWork
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.download_links import DownloadLinkService
+from scp_images.services.downloads import Redirects
 from scp_images.services.health import HealthService
 from scp_images.services.images import ImageService
 from scp_images.services.import_jobs import ImportRunner, RunnerTimings
@@ -43,8 +46,10 @@ from scp_images.services.restore import RestoreService
 from scp_images.services.scrub import MiB, NoScrubObserver, Scrubber, ScrubObserver, ScrubTimings, ScrubWorker
 from scp_images.services.secrets import SecretCipher
 from scp_images.services.sources import ImportSources, SourceGrants
-from scp_images.store.blob import BlobStore, create_blob_store
+from scp_images.store.blob import BlobStore, PresignsReads, create_blob_store
 from scp_images.store.sql.database import Database, create_db_engine, migrate
+
+log = logging.getLogger("scp_images.app")
 
 
 def _today() -> date:
@@ -65,6 +70,7 @@ class Components:
     downloads: DownloadObserver = field(default_factory=NoDownloadObserver)
     secrets: SecretCipher = field(default_factory=lambda: SecretCipher(()))
     scrubs: ScrubObserver = field(default_factory=NoScrubObserver)
+    redirects: Redirects | None = None
 
     @property
     def accounts(self) -> AccountService:
@@ -100,6 +106,7 @@ class Components:
             self.clock,
             on_job=lambda: self.on_job(),
             downloads=self.downloads,
+            redirects=self.redirects,
         )
 
     @property
@@ -196,10 +203,51 @@ def source_config(settings: Settings) -> SourceConfig:
     )
 
 
+_MAX_REDIRECT_SECONDS = 3600
+
+
+def download_redirects(settings: Settings, blobs: BlobStore) -> Redirects | None:
+    """Whether downloads answer 307 to the object store. Only an S3 blob store can; on the filesystem store
+    SCP_IMAGES_DOWNLOAD_REDIRECT does nothing (a warning says so). Settings that cannot mean anything are
+    refused with ConfigError, naming the setting."""
+    public = settings.s3_public_endpoint_url
+    if public is not None:
+        _check_endpoint(public)
+        if not isinstance(blobs, PresignsReads):
+            raise ConfigError(
+                "SCP_IMAGES_S3_PUBLIC_ENDPOINT_URL is set but the blob store is not S3 "
+                f"({settings.resolved_blob_url()}); it is only used to presign S3 download redirects"
+            )
+    seconds = settings.download_redirect_seconds
+    if not 1 <= seconds <= _MAX_REDIRECT_SECONDS:
+        raise ConfigError(
+            f"SCP_IMAGES_DOWNLOAD_REDIRECT_SECONDS must be 1 to {_MAX_REDIRECT_SECONDS}, not {seconds}"
+        )
+    if not settings.download_redirect:
+        if public is not None:
+            log.warning(
+                "SCP_IMAGES_S3_PUBLIC_ENDPOINT_URL does nothing without SCP_IMAGES_DOWNLOAD_REDIRECT=1"
+            )
+        return None
+    if not isinstance(blobs, PresignsReads):
+        log.warning("SCP_IMAGES_DOWNLOAD_REDIRECT does nothing on the filesystem blob store (bytes stream)")
+        return None
+    return Redirects(blobs, seconds)
+
+
+def _check_endpoint(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(
+            f"SCP_IMAGES_S3_PUBLIC_ENDPOINT_URL must be an http(s)://host[:port] URL, not {url!r}"
+        )
+
+
 def build_components(settings: Settings, *, clock: Clock = system_clock) -> Components:
     """Connect to the configured stores, creating and migrating an empty database first.
 
-    Raises SecretKeyError when the secret encryption keys are malformed or cannot read stored secrets."""
+    Raises SecretKeyError when the secret encryption keys are malformed or cannot read stored secrets, and
+    ConfigError for settings that make no sense together."""
     secrets = SecretCipher.from_setting(settings.secret_keys())
     engine = create_db_engine(settings.resolved_database_url())
     migrate(engine)
@@ -209,10 +257,12 @@ def build_components(settings: Settings, *, clock: Clock = system_clock) -> Comp
         s3_access_key_id=settings.s3_access_key_id,
         s3_secret_access_key=settings.s3_secret_access_key,
         s3_region=settings.s3_region,
+        s3_public_endpoint_url=settings.s3_public_endpoint_url,
     )
     parts = Components(settings, Database(engine), blobs, clock, SourceResolver(source_config(settings)))
     parts.secrets = secrets
     try:
+        parts.redirects = download_redirects(settings, blobs)
         parts.accounts.check_secrets()
     except BaseException:
         parts.close()

@@ -25,6 +25,10 @@ def _split_commas(value: Any) -> Any:
     return value
 
 
+class ConfigError(ValueError):
+    """Settings that make no sense together; ``serve`` and ``worker`` stop with this one line."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SCP_IMAGES_", extra="ignore")
 
@@ -54,6 +58,13 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
     s3_region: str | None = None
+    # The object store's address as clients reach it, when that differs from s3_endpoint_url (a
+    # proxy, a public name): download redirects are presigned for it, since the host is signed.
+    s3_public_endpoint_url: str | None = None
+    # With the S3 blob store, GET /v2/images/{id}/file answers 307 to a presigned GET of the object
+    # valid this long, so image bytes do not pass through the API. Does nothing on the filesystem store.
+    download_redirect: bool = False
+    download_redirect_seconds: int = 60
 
     import_allowed_hosts: CommaList = Field(default_factory=list)
     # A guard against runaway sources and uploads, not a store limit: raise it for larger images. The S3

@@ -7,7 +7,7 @@ from typing import Any
 
 from scp_images.app import Components, build_components
 from scp_images.cli._output import fail
-from scp_images.config import Settings
+from scp_images.config import ConfigError, Settings
 from scp_images.services.secrets import SecretKeyError
 from scp_images.store.sql.database import SchemaTooOld
 
@@ -22,9 +22,9 @@ def build_settings(data_dir: Path | None = None, database_url: str | None = None
 
 
 def open_components(settings: Settings) -> Components:
-    """``build_components``; a database schema this code cannot serve on, or secret encryption keys that
-    do not fit the stored secrets, is one clear line and exit 1."""
+    """``build_components``; a database schema this code cannot serve on, secret encryption keys that
+    do not fit the stored secrets, or settings that make no sense together, is one clear line and exit 1."""
     try:
         return build_components(settings)
-    except (SchemaTooOld, SecretKeyError) as exc:
+    except (SchemaTooOld, SecretKeyError, ConfigError) as exc:
         fail(str(exc))

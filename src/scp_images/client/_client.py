@@ -34,6 +34,9 @@ class Client:
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.api_version = api_version
+        self._timeout = timeout
+        self._transport = transport
+        self._plain: httpx.Client | None = None
         self._http = httpx.Client(
             base_url=self.endpoint,
             auth=ScpAuth(access_key, secret_key, account_id),
@@ -49,6 +52,8 @@ class Client:
 
     def close(self) -> None:
         self._http.close()
+        if self._plain is not None:
+            self._plain.close()
 
     def __enter__(self) -> Client:
         return self
@@ -68,6 +73,15 @@ class Client:
 
     def stream(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._http.stream(method, path, **kwargs)
+
+    def unsigned_stream(self, method: str, url: httpx.URL) -> Any:
+        """A request to a URL the server handed out (an object store's presigned URL), carrying none of
+        this client's headers: no SCP signature, no Authorization. The URL is its own credential."""
+        if self._plain is None:
+            # identity: the bytes are hashed as stored; nothing may re-encode them on the way.
+            headers = {"Accept-Encoding": "identity"}
+            self._plain = httpx.Client(headers=headers, timeout=self._timeout, transport=self._transport)
+        return self._plain.stream(method, url)
 
     def _error(self, response: httpx.Response) -> Exception:
         try:

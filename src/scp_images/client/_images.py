@@ -18,6 +18,7 @@ from scp_images.client._transfer import (
     Expected,
     ProgressCallback,
     file_chunks,
+    follow_download,
     open_stream,
     save_verified,
 )
@@ -195,6 +196,10 @@ class Images:
         if target.is_dir():
             target = target / f"{image.id}.qcow2"
         with open_stream(self._client, "GET", image_path(image.id, "file", api="v2")) as response:
+            if response.is_redirect:  # the bytes are in an object store the server points at
+                with follow_download(self._client, response) as stored:
+                    expected = _expected(image, stored.headers)
+                    return save_verified(stored.iter_bytes(CHUNK_SIZE), target, expected, progress)
             expected = _expected(image, response.headers)
             return save_verified(response.iter_bytes(CHUNK_SIZE), target, expected, progress)
 

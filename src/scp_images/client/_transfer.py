@@ -54,6 +54,26 @@ def open_stream(client: Client, method: str, path: str, **kwargs: Any) -> Iterat
         raise TransportError(f"{method} {client.endpoint}{path}: {exc}") from exc
 
 
+@contextmanager
+def follow_download(client: Client, redirect: httpx.Response) -> Iterator[httpx.Response]:
+    """The bytes from where the server redirected a download (an object store's short-lived URL), fetched
+    without the SCP headers. One hop only, never from https down to http; anything but 200 is an error."""
+    url = redirect.url.join(redirect.headers["location"])
+    if url.scheme not in ("http", "https") or (redirect.url.scheme == "https" and url.scheme != "https"):
+        raise TransportError(f"refusing to follow the download from {redirect.url.scheme} to {url.scheme}")
+    shown = f"{url.scheme}://{url.netloc.decode()}{url.path}"  # the query is a credential: never shown
+    try:
+        with client.unsigned_stream("GET", url) as response:
+            if response.status_code != 200:
+                response.read()
+                raise TransportError(
+                    f"the object store answered {response.status_code} for {shown}: {response.text[:300]}"
+                )
+            yield response
+    except httpx.HTTPError as exc:
+        raise TransportError(f"GET {shown}: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class Expected:
     """What downloaded bytes must match; a field left None is not checked."""

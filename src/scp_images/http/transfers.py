@@ -11,11 +11,11 @@ from typing import TypeVar
 
 import anyio
 import anyio.to_thread
-from starlette.concurrency import iterate_in_threadpool
 
 from scp_images.domain.errors import Unavailable
 
 T = TypeVar("T")
+Chunk = bytes | memoryview
 
 
 class TransferSlots:
@@ -52,11 +52,25 @@ class TransferSlots:
             self._threads = anyio.CapacityLimiter(self.limit)
         return await anyio.to_thread.run_sync(fn, limiter=self._threads)
 
+    async def body(self, chunks: Iterator[Chunk], release: Callable[[], None]) -> AsyncIterator[Chunk]:
+        """A download body that gives its slot back however the response ends (done, error, disconnect).
 
-async def released_after(chunks: Iterator[bytes], release: Callable[[], None]) -> AsyncIterator[bytes]:
-    """A download body that gives its slot back however the response ends (done, error, disconnect)."""
-    try:
-        async for chunk in iterate_in_threadpool(chunks):
-            yield chunk
-    finally:
-        release()
+        A chunk the blob store can hand over without waiting (``next_nowait``: the filesystem store, from
+        the page cache) is sent from the event loop; any other is read on the transfer threads, so a
+        crowd of downloads never holds the shared thread pool, and warm bytes cost no thread hop each."""
+        nowait: Callable[[], Chunk | None] | None = getattr(chunks, "next_nowait", None)
+        try:
+            while True:
+                chunk = nowait() if nowait is not None else None
+                if chunk is None:
+                    chunk = await self.run(lambda: next(chunks, None))
+                    if chunk is None:
+                        return
+                yield chunk
+        except StopIteration:
+            return
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            release()

@@ -40,7 +40,7 @@ from scp_images.domain.audit import (
 from scp_images.domain.errors import AuditUnavailable, DomainError, RateLimited
 from scp_images.domain.principal import Principal
 from scp_images.services.clock import Clock, system_clock
-from scp_images.services.ratelimit import RateLimiter
+from scp_images.services.ratelimit import LocalTokenBucket
 from scp_images.store.sql import audit as audit_store
 from scp_images.store.sql.database import Database
 
@@ -198,7 +198,7 @@ class AuditTrail:
         # Anyone can send made-up keys at no cost to themselves; each would be a write transaction (on
         # SQLite the one write lock). Past this rate they are counted, not written, and the next record
         # written says how many were left out.
-        self._anonymous = RateLimiter(unauthenticated_per_second, clock=monotonic)
+        self._anonymous = LocalTokenBucket(unauthenticated_per_second, clock=monotonic)
         self._left_out = 0
         self._lock = threading.Lock()
 

@@ -1,9 +1,12 @@
-"""Opening an image's bytes for a download, with the blob store's failures turned into domain errors."""
+"""How an image's bytes are handed out: streamed from the blob store, or (``Redirects``) fetched by the client
+from the object store itself with a presigned URL. The one place a download is decided; the blob store's
+failures become domain errors here, before any byte or redirect is sent."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from scp_images.domain.errors import (
     DomainError,
@@ -14,20 +17,57 @@ from scp_images.domain.errors import (
 )
 from scp_images.domain.image import DataFlag, Image
 from scp_images.services.observer import DownloadObserver, NoDownloadObserver
-from scp_images.store.blob.base import BlobNotFound, BlobStore, BlobStoreUnavailable
+from scp_images.store.blob.base import BlobNotFound, BlobStore, BlobStoreUnavailable, PresignsReads
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql.database import Database
 
 log = logging.getLogger("scp_images.downloads")
 
 Reader = Callable[[int, int | None], Iterator[bytes]]  # (offset, length) -> chunks
+Redirect = Callable[[str | None], str]  # (Content-Disposition for the store to answer) -> URL
+
+
+@dataclass(frozen=True, slots=True)
+class Redirects:
+    """Downloads answered with a redirect to ``store``: a presigned GET valid ``seconds`` seconds."""
+
+    store: PresignsReads
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """An image the caller may download now. ``redirect`` set: answer with the URL it makes (the client
+    fetches the bytes, ranges included, from the object store); else stream ``read``. Both check the blob
+    when called, so its errors (503, DataMissing) still get a status before anything is sent."""
+
+    image: Image
+    size: int
+    read: Reader
+    redirect: Redirect | None = None
 
 
 class ImageData:
-    def __init__(self, db: Database, blobs: BlobStore, observer: DownloadObserver | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        observer: DownloadObserver | None = None,
+        redirects: Redirects | None = None,
+    ) -> None:
         self._db = db
         self._blobs = blobs
         self._observer = observer or NoDownloadObserver()
+        self._redirects = redirects
+
+    def download(self, image: Image) -> Download:
+        key = image.blob_key
+        assert key is not None
+        redirect = None
+        if self._redirects is not None:
+            redirects = self._redirects
+            redirect = lambda disposition: self._presign(redirects, image.id, key, disposition)  # noqa: E731
+        return Download(image, image.size or 0, self.reader(image), redirect)
 
     def require_intact(self, image: Image) -> None:
         """Every way of handing out an image's bytes (the file route, download links, redirects to the
@@ -54,6 +94,18 @@ class ImageData:
         key = image.blob_key
         assert key is not None
         return lambda offset, length: self._open(image.id, key, offset, length)
+
+    def _presign(self, redirects: Redirects, image_id: str, key: str, disposition: str | None) -> str:
+        """The object is looked at first (one HEAD), so a missing blob or an outage is answered as for a
+        streamed download, not left to the object store's own 404 or connection error."""
+        try:
+            size = self._blobs.size(key)
+        except BlobStoreUnavailable as exc:
+            log.warning("image store unavailable for image %s: %s", image_id, exc)
+            raise Unavailable(reason="the image store cannot be reached") from exc
+        if size is None:
+            raise self._missing(image_id, key)
+        return redirects.store.presigned_read_url(key, redirects.seconds, content_disposition=disposition)
 
     def _open(self, image_id: str, key: str, offset: int, length: int | None) -> Iterator[bytes]:
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +30,7 @@ from scp_images.domain.sources import redact_url
 from scp_images.services import audit
 from scp_images.services.audit import AuditContext, for_principal
 from scp_images.services.clock import Clock, system_clock
-from scp_images.services.downloads import ImageData
+from scp_images.services.downloads import Download, ImageData, Redirects
 from scp_images.services.observer import DownloadObserver
 from scp_images.services.quotas import QuotaService
 from scp_images.services.sources import ImportSources
@@ -57,13 +56,6 @@ class NewImage:
     visibility: Visibility = Visibility.PRIVATE
 
 
-@dataclass(frozen=True, slots=True)
-class Download:
-    image: Image
-    size: int
-    read: Callable[[int, int | None], Iterator[bytes]]  # (offset, length) -> chunks
-
-
 class ImageService:
     def __init__(
         self,
@@ -74,10 +66,11 @@ class ImageService:
         clock: Clock = system_clock,
         on_job: Any = None,
         downloads: DownloadObserver | None = None,
+        redirects: Redirects | None = None,
     ) -> None:
         self._db = db
         self._quotas = quotas
-        self._data = ImageData(db, blobs, downloads)
+        self._data = ImageData(db, blobs, downloads, redirects)
         self._blobs = blobs
         self._sources = sources
         self._clock = clock
@@ -270,4 +263,4 @@ class ImageService:
         image = self.show(principal, image_id)
         if image.status is not ImageStatus.ACTIVE or image.blob_key is None:
             raise InvalidImageStatus(image_id=image.id, status=image.status.value, expected="active")
-        return Download(image, image.size or 0, self._data.reader(image))
+        return self._data.download(image)

@@ -21,9 +21,8 @@ from scp_images.http.body import upload_chunks
 from scp_images.http.deps import Services, services
 from scp_images.http.errors import envelope
 from scp_images.http.responses import empty_response, json_response
-from scp_images.http.transfers import released_after
 from scp_images.services.audit import AuditContext
-from scp_images.services.images import Download
+from scp_images.services.downloads import Download
 
 router = APIRouter()
 
@@ -72,8 +71,10 @@ def download_image(request: Request, image_id: str) -> Response:
 
 
 def file_response(request: Request, download: Download, base: dict[str, str], request_id: str) -> Response:
-    """How an image's bytes are answered (whole, or one range). Download links answer through this same
-    function, so a new way of answering (a redirect to the object store, say) belongs here: both follow."""
+    """How an image's bytes are answered: a 307 to the object store when the service decided so, else the
+    whole file or one range. Download links answer through this same function, so both follow."""
+    if download.redirect is not None:
+        return _redirect(download.redirect(base.get("Content-Disposition")), base)
     svc = services(request)
     image, size = download.image, download.size
     assert image.checksum is not None
@@ -104,10 +105,18 @@ def file_response(request: Request, download: Download, base: dict[str, str], re
     return _stream(svc, download.read(start, end - start + 1), 206, headers)
 
 
+def _redirect(location: str, base: dict[str, str]) -> Response:
+    """307 keeps the method; the client asks the object store for the bytes (and any Range) itself. The URL
+    is a credential for a while: no cache may keep the answer."""
+    headers = {**base, "Location": location, "Cache-Control": "no-store"}
+    headers.pop("Content-Disposition", None)  # the object store answers it, presigned into the URL
+    return empty_response(307, headers)
+
+
 def _stream(svc: Services, chunks: Iterator[bytes], status: int, headers: dict[str, str]) -> Response:
     release = svc.transfers.acquire()
     try:
-        return StreamingResponse(released_after(chunks, release), status_code=status, headers=headers)
+        return StreamingResponse(svc.transfers.body(chunks, release), status_code=status, headers=headers)
     except BaseException:
         release()
         raise

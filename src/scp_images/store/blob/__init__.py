@@ -15,6 +15,7 @@ from scp_images.store.blob.base import (
     BlobStore,
     BlobStoreUnavailable,
     BlobWriter,
+    PresignsReads,
     validate_key,
 )
 from scp_images.store.blob.factory import create_blob_store
@@ -27,6 +28,7 @@ __all__ = [
     "BlobStoreUnavailable",
     "BlobWriter",
     "FilesystemBlobStore",
+    "PresignsReads",
     "S3BlobStore",
     "create_blob_store",
     "validate_key",

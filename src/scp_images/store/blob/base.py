@@ -22,6 +22,7 @@ __all__ = [
     "BlobStore",
     "BlobStoreUnavailable",
     "BlobWriter",
+    "PresignsReads",
     "StagedUpload",
     "StoredBlob",
     "WriterBase",
@@ -153,6 +154,15 @@ class BlobStore(Protocol):
     def check(self) -> None:
         """Raise BlobStoreUnavailable if the store cannot be reached (readiness probe)."""
         ...
+
+
+@runtime_checkable
+class PresignsReads(Protocol):
+    """A store whose clients can fetch a blob themselves, with a short-lived URL (S3, not the filesystem)."""
+
+    def presigned_read_url(
+        self, key: str, expires_in: int, *, content_disposition: str | None = None
+    ) -> str: ...
 
 
 class WriterBase:

@@ -19,6 +19,7 @@ def create_blob_store(
     s3_access_key_id: str | None = None,
     s3_secret_access_key: str | None = None,
     s3_region: str | None = None,
+    s3_public_endpoint_url: str | None = None,
 ) -> BlobStore:
     """``file:///abs/path`` (the directory is created) or ``s3://bucket/optional/prefix``."""
     parts = urlsplit(url)
@@ -34,6 +35,7 @@ def create_blob_store(
             access_key_id=s3_access_key_id,
             secret_access_key=s3_secret_access_key,
             region=s3_region,
+            public_endpoint_url=s3_public_endpoint_url,
         )
     raise ValueError(
         f"unsupported blob store URL {url!r}: expected file:///absolute/path or s3://bucket/optional/prefix"

@@ -9,13 +9,14 @@ staging file for the sweep.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn, TypeVar
 
 from scp_images.store.blob.base import (
     BlobNotFound,
@@ -37,6 +38,8 @@ _WRITE_BUFFER = 128 * 1024
 # The path exists but is not a regular file (a directory, or a file where a directory is expected).
 _NOT_A_BLOB = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
 _MAX_NAME = 255
+# Reads that fail rather than wait for the disk (Linux >= 5.9 for buffered reads); 0 where unknown.
+_NOWAIT = getattr(os, "RWF_NOWAIT", 0)
 
 
 @contextmanager
@@ -112,18 +115,71 @@ class _FileWriter(WriterBase):
             self._temp.unlink(missing_ok=True)
 
 
-def _file_chunks(file: BinaryIO, offset: int, length: int | None, chunk_size: int) -> Iterator[bytes]:
-    # The open descriptor pins the inode, so a concurrent overwrite or delete cannot tear this read.
-    with file:
-        size = os.fstat(file.fileno()).st_size
-        end = size if length is None else min(size, offset + length)
-        position = offset
-        while position < end:
-            data = os.pread(file.fileno(), min(chunk_size, end - position), position)
-            if not data:
-                return
-            yield data
-            position += len(data)
+_Data = TypeVar("_Data", bytes, memoryview)
+
+
+class _FileChunks:
+    """The chunks of ``file[offset:offset + length]``. Besides blocking ``next`` it offers
+    ``next_nowait``: the next chunk only if the page cache holds it (``preadv`` with ``RWF_NOWAIT``), else
+    None, so a server can send warm bytes without a thread hop per chunk and read cold ones on a thread.
+    The open descriptor pins the inode, so a concurrent overwrite or delete cannot tear this read."""
+
+    def __init__(self, file: BinaryIO, offset: int, length: int | None, chunk_size: int) -> None:
+        self._file = file
+        self._fd = file.fileno()
+        size = os.fstat(self._fd).st_size
+        self._end = size if length is None else min(size, offset + length)
+        self._position = offset
+        self._chunk_size = chunk_size
+        self._nowait = _NOWAIT
+
+    def __iter__(self) -> _FileChunks:
+        return self
+
+    def __next__(self) -> bytes:
+        wanted = self._wanted()
+        data = os.pread(self._fd, wanted, self._position) if wanted else b""
+        return self._advance(data)
+
+    def next_nowait(self) -> memoryview | None:
+        """The next chunk if it can be read without waiting for the disk; None if it cannot (then call
+        ``next``). Raises StopIteration at the end, like ``next``."""
+        wanted = self._wanted()
+        if not wanted:
+            self._stop()
+        if not self._nowait:
+            return None
+        buffer = bytearray(wanted)
+        try:
+            got = os.preadv(self._fd, [buffer], self._position, self._nowait)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            self._nowait = 0  # this filesystem cannot: every chunk goes through ``next``
+            return None
+        if got == 0:
+            return None  # nothing cached at this position (some kernels answer 0, not EAGAIN)
+        return self._advance(memoryview(buffer)[:got])  # a view: no second copy of the bytes
+
+    def _wanted(self) -> int:
+        if self._file.closed:
+            return 0
+        return max(0, min(self._chunk_size, self._end - self._position))
+
+    def _advance(self, data: _Data) -> _Data:
+        if not data:
+            self._stop()
+        self._position += len(data)
+        return data
+
+    def _stop(self) -> NoReturn:
+        self.close()
+        raise StopIteration
+
+    def close(self) -> None:
+        self._file.close()
 
 
 class FilesystemBlobStore:
@@ -156,7 +212,7 @@ class FilesystemBlobStore:
                 file: BinaryIO = open(path, "rb", buffering=0)  # noqa: SIM115
             except _NOT_A_BLOB:
                 raise BlobNotFound(key) from None
-        return _file_chunks(file, offset, length, chunk_size)
+        return _FileChunks(file, offset, length, chunk_size)
 
     def size(self, key: str) -> int | None:
         path = self._path(key)

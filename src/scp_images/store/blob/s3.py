@@ -237,9 +237,11 @@ class S3BlobStore:
         part_size: int = DEFAULT_PART_SIZE,
         max_parts: int = MAX_PARTS,
         spool_above: int = SPOOL_ABOVE,
+        public_endpoint_url: str | None = None,
     ) -> None:
         """``part_size`` is the first part's size; ``max_parts`` and ``spool_above`` exist for tests, which
-        scale the part budget down to see parts grow, and the spooling threshold down to see files."""
+        scale the part budget down to see parts grow, and the spooling threshold down to see files.
+        ``public_endpoint_url`` is the store's address as clients reach it (presigned URLs name it)."""
         self.schedule = PartSchedule(part_size, max_parts)
         if spool_above < 0:
             raise ValueError("spool_above must be >= 0")
@@ -257,6 +259,16 @@ class S3BlobStore:
             aws_secret_access_key=secret_access_key,
             region_name=region,
             config=_client_config(endpoint_url),
+        )
+        # Presigning is local arithmetic, but SigV4 signs the host: URLs for clients are made by a client
+        # that names the address they use. Same credentials; it never sends a request.
+        public = public_endpoint_url or endpoint_url
+        self._presigner = _new_client(
+            endpoint_url=public,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            region_name=region,
+            config=_client_config(public).merge(Config(signature_version="s3v4")),
         )
 
     def __repr__(self) -> str:
@@ -295,6 +307,15 @@ class S3BlobStore:
         if code == "InvalidRange":  # the object exists; the range starts at or past its end
             return iter(())
         raise exc
+
+    def presigned_read_url(self, key: str, expires_in: int, *, content_disposition: str | None = None) -> str:
+        """A URL that GETs the blob (Range included) with no other credential for ``expires_in`` seconds;
+        ``content_disposition`` is what the store should answer in that header."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._object_key(key)}
+        if content_disposition is not None:
+            params["ResponseContentDisposition"] = content_disposition
+        url: str = self._presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+        return url
 
     def size(self, key: str) -> int | None:
         object_key = self._object_key(key)
