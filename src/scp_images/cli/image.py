@@ -15,6 +15,7 @@ from rich.table import Table
 
 from scp_images.cli._output import (
     EXIT_USAGE,
+    SIZE_FIELDS,
     api_errors,
     cell,
     console,
@@ -121,7 +122,8 @@ def _print_rows(title: str, columns: Iterable[str], rows: list[dict[str, Any]]) 
     names = tuple(columns)
     table = Table(title=title, title_justify="left")
     for name in names:
-        table.add_column(name, no_wrap=name.endswith("id"), overflow="fold")
+        # ids and sizes ("192 KiB") are never broken across lines, whatever the width
+        table.add_column(name, no_wrap=name.endswith("id") or name in SIZE_FIELDS, overflow="fold")
     for row in rows:
         table.add_row(*(cell(name, row.get(name)) for name in names))
     console.print(table)
