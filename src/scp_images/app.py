@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 
 from scp_images.config import Settings
 from scp_images.http.application import build_http_app
@@ -19,6 +20,7 @@ from scp_images.http.metrics import (
     ImportMetrics,
     PrometheusDownloadObserver,
     PrometheusImportObserver,
+    goodbye,
 )
 from scp_images.http.transfers import TransferSlots
 from scp_images.imports.sources import SourceConfig, SourceResolver
@@ -164,6 +166,18 @@ def build_components(settings: Settings, *, clock: Clock = system_clock) -> Comp
     return parts
 
 
+def worker_metrics(parts: Components, host: str, port: int) -> Any:
+    """``scp-images worker --metrics-port``: the worker's import figures, its queue depth (read from the
+    database when scraped) and process figures over HTTP. Returns the server (``shutdown()`` ends it)."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    metrics = ImportMetrics(registry)
+    parts.observer = PrometheusImportObserver(metrics)
+    metrics.queue_depth.set_function(HealthService(parts.db, parts.blobs).import_queue_depth)
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    return server
+
+
 def create_app(
     settings: Settings,
     *,
@@ -232,6 +246,7 @@ def create_app(
         finally:
             if thread is not None:
                 thread.stop()
+            goodbye()
 
     return build_http_app(
         services,

@@ -78,14 +78,19 @@ class ServerProcess:
     """``scp-images serve`` on a free port; returns once ``/healthz`` answers 200."""
 
     def __init__(
-        self, env: dict[str, str], log: Path, port: int | None = None, flags: tuple[str, ...] = ()
+        self,
+        env: dict[str, str],
+        log: Path,
+        port: int | None = None,
+        flags: tuple[str, ...] = (),
+        ready_seconds: float = READY_SECONDS,
     ) -> None:
         self._flags = flags
         self._log = log.open("ab")
         for attempt in range(1, PORT_ATTEMPTS + 1):
             self._start(env, port or free_port())
             try:
-                wait_until(self._healthy, what="scp-images serve", timeout=READY_SECONDS, alive=self._exited)
+                wait_until(self._healthy, what="scp-images serve", timeout=ready_seconds, alive=self._exited)
                 return
             except Exception as exc:
                 _end(self.proc)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from fastapi import FastAPI
 from sqlalchemy import make_url
 
-from scp_images.app import Components, create_app
+from scp_images.app import Components, create_app, worker_metrics
+from scp_images.cli import uvicorn_server
 from scp_images.cli._settings import build_settings, open_components
 from scp_images.config import Settings
 from scp_images.logs import configure_logging
@@ -90,29 +93,79 @@ def serve(
     demo: Annotated[
         bool, typer.Option(help="Make a demo account and key if the database has no account (any database)")
     ] = False,
+    workers: Annotated[
+        str, typer.Option(help="Server processes on the one port: a number, or 'auto' (one per CPU core)")
+    ] = "1",
 ) -> None:
     """Run the HTTP API (embedded default: SQLite and image files under the data dir)."""
-    import uvicorn
-
+    count = worker_count(workers)
     configure_logging(log_level)
     settings = build_settings(data_dir, database_url)
     parts = _start(settings)
     endpoint = settings.public_urls[0] if settings.public_urls else f"http://{host}:{port}"
     _first_start(parts, endpoint, demo)
-    app = create_app(settings, components=parts)
     data = shown_url(settings.resolved_database_url())
-    typer.echo(f"scp-images listening on http://{host}:{port} (data: {data})")
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
+    processes = f", {count} processes" if count > 1 else ""
+    typer.echo(f"scp-images listening on http://{host}:{port} (data: {data}{processes})")
+    options = {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": settings.shutdown_timeout_seconds,
+    }
+    if count == 1:
+        uvicorn_server.serve_one(create_app(settings, components=parts), **options)
+        return
+    parts.close()  # each process opens its own, from the settings passed down in the environment
+    _pass_down(settings, log_level)
+    uvicorn_server.serve_many(f"{__name__}:process_app", count, **options)
+
+
+def worker_count(value: str) -> int:
+    """``--workers``: a positive number, or ``auto`` for one process per CPU core."""
+    if value == "auto":
+        return os.cpu_count() or 1
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 256:
+        raise typer.BadParameter(
+            f"{value!r} is not a number of processes (1-256) or 'auto'", param_hint="--workers"
+        )
+    return int(value)
+
+
+_LOG_LEVEL = "SCP_IMAGES_SERVE_LOG_LEVEL"
+
+
+def _pass_down(settings: Settings, log_level: str) -> None:
+    """The children are spawned fresh: they read the settings from the environment, so put serve's flags
+    there (the rest of the environment they inherit as it is)."""
+    os.environ["SCP_IMAGES_DATA_DIR"] = str(settings.data_dir.resolve())
+    if settings.database_url:
+        os.environ["SCP_IMAGES_DATABASE_URL"] = settings.database_url
+    os.environ[_LOG_LEVEL] = log_level
+
+
+def process_app() -> FastAPI:
+    """The app factory of each ``serve --workers N`` process: its own Settings and components."""
+    configure_logging(os.environ.get(_LOG_LEVEL, "info"))
+    settings = Settings()
+    return create_app(settings, components=open_components(settings))
 
 
 def worker(
     data_dir: Annotated[Path | None, typer.Option(help="Data dir (else SCP_IMAGES_DATA_DIR)")] = None,
     database_url: Annotated[str | None, typer.Option(help="Else SCP_IMAGES_DATABASE_URL")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve this worker's Prometheus metrics over HTTP on this port")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address of the metrics port")] = "127.0.0.1",
 ) -> None:
     """Run import jobs outside the server process (start servers with SCP_IMAGES_RUN_IMPORT_JOBS=0)."""
     configure_logging("info")
     settings = build_settings(data_dir, database_url)
     parts = _start(settings)
+    exporter = worker_metrics(parts, metrics_host, metrics_port) if metrics_port is not None else None
     work = parts.background()
     stop = threading.Event()
 
@@ -124,4 +177,6 @@ def worker(
     data = shown_url(settings.resolved_database_url())
     typer.echo(f"scp-images worker {work.runner.worker_id} running import jobs from {data}")
     work.run(stop)
+    if exporter is not None:
+        exporter.shutdown()
     parts.close()
