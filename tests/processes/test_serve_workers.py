@@ -56,10 +56,15 @@ def test_two_workers_serve_one_port_and_metrics_show_both(
 
     pids = wait_until(both_served, what="requests answered by two processes", timeout=120)
     assert isinstance(pids, dict) and server.proc.pid not in pids  # the children serve, not serve itself
-    # One scrape answers for both: the counters are the sum of what each process answered (the scrape
-    # counts itself once it is answered, so the next scrape includes it).
-    text = httpx.get(metrics_url, timeout=30).text
-    assert requests_total(text) == sum(per_process(text).values())
+
+    # One scrape answers for both: the counters are the sum of what each process answered. A process
+    # records a request just after answering it, so a scrape may run a moment ahead of the other's record.
+    def consistent() -> str | None:
+        text = httpx.get(metrics_url, timeout=30).text
+        return text if requests_total(text) == sum(per_process(text).values()) else None
+
+    text = wait_until(consistent, what="the merged counters to match the per-process gauges")
+    assert isinstance(text, str)
 
     # A worker killed outright is replaced; its live gauge goes, its counts stay.
     dead = next(iter(pids))
