@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 
 from scp_images.config import ConfigError, Settings
 from scp_images.http.application import build_http_app
@@ -23,6 +24,7 @@ from scp_images.http.metrics import (
     PrometheusImportObserver,
     PrometheusScrubObserver,
     ScrubMetrics,
+    goodbye,
 )
 from scp_images.http.transfers import TransferSlots
 from scp_images.imports.sources import SourceConfig, SourceResolver
@@ -270,6 +272,20 @@ def build_components(settings: Settings, *, clock: Clock = system_clock) -> Comp
     return parts
 
 
+def worker_metrics(parts: Components, host: str, port: int) -> Any:
+    """``scp-images worker --metrics-port``: the worker's import and scrub figures, its queue depth
+    (read from the database when scraped) and process figures over HTTP. Returns the server
+    (``shutdown()`` ends it)."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    metrics = ImportMetrics(registry)
+    parts.observer = PrometheusImportObserver(metrics)
+    metrics.queue_depth.set_function(HealthService(parts.db, parts.blobs).import_queue_depth)
+    parts.scrubs = PrometheusScrubObserver(ScrubMetrics(registry))
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    return server
+
+
 def create_app(
     settings: Settings,
     *,
@@ -340,6 +356,7 @@ def create_app(
         finally:
             if thread is not None:
                 thread.stop()
+            goodbye()
 
     return build_http_app(
         services,

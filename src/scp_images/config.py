@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1 << 20
     # A client that sends nothing for this long is cut off (an upload is queued again).
     body_read_timeout_seconds: float = 60.0
+    # On SIGTERM, serve stops accepting and gives in-flight requests this long to finish (then cuts them).
+    shutdown_timeout_seconds: int = Field(default=30, ge=0)
     # Uploads and downloads at once, per process; past it a transfer gets 503 with Retry-After.
     max_transfers: int = 64
     # Audit records older than this many days are removed by the background sweep; 0 keeps them forever.

@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import event, func, select
 
 from scp_images.config import Settings
-from scp_images.domain.errors import Unavailable
+from scp_images.domain.errors import RateLimited, Unavailable
 from scp_images.services.auth import KeyCache, ReplayGuard
+from scp_images.services.ratelimit import RateLimiter
 from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql.accounts import KeyRecord
 from scp_images.store.sql.database import Database, create_db_engine, migrate
@@ -170,3 +171,28 @@ def test_a_full_replay_guard_answers_503_with_retry_after_over_http(guarded: Sta
     assert refused.json()["errors"][0]["code"] == "virtualserver.Unavailable"
     window = guarded.settings.signature_window_seconds
     assert 1 <= int(refused.headers["Retry-After"]) <= 2 * window
+
+
+# --- rate limit ----------------------------------------------------------------------------------------
+
+
+def test_the_rate_limit_is_one_bucket_for_every_limiter_on_the_database(db: Database) -> None:
+    """GCRA, rate 2/s with a burst of 2: two limiters (two processes) spend one key's bucket together."""
+    clock = [NOW]
+    first, second = (RateLimiter(db, 2.0, clock=lambda: clock[0]) for _ in range(2))
+    first.take("K")
+    second.take("K")
+    for limiter in (first, second):
+        with pytest.raises(RateLimited) as limited:
+            limiter.take("K")
+        assert limited.value.params["retry_after"] == 1
+    second.take("OTHER")  # another key has its own bucket
+    clock[0] += 0.5  # one interval: one more request
+    first.take("K")
+    with pytest.raises(RateLimited):
+        second.take("K")
+    clock[0] += 10  # idle for long: the burst again, no more
+    first.take("K")
+    second.take("K")
+    with pytest.raises(RateLimited):
+        first.take("K")

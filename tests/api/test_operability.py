@@ -20,7 +20,7 @@ def test_health_and_readiness(stack: Stack) -> None:
     assert stack.http.get(stack.base_url + "/healthz").json() == {"status": "ok"}
     ready = stack.http.get(stack.base_url + "/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "database": "ok", "blob_store": "ok"}
+    assert ready.json() == {"status": "ok", "database": "ok", "blob_store": "ok", "schema": "ok"}
 
 
 def test_readiness_fails_when_the_blob_store_is_gone(tmp_path: Path, database_url: str) -> None:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import typer
 from sqlalchemy import create_engine, make_url, text
 
-from scp_images.cli.server import is_embedded
+from scp_images.cli.server import is_embedded, worker_count
 from scp_images.client import Client
 from scp_images.config import Settings
 from tests.support.process import read_until
@@ -191,3 +192,23 @@ def test_only_the_data_dirs_own_sqlite_file_is_the_embedded_default(
     url = database_url.format(data=data) if database_url is not None else None
 
     assert is_embedded(Settings(data_dir=data, database_url=url)) is embedded
+
+
+def test_workers_is_a_number_or_auto() -> None:
+    assert worker_count("auto") == (os.cpu_count() or 1)
+    assert [worker_count(n) for n in ("1", "2", "256")] == [1, 2, 256]
+    for bad in ("0", "-1", "257", "two", "", "٣"):
+        with pytest.raises(typer.BadParameter):
+            worker_count(bad)
+
+
+def test_serve_refuses_a_bad_workers_value_before_starting(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [*SCP_IMAGES, "serve", "--data-dir", str(tmp_path / "data"), "--workers", "many"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+    )
+    assert proc.returncode == 2 and "--workers" in proc.stderr
+    assert not (tmp_path / "data").exists()

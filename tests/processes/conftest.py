@@ -13,7 +13,7 @@ import pytest
 from scp_images.app import build_components
 from scp_images.config import Settings
 from scp_images.signing import sign_request
-from tests.support.process import ServerProcess, settings_env
+from tests.support.process import READY_SECONDS, ServerProcess, settings_env
 from tests.support.stack import Key
 
 PUBLIC_URL = "http://images.test"
@@ -51,7 +51,9 @@ def start_servers(tmp_path: Path) -> Iterator[StartServers]:
             for _ in range(count):
                 started += 1
                 log = tmp_path / f"server{started}.log"
-                server = ServerProcess(settings_env(settings, **env), log, flags=flags)
+                # spawned worker processes import everything again: slow on a loaded machine
+                ready = READY_SECONDS * (3 if "--workers" in flags else 1)
+                server = ServerProcess(settings_env(settings, **env), log, flags=flags, ready_seconds=ready)
                 stack.callback(server.stop)
                 servers.append(server)
             return servers

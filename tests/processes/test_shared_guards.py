@@ -1,9 +1,11 @@
-"""Replay protection and the rate limit hold across processes: two real servers on one database (an SQLite
-file, PostgreSQL) behave as one service. Per-process memory would let a replay through the other server
-and let N servers pass N times the rate; these tests fail that way."""
+"""Replay protection, the rate limit and disabling a key hold across processes: two real servers on one
+database (an SQLite file, PostgreSQL) behave as one service. Per-process memory would let a replay through
+the other server and let N servers pass N times the rate; these tests fail that way."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +14,7 @@ import httpx
 
 from scp_images.config import Settings
 from tests.processes.conftest import StartServers, error_code, make_key, signed
+from tests.support.process import ServerProcess, settings_env
 
 ROUNDS = 8
 RATE = 4.0
@@ -68,9 +71,10 @@ def test_one_signature_sent_to_both_servers_at_once_passes_once(
 
 
 def test_the_rate_limit_holds_across_servers(shared_settings: Settings, start_servers: StartServers) -> None:
-    """Four clients hammer one key through both servers: at most 1.2x the rate gets through in all."""
+    """Four clients hammer one key through three processes (``serve --workers 2`` and one more ``serve``):
+    at most 1.2x the rate gets through in all."""
     settings = shared_settings.model_copy(update={"rate_limit": RATE})
-    servers = start_servers(settings, 2)
+    servers = start_servers(settings, 1, "--workers", "2") + start_servers(settings, 1)
     key = make_key(settings)
     statuses: list[int] = []
     lock = threading.Lock()
@@ -96,3 +100,28 @@ def test_the_rate_limit_holds_across_servers(shared_settings: Settings, start_se
     assert passed + limited == len(statuses), sorted(set(statuses))
     assert limited > 0, (passed, limited)  # the clients asked for more than the rate
     assert passed <= 1.2 * RATE * elapsed, (passed, limited, elapsed)
+
+
+def test_a_disabled_key_stops_working_on_every_server_within_the_key_cache_time(
+    shared_settings: Settings, start_servers: StartServers
+) -> None:
+    servers = start_servers(shared_settings, 2)
+    key = make_key(shared_settings)
+    ttl = shared_settings.key_cache_seconds
+    with _client() as http:
+
+        def status(server: ServerProcess) -> int:
+            path, headers = signed("GET", "/v1/images", key)
+            return http.get(server.base_url + path, headers=headers).status_code
+
+        assert [status(server) for server in servers] == [200, 200]  # both have the key cached now
+        env = settings_env(shared_settings)
+        disable = [sys.executable, "-m", "scp_images.cli", "admin", "key", "disable", key.access_key]
+        subprocess.run(disable, env=env, check=True, capture_output=True, timeout=120)
+        disabled_at = time.monotonic()
+        for server in servers:
+            while status(server) != 401:
+                # the margin is for request latency on a loaded machine, not for the cache
+                assert time.monotonic() - disabled_at < ttl + 5.0, "a server kept accepting the disabled key"
+                time.sleep(0.05)
+        assert [status(server) for server in servers] == [401, 401]

@@ -135,11 +135,17 @@ class ServerProcess:
 class WorkerProcess:
     """Returns once the worker says it runs import jobs (it has connected and migrated)."""
 
-    def __init__(self, env: dict[str, str], log: Path, ready_seconds: float = READY_SECONDS) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        flags: tuple[str, ...] = (),
+        ready_seconds: float = READY_SECONDS,
+    ) -> None:
         start = log.stat().st_size if log.exists() else 0
         self._log = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "scp_images.cli", "worker"],
+            [sys.executable, "-m", "scp_images.cli", "worker", *flags],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from enum import StrEnum
@@ -10,9 +11,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from fastapi import FastAPI
 from sqlalchemy import make_url
 
-from scp_images.app import Components, create_app
+from scp_images.app import Components, create_app, worker_metrics
+from scp_images.cli import uvicorn_server
 from scp_images.cli._settings import build_settings, open_components
 from scp_images.config import Settings
 from scp_images.logs import configure_logging
@@ -110,36 +113,66 @@ def serve(
         bool, typer.Option(help="Make a demo account and key if the database has no account (any database)")
     ] = False,
     log_format: LogFormatOpt = LogFormat.auto,
+    workers: Annotated[
+        str, typer.Option(help="Server processes on the one port: a number, or 'auto' (one per CPU core)")
+    ] = "1",
 ) -> None:
     """Run the HTTP API (embedded default: SQLite and image files under the data dir)."""
-    import uvicorn
-
+    count = worker_count(workers)
     configure_logging(log_level, log_format=log_format.value)
     settings = build_settings(data_dir, database_url)
     parts = _start(settings)
     endpoint = settings.public_urls[0] if settings.public_urls else f"http://{host}:{port}"
     _first_start(parts, endpoint, demo)
-    app = create_app(settings, components=parts)
     data = shown_url(settings.resolved_database_url())
-    log.info("scp-images listening on http://%s:%d (data: %s)", host, port, data)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
+    processes = f", {count} processes" if count > 1 else ""
+    log.info("scp-images listening on http://%s:%d (data: %s%s)", host, port, data, processes)
+    options = {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": settings.shutdown_timeout_seconds,
+    }
+    if count == 1:
+        uvicorn_server.serve_one(create_app(settings, components=parts), **options)
+        return
+    parts.close()  # each process opens its own, from the settings passed down in the environment
+    _pass_down(settings, log_level, log_format.value)
+    uvicorn_server.serve_many(f"{__name__}:process_app", count, **options)
 
 
-def _serve_metrics(parts: Components, port: int) -> None:
-    """The worker has no API; its metrics get a port of their own when asked for."""
-    from prometheus_client import CollectorRegistry, start_http_server
+def worker_count(value: str) -> int:
+    """``--workers``: a positive number, or ``auto`` for one process per CPU core."""
+    if value == "auto":
+        return os.cpu_count() or 1
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 256:
+        raise typer.BadParameter(
+            f"{value!r} is not a number of processes (1-256) or 'auto'", param_hint="--workers"
+        )
+    return int(value)
 
-    from scp_images.http.metrics import (
-        ImportMetrics,
-        PrometheusImportObserver,
-        PrometheusScrubObserver,
-        ScrubMetrics,
-    )
 
-    registry = CollectorRegistry()
-    parts.observer = PrometheusImportObserver(ImportMetrics(registry))
-    parts.scrubs = PrometheusScrubObserver(ScrubMetrics(registry))
-    start_http_server(port, addr="127.0.0.1", registry=registry)
+_LOG_LEVEL = "SCP_IMAGES_SERVE_LOG_LEVEL"
+_LOG_FORMAT = "SCP_IMAGES_SERVE_LOG_FORMAT"
+
+
+def _pass_down(settings: Settings, log_level: str, log_format: str) -> None:
+    """The children are spawned fresh: they read the settings from the environment, so put serve's flags
+    there (the rest of the environment they inherit as it is)."""
+    os.environ["SCP_IMAGES_DATA_DIR"] = str(settings.data_dir.resolve())
+    if settings.database_url:
+        os.environ["SCP_IMAGES_DATABASE_URL"] = settings.database_url
+    os.environ[_LOG_LEVEL] = log_level
+    os.environ[_LOG_FORMAT] = log_format
+
+
+def process_app() -> FastAPI:
+    """The app factory of each ``serve --workers N`` process: its own Settings and components."""
+    configure_logging(os.environ.get(_LOG_LEVEL, "info"), log_format=os.environ.get(_LOG_FORMAT, "auto"))
+    settings = Settings()
+    return create_app(settings, components=open_components(settings))
 
 
 def worker(
@@ -147,16 +180,16 @@ def worker(
     database_url: Annotated[str | None, typer.Option(help="Else SCP_IMAGES_DATABASE_URL")] = None,
     log_format: LogFormatOpt = LogFormat.auto,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Serve Prometheus metrics (imports, scrub) on 127.0.0.1 at this port")
+        int | None, typer.Option(help="Serve this worker's Prometheus metrics (imports, scrub) on this port")
     ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address of the metrics port")] = "127.0.0.1",
 ) -> None:
     """Run import jobs outside the server process (start servers with SCP_IMAGES_RUN_IMPORT_JOBS=0), and
     the continuous integrity scrub when SCP_IMAGES_SCRUB_RATE (MiB/s) is above 0."""
     configure_logging("info", log_format=log_format.value)
     settings = build_settings(data_dir, database_url)
     parts = _start(settings)
-    if metrics_port is not None:
-        _serve_metrics(parts, metrics_port)
+    exporter = worker_metrics(parts, metrics_host, metrics_port) if metrics_port is not None else None
     work = parts.background()
     stop = threading.Event()
 
@@ -169,4 +202,6 @@ def worker(
     scrub = f"scrubbing at {settings.scrub_rate:g} MiB/s" if work.scrub else "integrity scrub off"
     log.info("scp-images worker %s running import jobs from %s (%s)", work.runner.worker_id, data, scrub)
     work.run(stop)
+    if exporter is not None:
+        exporter.shutdown()
     parts.close()

@@ -1,11 +1,19 @@
-"""Prometheus metrics for the HTTP edge: requests by route, status and API version, and latency."""
+"""Prometheus metrics for the HTTP edge: requests by route, status and API version, and latency.
+
+Under ``serve --workers N`` every process writes its figures to prometheus_client's multiprocess directory
+(``PROMETHEUS_MULTIPROC_DIR``, set by serve) and ``/metrics`` on any of them answers for all of them:
+counters and histograms summed, gauges by their ``multiprocess_mode``."""
 
 from __future__ import annotations
 
+import os
+import re
 import time
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -26,6 +34,14 @@ class HttpMetrics:
             buckets=_BUCKETS,
             registry=registry,
         )
+        # A gauge, not a counter: in multiprocess mode only gauges keep their pid label, and this one is
+        # there to show how the kernel spreads connections over the processes ("liveall": live ones).
+        self.by_process = Gauge(
+            "scp_images_process_http_requests",
+            "HTTP requests answered by this server process since it started",
+            registry=registry,
+            multiprocess_mode="liveall",
+        )
 
 
 class ImportMetrics:
@@ -41,7 +57,13 @@ class ImportMetrics:
         self.failures = Counter(
             "scp_images_import_failures_total", "Failed imports by reason", ["reason"], registry=registry
         )
-        self.queue_depth = Gauge("scp_images_import_queue_depth", "Import jobs waiting", registry=registry)
+        # Read from the database when scraped, so the newest reading is the true one.
+        self.queue_depth = Gauge(
+            "scp_images_import_queue_depth",
+            "Import jobs waiting",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
 
 
 class PrometheusImportObserver:
@@ -118,8 +140,51 @@ class PrometheusScrubObserver:
         self._metrics.flagged.labels(flag).inc()
 
 
+def multiprocess_dir() -> Path | None:
+    """prometheus_client's multiprocess directory, when this process writes its metrics there."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return Path(given) if given else None
+
+
 def render(registry: CollectorRegistry) -> tuple[bytes, str]:
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    """This process's registry, or in multiprocess mode every process of this run (the dead ones' live
+    gauges dropped first)."""
+    directory = multiprocess_dir()
+    if directory is None:
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    forget_dead_processes(directory)
+    merged = CollectorRegistry()
+    MultiProcessCollector(merged, path=str(directory))
+    return generate_latest(merged), CONTENT_TYPE_LATEST
+
+
+_LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db")
+
+
+def forget_dead_processes(directory: Path) -> None:
+    """A process killed without a goodbye (SIGKILL, OOM) leaves its live gauges behind; uvicorn replaces it
+    but tells no one, so each scrape checks the pids behind those files instead."""
+    pids = {int(m[1]) for f in directory.glob("gauge_live*.db") if (m := _LIVE_FILE.fullmatch(f.name))}
+    for pid in pids:
+        if not _alive(pid):
+            mark_process_dead(pid, str(directory))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def goodbye() -> None:
+    """At a process's orderly exit: its live gauges go (counters stay, they must never go backwards)."""
+    directory = multiprocess_dir()
+    if directory is not None:
+        mark_process_dead(os.getpid(), str(directory))
 
 
 class MetricsMiddleware:
@@ -153,3 +218,4 @@ class MetricsMiddleware:
         method = scope["method"]
         self.metrics.requests.labels(method, template, str(status), version).inc()
         self.metrics.latency.labels(method, template).observe(elapsed)
+        self.metrics.by_process.inc()

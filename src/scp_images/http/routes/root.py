@@ -45,6 +45,7 @@ def readyz(request: Request) -> Response:
         "status": "ok" if readiness.ready else "unavailable",
         "database": readiness.database,
         "blob_store": readiness.blob_store,
+        "schema": readiness.schema,
     }
     return json_response(body, 200 if readiness.ready else 503)
 

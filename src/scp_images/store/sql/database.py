@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,11 +78,8 @@ def migrate(engine: Engine) -> None:
     schema is migrated once. A database already on a revision this code does not know was migrated by a
     newer release (a rolling upgrade) and is left as it is; anything else older than the code's head
     refuses to start with ``SchemaTooOld``."""
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    script = ScriptDirectory.from_config(config)
-    known = {revision.revision for revision in script.walk_revisions()}
-    heads = tuple(script.get_heads())
+    config = _alembic_config()
+    heads, known = code_revisions()
     with engine.begin() as connection:
         lock_for_writing(connection)
         found = _database_revisions(connection)
@@ -94,6 +92,25 @@ def migrate(engine: Engine) -> None:
         problem = schema_problem(found, heads, known)
         if problem:
             raise SchemaTooOld(problem)
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    return config
+
+
+@functools.cache
+def code_revisions() -> tuple[tuple[str, ...], frozenset[str]]:
+    """This code's head revision(s) and every revision it knows (read from the migration files once)."""
+    script = ScriptDirectory.from_config(_alembic_config())
+    return tuple(script.get_heads()), frozenset(revision.revision for revision in script.walk_revisions())
+
+
+def schema_problem_now(connection: Connection) -> str | None:
+    """``schema_problem`` for the database as it is now: one small query (alembic's version table)."""
+    heads, known = code_revisions()
+    return schema_problem(_database_revisions(connection), heads, known)
 
 
 def lock_for_writing(connection: Connection) -> None:
@@ -117,7 +134,9 @@ def _database_revisions(connection: Connection) -> tuple[str, ...]:
     return tuple(MigrationContext.configure(connection).get_current_heads())
 
 
-def schema_problem(current: tuple[str, ...], heads: tuple[str, ...], known: set[str]) -> str | None:
+def schema_problem(
+    current: tuple[str, ...], heads: tuple[str, ...], known: set[str] | frozenset[str]
+) -> str | None:
     """Why this code must not serve on a database at ``current``, or None when it may."""
     if any(revision not in known for revision in current):
         return None  # a newer release migrated it: newer schemas stay readable by older code
