@@ -37,6 +37,7 @@ from scp_images.services.ratelimit import RateLimiter
 from scp_images.services.recovery import Recovery
 from scp_images.services.secrets import SecretCipher
 from scp_images.services.sources import ImportSources, SourceGrants
+from scp_images.services.tokens import TokenService
 from scp_images.store.blob import BlobStore, create_blob_store
 from scp_images.store.sql.database import Database, create_db_engine, migrate
 
@@ -212,6 +213,11 @@ def create_app(
             region=settings.region,
         ),
         inline_io=not parts.db.is_postgres,
+        tokens=TokenService(
+            authenticator,
+            ttl_seconds=settings.token_ttl_seconds,
+            server_secret=settings.token_secret.get_secret_value() if settings.token_secret else "",
+        ),
     )
 
     @asynccontextmanager

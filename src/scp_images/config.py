@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # Fernet key(s), comma separated: the first encrypts access-key secrets at rest, all decrypt.
     secret_encryption_key: SecretStr | None = None
     rate_limit: float | None = None
+    # OpenStack edge: Keystone tokens live this long (keystoneauth renews them 120 s before expiry), and
+    # their MACs also mix in this secret, so only the server mints them (see services/tokens.py).
+    token_ttl_seconds: int = Field(default=3600, ge=300, le=86_400)
+    token_secret: SecretStr | None = None
     region: str = "kr-west1"
 
     s3_endpoint_url: str | None = None

@@ -21,8 +21,9 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "scp_images"
 STATUSES = list(ImageStatus)
 
 
-def test_active_is_final_and_every_status_is_reachable_from_queued() -> None:
-    assert not any(can_transition(ImageStatus.ACTIVE, s) for s in STATUSES)
+def test_active_only_deactivates_and_every_status_is_reachable_from_queued() -> None:
+    assert [s for s in STATUSES if can_transition(ImageStatus.ACTIVE, s)] == [ImageStatus.DEACTIVATED]
+    assert [s for s in STATUSES if can_transition(ImageStatus.DEACTIVATED, s)] == [ImageStatus.ACTIVE]
     reached, frontier = {ImageStatus.QUEUED}, [ImageStatus.QUEUED]
     while frontier:
         current = frontier.pop()

@@ -5,8 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 
-from scp_images.domain.errors import DomainError, ImageDataMissing, ImageNotFound, Unavailable
-from scp_images.domain.image import Image
+from scp_images.domain.errors import (
+    DomainError,
+    ImageDataMissing,
+    ImageDeactivated,
+    ImageNotFound,
+    Unavailable,
+)
+from scp_images.domain.image import Image, ImageStatus
 from scp_images.services.observer import DownloadObserver, NoDownloadObserver
 from scp_images.store.blob.base import BlobNotFound, BlobStore, BlobStoreUnavailable
 from scp_images.store.sql import images as image_store
@@ -23,8 +29,15 @@ class ImageData:
         self._blobs = blobs
         self._observer = observer or NoDownloadObserver()
 
+    @staticmethod
+    def check_downloadable(image: Image) -> None:
+        """A deactivated image's bytes are withheld on every download path (both APIs, links)."""
+        if image.status is ImageStatus.DEACTIVATED:
+            raise ImageDeactivated(image_id=image.id)
+
     def reader(self, image: Image) -> Reader:
         """Opens the blob when called (before any byte is sent), so its errors still get a status."""
+        self.check_downloadable(image)
         key = image.blob_key
         assert key is not None
         return lambda offset, length: self._open(image.id, key, offset, length)

@@ -82,9 +82,11 @@ class IngestService:
         chunks: Iterable[bytes],
         *,
         progress: Callable[[int], None] | None = None,
+        target: ImageStatus = ImageStatus.ACTIVE,
     ) -> IngestResult:
-        """Stream ``chunks`` into a new blob and make the image active; all or nothing. Only the attempt
-        that still owns the job (its fence) can publish, and the job ends in the same transaction."""
+        """Stream ``chunks`` into a new blob and make the image active (or ``uploading``: staged); all or
+        nothing. Only the attempt that still owns the job (its fence) can publish, and the job ends in the
+        same transaction."""
         key = new_blob_key(fence.image_id)
         with self._db.transaction() as conn:
             if not job_store.set_staging_key(conn, fence, key, self._clock()):
@@ -99,13 +101,13 @@ class IngestService:
             )
             writer.commit()
         try:
-            self._activate(fence, key, result)
+            self._activate(fence, key, result, target)
         except BaseException:
             self._blobs.delete(key)
             raise
         return result
 
-    def _activate(self, fence: JobFence, key: str, result: IngestResult) -> None:
+    def _activate(self, fence: JobFence, key: str, result: IngestResult, target: ImageStatus) -> None:
         now = self._clock()
         changes = {
             "size": result.size,
@@ -119,9 +121,7 @@ class IngestService:
         with self._db.transaction() as conn:
             # Both or neither: a superseded attempt rolls back here and removes its own blob.
             ours = job_store.finish(conn, fence, JobStatus.SUCCEEDED, now, bytes_read=result.size)
-            if not ours or not image_store.move(
-                conn, fence.image_id, ImageStatus.IMPORTING, ImageStatus.ACTIVE, changes
-            ):
+            if not ours or not image_store.move(conn, fence.image_id, ImageStatus.IMPORTING, target, changes):
                 raise ImportSuperseded(fence.image_id)
 
     def ingest_or_kill(
@@ -131,13 +131,14 @@ class IngestService:
         *,
         progress: Callable[[int], None] | None = None,
         reraise: bool = False,
+        target: ImageStatus = ImageStatus.ACTIVE,
     ) -> IngestResult | None:
         """Run an import to its end: the image ends active, killed with the reason on its record, or (an
         interrupted upload) queued again. Returns None when it did not become active; with ``reraise`` a
         refusal or interruption is raised after the image is settled, so a caller waiting on it hears why."""
         started = time.monotonic()
         try:
-            result = self.ingest_into(fence, chunks, progress=progress)
+            result = self.ingest_into(fence, chunks, progress=progress, target=target)
         except (IngestCancelled, ImportSuperseded):
             self._observer.import_finished("cancelled", None, 0, time.monotonic() - started)
             return None

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from scp_images.domain.errors import Unavailable
+from scp_images.domain.image import ImageStatus
 from scp_images.domain.principal import Action, Principal
 from scp_images.http.body import upload_chunks
 from scp_images.http.deps import Services, services
@@ -117,13 +118,22 @@ async def upload_image(request: Request, image_id: str) -> Response:
     call = await anyio.to_thread.run_sync(svc.guard.authorize, request, Action.IMPORT_IMAGE)
     release = svc.transfers.acquire()
     try:
-        await _upload(svc, call.principal, image_id, request, f"upload:{call.request_id}")
+        await run_upload(svc, call.principal, image_id, request, f"upload:{call.request_id}")
     finally:
         release()
     return empty_response(204, call.headers)
 
 
-async def _upload(svc: Services, principal: Principal, image_id: str, request: Request, worker: str) -> None:
+async def run_upload(
+    svc: Services,
+    principal: Principal,
+    image_id: str,
+    request: Request,
+    worker: str,
+    target: ImageStatus = ImageStatus.ACTIVE,
+) -> None:
+    """Claim the queued image, stream the request body through the ingest pipeline, and wait for the
+    result: the one upload path, shared by this route and the OpenStack edge's ``PUT …/file``."""
     fence = await anyio.to_thread.run_sync(svc.images.begin_upload, principal, image_id, worker)
     stream = upload_chunks(request).__aiter__()
 
@@ -139,7 +149,7 @@ async def _upload(svc: Services, principal: Principal, image_id: str, request: R
 
     progress = svc.ingest.heartbeat(fence, svc.limits.upload_heartbeat_seconds)
     result = await svc.transfers.run(
-        lambda: svc.ingest.ingest_or_kill(fence, chunks(), progress=progress, reraise=True)
+        lambda: svc.ingest.ingest_or_kill(fence, chunks(), progress=progress, reraise=True, target=target)
     )
     if result is None:
         raise Unavailable(reason="the upload stopped before it was stored")

@@ -19,6 +19,7 @@ from scp_images.domain.listing import (
     parse_visibility,
 )
 from scp_images.domain.principal import Action
+from scp_images.domain.properties import scp_tag
 from scp_images.http.bodies import (
     ImageCreateRequest,
     ImageImportRequest,
@@ -95,6 +96,7 @@ def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response
         min_ram=body.min_ram,
         protected=body.protected,
         visibility=body.visibility,
+        tags=tuple(scp_tag(tag.key, tag.value) for tag in body.tags or ()),
     )
     image = svc.images.create(call.principal, new)
     return json_response(image_body(image, call.version.version), headers=call.headers)

@@ -75,7 +75,9 @@ images = Table(
     Column("virtual_size", BigInteger),
     Column("url", String(1024)),
     Column("volumes", Text),
-    Column("tags", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),  # Glance's string tags (kept since 0009)
+    # Free-form string properties of the OpenStack Image API (0009); the SCP API does not show them.
+    Column("properties", JSON, nullable=False, server_default="{}"),
     Column("blob_key", String(255)),
     Index("ix_images_created_at_id", "created_at", "id"),
     Index("ix_images_blob_key", "blob_key"),
