@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
+from scp_images.config import Settings
 from tests.support.stack import Key, Stack
 
 REGION = "kr-west1"
@@ -57,6 +59,12 @@ def token(stack: Stack, key: Key) -> str:
 
 def md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The server has a token secret of its own, as a deployment should (docs/security.md)."""
+    return settings.model_copy(update={"token_secret": SecretStr("server-only-token-secret")})
 
 
 @pytest.fixture
