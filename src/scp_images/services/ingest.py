@@ -91,6 +91,8 @@ class IngestService:
         with self._db.transaction() as conn:
             if not job_store.set_staging_key(conn, fence, key, self._clock()):
                 raise IngestCancelled(fence.image_id)
+            image = image_store.get_image(conn, fence.image_id)
+        disk_format = image.disk_format if image is not None else "qcow2"
         with self._blobs.writer(key) as writer:
             result = ingest(
                 chunks,
@@ -98,6 +100,7 @@ class IngestService:
                 max_bytes=self._limits.max_bytes,
                 max_virtual_size=self._limits.max_virtual_size,
                 progress=progress,
+                disk_format=disk_format,
             )
             writer.commit()
         try:
