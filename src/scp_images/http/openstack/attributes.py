@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from scp_images.domain.errors import Forbidden, InvalidRequest
-from scp_images.domain.image import Image, Visibility
+from scp_images.domain.image import MAX_NAME_LENGTH, Image, Visibility
 from scp_images.http.openstack.schemas import READ_ONLY_ATTRIBUTES
 from scp_images.http.schemas import IMAGE_FIELDS_1_2
 
@@ -14,6 +14,8 @@ from scp_images.http.schemas import IMAGE_FIELDS_1_2
 _BOOLS = ("protected", "os_hidden")
 _INTS = ("min_ram", "min_disk")
 _NULLABLE_STRINGS = ("name", "disk_format", "container_format", "os_distro")
+# The columns' widths: PostgreSQL refuses longer values (and NUL), which must be a 400, not a 500.
+_MAX_LENGTH = {"name": MAX_NAME_LENGTH, "disk_format": 16, "container_format": 16, "os_distro": 64}
 SETTABLE = frozenset({*_BOOLS, *_INTS, *_NULLABLE_STRINGS, "visibility", "tags"})
 # SCP fields that only the SCP API shows or sets: a v2 caller may not use their names as extras.
 _RESERVED = (frozenset(IMAGE_FIELDS_1_2) | {"url", "blob_key", "properties"}) - SETTABLE
@@ -23,13 +25,19 @@ def read_only(name: str) -> Forbidden:
     return Forbidden("Attribute '{name}' is read-only.", name=name[:80])
 
 
+def _short_string(value: Any, limit: int) -> bool:
+    return isinstance(value, str) and "\x00" not in value and len(value) <= limit
+
+
 def _typed(name: str, value: Any) -> Any:
     if name in _BOOLS and not isinstance(value, bool):
         raise InvalidRequest(reason=f"{name} must be true or false")
     if name in _INTS and (isinstance(value, bool) or not isinstance(value, int)):
         raise InvalidRequest(reason=f"{name} must be an integer")
-    if name in _NULLABLE_STRINGS and value is not None and not isinstance(value, str):
-        raise InvalidRequest(reason=f"{name} must be a string or null")
+    if name in _NULLABLE_STRINGS and value is not None and not _short_string(value, _MAX_LENGTH[name]):
+        raise InvalidRequest(
+            reason=f"{name} must be null or a string of at most {_MAX_LENGTH[name]} characters"
+        )
     if name == "visibility":
         try:
             return Visibility(value)

@@ -32,6 +32,7 @@ def authorize(request: Request, action: Action | None) -> TokenCall:
     if len(values) != 1 or not values[0]:
         raise Unauthenticated(reason="send one X-Auth-Token header")
     principal = tokens(svc).principal(values[0].strip())
+    svc.guard.take_rate(principal.access_key)
     state = request.scope["state"]
     state["access_key"] = principal.access_key
     if action is not None:

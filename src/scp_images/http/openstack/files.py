@@ -22,7 +22,8 @@ from scp_images.http.routes.files import file_response, run_upload
 
 router = APIRouter()
 _OCTET_STREAM = "application/octet-stream"
-_NO_DATA = frozenset({ImageStatus.QUEUED, ImageStatus.IMPORTING, ImageStatus.KILLED})
+# No image data to answer (staged bytes are not the image's until the import call): 204, as Glance.
+_NO_DATA = frozenset({ImageStatus.QUEUED, ImageStatus.IMPORTING, ImageStatus.KILLED, ImageStatus.UPLOADING})
 
 
 def _media(request: Request) -> str:
