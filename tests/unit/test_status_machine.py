@@ -48,7 +48,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     engine.dispose()
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.sampled_from(STATUSES), st.sampled_from(STATUSES)), max_size=12))
 def test_move_follows_the_table_and_only_from_the_current_status(
     db: Database, moves: list[tuple[ImageStatus, ImageStatus]]
