@@ -3,6 +3,9 @@ members, deactivate, delete."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from tests.openstack.conftest import connect, md5
@@ -25,10 +28,10 @@ def test_create_upload_download_byte_identical(stack: Stack, qcow2_bytes: bytes)
     assert downloaded.content == qcow2_bytes  # the SDK also checks os_hash_value itself
 
 
-def test_cloud_layer_create_image_from_file(stack: Stack, qcow2_bytes: bytes, tmp_path: object) -> None:
+def test_cloud_layer_create_image_from_file(stack: Stack, qcow2_bytes: bytes, tmp_path: Path) -> None:
     key = stack.new_account("alpha")
     conn = connect(stack, key)
-    path = tmp_path / "disk.qcow2"  # type: ignore[operator]
+    path = tmp_path / "disk.qcow2"
     path.write_bytes(qcow2_bytes)
     image = conn.create_image(
         "from-file", filename=str(path), disk_format="qcow2", container_format="bare", wait=True
@@ -101,3 +104,28 @@ def put_file(conn: object, image_id: str, data: bytes) -> None:
         f"/images/{image_id}/file", data=data, headers={"Content-Type": "application/octet-stream"}
     )
     assert response.status_code == 204, response.text
+
+
+def test_a_clouds_yaml_with_the_key_pair_is_all_it_needs(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import openstack
+
+    key = stack.new_account("alpha")
+    config = tmp_path / "clouds.yaml"
+    config.write_text(
+        "clouds:\n"
+        "  scp-images:\n"
+        "    auth_type: v3applicationcredential\n"
+        "    auth:\n"
+        f"      auth_url: {stack.base_url}/identity/v3\n"
+        f"      application_credential_id: {key.access_key}\n"
+        f"      application_credential_secret: {key.secret_key}\n"
+    )
+    for name in [n for n in os.environ if n.startswith("OS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(config))
+    conn = openstack.connect(cloud="scp-images")
+    made = conn.image.create_image(name="from-clouds-yaml", disk_format="qcow2", container_format="bare")
+    assert [i.id for i in conn.image.images()] == [made.id]
+    assert conn.current_project_id == key.account_id
