@@ -143,5 +143,3 @@ def test_slow_uploads_do_not_hold_the_thread_pool(settings: Settings, make_qcow2
         for sock in socks:
             sock.close()
         stack.stop()
-
-

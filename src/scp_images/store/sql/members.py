@@ -64,4 +64,3 @@ def delete_member(conn: Connection, image_id: str, member_id: str) -> bool:
         )
     )
     return result.rowcount == 1
-
