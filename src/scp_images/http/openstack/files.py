@@ -16,7 +16,7 @@ from scp_images.domain.image import ImageStatus
 from scp_images.domain.principal import Action
 from scp_images.http.body import RawBody, raw_body
 from scp_images.http.openstack.auth import authorize
-from scp_images.http.openstack.images import UnsupportedMedia, _json, image_id, unsupported_media
+from scp_images.http.openstack.images import UnsupportedMedia, image_id, json_body, unsupported_media
 from scp_images.http.responses import empty_response
 from scp_images.http.routes.files import file_response, run_upload
 
@@ -69,7 +69,7 @@ def _method(body: Any) -> tuple[str, str | None]:
 def import_image(request: Request, image: str, raw: RawBody = Depends(raw_body)) -> Response:
     call = authorize(request, Action.IMPORT_IMAGE)
     try:
-        _, uri = _method(_json(raw, call.svc.limits.max_body_bytes))
+        _, uri = _method(json_body(raw, call.svc.limits.max_body_bytes))
     except UnsupportedMedia as exc:
         return unsupported_media(exc.media, "application/json")
     if uri is not None:

@@ -159,7 +159,7 @@ def show_image(request: Request, image_id: str) -> Response:
     return json_response(image_v2(call.svc.images.show(call.principal, _id(image_id))))
 
 
-def _json(raw: RawBody, limit: int, media_types: tuple[str, ...] = ("application/json",)) -> Any:
+def json_body(raw: RawBody, limit: int, media_types: tuple[str, ...] = ("application/json",)) -> Any:
     if len(raw.data) > limit:
         raise PayloadTooLarge(limit=limit)
     media = (raw.content_type or media_types[0]).split(";")[0].strip().lower()
@@ -187,7 +187,7 @@ def unsupported_media(media: str, wanted: str) -> Response:
 def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response:
     call = authorize(request, Action.CREATE_IMAGE)
     try:
-        data = _json(raw, call.svc.limits.max_body_bytes)
+        data = json_body(raw, call.svc.limits.max_body_bytes)
     except UnsupportedMedia as exc:
         return unsupported_media(exc.media, "application/json")
     if not isinstance(data, dict):
@@ -230,7 +230,7 @@ def _changes(image: Image, patched: dict[str, Any]) -> dict[str, Any]:
 def update_image(request: Request, image_id: str, raw: RawBody = Depends(raw_body)) -> Response:
     call = authorize(request, Action.SET_IMAGE)
     try:
-        operations = _json(raw, call.svc.limits.max_body_bytes, (PATCH_MEDIA_TYPE,))
+        operations = json_body(raw, call.svc.limits.max_body_bytes, (PATCH_MEDIA_TYPE,))
     except UnsupportedMedia as exc:
         return unsupported_media(exc.media, PATCH_MEDIA_TYPE)
     image = call.svc.images.show(call.principal, _id(image_id))

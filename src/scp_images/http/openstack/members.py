@@ -13,7 +13,7 @@ from scp_images.domain.member import MemberStatus
 from scp_images.domain.principal import Action
 from scp_images.http.body import RawBody, raw_body
 from scp_images.http.openstack.auth import authorize
-from scp_images.http.openstack.images import UnsupportedMedia, _json, image_id, unsupported_media
+from scp_images.http.openstack.images import UnsupportedMedia, image_id, json_body, unsupported_media
 from scp_images.http.openstack.views import member_v2
 from scp_images.http.responses import empty_response, json_response
 from scp_images.services.members import parse_member_id
@@ -22,7 +22,7 @@ router = APIRouter()
 
 
 def _field(request: Request, raw: RawBody, name: str, limit: int) -> Any:
-    body = _json(raw, limit)
+    body = json_body(raw, limit)
     if not isinstance(body, dict) or not isinstance(body.get(name), str):
         raise InvalidRequest(reason=f"the body must be an object with a string {name!r}")
     return body[name]
