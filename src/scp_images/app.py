@@ -48,6 +48,7 @@ from scp_images.services.restore import RestoreService
 from scp_images.services.scrub import MiB, NoScrubObserver, Scrubber, ScrubObserver, ScrubTimings, ScrubWorker
 from scp_images.services.secrets import SecretCipher
 from scp_images.services.sources import ImportSources, SourceGrants
+from scp_images.services.tokens import TokenService
 from scp_images.store.blob import BlobStore, PresignsReads, create_blob_store
 from scp_images.store.sql.database import Database, create_db_engine, migrate
 
@@ -342,6 +343,11 @@ def create_app(
             region=settings.region,
         ),
         inline_io=not parts.db.is_postgres,
+        tokens=TokenService(
+            authenticator,
+            ttl_seconds=settings.token_ttl_seconds,
+            server_secret=settings.token_secret.get_secret_value() if settings.token_secret else "",
+        ),
     )
 
     @asynccontextmanager

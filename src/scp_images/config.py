@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     secret_encryption_key: SecretStr | None = None
     # Requests per second per access key, across every process (in the database); bursts of one second.
     rate_limit: float | None = None  # 0 or unset: no limit
+    # OpenStack edge: Keystone tokens live this long (keystoneauth renews them 120 s before expiry), and
+    # their MACs also mix in this secret, so only the server mints them (see services/tokens.py).
+    token_ttl_seconds: int = Field(default=3600, ge=300, le=86_400)
+    token_secret: SecretStr | None = None
     region: str = "kr-west1"
 
     s3_endpoint_url: str | None = None

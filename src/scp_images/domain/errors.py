@@ -6,8 +6,9 @@ Tree::
     DomainError
     ├── Unauthenticated          401  bad or missing signature, unknown/disabled key, stale timestamp
     ├── Forbidden                403  action not allowed for the key, account mismatch, not the owner
-    │   └── ImportSourceForbidden  this account may not read the import source (no grant, another
-    │                              account's Object Storage, the blob store's bucket)
+    │   ├── ImportSourceForbidden  this account may not read the import source (no grant, another
+    │   │                          account's Object Storage, the blob store's bucket)
+    │   └── ImageDeactivated     the image's bytes are withheld by its owner
     ├── InvalidRequest           400  malformed path, query or body; bad API version
     │   ├── UnsupportedApiVersion
     │   ├── DiskImageRejected    the bytes are not a safe qcow2 (reason says why)
@@ -66,6 +67,11 @@ class NotOwner(Forbidden):
 class NotTheMember(Forbidden):
     code = "virtualserver.image.NotTheMember"
     template = "Only member {member_id} may accept or reject image {image_id}."
+
+
+class ImageDeactivated(Forbidden):
+    code = "virtualserver.image.Deactivated"
+    template = "Image {image_id} is deactivated; its owner must reactivate it before it can be downloaded."
 
 
 class AccountMismatch(Forbidden):

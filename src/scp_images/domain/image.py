@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -15,19 +15,33 @@ class ImageStatus(StrEnum):
     IMPORTING = "importing"
     ACTIVE = "active"
     KILLED = "killed"
+    # Glance's: the owner withholds an active image's bytes (no download) until it reactivates it.
+    DEACTIVATED = "deactivated"
+    # Glance's glance-direct: the bytes are staged (stored and checked), waiting for the import call.
+    UPLOADING = "uploading"
 
 
 # The one table of allowed moves (Glance-style); every status write checks it and is a compare-and-set
 # (``store.sql.images.move``). IMPORTING -> IMPORTING: a job whose writer died is claimed again;
 # IMPORTING -> QUEUED: an interrupted upload can be sent again with the same PUT (Glance's behaviour);
-# KILLED -> QUEUED: a new import into a failed image.
+# KILLED -> QUEUED: a new import into a failed image. ACTIVE <-> DEACTIVATED: the owner's
+# deactivate/reactivate (OpenStack Image API v2). IMPORTING -> UPLOADING -> ACTIVE: glance-direct's stage
+# (the same ingest, stopping short of active) and its import call.
 _TRANSITIONS: dict[ImageStatus, frozenset[ImageStatus]] = {
     ImageStatus.QUEUED: frozenset({ImageStatus.IMPORTING, ImageStatus.KILLED}),
     ImageStatus.IMPORTING: frozenset(
-        {ImageStatus.IMPORTING, ImageStatus.ACTIVE, ImageStatus.KILLED, ImageStatus.QUEUED}
+        {
+            ImageStatus.IMPORTING,
+            ImageStatus.ACTIVE,
+            ImageStatus.KILLED,
+            ImageStatus.QUEUED,
+            ImageStatus.UPLOADING,
+        }
     ),
+    ImageStatus.UPLOADING: frozenset({ImageStatus.ACTIVE}),
     ImageStatus.KILLED: frozenset({ImageStatus.QUEUED}),
-    ImageStatus.ACTIVE: frozenset(),
+    ImageStatus.ACTIVE: frozenset({ImageStatus.DEACTIVATED}),
+    ImageStatus.DEACTIVATED: frozenset({ImageStatus.ACTIVE}),
 }
 
 IMPORTABLE_STATUSES = frozenset({ImageStatus.QUEUED, ImageStatus.KILLED})
@@ -139,6 +153,9 @@ class Image:
     # Set by the integrity scrub while the stored bytes fail the row's size or checksums: "corrupt" or
     # "missing". Not a status (SCP has no such state, Show keeps "active"); downloads are refused.
     data_flag: DataFlag | None = None
+    # Glance's string tags and free-form string properties (bounds in domain.properties).
+    tags: tuple[str, ...] = ()
+    properties: dict[str, str] = field(default_factory=dict)
 
     @property
     def file(self) -> str:
@@ -151,7 +168,7 @@ class ImageSpec:
 
     name: str
     owner: str
-    os_distro: str
+    os_distro: str | None
     status: ImageStatus = ImageStatus.QUEUED
     visibility: Visibility = Visibility.PRIVATE
     container_format: str = "bare"
@@ -165,10 +182,14 @@ class ImageSpec:
     image_type: str | None = "custom"
     os_version: str | None = None
     url: str | None = None
+    tags: tuple[str, ...] = ()
+    properties: dict[str, str] = field(default_factory=dict)
+    # The OpenStack API allows an image without a name (shown as "" by the SCP API).
+    name_optional: bool = False
 
 
 def new_image(spec: ImageSpec, now: datetime) -> Image:
-    if not spec.name or len(spec.name) > MAX_NAME_LENGTH:
+    if (not spec.name and not spec.name_optional) or len(spec.name) > MAX_NAME_LENGTH:
         raise InvalidRequest(reason=f"an image name has 1 to {MAX_NAME_LENGTH} characters")
     if not 0 <= spec.min_disk <= MAX_MIN_DISK or not 0 <= spec.min_ram <= MAX_MIN_RAM:
         raise InvalidRequest(reason=f"min_disk is 0 to {MAX_MIN_DISK} and min_ram 0 to {MAX_MIN_RAM}")
@@ -194,4 +215,6 @@ def new_image(spec: ImageSpec, now: datetime) -> Image:
         scp_original_image_type=spec.image_type,
         scp_os_version=spec.os_version,
         url=spec.url,
+        tags=spec.tags,
+        properties=dict(spec.properties),
     )

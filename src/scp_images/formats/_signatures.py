@@ -37,6 +37,15 @@ VHD_COOKIE = b"conectix"
 _MAX_QUOTED = 120
 
 
+def foreign_format(prefix: bytes | bytearray) -> str | None:
+    """The name of the format the leading bytes are in, if they match a known signature."""
+    head = bytes(prefix[:SNIFF_LEN])
+    for magic, name in _LEADING_SIGNATURES:
+        if head.startswith(magic):
+            return name
+    return None
+
+
 def describe_foreign(prefix: bytes | bytearray) -> str:
     """Say what the leading bytes look like, for a ``not_qcow2`` detail."""
     head = bytes(prefix[:SNIFF_LEN])

@@ -18,6 +18,7 @@ from scp_images.http.deps import Services
 from scp_images.http.errors import envelope
 from scp_images.http.metrics import HttpMetrics, MetricsMiddleware
 from scp_images.http.middleware import RequestContextMiddleware
+from scp_images.http.openstack.app import mount_openstack
 from scp_images.http.responses import domain_error_response, json_response
 from scp_images.http.routes import (
     catalog,
@@ -118,6 +119,8 @@ def build_http_app(
     app.include_router(download_links.router)
     app.include_router(console.router)
     app.include_router(sources.router)
+    if services.tokens is not None:
+        mount_openstack(app, services)
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

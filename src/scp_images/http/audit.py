@@ -6,11 +6,13 @@ the same request written by the change wins (one record per request id)."""
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Protocol
 
 from starlette.requests import Request
 
 from scp_images.domain.audit import MAX_ACCESS_KEY, ActorKind, AuditAction, as_text
 from scp_images.domain.errors import DomainError
+from scp_images.domain.principal import Principal
 from scp_images.http.deps import services
 from scp_images.http.errors import spec_for
 from scp_images.http.guard import Call
@@ -18,6 +20,18 @@ from scp_images.services.audit import AuditContext, entry, for_principal
 from scp_images.signing import HEADER_ACCESS_KEY
 
 _IMAGE_ID_WIDTH = 36
+
+
+class TokenCaller(Protocol):
+    """A call authorized on either edge (an SCP signature or an OpenStack token)."""
+
+    @property
+    def principal(self) -> Principal: ...
+
+    @property
+    def request_id(self) -> str: ...
+
+
 _MEMBER_ID_WIDTH = 64
 
 
@@ -44,7 +58,7 @@ class AuditedCall:
         self.image_id = as_text(image_id, _IMAGE_ID_WIDTH)
         self.member_id = as_text(member_id, _MEMBER_ID_WIDTH)
 
-    def context(self, call: Call) -> AuditContext:
+    def context(self, call: Call | TokenCaller) -> AuditContext:
         return for_principal(call.principal, self.action, call.request_id, self.ok_status, answered_status)
 
     def __enter__(self) -> AuditedCall:

@@ -33,7 +33,8 @@ SettableVisibility = Annotated[Visibility, AfterValidator(require_user_settable)
 
 
 # Bounds like OpenStack's (Glance: 128 characters a tag) and SCP's resource tags (50 a resource, value
-# up to 256). Tags are accepted and checked for compatibility, but not kept: no SCP response shows them.
+# up to 256). Tags are kept as the image's string tags (``key=value``), shown by the OpenStack API; no
+# SCP response shows them.
 MAX_TAGS = 50
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256

@@ -17,6 +17,7 @@ from scp_images.services.images import ImageService
 from scp_images.services.ingest import IngestService
 from scp_images.services.members import MemberService
 from scp_images.services.sources import SourceGrants
+from scp_images.services.tokens import TokenService
 
 T = TypeVar("T")
 
@@ -43,6 +44,7 @@ class Services:
     source_grants: SourceGrants
     audit: AuditTrail
     limits: EdgeLimits = EdgeLimits()
+    tokens: TokenService | None = None  # the OpenStack edge's Keystone tokens
     # SQLite answers in microseconds from a local file: calling it on the event loop beats a thread hop.
     # A networked database may hang, so its calls go to the thread pool and the loop stays responsive.
     inline_io: bool = False

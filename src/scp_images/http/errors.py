@@ -24,6 +24,11 @@ _TABLE: dict[type[e.DomainError], ErrorSpec] = {
     e.NotTheMember: ErrorSpec(
         403, "Forbidden", "멤버 {member_id}만 이미지 {image_id}을(를) 수락하거나 거절할 수 있습니다."
     ),
+    e.ImageDeactivated: ErrorSpec(
+        403,
+        "Forbidden",
+        "이미지 {image_id}은(는) 비활성화되어 있습니다. 소유자가 다시 활성화해야 내려받을 수 있습니다.",
+    ),
     e.AccountMismatch: ErrorSpec(
         403, "Forbidden", "Scp-AccountId {account_id}이(가) 액세스 키의 계정과 일치하지 않습니다."
     ),

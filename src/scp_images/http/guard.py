@@ -76,10 +76,14 @@ class Guard:
         self._today = today
         self._version_headers = {e.version: version_headers(e) for e in versions.entries}
 
+    def take_rate(self, access_key: str) -> None:
+        """The per-key request budget (429 beyond), for every edge that authenticated a key."""
+        if self._rate_limiter is not None:
+            self._rate_limiter.take(access_key)
+
     def authorize(self, request: Request, action: Action) -> Call:
         principal = self._authenticator.authenticate(self._signed_request(request))
-        if self._rate_limiter is not None:
-            self._rate_limiter.take(principal.access_key)
+        self.take_rate(principal.access_key)
         version = self._versions.negotiate(
             _single_header(request, "scp-api-version", InvalidRequest),
             self._today(),

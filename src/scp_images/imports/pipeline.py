@@ -17,6 +17,7 @@ from typing import Any
 
 from scp_images.domain.errors import DiskImageRejected
 from scp_images.formats.qcow2 import Qcow2Inspector
+from scp_images.formats.raw import RawInspector
 from scp_images.store.blob.base import BlobWriter
 
 _QUEUE_DEPTH = 8
@@ -75,10 +76,16 @@ def ingest(
     max_bytes: int,
     max_virtual_size: int,
     progress: Callable[[int], None] | None = None,
+    disk_format: str = "qcow2",
 ) -> IngestResult:
-    """Consume ``chunks`` once; returns sizes and digests or raises ``DiskImageRejected``."""
+    """Consume ``chunks`` once; returns sizes and digests or raises ``DiskImageRejected``. The bytes are
+    judged as the image's ``disk_format`` (qcow2, or raw: any bytes that are not another format)."""
     md5, sha512 = hashlib.md5(usedforsecurity=False), hashlib.sha512()
-    inspector = Qcow2Inspector(max_virtual_size=max_virtual_size)
+    inspector: Qcow2Inspector | RawInspector
+    if disk_format == "raw":
+        inspector = RawInspector(max_virtual_size=max_virtual_size)
+    else:
+        inspector = Qcow2Inspector(max_virtual_size=max_virtual_size)
     lanes = [_Lane("md5", md5.update), _Lane("sha512", sha512.update), _Lane("blob-write", writer.write)]
     size = 0
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import math
 import secrets
@@ -199,6 +200,30 @@ class Authenticator:
         if account_id and account_id != key.account_id:
             raise AccountMismatch(account_id=account_id[:64])
         return key.principal()
+
+    def load_key(self, access_key: str) -> KeyRecord | None:
+        """The key (secret in the clear) through the same cache as signed requests; None if unknown."""
+        return self._load_key(access_key)
+
+    def sign_in(self, access_key: str, secret_key: str, request_id: str = "") -> KeyRecord:
+        """A key pair given in the clear (the Keystone token endpoint): the same single refusal for an
+        unknown key, a disabled one and a wrong secret, compared in constant time."""
+        key = self._load_key(access_key)
+        expected = key.secret_key if key is not None else _NO_SECRET
+        matches = hmac.compare_digest(expected.encode(), secret_key.encode())
+        why = "unknown_key" if key is None else "disabled_key" if not key.enabled else "bad_secret"
+        if key is None or not key.enabled or not matches:
+            log.info(
+                "sign-in refused: %s",
+                why,
+                extra={
+                    "auth_failure": why,
+                    "access_key": access_key[:_MAX_ACCESS_KEY_LEN],
+                    "request_id": request_id,
+                },
+            )
+            raise Unauthenticated(reason="the credential is not valid")
+        return key
 
     def _check_timestamp(self, value: str) -> None:
         if not (value.isascii() and value.isdigit() and len(value) <= 16):

@@ -12,10 +12,11 @@ from scp_images.domain.errors import (
     DomainError,
     ImageDataCorrupt,
     ImageDataMissing,
+    ImageDeactivated,
     ImageNotFound,
     Unavailable,
 )
-from scp_images.domain.image import DataFlag, Image
+from scp_images.domain.image import DataFlag, Image, ImageStatus
 from scp_images.services.observer import DownloadObserver, NoDownloadObserver
 from scp_images.store.blob.base import BlobNotFound, BlobStore, BlobStoreUnavailable, PresignsReads
 from scp_images.store.sql import images as image_store
@@ -87,9 +88,16 @@ class ImageData:
             raise ImageDataCorrupt(image_id=image.id)
         raise ImageDataMissing(image_id=image.id)
 
+    @staticmethod
+    def check_downloadable(image: Image) -> None:
+        """A deactivated image's bytes are withheld on every download path (both APIs, links)."""
+        if image.status is ImageStatus.DEACTIVATED:
+            raise ImageDeactivated(image_id=image.id)
+
     def reader(self, image: Image) -> Reader:
         """Opens the blob when called (before any byte is sent), so its errors still get a status.
-        A flagged image is refused here, before any reader exists."""
+        A deactivated or flagged image is refused here, before any reader exists."""
+        self.check_downloadable(image)
         self.require_intact(image)
         key = image.blob_key
         assert key is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from scp_images.domain.access import list_scope, pending_scope, require_owner, require_visible
@@ -16,6 +16,9 @@ from scp_images.domain.errors import (
 )
 from scp_images.domain.image import (
     IMPORTABLE_STATUSES,
+    MAX_MIN_DISK,
+    MAX_MIN_RAM,
+    MAX_NAME_LENGTH,
     Image,
     ImageSpec,
     ImageStatus,
@@ -26,6 +29,12 @@ from scp_images.domain.image import (
 )
 from scp_images.domain.listing import ListQuery
 from scp_images.domain.principal import Principal
+from scp_images.domain.properties import (
+    check_container_format,
+    check_disk_format,
+    check_properties,
+    check_tags,
+)
 from scp_images.domain.sources import redact_url
 from scp_images.services import audit
 from scp_images.services.audit import AuditContext, for_principal
@@ -40,13 +49,30 @@ from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database
 from scp_images.store.sql.imports import ImportJob, JobFence, JobSource, JobStatus
 
-UPDATABLE_FIELDS = frozenset({"min_disk", "min_ram", "protected", "visibility"})
+UPDATABLE_FIELDS = frozenset(
+    {
+        "min_disk",
+        "min_ram",
+        "protected",
+        "visibility",
+        # Changed through the OpenStack Image API only (the SCP edge's body names the four above).
+        "name",
+        "os_hidden",
+        "os_distro",
+        "tags",
+        "properties",
+        "disk_format",
+        "container_format",
+    }
+)
+# What describes the bytes can change only while there are none yet (Glance's rule).
+_BEFORE_DATA_FIELDS = frozenset({"disk_format", "container_format"})
 
 
 @dataclass(frozen=True, slots=True)
 class NewImage:
     name: str
-    os_distro: str
+    os_distro: str | None
     url: str | None
     container_format: str = "bare"
     disk_format: str = "qcow2"
@@ -54,6 +80,10 @@ class NewImage:
     min_ram: int = 0
     protected: bool = False
     visibility: Visibility = Visibility.PRIVATE
+    hidden: bool = False
+    tags: tuple[str, ...] = ()
+    properties: dict[str, str] = field(default_factory=dict)
+    name_optional: bool = False  # the OpenStack API's images may be nameless
 
 
 class ImageService:
@@ -114,14 +144,18 @@ class ImageService:
             owner=principal.account_id,
             os_distro=new.os_distro,
             visibility=require_user_settable(new.visibility),
-            container_format=new.container_format,
-            disk_format=new.disk_format,
+            container_format=check_container_format(new.container_format),
+            disk_format=check_disk_format(new.disk_format),
             protected=new.protected,
+            hidden=new.hidden,
             min_disk=new.min_disk,
             min_ram=new.min_ram,
             owner_account_name=principal.account_name,
             owner_user_name=principal.user_name,
             url=redact_url(new.url),  # the job row alone keeps a presigned URL whole
+            tags=check_tags(new.tags),
+            properties=check_properties(new.properties),
+            name_optional=new.name_optional,
         )
         image = new_image(spec, self._clock())
         importing = new.url is not None
@@ -175,11 +209,14 @@ class ImageService:
         unknown = set(changes) - UPDATABLE_FIELDS
         if unknown:
             raise InvalidRequest(reason=f"these fields cannot be changed: {', '.join(sorted(unknown))}")
+        values = _checked_changes({k: v for k, v in changes.items() if v is not None or k == "os_distro"})
         with self._db.transaction() as conn:
             image = self._owned(conn, principal, image_id)
-            values = {k: v for k, v in changes.items() if v is not None}
-            if "visibility" in values:
-                require_user_settable(values["visibility"])
+            data_fields = _BEFORE_DATA_FIELDS & values.keys()
+            if image.status is not ImageStatus.QUEUED and any(
+                values[k] != getattr(image, k) for k in data_fields
+            ):
+                raise InvalidImageStatus(image_id=image_id, status=image.status.value, expected="queued")
             if values:
                 values["updated_at"] = self._clock()
                 if not image_store.update_image(conn, image_id, values):
@@ -189,6 +226,25 @@ class ImageService:
             updated = image_store.get_image(conn, image_id)
         assert updated is not None
         return updated if values else image
+
+    def set_deactivated(self, principal: Principal, image_id: str, deactivated: bool) -> Image:
+        """The owner's deactivate (no downloads) and reactivate; asking for the current state is a no-op,
+        as in Glance."""
+        image_id = parse_image_id(image_id)
+        target = ImageStatus.DEACTIVATED if deactivated else ImageStatus.ACTIVE
+        with self._db.transaction() as conn:
+            image = self._owned(conn, principal, image_id, for_update=True)
+            if image.status is not target:
+                source = ImageStatus.ACTIVE if deactivated else ImageStatus.DEACTIVATED
+                if image.status is not source:
+                    raise InvalidImageStatus(
+                        image_id=image_id, status=image.status.value, expected=source.value
+                    )
+                if not image_store.move(conn, image_id, source, target, {"updated_at": self._clock()}):
+                    raise ConcurrentUpdate(image_id=image_id)
+            updated = image_store.get_image(conn, image_id)
+        assert updated is not None
+        return updated
 
     def delete(self, principal: Principal, image_id: str, context: AuditContext | None = None) -> None:
         """Removes the row (members and import record with it) and then the bytes; a running import
@@ -234,6 +290,18 @@ class ImageService:
             conn, principal.account_id, uploading=1, bytes_room=True, except_image=image_id
         )
 
+    def finish_staged(self, principal: Principal, image_id: str) -> None:
+        """glance-direct's import: staged bytes were stored and checked by the stage call already, so
+        the image becomes active."""
+        image_id = parse_image_id(image_id)
+        with self._db.transaction() as conn:
+            image = self._owned(conn, principal, image_id, for_update=True)
+            if image.status is not ImageStatus.UPLOADING:
+                raise InvalidImageStatus(image_id=image_id, status=image.status.value, expected="uploading")
+            changes = {"updated_at": self._clock()}
+            if not image_store.move(conn, image_id, ImageStatus.UPLOADING, ImageStatus.ACTIVE, changes):
+                raise ConcurrentUpdate(image_id=image_id)
+
     def import_status(self, principal: Principal, image_id: str) -> ImportJob:
         image_id = parse_image_id(image_id)
         with self._db.read() as conn:
@@ -261,6 +329,24 @@ class ImageService:
 
     def download(self, principal: Principal, image_id: str) -> Download:
         image = self.show(principal, image_id)
+        self._data.check_downloadable(image)
         if image.status is not ImageStatus.ACTIVE or image.blob_key is None:
             raise InvalidImageStatus(image_id=image.id, status=image.status.value, expected="active")
         return self._data.download(image)
+
+
+def _checked_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """Each changed field within the same bounds as on create."""
+    checks: dict[str, Any] = {
+        "visibility": require_user_settable,
+        "tags": check_tags,
+        "properties": check_properties,
+        "disk_format": check_disk_format,
+        "container_format": check_container_format,
+    }
+    values = {k: checks[k](v) if k in checks else v for k, v in changes.items()}
+    if len(values.get("name", "")) > MAX_NAME_LENGTH:
+        raise InvalidRequest(reason=f"an image name has at most {MAX_NAME_LENGTH} characters")
+    if not 0 <= values.get("min_disk", 0) <= MAX_MIN_DISK or not 0 <= values.get("min_ram", 0) <= MAX_MIN_RAM:
+        raise InvalidRequest(reason=f"min_disk is 0 to {MAX_MIN_DISK} and min_ram 0 to {MAX_MIN_RAM}")
+    return values

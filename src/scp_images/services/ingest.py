@@ -89,14 +89,17 @@ class IngestService:
         *,
         progress: Callable[[int], None] | None = None,
         context: AuditContext | None = None,
+        target: ImageStatus = ImageStatus.ACTIVE,
     ) -> IngestResult:
-        """Stream ``chunks`` into a new blob and make the image active; all or nothing. Only the attempt
-        that still owns the job (its fence) can publish, and the job ends in the same transaction, with
-        its audit record (``context``; by default the fence's writer, as a worker)."""
+        """Stream ``chunks`` into a new blob and make the image active (or ``uploading``: staged); all or
+        nothing. Only the attempt that still owns the job (its fence) can publish, and the job ends in the
+        same transaction, with its audit record (``context``; by default the fence's writer, as a worker)."""
         key = new_blob_key(fence.image_id)
         with self._db.transaction() as conn:
             if not job_store.set_staging_key(conn, fence, key, self._clock()):
                 raise IngestCancelled(fence.image_id)
+            image = image_store.get_image(conn, fence.image_id)
+        disk_format = image.disk_format if image is not None else "qcow2"
         with self._blobs.writer(key) as writer:
             result = ingest(
                 self._quotas.metered(fence, chunks),
@@ -104,16 +107,19 @@ class IngestService:
                 max_bytes=self._limits.max_bytes,
                 max_virtual_size=self._limits.max_virtual_size,
                 progress=progress,
+                disk_format=disk_format,
             )
             writer.commit()
         try:
-            self._activate(fence, key, result, context or audit.worker(fence.worker))
+            self._activate(fence, key, result, context or audit.worker(fence.worker), target)
         except BaseException:
             self._blobs.delete(key)
             raise
         return result
 
-    def _activate(self, fence: JobFence, key: str, result: IngestResult, context: AuditContext) -> None:
+    def _activate(
+        self, fence: JobFence, key: str, result: IngestResult, context: AuditContext, target: ImageStatus
+    ) -> None:
         now = self._clock()
         changes = {
             "size": result.size,
@@ -127,9 +133,7 @@ class IngestService:
         with self._db.transaction() as conn:
             # Both or neither: a superseded attempt rolls back here and removes its own blob.
             ours = job_store.finish(conn, fence, JobStatus.SUCCEEDED, now, bytes_read=result.size)
-            if not ours or not image_store.move(
-                conn, fence.image_id, ImageStatus.IMPORTING, ImageStatus.ACTIVE, changes
-            ):
+            if not ours or not image_store.move(conn, fence.image_id, ImageStatus.IMPORTING, target, changes):
                 raise ImportSuperseded(fence.image_id)
             detail = f"{result.size} bytes, md5 {result.checksum}"
             audit.record(
@@ -144,6 +148,7 @@ class IngestService:
         progress: Callable[[int], None] | None = None,
         reraise: bool = False,
         context: AuditContext | None = None,
+        target: ImageStatus = ImageStatus.ACTIVE,
     ) -> IngestResult | None:
         """Run an import to its end: the image ends active, killed with the reason on its record, or (an
         interrupted upload) queued again. Returns None when it did not become active; with ``reraise`` a
@@ -151,7 +156,7 @@ class IngestService:
         started = time.monotonic()
         context = context or audit.worker(fence.worker)
         try:
-            result = self.ingest_into(fence, chunks, progress=progress, context=context)
+            result = self.ingest_into(fence, chunks, progress=progress, context=context, target=target)
         except (IngestCancelled, ImportSuperseded):
             self._observer.import_finished("cancelled", None, 0, time.monotonic() - started)
             return None

@@ -15,6 +15,7 @@ from starlette.responses import Response, StreamingResponse
 
 from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import DomainError, Unavailable
+from scp_images.domain.image import ImageStatus
 from scp_images.domain.principal import Action, Principal
 from scp_images.http.audit import answered_status, audited
 from scp_images.http.body import upload_chunks
@@ -132,8 +133,8 @@ async def upload_image(request: Request, image_id: str) -> Response:
         call = await anyio.to_thread.run_sync(svc.guard.authorize, request, Action.IMPORT_IMAGE)
         release = svc.transfers.acquire()
         try:
-            context = replace(audit.context(call), status_of=_upload_status)
-            await _upload(svc, call.principal, image_id, request, context)
+            context = replace(audit.context(call), status_of=upload_status)
+            await run_upload(svc, call.principal, image_id, request, context)
         finally:
             release()
     except Exception as exc:
@@ -142,16 +143,23 @@ async def upload_image(request: Request, image_id: str) -> Response:
     return empty_response(204, call.headers)
 
 
-def _upload_status(error: BaseException) -> int:
+def upload_status(error: BaseException) -> int:
     # An upload that ends on an unexpected error is answered 503 below ("stopped before it was stored").
     return answered_status(error) if isinstance(error, DomainError) else 503
 
 
-async def _upload(
-    svc: Services, principal: Principal, image_id: str, request: Request, context: AuditContext
+async def run_upload(
+    svc: Services,
+    principal: Principal,
+    image_id: str,
+    request: Request,
+    context: AuditContext,
+    target: ImageStatus = ImageStatus.ACTIVE,
 ) -> None:
-    """The upload's record is written when it ends: with the activation, or with the image queued again
-    or killed (an error's status and code)."""
+    """Claim the queued image, stream the request body through the ingest pipeline, and wait for the
+    result: the one upload path, shared by this route and the OpenStack edge's ``PUT …/file``. The
+    upload's record is written when it ends: with the activation, or with the image queued again or
+    killed (an error's status and code)."""
     worker = f"upload:{context.request_id}"
     fence = await anyio.to_thread.run_sync(svc.images.begin_upload, principal, image_id, worker)
     stream = upload_chunks(request).__aiter__()
@@ -168,7 +176,9 @@ async def _upload(
 
     progress = svc.ingest.heartbeat(fence, svc.limits.upload_heartbeat_seconds)
     result = await svc.transfers.run(
-        lambda: svc.ingest.ingest_or_kill(fence, chunks(), progress=progress, reraise=True, context=context)
+        lambda: svc.ingest.ingest_or_kill(
+            fence, chunks(), progress=progress, reraise=True, context=context, target=target
+        )
     )
     if result is None:
         raise Unavailable(reason="the upload stopped before it was stored")

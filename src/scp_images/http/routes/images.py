@@ -20,6 +20,7 @@ from scp_images.domain.listing import (
     parse_visibility,
 )
 from scp_images.domain.principal import Action
+from scp_images.domain.properties import scp_tag
 from scp_images.http.audit import audited
 from scp_images.http.bodies import (
     ImageCreateRequest,
@@ -103,6 +104,7 @@ def _new_image(request: Request, raw: RawBody) -> NewImage:
         min_ram=body.min_ram,
         protected=body.protected,
         visibility=body.visibility,
+        tags=tuple(scp_tag(tag.key, tag.value) for tag in body.tags or ()),
     )
 
 

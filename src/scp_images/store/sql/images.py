@@ -28,8 +28,7 @@ from scp_images.domain.member import MemberStatus
 from scp_images.store.sql.tables import image_members, images
 
 _FIELDS = tuple(f.name for f in fields(Image))
-# Every column the domain has; ``tags`` is not one of them (no SCP response shows tags), so it is never
-# read, and written as an empty list because the column is NOT NULL.
+# Every column the domain has (tags and properties are JSON: a list and an object of strings).
 _COLUMNS = tuple(images.c[name] for name in _FIELDS)
 
 
@@ -38,6 +37,9 @@ def _row_to_image(row: Any) -> Image:
     values["status"] = ImageStatus(values["status"])
     values["visibility"] = Visibility(values["visibility"])
     values["data_flag"] = DataFlag(values["data_flag"]) if values["data_flag"] else None
+    # Rows from before 0009 may hold SCP tag objects that were never shown: only strings are tags.
+    values["tags"] = tuple(t for t in values["tags"] or () if isinstance(t, str))
+    values["properties"] = dict(values["properties"] or {})
     return Image(**values)
 
 
@@ -46,11 +48,12 @@ def _image_values(image: Image) -> dict[str, Any]:
     values["status"] = image.status.value
     values["visibility"] = image.visibility.value
     values["data_flag"] = image.data_flag.value if image.data_flag else None
+    values["tags"] = list(image.tags)
     return values
 
 
 def insert_image(conn: Connection, image: Image) -> None:
-    conn.execute(insert(images).values(**_image_values(image), tags=[]))
+    conn.execute(insert(images).values(**_image_values(image)))
 
 
 def get_image(conn: Connection, image_id: str, *, for_update: bool = False) -> Image | None:
@@ -85,13 +88,20 @@ def get_image_for(
     return _row_to_image(row), MemberStatus(row.member_status) if row.member_status else None
 
 
+def _column_values(changes: dict[str, Any]) -> dict[str, Any]:
+    values = {k: (v.value if isinstance(v, Visibility) else v) for k, v in changes.items()}
+    if "tags" in values:
+        values["tags"] = list(values["tags"])
+    return values
+
+
 def update_image(
     conn: Connection, image_id: str, changes: dict[str, Any], *, while_status: ImageStatus | None = None
 ) -> bool:
     """Change fields other than the status, while the image is still in ``while_status`` when given.
     False when there is no such image (or it lost that race)."""
     assert "status" not in changes, "status changes go through move()"
-    values = {k: (v.value if isinstance(v, Visibility) else v) for k, v in changes.items()}
+    values = _column_values(changes)
     query = update(images).where(images.c.id == image_id).values(**values)
     if while_status is not None:
         query = query.where(images.c.status == while_status.value)
@@ -108,7 +118,7 @@ def move(
     """The one way an image's status changes: allowed by the domain's table, applied by compare-and-set
     from ``source``. False when the image is gone or no longer in ``source``."""
     check_transition(image_id, source, target)
-    values = {k: (v.value if isinstance(v, Visibility) else v) for k, v in (changes or {}).items()}
+    values = _column_values(changes or {})
     query = (
         update(images)
         .where(images.c.id == image_id, images.c.status == source.value)

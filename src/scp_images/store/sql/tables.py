@@ -76,7 +76,9 @@ images = Table(
     Column("virtual_size", BigInteger),
     Column("url", String(1024)),
     Column("volumes", Text),
-    Column("tags", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),  # Glance's string tags (kept since 0009)
+    # Free-form string properties of the OpenStack Image API (0009); the SCP API does not show them.
+    Column("properties", JSON, nullable=False, server_default="{}"),
     Column("blob_key", String(255)),
     # Integrity scrub (0008): "corrupt" or "missing" while the stored bytes fail their row's checks;
     # the cycle the image was last checked in, and the claim of the worker checking it now.

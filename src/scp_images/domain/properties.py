@@ -1,0 +1,77 @@
+"""Tags and free-form properties of an image (Glance's), with the bounds that keep them small.
+
+Bounds as Glance's defaults: 128 tags (``image_tag_quota``), 128 extra properties
+(``image_property_quota``); a property's name and value fit Glance's 255-character columns. A tag may be
+longer than Glance's 255 characters: an SCP resource tag is kept as ``key=value`` (key up to 128, value up
+to 256 characters).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from scp_images.domain.errors import InvalidRequest
+
+MAX_TAGS = 128
+MAX_TAG_LENGTH = 128 + 1 + 256
+MAX_PROPERTIES = 128
+MAX_PROPERTY_NAME = 255
+MAX_PROPERTY_VALUE = 255
+# Names an OpenStack client uses (``owner_specified.openstack.md5``, ``hw_disk_bus``, ``os:type``).
+_PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$", re.ASCII)
+
+DISK_FORMATS = ("qcow2", "raw")
+CONTAINER_FORMATS = ("bare",)
+
+
+def check_tags(tags: Iterable[object]) -> tuple[str, ...]:
+    """Distinct tags in their given order; a tag is a non-empty string without NUL."""
+    kept: list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str) or not 1 <= len(tag) <= MAX_TAG_LENGTH:
+            raise InvalidRequest(reason=f"a tag is a string of 1 to {MAX_TAG_LENGTH} characters")
+        if "\x00" in tag:
+            raise InvalidRequest(reason="a tag may not contain NUL")
+        if tag not in kept:
+            kept.append(tag)
+    if len(kept) > MAX_TAGS:
+        raise InvalidRequest(reason=f"an image has at most {MAX_TAGS} tags")
+    return tuple(kept)
+
+
+def scp_tag(key: str, value: str | None) -> str:
+    """An SCP resource tag as the image's string tag: ``key`` alone, or ``key=value``."""
+    return key if value is None else f"{key}={value}"
+
+
+def check_properties(properties: Mapping[str, object]) -> dict[str, str]:
+    if len(properties) > MAX_PROPERTIES:
+        raise InvalidRequest(reason=f"an image has at most {MAX_PROPERTIES} extra properties")
+    checked: dict[str, str] = {}
+    for name, value in properties.items():
+        if not 1 <= len(name) <= MAX_PROPERTY_NAME or not _PROPERTY_NAME.match(name):
+            shown = name[:60]
+            raise InvalidRequest(
+                reason=f"property name {shown!r} must be 1 to {MAX_PROPERTY_NAME} of A-Z a-z 0-9 _ . : -"
+            )
+        if not isinstance(value, str) or len(value) > MAX_PROPERTY_VALUE or "\x00" in value:
+            raise InvalidRequest(
+                reason=f"property {name!r} must be a string of at most {MAX_PROPERTY_VALUE} characters"
+            )
+        checked[name] = value
+    return checked
+
+
+def check_disk_format(value: str) -> str:
+    if value not in DISK_FORMATS:
+        raise InvalidRequest(
+            reason=f"disk_format {value[:40]!r} is not supported; use {' or '.join(DISK_FORMATS)}"
+        )
+    return value
+
+
+def check_container_format(value: str) -> str:
+    if value not in CONTAINER_FORMATS:
+        raise InvalidRequest(reason=f"container_format {value[:40]!r} is not supported; use bare")
+    return value

@@ -1,0 +1,76 @@
+"""Errors in the form OpenStack's clients parse: ``{"error": {"code", "title", "message"}}`` with a JSON
+Content-Type (glanceclient crashes on Glance's flat form and on a body without a type).
+
+Statuses come from the one error table (``http.errors``); the few places where Glance answers another
+status for the same condition are listed here, so the v2 clients see what they expect."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scp_images.domain import errors as e
+from scp_images.http.errors import localised_detail, spec_for
+from scp_images.http.openstack.auth import public_base
+from scp_images.http.responses import json_response
+
+# Glance's statuses where they differ from the SCP API's.
+_GLANCE_STATUS: dict[type[e.DomainError], tuple[int, str]] = {
+    e.ImageNotShared: (403, "Forbidden"),  # adding a member to a non-shared image
+    e.ImageProtected: (403, "Forbidden"),  # deleting a protected image
+    e.MemberExists: (409, "Conflict"),
+}
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+}
+
+
+def openstack_error(status: int, title: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    body = {"error": {"code": status, "title": title, "message": message}}
+    return json_response(body, status, headers)
+
+
+def _language(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("language", "en-US"))
+
+
+def _status(error: e.DomainError) -> tuple[int, str]:
+    for cls in type(error).__mro__:
+        if cls in _GLANCE_STATUS:
+            return _GLANCE_STATUS[cls]  # type: ignore[index]
+    spec = spec_for(error)
+    return spec.status, spec.title
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, e.DomainError)
+    status, title = _status(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, e.Unauthenticated):
+        headers["WWW-Authenticate"] = f'Keystone uri="{public_base(request)}/identity"'
+    elif isinstance(exc, e.Unavailable | e.RateLimited):
+        headers["Retry-After"] = str(exc.params.get("retry_after", 5))
+    return openstack_error(status, title, localised_detail(exc, _language(request)), headers)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    return openstack_error(status, _TITLES.get(status, "Error"), "no such resource or method on this path")
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    return openstack_error(400, "Bad Request", "the request is malformed")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(e.DomainError, _on_domain_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)

@@ -1,0 +1,156 @@
+"""Just enough Keystone v3: version discovery and ``POST /v3/auth/tokens`` with the
+``application_credential`` method (credential id = access key, secret = secret key) and the ``password``
+method the ``glance`` CLI insists on (user name = access key, password = secret key, project = account)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio.to_thread
+import orjson
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scp_images.domain.errors import InvalidRequest, PayloadTooLarge, Unauthenticated
+from scp_images.http.body import RawBody, raw_body
+from scp_images.http.deps import services
+from scp_images.http.openstack.auth import public_base, tokens
+from scp_images.http.responses import json_response
+from scp_images.services.tokens import Token
+
+router = APIRouter()
+KEYSTONE_VERSION = "v3.14"
+DOMAIN = {"id": "default", "name": "Default"}
+
+
+def identity_url(request: Request) -> str:
+    return f"{public_base(request)}/identity"
+
+
+def _version(request: Request) -> dict[str, Any]:
+    return {
+        "id": KEYSTONE_VERSION,
+        "status": "stable",
+        "updated": "2020-04-07T00:00:00Z",
+        "links": [{"rel": "self", "href": f"{identity_url(request)}/v3/"}],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}],
+    }
+
+
+def versions(request: Request) -> Response:
+    """``GET /identity``: Keystone's 300 list of versions (only v3)."""
+    return json_response({"versions": {"values": [_version(request)]}}, 300)
+
+
+@router.get("/")
+def identity_root(request: Request) -> Response:
+    return versions(request)
+
+
+@router.get("/v3")
+@router.get("/v3/")
+def identity_v3(request: Request) -> Response:
+    return json_response({"version": _version(request)})
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidRequest(reason=f"{where} must be an object")
+    return value
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > 256:
+        raise InvalidRequest(reason=f"{where} must be a non-empty string")
+    return value
+
+
+def _credentials(identity: dict[str, Any]) -> tuple[str, str, str]:
+    """(method, access key, secret key) from the first method we know."""
+    methods = identity.get("methods")
+    if not isinstance(methods, list) or not methods:
+        raise InvalidRequest(reason="auth.identity.methods must list application_credential or password")
+    if "application_credential" in methods:
+        cred = _object(identity.get("application_credential"), "auth.identity.application_credential")
+        key = cred.get("id") if cred.get("id") is not None else cred.get("name")
+        return (
+            "application_credential",
+            _string(key, "application_credential.id"),
+            _string(cred.get("secret"), "application_credential.secret"),
+        )
+    if "password" in methods:
+        user = _object(
+            _object(identity.get("password"), "auth.identity.password").get("user"), "password.user"
+        )
+        key = user.get("name") if user.get("name") is not None else user.get("id")
+        return (
+            "password",
+            _string(key, "password.user.name"),
+            _string(user.get("password"), "password.user.password"),
+        )
+    raise Unauthenticated(reason="only the application_credential and password methods are supported")
+
+
+def _check_scope(auth: dict[str, Any], token: Token) -> None:
+    """A scope, when given, must name the key's own account (by id or by name)."""
+    scope = auth.get("scope")
+    if scope is None or scope == "unscoped":
+        return
+    project = _object(_object(scope, "auth.scope").get("project"), "auth.scope.project")
+    named = project.get("id") if project.get("id") is not None else project.get("name")
+    if named not in (token.key.account_id, token.key.account_name):
+        raise Unauthenticated(reason="the credential is not valid for this project")
+
+
+def _stamp(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+
+
+def token_body(request: Request, token: Token) -> dict[str, Any]:
+    key = token.key
+    region = services(request).limits.region
+    image_url = f"{public_base(request)}/image"
+    endpoint = {"id": f"image-public-{region}", "interface": "public", "region_id": region, "region": region}
+    return {
+        "token": {
+            "methods": list(token.methods),
+            "issued_at": _stamp(token.issued_at),
+            "expires_at": _stamp(token.expires_at),
+            "audit_ids": [token.value[-22:]],
+            "user": {"id": key.user_name, "name": key.user_name, "domain": DOMAIN},
+            "project": {"id": key.account_id, "name": key.account_name, "domain": DOMAIN},
+            "roles": [{"id": "member", "name": "member"}],
+            "application_credential": {"id": key.access_key, "name": key.access_key, "restricted": True},
+            "catalog": [
+                {
+                    "type": "image",
+                    "name": "glance",
+                    "id": "image",
+                    "endpoints": [{**endpoint, "url": image_url}],
+                }
+            ],
+        }
+    }
+
+
+def _parse(raw: RawBody, limit: int) -> dict[str, Any]:
+    if len(raw.data) > limit:
+        raise PayloadTooLarge(limit=limit)
+    try:
+        data = orjson.loads(raw.data)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(reason="the body is not valid JSON") from None
+    return _object(_object(data, "body").get("auth"), "auth")
+
+
+@router.post("/v3/auth/tokens")
+async def issue_token(request: Request, raw: RawBody = Depends(raw_body)) -> Response:
+    svc = services(request)
+    auth = _parse(raw, svc.limits.max_body_bytes)
+    method, access_key, secret_key = _credentials(_object(auth.get("identity"), "auth.identity"))
+    request_id = request.scope["state"].get("request_id", "")
+    token = await anyio.to_thread.run_sync(tokens(svc).issue, access_key, secret_key, (method,), request_id)
+    _check_scope(auth, token)
+    return json_response(token_body(request, token), 201, {"X-Subject-Token": token.value})

@@ -1,0 +1,275 @@
+"""``/image/v2/images``: list, show, create, JSON-patch update, delete, tags, deactivate/reactivate, and the
+schemas and discovery documents. Every call is the same ``ImageService`` call the SCP API makes."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scp_images.domain.errors import ImageNotFound, InvalidRequest, NotFound, PayloadTooLarge
+from scp_images.domain.image import Image, Visibility, parse_image_id
+from scp_images.domain.listing import SORT_KEYS, ListQuery, parse_bool, parse_limit, parse_sort
+from scp_images.domain.principal import Action
+from scp_images.http.body import RawBody, raw_body
+from scp_images.http.openstack.attributes import document, split_attributes
+from scp_images.http.openstack.auth import authorize, public_base
+from scp_images.http.openstack.errors import openstack_error
+from scp_images.http.openstack.patch import PATCH_MEDIA_TYPE, apply_patch
+from scp_images.http.openstack.schemas import SCHEMAS
+from scp_images.http.openstack.views import image_v2
+from scp_images.http.responses import empty_response, json_response
+from scp_images.services.images import NewImage
+
+router = APIRouter()
+
+IMPORT_METHODS = ("glance-direct", "web-download")
+IMPORT_HEADERS = {"OpenStack-image-import-methods": ",".join(IMPORT_METHODS)}
+DEFAULT_LIMIT = 25
+# Glance's minor versions; clients take the highest 2.x they know.
+_MINORS = range(17, -1, -1)
+_LIST_FILTERS = ("name", "status", "owner", "disk_format", "container_format")
+_UNSUPPORTED_FILTERS = ("tag", "size_min", "size_max", "protected")
+
+
+def image_id(value: str) -> str:
+    """A path's image id; one that is not a UUID names no image (404, as Glance: the SDK's find_image
+    asks for a name here and expects a 404)."""
+    try:
+        return parse_image_id(value)
+    except InvalidRequest:
+        raise ImageNotFound(image_id=value[:80]) from None
+
+
+_id = image_id
+
+
+def _versions(request: Request) -> dict[str, Any]:
+    href = f"{public_base(request)}/image/v2/"
+    return {
+        "versions": [
+            {
+                "id": f"v2.{minor}",
+                "status": "CURRENT" if minor == _MINORS[0] else "SUPPORTED",
+                "links": [{"rel": "self", "href": href}],
+            }
+            for minor in _MINORS
+        ]
+    }
+
+
+def versions_response(request: Request, status: int = 300) -> Response:
+    return json_response(_versions(request), status)
+
+
+@router.get("/")
+def image_root(request: Request) -> Response:
+    return versions_response(request)
+
+
+@router.get("/versions")
+def image_versions(request: Request) -> Response:
+    return versions_response(request, 200)
+
+
+@router.get("/v2/schemas/{name}")
+def schema(request: Request, name: str) -> Response:
+    authorize(request, None)
+    if name not in SCHEMAS:
+        raise NotFound()
+    return json_response(SCHEMAS[name]())
+
+
+@router.get("/v2/info/import")
+def info_import(request: Request) -> Response:
+    authorize(request, None)
+    methods = {"description": "Import methods available.", "type": "array", "value": list(IMPORT_METHODS)}
+    return json_response({"import-methods": methods})
+
+
+def _sort(params: Any) -> str | None:
+    keys, dirs = params.getlist("sort_key"), params.getlist("sort_dir")
+    if "sort" in params:
+        if keys or dirs:
+            raise InvalidRequest(reason="give either sort or sort_key/sort_dir, not both")
+        return str(params["sort"])
+    if not keys:
+        if dirs:
+            raise InvalidRequest(reason="sort_dir needs a sort_key")
+        return None
+    if len(dirs) > len(keys):
+        raise InvalidRequest(reason="more sort_dir than sort_key values")
+    dirs = dirs + [dirs[-1] if dirs else "desc"] * (len(keys) - len(dirs))
+    return ",".join(f"{k}:{d}" for k, d in zip(keys, dirs, strict=True))
+
+
+def _list_query(request: Request) -> ListQuery:
+    params = request.query_params
+    if any("\x00" in value for value in params.values()):
+        raise InvalidRequest(reason="query parameters may not contain NUL characters")
+    unsupported = [name for name in _UNSUPPORTED_FILTERS if name in params]
+    if params.get("member_status", "accepted") != "accepted":
+        unsupported.append("member_status")
+    if unsupported:
+        raise InvalidRequest(reason=f"these list filters are not supported: {', '.join(unsupported)}")
+    visibility = params.get("visibility")
+    if visibility not in (None, "", "all") and visibility not in {v.value for v in Visibility}:
+        raise InvalidRequest(reason="visibility must be one of public, community, shared, private, all")
+    sort = _sort(params)
+    if sort is not None:
+        for item in sort.split(","):
+            if item.partition(":")[0].strip() not in SORT_KEYS:
+                raise InvalidRequest(reason=f"sort key {item[:40]!r} is not one of {', '.join(SORT_KEYS)}")
+    return ListQuery(
+        filters={k: params[k] for k in _LIST_FILTERS if params.get(k)},
+        visibility=Visibility(visibility) if visibility not in (None, "", "all") else None,
+        sort=parse_sort(sort),
+        limit=parse_limit(params.get("limit")) if params.get("limit") else DEFAULT_LIMIT,
+        marker=params.get("marker") or None,
+        hidden=parse_bool("os_hidden", params.get("os_hidden")),
+    )
+
+
+def _page_links(request: Request, images: list[Image], limit: int) -> dict[str, str]:
+    """Relative ``/v2/…`` links (both clients build on them); ``next`` only after a full page."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
+    links = {"first": "/v2/images" + (f"?{urlencode(kept)}" if kept else "")}
+    if len(images) == limit and images:
+        links["next"] = "/v2/images?" + urlencode([*kept, ("marker", images[-1].id)])
+    return links
+
+
+@router.get("/v2/images")
+def list_images(request: Request) -> Response:
+    call = authorize(request, Action.LIST_IMAGES)
+    query = _list_query(request)
+    images = call.svc.images.list_visible(call.principal, query)
+    body: dict[str, Any] = {"images": [image_v2(i) for i in images], "schema": "/v2/schemas/images"}
+    body.update(_page_links(request, images, query.limit))
+    return json_response(body)
+
+
+@router.get("/v2/images/{image_id}")
+def show_image(request: Request, image_id: str) -> Response:
+    call = authorize(request, Action.SHOW_IMAGE)
+    return json_response(image_v2(call.svc.images.show(call.principal, _id(image_id))))
+
+
+def json_body(raw: RawBody, limit: int, media_types: tuple[str, ...] = ("application/json",)) -> Any:
+    if len(raw.data) > limit:
+        raise PayloadTooLarge(limit=limit)
+    media = (raw.content_type or media_types[0]).split(";")[0].strip().lower()
+    if media not in media_types:
+        raise UnsupportedMedia(media)
+    try:
+        return orjson.loads(raw.data) if raw.data else None
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(reason="the body is not valid JSON") from None
+
+
+class UnsupportedMedia(Exception):
+    """415: answered by the route itself (the domain has no notion of media types)."""
+
+    def __init__(self, media: str) -> None:
+        super().__init__(media)
+        self.media = media
+
+
+def unsupported_media(media: str, wanted: str) -> Response:
+    return openstack_error(415, "Unsupported Media Type", f"Content-Type {media[:60]!r} is not {wanted}")
+
+
+@router.post("/v2/images")
+def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response:
+    call = authorize(request, Action.CREATE_IMAGE)
+    try:
+        data = json_body(raw, call.svc.limits.max_body_bytes)
+    except UnsupportedMedia as exc:
+        return unsupported_media(exc.media, "application/json")
+    if not isinstance(data, dict):
+        raise InvalidRequest(reason="the body must be a JSON object")
+    fields, extras = split_attributes(data)
+    new = NewImage(
+        name=fields.get("name") or "",
+        os_distro=fields.get("os_distro"),
+        url=None,
+        container_format=fields.get("container_format") or "bare",
+        disk_format=fields.get("disk_format") or "qcow2",
+        min_disk=fields.get("min_disk", 0),
+        min_ram=fields.get("min_ram", 0),
+        protected=fields.get("protected", False),
+        visibility=fields.get("visibility", Visibility.SHARED),  # Glance's default
+        hidden=fields.get("os_hidden", False),
+        tags=fields.get("tags", ()),
+        properties=extras,
+        name_optional=True,
+    )
+    image = call.svc.images.create(call.principal, new)
+    headers = {**IMPORT_HEADERS, "Location": f"{public_base(request)}/image/v2/images/{image.id}"}
+    return json_response(image_v2(image), 201, headers)
+
+
+def _changes(image: Image, patched: dict[str, Any]) -> dict[str, Any]:
+    fields, extras = split_attributes(patched)
+    if "name" in fields:
+        fields["name"] = fields["name"] or ""
+    for name in ("disk_format", "container_format"):
+        if fields.get(name) is None:
+            fields.pop(name, None)
+    changes = {k: v for k, v in fields.items() if v != getattr(image, k)}
+    if extras != image.properties:
+        changes["properties"] = extras
+    return changes
+
+
+@router.patch("/v2/images/{image_id}")
+def update_image(request: Request, image_id: str, raw: RawBody = Depends(raw_body)) -> Response:
+    call = authorize(request, Action.SET_IMAGE)
+    try:
+        operations = json_body(raw, call.svc.limits.max_body_bytes, (PATCH_MEDIA_TYPE,))
+    except UnsupportedMedia as exc:
+        return unsupported_media(exc.media, PATCH_MEDIA_TYPE)
+    image = call.svc.images.show(call.principal, _id(image_id))
+    changes = _changes(image, apply_patch(document(image), operations))
+    updated = call.svc.images.update(call.principal, image.id, changes)  # owner only, even if empty
+    return json_response(image_v2(updated))
+
+
+@router.delete("/v2/images/{image_id}")
+def delete_image(request: Request, image_id: str) -> Response:
+    call = authorize(request, Action.DELETE_IMAGE)
+    call.svc.images.delete(call.principal, _id(image_id))
+    return empty_response(204)
+
+
+def _set_tag(request: Request, image_id: str, tag: str, add: bool) -> Response:
+    call = authorize(request, Action.SET_IMAGE)
+    image = call.svc.images.show(call.principal, _id(image_id))
+    if not add and tag not in image.tags:
+        raise NotFound("Tag {tag} is not on image {image_id}.", tag=tag[:80], image_id=image.id)
+    tags = (*image.tags, tag) if add else tuple(t for t in image.tags if t != tag)
+    call.svc.images.update(call.principal, image.id, {"tags": tags})
+    return empty_response(204)
+
+
+@router.put("/v2/images/{image_id}/tags/{tag}")
+def add_tag(request: Request, image_id: str, tag: str) -> Response:
+    return _set_tag(request, image_id, tag, True)
+
+
+@router.delete("/v2/images/{image_id}/tags/{tag}")
+def remove_tag(request: Request, image_id: str, tag: str) -> Response:
+    return _set_tag(request, image_id, tag, False)
+
+
+@router.post("/v2/images/{image_id}/actions/{action}")
+def image_action(request: Request, image_id: str, action: str) -> Response:
+    if action not in ("deactivate", "reactivate"):
+        raise NotFound()
+    call = authorize(request, Action.SET_IMAGE)
+    call.svc.images.set_deactivated(call.principal, _id(image_id), action == "deactivate")
+    return empty_response(204)

@@ -1,0 +1,80 @@
+"""Glance's wire shapes for images and members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scp_images.domain.image import Image, ImageStatus
+from scp_images.domain.member import Member
+from scp_images.http.schemas import rfc3339
+
+# The SCP statuses have Glance's names already; ``importing`` covers Glance's saving and importing.
+_STATUS = {status: status.value for status in ImageStatus}
+
+# Fields the v2 API shows from the domain; extras are top-level strings beside them.
+CORE_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "visibility",
+    "protected",
+    "os_hidden",
+    "checksum",
+    "os_hash_algo",
+    "os_hash_value",
+    "owner",
+    "size",
+    "virtual_size",
+    "container_format",
+    "disk_format",
+    "min_ram",
+    "min_disk",
+    "tags",
+    "created_at",
+    "updated_at",
+    "self",
+    "file",
+    "schema",
+)
+
+
+def image_v2(image: Image) -> dict[str, Any]:
+    body: dict[str, Any] = dict(image.properties)
+    if image.os_distro is not None:
+        body["os_distro"] = image.os_distro
+    body.update(
+        id=image.id,
+        name=image.name or None,  # stored "" for a nameless image (the SCP API's clients need a string)
+        status=_STATUS[image.status],
+        visibility=image.visibility.value,
+        protected=image.protected,
+        os_hidden=image.os_hidden,
+        checksum=image.checksum,
+        os_hash_algo=image.os_hash_algo,
+        os_hash_value=image.os_hash_value,
+        owner=image.owner,
+        size=image.size,
+        virtual_size=image.virtual_size,
+        container_format=image.container_format,
+        disk_format=image.disk_format,
+        min_ram=image.min_ram,
+        min_disk=image.min_disk,
+        tags=list(image.tags),
+        created_at=rfc3339(image.created_at),
+        updated_at=rfc3339(image.updated_at),
+        self=f"/v2/images/{image.id}",
+        file=f"/v2/images/{image.id}/file",
+        schema="/v2/schemas/image",
+    )
+    return body
+
+
+def member_v2(member: Member) -> dict[str, Any]:
+    return {
+        "member_id": member.member_id,
+        "image_id": member.image_id,
+        "status": member.status.value,
+        "created_at": rfc3339(member.created_at),
+        "updated_at": rfc3339(member.updated_at),
+        "schema": "/v2/schemas/member",
+    }

@@ -1,0 +1,161 @@
+"""Keystone tokens: discovery, the token's shape, and every refusal (forged, expired, disabled or deleted
+key, denied action), answered in the error form OpenStack's clients parse."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from scp_images.domain.principal import Action
+from scp_images.services.auth import Authenticator
+from scp_images.services.tokens import TokenService
+from tests.openstack.conftest import REGION, connect, glance, token
+from tests.support.stack import Stack
+from tests.support.tools import wait_until
+
+SECRET = "server-only-token-secret"
+
+
+def _images(stack: Stack, value: str) -> object:
+    return stack.http.get(f"{stack.base_url}/image/v2/images", headers={"X-Auth-Token": value})
+
+
+def _assert_openstack_401(response: object) -> None:
+    assert response.status_code == 401, response.text  # type: ignore[attr-defined]
+    assert response.headers["content-type"] == "application/json"  # type: ignore[attr-defined]
+    assert response.json()["error"]["code"] == 401  # type: ignore[attr-defined]
+    assert response.headers["www-authenticate"].startswith('Keystone uri="')  # type: ignore[attr-defined]
+
+
+def test_discovery_documents(stack: Stack) -> None:
+    base = stack.base_url
+    root = stack.http.get(f"{base}/identity")
+    assert root.status_code == 300
+    assert root.json()["versions"]["values"][0]["links"][0]["href"] == f"{base}/identity/v3/"
+    assert stack.http.get(f"{base}/identity/v3").json()["version"]["id"].startswith("v3")
+    for path, status in (("/image", 300), ("/image/", 300), ("/image/versions", 200)):
+        response = stack.http.get(base + path)
+        assert response.status_code == status, path
+        current = [v for v in response.json()["versions"] if v["status"] == "CURRENT"]
+        assert current[0]["links"][0]["href"] == f"{base}/image/v2/"
+    assert stack.http.get(f"{base}/").json() != root.json()  # the root keeps SCP's version document
+
+
+def test_token_shape_and_catalog(stack: Stack) -> None:
+    key = stack.new_account("alpha")
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["application_credential"],
+                "application_credential": {"id": key.access_key, "secret": key.secret_key},
+            }
+        }
+    }
+    response = stack.http.post(f"{stack.base_url}/identity/v3/auth/tokens", json=body)
+    assert response.status_code == 201
+    issued = response.json()["token"]
+    assert response.headers["X-Subject-Token"]
+    assert issued["project"]["id"] == key.account_id
+    assert issued["user"]["name"] == key.user_name
+    assert issued["expires_at"].endswith("Z")
+    (service,) = issued["catalog"]
+    assert service["type"] == "image"
+    assert service["endpoints"] == [
+        {
+            "id": service["endpoints"][0]["id"],
+            "interface": "public",
+            "region_id": REGION,
+            "region": REGION,
+            "url": f"{stack.base_url}/image",
+        }
+    ]
+
+
+@pytest.mark.parametrize("secret", ["wrong-secret", ""])
+def test_a_wrong_secret_gets_no_token(stack: Stack, secret: str) -> None:
+    from keystoneauth1.exceptions.http import Unauthorized
+
+    key = stack.new_account("alpha")
+    key.secret_key = secret or "x"
+    with pytest.raises(Unauthorized) as refused:
+        list(connect(stack, key).image.images())
+    assert refused.value.http_status == 401
+    assert "credential is not valid" in str(refused.value)  # keystoneauth read error.message
+
+
+def test_a_forged_or_garbled_token_is_refused(stack: Stack) -> None:
+    key = stack.new_account("alpha")
+    good = token(stack, key)
+    prefix, payload, mac = good.split(".")
+    for bad in ("nonsense", f"{prefix}.{payload}.{mac[:-2]}AA", f"{prefix}.{payload[:-2]}.{mac}", "x" * 5000):
+        _assert_openstack_401(_images(stack, bad))
+    assert _images(stack, good).status_code == 200  # type: ignore[attr-defined]
+
+
+def test_glanceclient_with_a_refused_token(stack: Stack) -> None:
+    from glanceclient import Client
+    from glanceclient import exc as glance_errors
+
+    client = Client("2", endpoint=f"{stack.base_url}/image", token="scp1.bogus.token")
+    with pytest.raises(glance_errors.HTTPUnauthorized):
+        list(client.images.list())
+
+
+def test_an_expired_token_is_refused(stack: Stack) -> None:
+    key = stack.new_account("alpha")
+    ttl = stack.settings.token_ttl_seconds
+    authenticator = _authenticator(stack)
+    # Another process's token service, sharing nothing with the server but the database: its tokens
+    # are accepted...
+    other = TokenService(authenticator, ttl_seconds=ttl, server_secret=SECRET)
+    assert _images(stack, other.issue(key.access_key, key.secret_key, ("x",)).value).status_code == 200  # type: ignore[attr-defined]
+    # ...but with a clock one lifetime in the past, a well-signed token that expired a second ago is not.
+    past = TokenService(
+        authenticator, ttl_seconds=ttl, server_secret=SECRET, now=lambda: time.time() - ttl - 1
+    )
+    expired = past.issue(key.access_key, key.secret_key, ("application_credential",))
+    _assert_openstack_401(_images(stack, expired.value))
+    # One minted with a longer life than the server gives is refused as well.
+    greedy = TokenService(authenticator, ttl_seconds=ttl * 10, server_secret=SECRET)
+    _assert_openstack_401(_images(stack, greedy.issue(key.access_key, key.secret_key, ("x",)).value))
+
+
+def _authenticator(stack: Stack) -> Authenticator:
+    return Authenticator(stack.components.db, window_seconds=300, secrets=stack.components.secrets)
+
+
+def test_a_token_needs_the_servers_token_secret(stack: Stack) -> None:
+    """With SCP_IMAGES_TOKEN_SECRET unknown to the key holder, a token minted from the key pair alone is
+    refused."""
+    key = stack.new_account("alpha")
+    outsider = TokenService(_authenticator(stack), ttl_seconds=600, server_secret="guessed")
+    _assert_openstack_401(_images(stack, outsider.issue(key.access_key, key.secret_key, ("x",)).value))
+
+
+@pytest.mark.parametrize("how", ["disabled", "deleted"])
+def test_a_token_dies_with_its_key(stack: Stack, how: str) -> None:
+    key = stack.new_account("alpha")
+    value = token(stack, key)
+    assert _images(stack, value).status_code == 200  # type: ignore[attr-defined]
+    if how == "disabled":
+        stack.components.accounts.set_key_enabled(key.access_key, False)
+    else:
+        stack.components.accounts.delete_key(key.access_key)
+    # The key cache keeps a key for key_cache_seconds: the refusal comes within that.
+    wait_until(lambda: _images(stack, value).status_code == 401, what="the token refused", timeout=10)  # type: ignore[attr-defined]
+    _assert_openstack_401(_images(stack, value))
+
+
+def test_the_keys_deny_list_applies_through_the_action_mapping(stack: Stack) -> None:
+    key = stack.new_account("alpha", deny=(Action.LIST_IMAGES, Action.DELETE_IMAGE))
+    client = glance(stack, key)
+    image = client.images.create(name="kept", disk_format="qcow2", container_format="bare")
+    assert client.images.get(image["id"])["name"] == "kept"  # SHOW_IMAGE is allowed
+    listed = _images(stack, token(stack, key))
+    assert listed.status_code == 403  # type: ignore[attr-defined]
+    assert "virtualserver:ListImages" in listed.json()["error"]["message"]  # type: ignore[attr-defined]
+    from glanceclient import exc as glance_errors
+
+    with pytest.raises(glance_errors.HTTPForbidden):
+        client.images.delete(image["id"])
