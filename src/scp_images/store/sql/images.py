@@ -33,11 +33,18 @@ _FIELDS = tuple(f.name for f in fields(Image))
 _COLUMNS = tuple(images.c[name] for name in _FIELDS)
 
 
+_FIELD_COUNT = len(_FIELDS)
+_STATUS_AT = _FIELDS.index("status")
+_VISIBILITY_AT = _FIELDS.index("visibility")
+
+
 def _row_to_image(row: Any) -> Image:
-    values = {name: getattr(row, name) for name in _FIELDS}
-    values["status"] = ImageStatus(values["status"])
-    values["visibility"] = Visibility(values["visibility"])
-    return Image(**values)
+    # By position: the columns are selected in the order of the dataclass's fields, and a Row's
+    # attribute lookup costs about as much as building the Image (it decides a list of 1,000's time).
+    values = list(row[:_FIELD_COUNT])
+    values[_STATUS_AT] = ImageStatus(values[_STATUS_AT])
+    values[_VISIBILITY_AT] = Visibility(values[_VISIBILITY_AT])
+    return Image(*values)
 
 
 def _image_values(image: Image) -> dict[str, Any]:
