@@ -7,8 +7,9 @@
 What it measures is the server's own work per request (routing, middleware, signature check, query,
 encoding) without uvicorn, the kernel or a load generator, so two versions of the code can be compared
 back to back on a loaded machine: each figure is the CPU time of this process per request, the minimum
-over ``--rounds`` rounds of ``--requests`` calls, and rounds of the different paths are interleaved. The app is the one ``create_app`` builds;
-``--database-url`` (PostgreSQL) seeds a throw-away database and drops it afterwards.
+over ``--rounds`` rounds of ``--requests`` calls, and rounds of the different paths are
+interleaved. The app is the one ``create_app`` builds; ``--database-url`` (PostgreSQL) seeds a
+throw-away database and drops it afterwards.
 """
 
 from __future__ import annotations
