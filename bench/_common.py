@@ -11,7 +11,6 @@ import ctypes
 import json
 import os
 import platform
-import shutil
 import signal
 import socket
 import subprocess
@@ -83,9 +82,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+SRC_DIR = BENCH_DIR.parent / "src"
+
+
 def scp_images_command() -> list[str]:
-    exe = shutil.which("scp-images")
-    return [exe] if exe else [sys.executable, "-m", "scp_images.cli"]
+    """``scp-images`` run from this checkout's ``src`` (see ``checkout_env``), not whichever is installed."""
+    return [sys.executable, "-m", "scp_images.cli"]
+
+
+def checkout_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment for a server subprocess: this checkout's code first on the import path, so the
+    benchmark measures the code next to it even where another checkout is installed in editable mode."""
+    merged = {**os.environ, **env}
+    merged["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC_DIR), merged.get("PYTHONPATH", "")) if p)
+    return merged
+
+
+def serve_supports_workers() -> bool:
+    """Whether ``scp-images serve`` takes ``--workers`` (added by the scale-out work)."""
+    done = subprocess.run(
+        [*scp_images_command(), "serve", "--help"],
+        capture_output=True,
+        text=True,
+        env={**checkout_env({}), "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"},
+        timeout=60,
+        check=False,
+    )
+    return "--workers" in done.stdout
 
 
 # --------------------------------------------------------------------------- the server under test
@@ -93,11 +116,12 @@ def scp_images_command() -> list[str]:
 
 @dataclass
 class Server:
-    """``scp-images serve`` as a subprocess on 127.0.0.1 (one uvicorn worker unless ``args`` say so)."""
+    """``scp-images serve`` (``--workers`` uvicorn workers; 1 passes no flag) as a subprocess on 127.0.0.1."""
 
     data_dir: Path
     env: Mapping[str, str] = field(default_factory=dict)
     port: int = 0
+    workers: int = 1
     proc: subprocess.Popen[bytes] | None = None
     args: Sequence[str] = ()  # more ``serve`` options, e.g. ``--workers 2``
 
@@ -120,6 +144,7 @@ class Server:
             str(self.port),
             "--data-dir",
             str(self.data_dir),
+            *(["--workers", str(self.workers)] if self.workers != 1 else []),
             *self.args,
         ]
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -128,7 +153,7 @@ class Server:
                 cmd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env},
+                env=checkout_env(self.env),
                 preexec_fn=_die_with_parent,
                 start_new_session=True,
             )
@@ -159,8 +184,10 @@ class Server:
 
 
 @contextmanager
-def running_server(data_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[Server]:
-    server = Server(data_dir, dict(env or {}))
+def running_server(
+    data_dir: Path, env: Mapping[str, str] | None = None, workers: int = 1
+) -> Iterator[Server]:
+    server = Server(data_dir, dict(env or {}), workers=workers)
     try:
         server.start()
         yield server

@@ -84,8 +84,18 @@ def available_generator(preferred: str = "auto") -> str:
 
 
 def run_load(
-    generator: str, base_url: str, requests: list[Request], concurrency: int, seconds: float
+    generator: str,
+    base_url: str,
+    requests: list[Request],
+    concurrency: int,
+    seconds: float,
+    *,
+    close: bool = False,
 ) -> LoadResult:
+    """``close``: every request says ``Connection: close`` (a new connection per request, as with
+    Glance's uWSGI, which closes every connection, and many hypervisor fetchers); else keep-alive."""
+    if close:
+        requests = [Request(r.path, {**r.headers, "Connection": "close"}) for r in requests]
     if generator == "wrk":
         return _run_wrk(base_url, requests, concurrency, seconds)
     return asyncio.run(_run_python(base_url, requests, concurrency, seconds))
@@ -115,7 +125,7 @@ def _run_wrk(base_url: str, requests: list[Request], concurrency: int, seconds: 
         duration = max(1, round(seconds))
         cmd = [
             "wrk",
-            "-t1",
+            f"-t{1 if concurrency < 2 else 2}",  # as glance_bench.sh drives Glance
             f"-c{concurrency}",
             f"-d{duration}s",
             "--latency",

@@ -1,6 +1,14 @@
-"""List Images on PostgreSQL: first page vs deep page (keyset marker) at 10k and 1M images.
+"""List Images: a page of 1,000 on SQLite and PostgreSQL; first vs deep page on PostgreSQL at 1M.
 
-    python bench/list_images.py [--quick] [--duration S]
+    python bench/list_images.py [--quick] [--duration S] [--glance FILE]
+
+First a page of 1,000 (``limit=1000``, the largest) out of 10,000 images, on SQLite and then on
+PostgreSQL, timed as sequential signed requests interleaved with single Shows on the same server,
+with keep-alive and with ``Connection: close``: figures ``list_1000`` (median), ``list_1000_over_show``
+(goal <= 50) and, with ``--glance FILE`` (the output of a ``glance_bench.sh`` run made just before),
+``list_1000_x_glance``: Glance's median for its list of 1,000 at c=1 over ours (goal >= 15).
+
+Then the page of 20:
 
 Creates a throw-away database on the server named by ``SCP_IMAGES_TEST_POSTGRES_URL`` (default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``), migrates it, seeds 10,000 images and
@@ -16,14 +24,10 @@ The database is dropped at the end.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,16 +46,20 @@ from _common import (
     signed_headers,
     verdict,
 )
+from _glance import ENV_VAR, NO_FIGURE, GlanceRun, load_glance
+from _seed import admin_url, libpq, seed_images, throwaway_database
 from sqlalchemy import make_url
 
 from scp_images.app import build_components
 from scp_images.config import Settings
 
-DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SEED_BATCH = 100_000
 DEEP_OFFSET = 20  # the marker is this many rows before the end of the order: a full last page follows it
 SORTS = ("created_at:desc", "name:asc")
 GOAL_DEEP_OVER_FIRST = 1.5
+PAGE = 1000  # the largest page; Glance's list benchmark asks for the same
+GOAL_PAGE_OVER_SHOW = 50.0
+GOAL_PAGE_X_GLANCE = 15.0
 MAX_REQUESTS_PER_VARIANT = 5000
 MIN_ROUNDS = 5  # at least this many requests per variant, however slow
 
@@ -85,27 +93,6 @@ PAGES = ("first", "mid", "deep")
 
 
 # --------------------------------------------------------------------------- throw-away database
-
-
-def admin_url() -> str:
-    return os.environ.get("SCP_IMAGES_TEST_POSTGRES_URL", DEFAULT_ADMIN_URL)
-
-
-def libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@contextmanager
-def throwaway_database() -> Iterator[str]:
-    name = f"scp_images_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(libpq(admin_url()), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(admin_url()).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(libpq(admin_url()), autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        print(f"dropped database {name}", flush=True)
 
 
 def prepare(url: str, data_dir: Path) -> Credentials:
@@ -281,6 +268,111 @@ def warn_if_first_page_grows(report: Report, small: int, big: int, runs: dict[in
             )
 
 
+# --------------------------------------------------------------------------- a page of 1,000
+
+
+@dataclass
+class Timed:
+    """Sequential latencies of one request shape on one connection mode."""
+
+    name: str
+    url: str
+    close: bool
+    expect_images: int | None  # a list: the page size it must answer
+    latencies_ms: list[float] = field(default_factory=list)
+
+    @property
+    def median_ms(self) -> float:
+        return percentile(self.latencies_ms, 50)
+
+
+def _timed_once(client: httpx.Client, item: Timed, creds: Credentials) -> float:
+    headers = signed_headers("GET", item.url, creds)
+    if item.close:
+        headers["Connection"] = "close"
+    start = time.perf_counter()
+    response = client.get(item.url, headers=headers)
+    elapsed = (time.perf_counter() - start) * 1000
+    ok = response.status_code == 200
+    if ok and item.expect_images is not None:
+        ok = len(response.json()["images"]) == item.expect_images
+    if not ok:
+        raise RuntimeError(f"{item.name}: {response.status_code} {response.text[:300]}")
+    return elapsed
+
+
+def measure_page_1000(base_url: str, creds: Credentials, show_id: str, seconds: float) -> list[Timed]:
+    """``limit=1000`` and a single show, keep-alive and ``Connection: close``, interleaved one by one."""
+    todo = []
+    for close in (False, True):
+        todo.append(Timed("list_1000", f"{base_url}/v1/images?limit={PAGE}", close, PAGE))
+        todo.append(Timed("show", f"{base_url}/v1/images/{show_id}", close, None))
+    with httpx.Client(timeout=60.0) as client:
+        for item in todo:
+            for _ in range(3):  # warm-up
+                _timed_once(client, item, creds)
+        deadline = time.perf_counter() + seconds * 2
+        while len(todo[0].latencies_ms) < MIN_ROUNDS or (
+            time.perf_counter() < deadline and len(todo[0].latencies_ms) < MAX_REQUESTS_PER_VARIANT
+        ):
+            for item in todo:
+                item.latencies_ms.append(_timed_once(client, item, creds))
+    return todo
+
+
+def report_page_1000(report: Report, database: str, timed: list[Timed], glance: GlanceRun | None) -> None:
+    by = {(t.name, t.close): t for t in timed}
+    theirs = glance.get("list", 1, 1) if glance is not None else None
+    for close in (False, True):
+        page, show = by[("list_1000", close)], by[("show", close)]
+        connection = "close" if close else "keep-alive"
+        over_show = ratio(page.median_ms, show.median_ms)
+        report.figure(
+            "list_1000",
+            database=database,
+            connection=connection,
+            median_ms=page.median_ms,
+            p90_ms=percentile(page.latencies_ms, 90),
+            show_median_ms=show.median_ms,
+            n=len(page.latencies_ms),
+        )
+        report.figure(
+            "list_1000_over_show",
+            database=database,
+            connection=connection,
+            ratio=over_show,
+            goal=GOAL_PAGE_OVER_SHOW,
+            verdict=verdict(over_show <= GOAL_PAGE_OVER_SHOW),
+        )
+        if theirs is not None:
+            x_glance = ratio(theirs.p50_ms, page.median_ms)  # sequential: latency ratio = req/s ratio
+            report.figure(
+                "list_1000_x_glance",
+                database=database,
+                connection=connection,
+                glance_p50_ms=theirs.p50_ms,
+                x_glance=x_glance,
+                goal=GOAL_PAGE_X_GLANCE,
+                verdict=verdict(x_glance >= GOAL_PAGE_X_GLANCE),
+            )
+    if glance is not None and theirs is None:
+        report.note("the Glance output has no list figure for workers=1 conc=1")
+
+
+def run_sqlite_page(report: Report, seconds: float, glance: GlanceRun | None, count: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="scp-bench-list-sqlite-") as tmp:
+        data_dir = Path(tmp) / "data"
+        parts = build_components(Settings(data_dir=data_dir, database_url=None, blob_url=None))
+        try:
+            creds, ids = seed_images(parts, count)
+        finally:
+            parts.close()
+        env = {"SCP_IMAGES_DATABASE_URL": "", "SCP_IMAGES_BLOB_URL": ""}
+        with running_server(data_dir, env) as server:
+            timed = measure_page_1000(server.base_url, creds, ids[len(ids) // 2], seconds)
+    report_page_1000(report, "sqlite", timed, glance)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -291,10 +383,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="100k instead of 1M images, ~3 s per variant")
     parser.add_argument("--duration", type=float, help="seconds per variant and size (overrides --quick)")
     parser.add_argument("--big", type=int, help="the large image count (default 1,000,000; --quick 100,000)")
+    parser.add_argument(
+        "--glance", help=f"saved output of a glance_bench.sh run made just before (else ${ENV_VAR})"
+    )
     return parser.parse_args(argv)
 
 
-def run(report: Report, sizes: list[int], seconds: float) -> None:
+def run(report: Report, sizes: list[int], seconds: float, glance: GlanceRun | None) -> None:
     runs: dict[int, list[Variant]] = {}
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="scp-bench-list-") as tmp, throwaway_database() as url:
@@ -308,6 +403,11 @@ def run(report: Report, sizes: list[int], seconds: float) -> None:
             env = {"SCP_IMAGES_DATABASE_URL": url, "SCP_IMAGES_BLOB_URL": ""}
             with running_server(Path(tmp) / "data", env) as server:
                 runs[count] = measure(server.base_url, creds, marker_ids, seconds)
+                if count == sizes[0]:  # a page of 1,000 out of 10,000, as on SQLite
+                    show_id = marker_ids[("created_at:desc", "mid")]
+                    page = measure_page_1000(server.base_url, creds, show_id, seconds)
+            if count == sizes[0]:
+                report_page_1000(report, "postgresql", page, glance)
             rows += report_size(report, count, runs[count])
     report.table("GET /v1/images (limit 20): median latency (ms) of sequential signed requests", rows)
     report_scaling(report, sizes[0], sizes[-1], runs)
@@ -324,12 +424,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     seconds = measurement_seconds(args.quick, args.duration)
     big = args.big or (100_000 if args.quick else 1_000_000)
+    glance = load_glance(args.glance)
     report = Report("list_images", vars(args))
     report.note(
         f"PostgreSQL: {make_url(admin_url()).render_as_string(hide_password=True)}; sizes 10,000 and "
         f"{big:,}; ~{seconds:g} s per variant, variants interleaved request by request"
     )
-    run(report, [10_000, big], seconds)
+    if glance is None:
+        report.note(f"{NO_FIGURE}: no Glance ratio for the page of 1,000 (pass --glance FILE)")
+    else:
+        report.note(glance.describe())
+        for warning in glance.warnings():
+            report.note(warning)
+    run_sqlite_page(report, seconds, glance, 10_000)
+    run(report, [10_000, big], seconds, glance)
     report.write()
     return 0
 

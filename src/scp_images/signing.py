@@ -123,13 +123,16 @@ def verify_signature(
     secret_key: str,
     account_id: str,
 ) -> bool:
-    """True when ``Scp-Signature`` matches one of ``candidate_urls``; compared in constant time."""
+    """True when ``Scp-Signature`` matches one of ``candidate_urls``; each comparison in constant time.
+
+    The loop stops at the first match: the candidates are derived from the request itself (public), so
+    how many were tried tells nothing about the secret, and a refusal still tries them all."""
     expected = headers[HEADER_SIGNATURE].encode()
     ts = headers[HEADER_TIMESTAMP]
     ak = headers[HEADER_ACCESS_KEY]
     ct = headers[HEADER_CLIENT_TYPE]
-    ok = False
     for url in candidate_urls:
         sig = compute_signature(method, url, ts, ak, secret_key, account_id, ct).encode()
-        ok |= hmac.compare_digest(sig, expected)
-    return ok
+        if hmac.compare_digest(sig, expected):
+            return True
+    return False

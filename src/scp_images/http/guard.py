@@ -31,6 +31,7 @@ _SIGNED_HEADERS = (
     HEADER_CLIENT_TYPE,
     HEADER_ACCOUNT_ID,
 )
+_WANTED = frozenset(name.lower().encode() for name in (*_SIGNED_HEADERS, "scp-api-version", "host"))
 _MAX_HEADER_LEN = 256
 # SCP calls a version DEPRECATED when fewer than 90 days remain before its not-before date.
 _DEPRECATION_NOTICE = timedelta(days=90)
@@ -82,10 +83,11 @@ class Guard:
             self._rate_limiter.take(access_key)
 
     def authorize(self, request: Request, action: Action) -> Call:
-        principal = self._authenticator.authenticate(self._signed_request(request))
+        found = _scan_headers(request.scope["headers"])
+        principal = self._authenticator.authenticate(self._signed_request(request, found))
         self.take_rate(principal.access_key)
         version = self._versions.negotiate(
-            _single_header(request, "scp-api-version", InvalidRequest),
+            _single_header(found, "scp-api-version", InvalidRequest),
             self._today(),
             strict_sunset=self._strict_sunset,
         )
@@ -98,31 +100,43 @@ class Guard:
             principal, version, state["language"], state["request_id"], self._version_headers[version.version]
         )
 
-    def _signed_request(self, request: Request) -> SignedRequest:
+    def _signed_request(self, request: Request, found: dict[bytes, list[str]]) -> SignedRequest:
         headers = {}
         for name in _SIGNED_HEADERS:
-            value = _single_header(request, name)
+            value = _single_header(found, name)
             if value is not None:
                 headers[name] = value
         scope = request.scope
         raw_path = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1").split("?", 1)[0]
         query = scope["query_string"].decode("latin-1")
-        candidates = signature_candidates(self._bases(request), path, query)
+        candidates = signature_candidates(self._bases(found), path, query)
         return SignedRequest(
             request.method, candidates, headers, request.scope["state"].get("request_id", "")
         )
 
-    def _bases(self, request: Request) -> list[str]:
-        host = request.headers.get("host")
+    def _bases(self, found: dict[bytes, list[str]]) -> list[str]:
+        hosts = found.get(b"host")
+        host = hosts[0] if hosts else None  # the first, as Starlette's Headers.get answers
         bases = list(self._public_urls)
         if host:
             bases += [f"http://{host}", f"https://{host}"]
         return bases
 
 
-def _single_header(request: Request, name: str, error: type[DomainError] = Unauthenticated) -> str | None:
-    values = request.headers.getlist(name)
+def _scan_headers(raw: list[tuple[bytes, bytes]]) -> dict[bytes, list[str]]:
+    """The headers the guard reads, from one pass over the request's (ASGI: lower-case) header list."""
+    found: dict[bytes, list[str]] = {}
+    for key, value in raw:
+        if key in _WANTED:
+            found.setdefault(key, []).append(value.decode("latin-1"))
+    return found
+
+
+def _single_header(
+    found: dict[bytes, list[str]], name: str, error: type[DomainError] = Unauthenticated
+) -> str | None:
+    values = found.get(name.lower().encode("latin-1"))
     if not values:
         return None
     if len(values) > 1:

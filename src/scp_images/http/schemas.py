@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from scp_images.domain.image import Image
@@ -46,6 +47,9 @@ IMAGE_FIELDS_1_2 = tuple(sorted((*IMAGE_FIELDS_1_0, "scp_gpu_driver")))
 
 
 def rfc3339(value: datetime) -> str:
+    if value.tzinfo is None and value.year >= 1000:
+        # The same text as the strftime below for the naive UTC times the store keeps, in half the time.
+        return value.isoformat(timespec="seconds") + "Z"
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -53,22 +57,29 @@ def image_fields(version: ApiVersion) -> tuple[str, ...]:
     return IMAGE_FIELDS_1_2 if version >= V1_2 else IMAGE_FIELDS_1_0
 
 
+# One C call reads every shown field of an Image; the few that need converting are replaced after.
+_GETTERS = {fields: attrgetter(*fields) for fields in (IMAGE_FIELDS_1_0, IMAGE_FIELDS_1_2)}
+
+
 def image_body(image: Image, version: ApiVersion) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    for name in image_fields(version):
-        value = getattr(image, name)
-        if isinstance(value, datetime):
-            value = rfc3339(value)
-        elif name in ("status", "visibility"):
-            value = value.value
-        elif name == "url":
-            value = redact_url(value)  # stored redacted; rows written before that are redacted here
-        body[name] = value
-    return body
+    fields = image_fields(version)
+    return _image_body(image, fields, _GETTERS[fields])
 
 
 def image_list_body(images: list[Image], version: ApiVersion) -> dict[str, Any]:
-    return {"images": [image_body(image, version) for image in images]}
+    fields = image_fields(version)
+    getter = _GETTERS[fields]
+    return {"images": [_image_body(image, fields, getter) for image in images]}
+
+
+def _image_body(image: Image, fields: tuple[str, ...], getter: attrgetter[Any]) -> dict[str, Any]:
+    body = dict(zip(fields, getter(image), strict=True))
+    body["created_at"] = rfc3339(image.created_at)
+    body["updated_at"] = rfc3339(image.updated_at)
+    body["status"] = str(image.status)  # a StrEnum's str() is its value, without Enum.value's lookup
+    body["visibility"] = str(image.visibility)
+    body["url"] = redact_url(image.url)  # stored redacted; rows written before that are redacted here
+    return body
 
 
 def member_body(member: Member) -> dict[str, Any]:

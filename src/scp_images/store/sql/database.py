@@ -40,7 +40,8 @@ def _sqlite_begin(connection: Connection) -> None:
     is atomic as it is on PostgreSQL; read-only transactions use a deferred BEGIN (a WAL snapshot that
     never waits for writers)."""
     mode = connection.get_execution_options().get(_SQLITE_BEGIN, "IMMEDIATE")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    if mode is not None:  # None: a single statement, which is its own transaction
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def create_db_engine(url: str) -> Engine:
@@ -168,10 +169,20 @@ class Database:
             yield connection
 
     @contextmanager
-    def _begin(self, sqlite_mode: str) -> Iterator[Connection]:
+    def read_one(self) -> Iterator[Connection]:
+        """For exactly one SELECT, which sees one snapshot by itself: no BEGIN and COMMIT around it
+        (SQLite: two calls fewer; PostgreSQL: autocommit, two round trips fewer). Several statements
+        that must agree with each other use ``read``."""
+        with self._begin(None, autocommit=True) as connection:
+            yield connection
+
+    @contextmanager
+    def _begin(self, sqlite_mode: str | None, *, autocommit: bool = False) -> Iterator[Connection]:
         try:
             with self.engine.connect() as connection:
                 connection.execution_options(**{_SQLITE_BEGIN: sqlite_mode})
+                if autocommit and self.is_postgres:
+                    connection.execution_options(isolation_level="AUTOCOMMIT")
                 with connection.begin():
                     yield connection
         except (OperationalError, DBAPIError) as exc:
