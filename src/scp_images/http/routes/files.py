@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import anyio
@@ -148,6 +148,20 @@ def upload_status(error: BaseException) -> int:
     return answered_status(error) if isinstance(error, DomainError) else 503
 
 
+# A refused upload (a quota crossed, a bad format) whose client is still sending: read and drop this much
+# more so the client, a browser above all, gets the answer instead of a reset connection; past it, close.
+_DRAIN_BYTES = 64 << 20
+
+
+async def _drain(stream: AsyncIterator[bytes]) -> None:
+    left = _DRAIN_BYTES
+    try:
+        while left > 0:
+            left -= len(await stream.__anext__())
+    except Exception:  # the end of the body, a disconnect or the body read timeout: nothing more to read
+        return
+
+
 async def run_upload(
     svc: Services,
     principal: Principal,
@@ -175,10 +189,14 @@ async def run_upload(
             yield chunk
 
     progress = svc.ingest.heartbeat(fence, svc.limits.upload_heartbeat_seconds)
-    result = await svc.transfers.run(
-        lambda: svc.ingest.ingest_or_kill(
-            fence, chunks(), progress=progress, reraise=True, context=context, target=target
+    try:
+        result = await svc.transfers.run(
+            lambda: svc.ingest.ingest_or_kill(
+                fence, chunks(), progress=progress, reraise=True, context=context, target=target
+            )
         )
-    )
+    except DomainError:
+        await _drain(stream)
+        raise
     if result is None:
         raise Unavailable(reason="the upload stopped before it was stored")
