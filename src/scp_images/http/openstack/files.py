@@ -35,6 +35,12 @@ def _media(request: Request) -> str:
 
 @router.put("/v2/images/{image}/file")
 async def upload(request: Request, image: str) -> Response:
+    return await _receive(request, image, ImageStatus.ACTIVE)
+
+
+async def _receive(request: Request, image: str, target: ImageStatus) -> Response:
+    """The bytes of ``…/file`` (the image ends active) or ``…/stage`` (it waits in uploading), through the
+    SCP edge's one upload path, audited as an upload."""
     call = await anyio.to_thread.run_sync(authorize, request, Action.IMPORT_IMAGE)
     if _media(request) != _OCTET_STREAM:
         return unsupported_media(_media(request), _OCTET_STREAM)
@@ -42,7 +48,7 @@ async def upload(request: Request, image: str) -> Response:
     release = call.svc.transfers.acquire()
     try:
         context = replace(audit.context(call), status_of=upload_status)
-        await run_upload(call.svc, call.principal, image_id(image), request, context)
+        await run_upload(call.svc, call.principal, image_id(image), request, context, target)
     except Exception as exc:
         await anyio.to_thread.run_sync(audit.failed, exc)
         raise
@@ -92,17 +98,4 @@ def import_image(request: Request, image: str, raw: RawBody = Depends(raw_body))
 @router.put("/v2/images/{image}/stage")
 async def stage(request: Request, image: str) -> Response:
     """glance-direct's first half: the bytes pass the whole pipeline now; the image waits in uploading."""
-    call = await anyio.to_thread.run_sync(authorize, request, Action.IMPORT_IMAGE)
-    if _media(request) != _OCTET_STREAM:
-        return unsupported_media(_media(request), _OCTET_STREAM)
-    audit = audited(request, AuditAction.IMAGE_UPLOAD, 204, image_id=image)
-    release = call.svc.transfers.acquire()
-    try:
-        context = replace(audit.context(call), status_of=upload_status)
-        await run_upload(call.svc, call.principal, image_id(image), request, context, ImageStatus.UPLOADING)
-    except Exception as exc:
-        await anyio.to_thread.run_sync(audit.failed, exc)
-        raise
-    finally:
-        release()
-    return empty_response(204)
+    return await _receive(request, image, ImageStatus.UPLOADING)
