@@ -111,6 +111,10 @@ class ServerProcess:
         )
 
     def _healthy(self) -> bool:
+        # Another test's server can take the free port before ours binds it and answer /healthz in its
+        # place: ready only once our own process holds the listening socket.
+        if not listens_on(self.proc.pid, self.port):
+            return False
         try:
             return httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
@@ -130,6 +134,26 @@ class ServerProcess:
         _end(self.proc)
         if not self._log.closed:
             self._log.close()
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a TCP socket listening on ``port`` (Linux /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(fields[9])
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        links = {os.readlink(fd) for fd in fds.iterdir()}
+    except OSError:
+        return False
+    return any(f"socket:[{inode}]" in links for inode in inodes)
 
 
 class WorkerProcess:
