@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,13 +206,26 @@ class ImageService:
         changes: dict[str, Any],
         context: AuditContext | None = None,
     ) -> Image:
+        return self.modify(principal, image_id, lambda _image: changes, context)
+
+    def modify(
+        self,
+        principal: Principal,
+        image_id: str,
+        change: Callable[[Image], dict[str, Any]],
+        context: AuditContext | None = None,
+    ) -> Image:
+        """Writes what ``change`` computes from the image as it is now, in one transaction with the row
+        locked: two read-modify-write edits (JSON patches, tag edits, whose properties and tags are whole
+        documents) run one after the other and never lose each other's change."""
         image_id = parse_image_id(image_id)
-        unknown = set(changes) - UPDATABLE_FIELDS
-        if unknown:
-            raise InvalidRequest(reason=f"these fields cannot be changed: {', '.join(sorted(unknown))}")
-        values = _checked_changes({k: v for k, v in changes.items() if v is not None or k == "os_distro"})
         with self._db.transaction() as conn:
-            image = self._owned(conn, principal, image_id)
+            image = self._owned(conn, principal, image_id, for_update=True)
+            changes = change(image)
+            unknown = set(changes) - UPDATABLE_FIELDS
+            if unknown:
+                raise InvalidRequest(reason=f"these fields cannot be changed: {', '.join(sorted(unknown))}")
+            values = _checked_changes({k: v for k, v in changes.items() if v is not None or k == "os_distro"})
             data_fields = _BEFORE_DATA_FIELDS & values.keys()
             if image.status is not ImageStatus.QUEUED and any(
                 values[k] != getattr(image, k) for k in data_fields

@@ -233,9 +233,10 @@ def update_image(request: Request, image_id: str, raw: RawBody = Depends(raw_bod
         operations = json_body(raw, call.svc.limits.max_body_bytes, (PATCH_MEDIA_TYPE,))
     except UnsupportedMedia as exc:
         return unsupported_media(exc.media, PATCH_MEDIA_TYPE)
-    image = call.svc.images.show(call.principal, _id(image_id))
-    changes = _changes(image, apply_patch(document(image), operations))
-    updated = call.svc.images.update(call.principal, image.id, changes)  # owner only, even if empty
+    # The patch applies to the image as it is under the row lock (owner only, even if empty).
+    updated = call.svc.images.modify(
+        call.principal, _id(image_id), lambda image: _changes(image, apply_patch(document(image), operations))
+    )
     return json_response(image_v2(updated))
 
 
@@ -248,11 +249,15 @@ def delete_image(request: Request, image_id: str) -> Response:
 
 def _set_tag(request: Request, image_id: str, tag: str, add: bool) -> Response:
     call = authorize(request, Action.SET_IMAGE)
-    image = call.svc.images.show(call.principal, _id(image_id))
-    if not add and tag not in image.tags:
-        raise NotFound("Tag {tag} is not on image {image_id}.", tag=tag[:80], image_id=image.id)
-    tags = (*image.tags, tag) if add else tuple(t for t in image.tags if t != tag)
-    call.svc.images.update(call.principal, image.id, {"tags": tags})
+
+    def edit_tags(image: Image) -> dict[str, Any]:
+        if not add and tag not in image.tags:
+            raise NotFound("Tag {tag} is not on image {image_id}.", tag=tag[:80], image_id=image.id)
+        if add and tag in image.tags:
+            return {}  # adding a tag that is there is a no-op (Glance answers 204 too)
+        return {"tags": (*image.tags, tag) if add else tuple(t for t in image.tags if t != tag)}
+
+    call.svc.images.modify(call.principal, _id(image_id), edit_tags)
     return empty_response(204)
 
 

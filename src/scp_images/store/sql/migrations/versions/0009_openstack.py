@@ -1,7 +1,7 @@
 """OpenStack Image API v2: images get free-form string properties (``tags`` exists and is now kept).
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0008
 Create Date: 2026-12-01
 """
 
