@@ -129,3 +129,20 @@ def test_a_clouds_yaml_with_the_key_pair_is_all_it_needs(
     made = conn.image.create_image(name="from-clouds-yaml", disk_format="qcow2", container_format="bare")
     assert [i.id for i in conn.image.images()] == [made.id]
     assert conn.current_project_id == key.account_id
+
+
+def test_a_refusal_reaches_the_sdk_with_our_message_and_request_id(stack: Stack) -> None:
+    """openstacksdk reads the request id from ``x-openstack-request-id``: a user quoting it in a report
+    lets the operator find the call (the same id as ``X-Request-Id`` and the logs)."""
+    import openstack
+
+    conn = connect(stack, stack.new_account("alpha"))
+    image = conn.image.create_image(name="guarded", protected=True)
+    with pytest.raises(openstack.exceptions.ForbiddenException) as refused:
+        conn.image.delete_image(image.id)
+    assert refused.value.request_id and refused.value.request_id.startswith("req-")
+    assert "protected" in str(refused.value).lower()
+    raw = stack.http.get(f"{stack.base_url}/image/v2/images/{image.id}")
+    assert raw.headers["x-openstack-request-id"] == raw.headers["x-request-id"]
+    scp = stack.http.get(f"{stack.base_url}/v1/images/{image.id}")
+    assert "x-openstack-request-id" not in scp.headers  # the SCP API keeps its own header only

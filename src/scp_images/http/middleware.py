@@ -14,6 +14,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from scp_images.http.errors import envelope
 
 REQUEST_ID_HEADER = b"x-request-id"
+# OpenStack's clients read the request id from their own header (openstacksdk puts it on its exceptions),
+# so the OpenStack edge's answers carry it under that name too.
+OPENSTACK_REQUEST_ID_HEADER = b"x-openstack-request-id"
+_OPENSTACK_PREFIXES = ("/image", "/identity")
 
 access_log = logging.getLogger("scp_images.access")
 log = logging.getLogger("scp_images.http")
@@ -90,6 +94,9 @@ class RequestContextMiddleware:
         state["request_id"] = request_id
         state["language"] = pick_language(accept_language)
         encoded_id = request_id.encode()
+        id_headers = [(REQUEST_ID_HEADER, encoded_id)]
+        if scope["path"].startswith(_OPENSTACK_PREFIXES):
+            id_headers.append((OPENSTACK_REQUEST_ID_HEADER, encoded_id))
         started = time.perf_counter()
         status = [500]
         started_response = [False]
@@ -99,7 +106,7 @@ class RequestContextMiddleware:
                 started_response[0] = True
                 status[0] = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (REQUEST_ID_HEADER, encoded_id)]
+                message["headers"] = [*message["headers"], *id_headers]
             await send(message)
 
         try:
