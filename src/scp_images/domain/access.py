@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from scp_images.domain.errors import ImageNotFound, NotOwner
 from scp_images.domain.image import Image, Visibility
+from scp_images.domain.listing import ACCEPTED_ONLY
 from scp_images.domain.member import MemberStatus
 
 
@@ -47,13 +48,17 @@ class ListScope:
     shared_member_statuses: frozenset[MemberStatus]
 
 
-def list_scope(account_id: str, visibility: Visibility | None) -> ListScope:
-    """Glance's list rules: by default own + public + shared-and-accepted; community only on request."""
-    accepted = frozenset({MemberStatus.ACCEPTED})
+def list_scope(
+    account_id: str, visibility: Visibility | None, member_statuses: frozenset[MemberStatus] = ACCEPTED_ONLY
+) -> ListScope:
+    """Glance's list rules: by default own + public + shared-with-me in ``member_statuses`` (accepted
+    unless asked); community only on request. As in Glance, ``member_statuses`` picks only among images
+    shared with the caller: own and public images are listed whatever it says, and with
+    visibility=shared the caller's own shared images stay beside the shared-with-me ones."""
     if visibility is None:
-        return ListScope(account_id, None, True, True, False, accepted)
+        return ListScope(account_id, None, True, True, False, member_statuses)
     if visibility is Visibility.SHARED:
-        return ListScope(account_id, frozenset({Visibility.SHARED}), True, False, False, accepted)
+        return ListScope(account_id, frozenset({Visibility.SHARED}), True, False, False, member_statuses)
     if visibility is Visibility.PRIVATE:
         return ListScope(account_id, frozenset({Visibility.PRIVATE}), True, False, False, frozenset())
     return ListScope(

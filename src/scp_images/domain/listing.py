@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from scp_images.domain.errors import InvalidRequest
 from scp_images.domain.image import Visibility
+from scp_images.domain.member import MemberStatus
+from scp_images.domain.properties import MAX_TAGS
 
 SORT_KEYS = (
     "created_at",
@@ -24,6 +26,10 @@ FILTER_KEYS = ("name", "os_distro", "status", "visibility", "scp_image_type", "s
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 1000
 DEFAULT_SORT = "created_at:desc"
+# The shared-with-me images a list shows by default (Glance's member_status=accepted).
+ACCEPTED_ONLY = frozenset({MemberStatus.ACCEPTED})
+# A size filter must fit the BIGINT size column on every database (a larger bound would fail to bind).
+MAX_SIZE = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,11 @@ class ListQuery:
     limit: int = DEFAULT_LIMIT
     marker: str | None = None
     hidden: bool = False
+    tags: tuple[str, ...] = ()  # the image must carry every one
+    size_min: int | None = None  # images without a size (no data yet) match no size bound
+    size_max: int | None = None
+    protected: bool | None = None
+    member_statuses: frozenset[MemberStatus] = ACCEPTED_ONLY  # which shared-with-me images appear
 
 
 def parse_sort(text: str | None) -> tuple[SortKey, ...]:
@@ -92,3 +103,39 @@ def parse_bool(name: str, text: str | None) -> bool:
     if lowered in ("false", "0", "no"):
         return False
     raise InvalidRequest(reason=f"{name} must be true or false")
+
+
+def parse_size(name: str, text: str) -> int:
+    """A size bound in bytes: decimal digits only (no sign, spaces or ``_``, which int() would take)."""
+    digits = text.lstrip("0") or "0"
+    if not (text.isascii() and text.isdigit()) or len(digits) > len(str(MAX_SIZE)) or int(digits) > MAX_SIZE:
+        raise InvalidRequest(reason=f"{name} {text[:30]!r} is not a number of bytes from 0 to {MAX_SIZE}")
+    return int(digits)
+
+
+def parse_true_false(name: str, text: str) -> bool:
+    """Glance's ``true``/``false`` filter values; any case, because the SDK sends Python's ``True``."""
+    lowered = text.lower()
+    if lowered not in ("true", "false"):
+        raise InvalidRequest(reason=f"{name} {text[:20]!r} must be true or false")
+    return lowered == "true"
+
+
+def parse_member_status(text: str) -> frozenset[MemberStatus]:
+    """Glance's ``member_status``: one membership status, or ``all`` of them."""
+    if text == "all":
+        return frozenset(MemberStatus)
+    try:
+        return frozenset({MemberStatus(text)})
+    except ValueError:
+        reason = f"member_status {text[:20]!r} must be pending, accepted, rejected or all"
+        raise InvalidRequest(reason=reason) from None
+
+
+def parse_tags(values: list[str]) -> tuple[str, ...]:
+    """Repeated ``tag`` values, stripped as Glance strips them; an image holds at most MAX_TAGS tags, so more
+    distinct ones could never match (and would only make the statement long)."""
+    tags = tuple(dict.fromkeys(value.strip() for value in values))
+    if len(tags) > MAX_TAGS:
+        raise InvalidRequest(reason=f"at most {MAX_TAGS} distinct tag filters")
+    return tags

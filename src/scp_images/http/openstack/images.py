@@ -3,7 +3,8 @@ schemas and discovery documents. Every call is the same ``ImageService`` call th
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import orjson
@@ -13,7 +14,17 @@ from starlette.responses import Response
 
 from scp_images.domain.errors import ImageNotFound, InvalidRequest, NotFound, PayloadTooLarge
 from scp_images.domain.image import Image, Visibility, parse_image_id
-from scp_images.domain.listing import SORT_KEYS, ListQuery, parse_bool, parse_limit, parse_sort
+from scp_images.domain.listing import (
+    SORT_KEYS,
+    ListQuery,
+    parse_bool,
+    parse_limit,
+    parse_member_status,
+    parse_size,
+    parse_sort,
+    parse_tags,
+    parse_true_false,
+)
 from scp_images.domain.principal import Action
 from scp_images.http.body import RawBody, raw_body
 from scp_images.http.openstack.attributes import document, split_attributes
@@ -26,6 +37,7 @@ from scp_images.http.responses import empty_response, json_response
 from scp_images.services.images import NewImage
 
 router = APIRouter()
+T = TypeVar("T")
 
 IMPORT_METHODS = ("glance-direct", "web-download")
 IMPORT_HEADERS = {"OpenStack-image-import-methods": ",".join(IMPORT_METHODS)}
@@ -33,7 +45,6 @@ DEFAULT_LIMIT = 25
 # Glance's minor versions; clients take the highest 2.x they know.
 _MINORS = range(17, -1, -1)
 _LIST_FILTERS = ("name", "status", "owner", "disk_format", "container_format")
-_UNSUPPORTED_FILTERS = ("tag", "size_min", "size_max", "protected")
 
 
 def image_id(value: str) -> str:
@@ -107,15 +118,15 @@ def _sort(params: Any) -> str | None:
     return ",".join(f"{k}:{d}" for k, d in zip(keys, dirs, strict=True))
 
 
+def _given(params: Any, name: str, parse: Callable[[str, str], T]) -> T | None:
+    """A filter that is absent is no filter; a given one, even empty, must parse (Glance: 400)."""
+    return parse(name, params[name]) if name in params else None
+
+
 def _list_query(request: Request) -> ListQuery:
     params = request.query_params
     if any("\x00" in value for value in params.values()):
         raise InvalidRequest(reason="query parameters may not contain NUL characters")
-    unsupported = [name for name in _UNSUPPORTED_FILTERS if name in params]
-    if params.get("member_status", "accepted") != "accepted":
-        unsupported.append("member_status")
-    if unsupported:
-        raise InvalidRequest(reason=f"these list filters are not supported: {', '.join(unsupported)}")
     visibility = params.get("visibility")
     if visibility not in (None, "", "all") and visibility not in {v.value for v in Visibility}:
         raise InvalidRequest(reason="visibility must be one of public, community, shared, private, all")
@@ -131,6 +142,11 @@ def _list_query(request: Request) -> ListQuery:
         limit=parse_limit(params.get("limit")) if params.get("limit") else DEFAULT_LIMIT,
         marker=params.get("marker") or None,
         hidden=parse_bool("os_hidden", params.get("os_hidden")),
+        tags=parse_tags(params.getlist("tag")),
+        size_min=_given(params, "size_min", parse_size),
+        size_max=_given(params, "size_max", parse_size),
+        protected=_given(params, "protected", parse_true_false),
+        member_statuses=parse_member_status(params.get("member_status", "accepted")),
     )
 
 

@@ -25,6 +25,7 @@ from scp_images.domain.access import ListScope
 from scp_images.domain.image import DataFlag, Image, ImageStatus, Visibility, check_transition
 from scp_images.domain.listing import ListQuery, SortKey
 from scp_images.domain.member import MemberStatus
+from scp_images.store.sql.json_tags import has_tags
 from scp_images.store.sql.tables import image_members, images
 
 _FIELDS = tuple(f.name for f in fields(Image))
@@ -220,13 +221,26 @@ def _keyset_condition(sort: Sequence[SortKey], marker: Image) -> ColumnElement[b
     return or_(*branches)
 
 
-def list_images(conn: Connection, scope: ListScope, query: ListQuery, marker: Image | None) -> list[Image]:
-    statement = select(*_COLUMNS).where(_scope_condition(scope))
-    statement = statement.where(images.c.os_hidden == query.hidden)
-    for key, value in query.filters.items():
-        statement = statement.where(images.c[key] == value)
+def _filter_conditions(dialect: str, query: ListQuery) -> list[ColumnElement[bool]]:
+    conditions = [images.c.os_hidden == query.hidden]
+    conditions += [images.c[key] == value for key, value in query.filters.items()]
     if query.visibility is not None:
-        statement = statement.where(images.c.visibility == query.visibility.value)
+        conditions.append(images.c.visibility == query.visibility.value)
+    if query.tags:
+        conditions.append(has_tags(dialect, query.tags))
+    # A NULL size compares as unknown, so an image without data matches no size bound (as in Glance).
+    if query.size_min is not None:
+        conditions.append(images.c.size >= query.size_min)
+    if query.size_max is not None:
+        conditions.append(images.c.size <= query.size_max)
+    if query.protected is not None:
+        conditions.append(images.c.protected == query.protected)
+    return conditions
+
+
+def list_images(conn: Connection, scope: ListScope, query: ListQuery, marker: Image | None) -> list[Image]:
+    conditions = _filter_conditions(conn.dialect.name, query)
+    statement = select(*_COLUMNS).where(_scope_condition(scope), *conditions)
     if marker is not None:
         statement = statement.where(_keyset_condition(query.sort, marker))
     statement = statement.order_by(*_order_by(query.sort)).limit(query.limit)
