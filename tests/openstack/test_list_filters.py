@@ -134,3 +134,25 @@ def test_clients_see_the_refusal(stack: Stack) -> None:
         list(connect(stack, key).image.images(size_min="lots"))
     with pytest.raises(glanceclient.exc.HTTPBadRequest, match="member_status"):
         list(glance(stack, key).images.list(filters={"member_status": "everyone"}))
+
+
+def test_visibility_all_adds_other_accounts_community_images(stack: Stack) -> None:
+    """Glance: the default list leaves community images out unless they are one's own; visibility=all
+    lists them beside everything the default list has."""
+    from scp_images.domain.image import Visibility
+    from tests.api.test_list_images import seed
+
+    me, other = stack.new_account("me"), stack.new_account("other")
+    mine = seed(stack, me.account_id)
+    community = seed(stack, other.account_id, visibility=Visibility.COMMUNITY)
+    seed(stack, other.account_id)  # private: never listed
+    headers = {"X-Auth-Token": token(stack, me)}
+
+    def listed(**params: str) -> list[str]:
+        response = stack.http.get(f"{stack.base_url}/image/v2/images", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        return sorted(_ids(response.json()["images"]))
+
+    assert listed() == [mine.id]
+    assert listed(visibility="all") == sorted([mine.id, community.id])
+    assert listed(visibility="community") == [community.id]

@@ -49,14 +49,19 @@ class ListScope:
 
 
 def list_scope(
-    account_id: str, visibility: Visibility | None, member_statuses: frozenset[MemberStatus] = ACCEPTED_ONLY
+    account_id: str,
+    visibility: Visibility | None,
+    member_statuses: frozenset[MemberStatus] = ACCEPTED_ONLY,
+    *,
+    every_visibility: bool = False,
 ) -> ListScope:
     """Glance's list rules: by default own + public + shared-with-me in ``member_statuses`` (accepted
-    unless asked); community only on request. As in Glance, ``member_statuses`` picks only among images
+    unless asked); community only on request (visibility=community, or all). As in Glance, ``member_statuses`` picks only among images
     shared with the caller: own and public images are listed whatever it says, and with
     visibility=shared the caller's own shared images stay beside the shared-with-me ones."""
     if visibility is None:
-        return ListScope(account_id, None, True, True, False, member_statuses)
+        # visibility=all adds every community image (Glance); the default list leaves others' out.
+        return ListScope(account_id, None, True, True, every_visibility, member_statuses)
     if visibility is Visibility.SHARED:
         return ListScope(account_id, frozenset({Visibility.SHARED}), True, False, False, member_statuses)
     if visibility is Visibility.PRIVATE:

@@ -51,6 +51,7 @@ class ListQuery:
     size_max: int | None = None
     protected: bool | None = None
     member_statuses: frozenset[MemberStatus] = ACCEPTED_ONLY  # which shared-with-me images appear
+    every_visibility: bool = False  # Glance's visibility=all: other accounts' community images too
 
 
 def parse_sort(text: str | None) -> tuple[SortKey, ...]:

@@ -114,7 +114,12 @@ class ImageService:
         return require_visible(image, image_id, principal.account_id, member_status)
 
     def list_visible(self, principal: Principal, query: ListQuery) -> list[Image]:
-        scope = list_scope(principal.account_id, query.visibility, query.member_statuses)
+        scope = list_scope(
+            principal.account_id,
+            query.visibility,
+            query.member_statuses,
+            every_visibility=query.every_visibility,
+        )
         with self._db.read() as conn:
             marker = self._marker(conn, principal, query.marker)
             return image_store.list_images(conn, scope, query, marker)

@@ -147,6 +147,7 @@ def _list_query(request: Request) -> ListQuery:
         size_max=_given(params, "size_max", parse_size),
         protected=_given(params, "protected", parse_true_false),
         member_statuses=parse_member_status(params.get("member_status", "accepted")),
+        every_visibility=visibility == "all",
     )
 
 
