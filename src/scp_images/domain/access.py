@@ -56,9 +56,10 @@ def list_scope(
     every_visibility: bool = False,
 ) -> ListScope:
     """Glance's list rules: by default own + public + shared-with-me in ``member_statuses`` (accepted
-    unless asked); community only on request (visibility=community, or all). As in Glance, ``member_statuses`` picks only among images
-    shared with the caller: own and public images are listed whatever it says, and with
-    visibility=shared the caller's own shared images stay beside the shared-with-me ones."""
+    unless asked); community only on request (visibility=community, or all). As in Glance,
+    ``member_statuses`` picks only among images shared with the caller: own and public images are listed
+    whatever it says, and with visibility=shared the caller's own shared images stay beside the
+    shared-with-me ones."""
     if visibility is None:
         # visibility=all adds every community image (Glance); the default list leaves others' out.
         return ListScope(account_id, None, True, True, every_visibility, member_statuses)
