@@ -59,17 +59,18 @@ def test_token_shape_and_catalog(stack: Stack) -> None:
     assert issued["project"]["id"] == key.account_id
     assert issued["user"]["name"] == key.user_name
     assert issued["expires_at"].endswith("Z")
-    (service,) = issued["catalog"]
-    assert service["type"] == "image"
-    assert service["endpoints"] == [
-        {
-            "id": service["endpoints"][0]["id"],
-            "interface": "public",
-            "region_id": REGION,
-            "region": REGION,
-            "url": f"{stack.base_url}/image",
-        }
-    ]
+    services = {service["type"]: service for service in issued["catalog"]}
+    assert sorted(services) == ["identity", "image"]
+    for kind, path in (("image", "/image"), ("identity", "/identity")):
+        assert services[kind]["endpoints"] == [
+            {
+                "id": services[kind]["endpoints"][0]["id"],
+                "interface": "public",
+                "region_id": REGION,
+                "region": REGION,
+                "url": f"{stack.base_url}{path}",
+            }
+        ]
 
 
 @pytest.mark.parametrize("secret", ["wrong-secret", ""])

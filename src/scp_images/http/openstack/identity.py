@@ -109,11 +109,15 @@ def _stamp(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
 
 
+def _service(kind: str, name: str, url: str, endpoint: dict[str, str]) -> dict[str, Any]:
+    endpoints = [{**endpoint, "id": f"{kind}-public-{endpoint['region']}", "url": url}]
+    return {"type": kind, "name": name, "id": kind, "endpoints": endpoints}
+
+
 def token_body(request: Request, token: Token, *, catalog: bool = True) -> dict[str, Any]:
     key = token.key
     region = services(request).limits.region
-    image_url = f"{public_base(request)}/image"
-    endpoint = {"id": f"image-public-{region}", "interface": "public", "region_id": region, "region": region}
+    endpoint = {"interface": "public", "region_id": region, "region": region}
     body: dict[str, Any] = {
         "token": {
             "methods": list(token.methods),
@@ -124,13 +128,11 @@ def token_body(request: Request, token: Token, *, catalog: bool = True) -> dict[
             "project": {"id": key.account_id, "name": key.account_name, "domain": DOMAIN},
             "roles": [{"id": "member", "name": "member"}],
             "application_credential": {"id": key.access_key, "name": key.access_key, "restricted": True},
+            # identity too, as every Keystone lists it: gophercloud's NewIdentityV3 with endpoint options
+            # (Terraform's identity client, its auth-scope data source) finds Keystone only here.
             "catalog": [
-                {
-                    "type": "image",
-                    "name": "glance",
-                    "id": "image",
-                    "endpoints": [{**endpoint, "url": image_url}],
-                }
+                _service("image", "glance", f"{public_base(request)}/image", endpoint),
+                _service("identity", "keystone", identity_url(request), endpoint),
             ],
         }
     }
