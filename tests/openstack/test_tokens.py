@@ -59,17 +59,18 @@ def test_token_shape_and_catalog(stack: Stack) -> None:
     assert issued["project"]["id"] == key.account_id
     assert issued["user"]["name"] == key.user_name
     assert issued["expires_at"].endswith("Z")
-    (service,) = issued["catalog"]
-    assert service["type"] == "image"
-    assert service["endpoints"] == [
-        {
-            "id": service["endpoints"][0]["id"],
-            "interface": "public",
-            "region_id": REGION,
-            "region": REGION,
-            "url": f"{stack.base_url}/image",
-        }
-    ]
+    services = {service["type"]: service for service in issued["catalog"]}
+    assert sorted(services) == ["identity", "image"]
+    for kind, path in (("image", "/image"), ("identity", "/identity")):
+        assert services[kind]["endpoints"] == [
+            {
+                "id": services[kind]["endpoints"][0]["id"],
+                "interface": "public",
+                "region_id": REGION,
+                "region": REGION,
+                "url": f"{stack.base_url}{path}",
+            }
+        ]
 
 
 @pytest.mark.parametrize("secret", ["wrong-secret", ""])
@@ -159,3 +160,68 @@ def test_the_keys_deny_list_applies_through_the_action_mapping(stack: Stack) -> 
 
     with pytest.raises(glance_errors.HTTPForbidden):
         client.images.delete(image["id"])
+
+
+def _validate(stack: Stack, method: str, caller: str, subject: str | None, query: str = "") -> object:
+    headers = {"X-Auth-Token": caller}
+    if subject is not None:
+        headers["X-Subject-Token"] = subject
+    return stack.http.request(method, f"{stack.base_url}/identity/v3/auth/tokens{query}", headers=headers)
+
+
+def test_a_token_validates_as_issued(stack: Stack) -> None:
+    """Keystone's GET/HEAD /v3/auth/tokens: 200 with the token body as issued (HEAD: no body)."""
+    key = stack.new_account("alpha")
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["application_credential"],
+                "application_credential": {"id": key.access_key, "secret": key.secret_key},
+            }
+        }
+    }
+    issued = stack.http.post(f"{stack.base_url}/identity/v3/auth/tokens", json=body)
+    caller, subject = token(stack, key), issued.headers["X-Subject-Token"]
+    got = _validate(stack, "GET", caller, subject)
+    assert got.status_code == 200  # type: ignore[attr-defined]
+    assert got.headers["X-Subject-Token"] == subject  # type: ignore[attr-defined]
+    assert got.json() == issued.json()  # type: ignore[attr-defined]
+    head = _validate(stack, "HEAD", caller, subject)
+    assert (head.status_code, head.content, head.headers["X-Subject-Token"]) == (200, b"", subject)  # type: ignore[attr-defined]
+    bare = _validate(stack, "GET", caller, subject, "?nocatalog").json()["token"]  # type: ignore[attr-defined]
+    assert "catalog" not in bare
+    assert bare["expires_at"] == issued.json()["token"]["expires_at"]
+
+
+def test_token_validation_refusals(stack: Stack) -> None:
+    """404 for a subject token that is bad or missing, 401 for a bad caller token (both HEAD and GET),
+    403 for another user's token, as Keystone's token_subject policy answers a non-admin."""
+    key, other = stack.new_account("alpha"), stack.new_account("beta")
+    good = token(stack, key)
+    prefix, payload, mac = good.split(".")
+    for method in ("GET", "HEAD"):
+        for bad in (f"{prefix}.{payload}.{mac[:-2]}AA", "nonsense", "", None):
+            assert _validate(stack, method, good, bad).status_code == 404, (method, bad)  # type: ignore[attr-defined]
+        refused = _validate(stack, method, "scp1.bogus.token", good)
+        assert refused.status_code == 401  # type: ignore[attr-defined]
+        assert refused.headers["www-authenticate"].startswith('Keystone uri="')  # type: ignore[attr-defined]
+    _assert_openstack_401(_validate(stack, "GET", "scp1.bogus.token", good))
+    missing_subject = _validate(stack, "GET", good, None)
+    assert missing_subject.json()["error"]["code"] == 404  # type: ignore[attr-defined]
+    foreign = _validate(stack, "GET", good, token(stack, other))
+    assert foreign.status_code == 403  # type: ignore[attr-defined]
+    assert "identity:validate_token" in foreign.json()["error"]["message"]  # type: ignore[attr-defined]
+
+
+def test_projects_as_a_member_sees_them(stack: Stack) -> None:
+    """A member reads its own project; another project and the list are 403 (osc then uses the id as
+    given); no token is 401."""
+    key, other = stack.new_account("alpha"), stack.new_account("beta")
+    headers = {"X-Auth-Token": token(stack, key)}
+    base = f"{stack.base_url}/identity/v3/projects"
+    own = stack.http.get(f"{base}/{key.account_id}", headers=headers)
+    assert own.status_code == 200
+    assert (own.json()["project"]["id"], own.json()["project"]["domain_id"]) == (key.account_id, "default")
+    assert stack.http.get(f"{base}/{other.account_id}", headers=headers).status_code == 403
+    assert stack.http.get(base, headers=headers, params={"name": other.account_id}).status_code == 403
+    _assert_openstack_401(stack.http.get(f"{base}/{key.account_id}"))

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from scp_images.http.deps import Services
-from scp_images.http.openstack import files, identity, images, members
+from scp_images.http.openstack import files, identity, images, members, projects
 from scp_images.http.openstack.errors import install_error_handlers
 
 
@@ -24,7 +24,7 @@ def _sub_app(services: Services, *routers: object) -> FastAPI:
 def mount_openstack(app: FastAPI, services: Services) -> None:
     """``/identity`` and ``/image`` answer their bare paths too: keystoneauth asks for exactly the
     catalog URL (the one exception to "a trailing slash is another path")."""
-    identity_app = _sub_app(services, identity.router)
+    identity_app = _sub_app(services, identity.router, projects.router)
     image_app = _sub_app(services, images.router, files.router, members.router)
 
     @app.get("/identity", include_in_schema=False)

@@ -1,6 +1,7 @@
-"""Just enough Keystone v3: version discovery and ``POST /v3/auth/tokens`` with the
+"""Just enough Keystone v3: version discovery, ``POST /v3/auth/tokens`` with the
 ``application_credential`` method (credential id = access key, secret = secret key) and the ``password``
-method the ``glance`` CLI insists on (user name = access key, password = secret key, project = account)."""
+method the ``glance`` CLI insists on (user name = access key, password = secret key, project = account),
+and token validation (``GET``/``HEAD /v3/auth/tokens``)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from scp_images.domain.errors import InvalidRequest, PayloadTooLarge, Unauthenticated
+from scp_images.domain.errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge, Unauthenticated
 from scp_images.http.body import RawBody, raw_body
 from scp_images.http.deps import services
-from scp_images.http.openstack.auth import public_base, tokens
-from scp_images.http.responses import json_response
+from scp_images.http.openstack.auth import authorize, public_base, tokens
+from scp_images.http.responses import empty_response, json_response
 from scp_images.services.tokens import Token
 
 router = APIRouter()
@@ -108,12 +109,16 @@ def _stamp(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
 
 
-def token_body(request: Request, token: Token) -> dict[str, Any]:
+def _service(kind: str, name: str, url: str, endpoint: dict[str, str]) -> dict[str, Any]:
+    endpoints = [{**endpoint, "id": f"{kind}-public-{endpoint['region']}", "url": url}]
+    return {"type": kind, "name": name, "id": kind, "endpoints": endpoints}
+
+
+def token_body(request: Request, token: Token, *, catalog: bool = True) -> dict[str, Any]:
     key = token.key
     region = services(request).limits.region
-    image_url = f"{public_base(request)}/image"
-    endpoint = {"id": f"image-public-{region}", "interface": "public", "region_id": region, "region": region}
-    return {
+    endpoint = {"interface": "public", "region_id": region, "region": region}
+    body: dict[str, Any] = {
         "token": {
             "methods": list(token.methods),
             "issued_at": _stamp(token.issued_at),
@@ -123,16 +128,17 @@ def token_body(request: Request, token: Token) -> dict[str, Any]:
             "project": {"id": key.account_id, "name": key.account_name, "domain": DOMAIN},
             "roles": [{"id": "member", "name": "member"}],
             "application_credential": {"id": key.access_key, "name": key.access_key, "restricted": True},
+            # identity too, as every Keystone lists it: gophercloud's NewIdentityV3 with endpoint options
+            # (Terraform's identity client, its auth-scope data source) finds Keystone only here.
             "catalog": [
-                {
-                    "type": "image",
-                    "name": "glance",
-                    "id": "image",
-                    "endpoints": [{**endpoint, "url": image_url}],
-                }
+                _service("image", "glance", f"{public_base(request)}/image", endpoint),
+                _service("identity", "keystone", identity_url(request), endpoint),
             ],
         }
     }
+    if not catalog:
+        del body["token"]["catalog"]
+    return body
 
 
 def _parse(raw: RawBody, limit: int) -> dict[str, Any]:
@@ -154,3 +160,32 @@ async def issue_token(request: Request, raw: RawBody = Depends(raw_body)) -> Res
     token = await anyio.to_thread.run_sync(tokens(svc).issue, access_key, secret_key, (method,), request_id)
     _check_scope(auth, token)
     return json_response(token_body(request, token), 201, {"X-Subject-Token": token.value})
+
+
+def _subject(request: Request) -> Token:
+    """The token named by X-Subject-Token, checked for the caller of X-Auth-Token.
+
+    Keystone's statuses: 401 for a bad caller token, 404 for a subject token that is not (or no longer)
+    valid, 403 when a non-admin asks about another user's token (its ``token_subject`` policy)."""
+    svc = tokens(services(request))
+    caller = authorize(request, None).principal
+    subject = request.headers.get("x-subject-token", "").strip()
+    try:
+        token = svc.verify(subject)
+    except Unauthenticated:
+        raise NotFound("Could not find token: it is not valid or has expired.") from None
+    if (token.key.account_id, token.key.user_name) != (caller.account_id, caller.user_name):
+        raise Forbidden(action="identity:validate_token")
+    return token
+
+
+@router.api_route("/v3/auth/tokens", methods=["GET", "HEAD"])
+def validate_token(request: Request) -> Response:
+    """``GET`` answers the token as issued (without the catalog for ``?nocatalog``); ``HEAD`` the same
+    status and headers without a body."""
+    token = _subject(request)
+    headers = {"X-Subject-Token": token.value}
+    if request.method == "HEAD":
+        return empty_response(200, headers)
+    body = token_body(request, token, catalog="nocatalog" not in request.query_params)
+    return json_response(body, 200, headers)
