@@ -225,3 +225,29 @@ def test_projects_as_a_member_sees_them(stack: Stack) -> None:
     assert stack.http.get(f"{base}/{other.account_id}", headers=headers).status_code == 403
     assert stack.http.get(base, headers=headers, params={"name": other.account_id}).status_code == 403
     _assert_openstack_401(stack.http.get(f"{base}/{key.account_id}"))
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        {"domain": {"id": "default"}},
+        {"system": {"all": True}},
+        {"project": {"id": "0" * 32}},
+        {"project": {"name": "someone-else", "domain": {"id": "default"}}},
+    ],
+)
+def test_a_scope_other_than_the_keys_account_gets_no_token(stack: Stack, scope: dict[str, object]) -> None:
+    """Keystone answers 401 for a scope the user holds no role on: a key holds one on its account only."""
+    key = stack.new_account("scoped")
+    credential = {"id": key.access_key, "secret": key.secret_key}
+    auth = {"identity": {"methods": ["application_credential"], "application_credential": credential}}
+    response = stack.http.post(
+        f"{stack.base_url}/identity/v3/auth/tokens", json={"auth": {**auth, "scope": scope}}
+    )
+    _assert_openstack_401(response)
+    own = {"project": {"id": key.account_id}}
+    granted = stack.http.post(
+        f"{stack.base_url}/identity/v3/auth/tokens", json={"auth": {**auth, "scope": own}}
+    )
+    assert granted.status_code == 201, granted.text
+    assert granted.json()["token"]["project"]["id"] == key.account_id

@@ -99,7 +99,11 @@ def _check_scope(auth: dict[str, Any], token: Token) -> None:
     scope = auth.get("scope")
     if scope is None or scope == "unscoped":
         return
-    project = _object(_object(scope, "auth.scope").get("project"), "auth.scope.project")
+    scope = _object(scope, "auth.scope")
+    if "project" not in scope:
+        # A domain or system scope: a key holds a role on its account only (Keystone answers 401 too).
+        raise Unauthenticated(reason="a key can be scoped to its own account's project only")
+    project = _object(scope["project"], "auth.scope.project")
     named = project.get("id") if project.get("id") is not None else project.get("name")
     if named not in (token.key.account_id, token.key.account_name):
         raise Unauthenticated(reason="the credential is not valid for this project")
