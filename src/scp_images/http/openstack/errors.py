@@ -16,6 +16,7 @@ from scp_images.domain import errors as e
 from scp_images.http.errors import localised_detail, spec_for
 from scp_images.http.openstack.auth import public_base
 from scp_images.http.responses import json_response
+from scp_images.http.routing import allowed_methods
 
 # Glance's statuses where they differ from the SCP API's.
 _GLANCE_STATUS: dict[type[e.DomainError], tuple[int, str]] = {
@@ -60,9 +61,18 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
     return openstack_error(status, title, localised_detail(exc, _language(request)), headers)
 
 
+def method_not_allowed(request: Request, allowed: str) -> Response:
+    message = f"The method {request.method[:16]} is not allowed on this path (allowed: {allowed})."
+    return openstack_error(405, _TITLES[405], message, {"Allow": allowed})
+
+
 async def _on_http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's 404 and 405 (before any handler runs), in this edge's form; a 405 names what is
+    allowed, as Glance and Keystone do."""
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status == 405:
+        return method_not_allowed(request, allowed_methods(request))
     return openstack_error(status, _TITLES.get(status, "Error"), "no such resource or method on this path")
 
 
