@@ -29,6 +29,8 @@ class AuditAction(StrEnum):
     IMAGE_IMPORT = "image.import"
     IMAGE_UPLOAD = "image.upload"
     IMAGE_SHARE = "image.share"
+    IMAGE_DEACTIVATE = "image.deactivate"  # the OpenStack edge's owner actions (no downloads, and back)
+    IMAGE_REACTIVATE = "image.reactivate"
     MEMBER_ADD = "member.add"
     MEMBER_REMOVE = "member.remove"
     MEMBER_STATUS = "member.status"

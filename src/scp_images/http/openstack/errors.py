@@ -33,6 +33,15 @@ _TITLES = {
 }
 
 
+class UnsupportedMedia(Exception):
+    """415: raised by a route for a body of another media type (the domain has no notion of media types)."""
+
+    def __init__(self, media: str, wanted: str) -> None:
+        super().__init__(media)
+        self.media = media
+        self.wanted = wanted
+
+
 def openstack_error(status: int, title: str, message: str, headers: dict[str, str] | None = None) -> Response:
     body = {"error": {"code": status, "title": title, "message": message}}
     return json_response(body, status, headers)
@@ -50,6 +59,13 @@ def _status(error: e.DomainError) -> tuple[int, str]:
     return spec.status, spec.title
 
 
+def answered_status(error: BaseException) -> int:
+    """The status this edge answers ``error`` with: what the audit record of a refused call says."""
+    if isinstance(error, UnsupportedMedia):
+        return 415
+    return _status(error)[0] if isinstance(error, e.DomainError) else 500
+
+
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, e.DomainError)
     status, title = _status(exc)
@@ -59,6 +75,12 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
     elif isinstance(exc, e.Unavailable | e.RateLimited):
         headers["Retry-After"] = str(exc.params.get("retry_after", 5))
     return openstack_error(status, title, localised_detail(exc, _language(request)), headers)
+
+
+async def _on_unsupported_media(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UnsupportedMedia)
+    message = f"Content-Type {exc.media[:60]!r} is not {exc.wanted}"
+    return openstack_error(415, "Unsupported Media Type", message)
 
 
 def method_not_allowed(request: Request, allowed: str) -> Response:
@@ -82,5 +104,6 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(e.DomainError, _on_domain_error)
+    app.add_exception_handler(UnsupportedMedia, _on_unsupported_media)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
