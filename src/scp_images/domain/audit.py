@@ -34,6 +34,7 @@ class AuditAction(StrEnum):
     MEMBER_ADD = "member.add"
     MEMBER_REMOVE = "member.remove"
     MEMBER_STATUS = "member.status"
+    TOKEN_ISSUE = "token.issue"  # a Keystone sign-in; only refusals are recorded (a token changes nothing)
     IMAGE_PUBLISH = "image.publish"  # the operator's `admin image import` of a local file
     ACCOUNT_CREATE = "account.create"
     KEY_CREATE = "key.create"
