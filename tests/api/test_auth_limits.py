@@ -20,7 +20,7 @@ from scp_images.services.ratelimit import RateLimiter
 from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql.accounts import KeyRecord
 from scp_images.store.sql.database import Database, create_db_engine, migrate
-from scp_images.store.sql.tables import seen_signatures
+from scp_images.store.sql.tables import rate_limits, seen_signatures
 from tests.support.stack import Key, Stack, start_stack
 
 
@@ -196,3 +196,27 @@ def test_the_rate_limit_is_one_bucket_for_every_limiter_on_the_database(db: Data
     second.take("K")
     with pytest.raises(RateLimited):
         first.take("K")
+
+
+def test_idle_buckets_are_swept_without_changing_any_answer(db: Database) -> None:
+    """Names tried once (a sign-in's made-up keys) do not pile up: a bucket idle past its arrival time
+    plus the sweep interval goes, and a key with budget still spent keeps its row and its refusal."""
+    clock = [NOW]
+    limiter = RateLimiter(db, 0.01, clock=lambda: clock[0], sweep_seconds=60)  # one call per 100 s
+    for name in ("ONCE-1", "ONCE-2", "BUSY"):
+        limiter.take(name)
+
+    def names() -> set[str]:
+        with db.read() as conn:
+            return set(conn.execute(select(rate_limits.c.access_key)).scalars())
+
+    clock[0] += 200  # every bucket is idle past arrival + 60 s; BUSY spends again right after the sweep
+    limiter.take("BUSY")
+    assert names() == {"BUSY"}
+    with pytest.raises(RateLimited):
+        limiter.take("BUSY")
+    clock[0] += 61  # the next sweep keeps BUSY: its arrival time is still ahead
+    with pytest.raises(RateLimited):
+        limiter.take("BUSY")
+    assert names() == {"BUSY"}
+    limiter.take("ONCE-1")  # a swept name starts with the full budget, as a new one does

@@ -29,9 +29,12 @@ class AuditAction(StrEnum):
     IMAGE_IMPORT = "image.import"
     IMAGE_UPLOAD = "image.upload"
     IMAGE_SHARE = "image.share"
+    IMAGE_DEACTIVATE = "image.deactivate"  # the OpenStack edge's owner actions (no downloads, and back)
+    IMAGE_REACTIVATE = "image.reactivate"
     MEMBER_ADD = "member.add"
     MEMBER_REMOVE = "member.remove"
     MEMBER_STATUS = "member.status"
+    TOKEN_ISSUE = "token.issue"  # a Keystone sign-in; only refusals are recorded (a token changes nothing)
     IMAGE_PUBLISH = "image.publish"  # the operator's `admin image import` of a local file
     ACCOUNT_CREATE = "account.create"
     KEY_CREATE = "key.create"

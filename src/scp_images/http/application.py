@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI
@@ -31,6 +30,7 @@ from scp_images.http.routes import (
     servers,
     sources,
 )
+from scp_images.http.routing import allowed_methods
 
 log = logging.getLogger("scp_images.http")
 
@@ -64,23 +64,6 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
     return domain_error_response(exc, language, request_id)
 
 
-def _routes(router: Any) -> Iterator[Any]:
-    for route in router.routes:
-        inner = getattr(route, "original_router", None)  # FastAPI wraps included routers
-        yield from _routes(inner) if inner is not None else (route,)
-
-
-def _allowed_methods(request: Request) -> str:
-    """Every method some route serves on this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
-    path = request.scope["path"]
-    for route in _routes(request.app.router):
-        regex = getattr(route, "path_regex", None)
-        if regex is not None and regex.match(path):
-            methods |= getattr(route, "methods", None) or set()
-    return ", ".join(sorted(methods))
-
-
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "virtualserver.NotFound", 405: "virtualserver.MethodNotAllowed"}.get(
@@ -88,7 +71,7 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     )
     response = _plain_error(request, exc.status_code, code)
     if exc.status_code == 405:
-        response.headers["Allow"] = _allowed_methods(request)
+        response.headers["Allow"] = allowed_methods(request)
     return response
 
 

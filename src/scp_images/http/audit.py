@@ -5,6 +5,7 @@ the same request written by the change wins (one record per request id)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
@@ -51,15 +52,23 @@ class AuditedCall:
         ok_status: int,
         image_id: str | None,
         member_id: str | None,
+        status_of: Callable[[BaseException], int],
     ) -> None:
         self._request = request
         self.action = action
         self.ok_status = ok_status
         self.image_id = as_text(image_id, _IMAGE_ID_WIDTH)
         self.member_id = as_text(member_id, _MEMBER_ID_WIDTH)
+        self.status_of = status_of
+        self._presented: str | None = None
 
     def context(self, call: Call | TokenCaller) -> AuditContext:
-        return for_principal(call.principal, self.action, call.request_id, self.ok_status, answered_status)
+        return for_principal(call.principal, self.action, call.request_id, self.ok_status, self.status_of)
+
+    def presented(self, access_key: str) -> None:
+        """The access key a call names before it is authenticated (a sign-in's credential id): the record
+        of its refusal keeps it, as bounded text."""
+        self._presented = as_text(access_key, MAX_ACCESS_KEY)
 
     def __enter__(self) -> AuditedCall:
         return self
@@ -74,8 +83,10 @@ class AuditedCall:
         """Record a refused or failed call (blocking: call it on a thread from async code)."""
         state = self._request.scope.get("state", {})
         # Before authentication there is no principal: the key that was presented, as bounded text.
-        access_key = state.get("access_key") or as_text(
-            self._request.headers.get(HEADER_ACCESS_KEY), MAX_ACCESS_KEY
+        access_key = (
+            state.get("access_key")
+            or self._presented
+            or as_text(self._request.headers.get(HEADER_ACCESS_KEY), MAX_ACCESS_KEY)
         )
         context = AuditContext(
             ActorKind.API,
@@ -83,7 +94,7 @@ class AuditedCall:
             access_key=access_key,
             request_id=state.get("request_id"),
             action=self.action,
-            status_of=answered_status,
+            status_of=self.status_of,
         )
         trail = services(self._request).audit
         record = entry(
@@ -105,5 +116,7 @@ def audited(
     *,
     image_id: str | None = None,
     member_id: str | None = None,
+    status_of: Callable[[BaseException], int] = answered_status,
 ) -> AuditedCall:
-    return AuditedCall(request, action, ok_status, image_id, member_id)
+    """``status_of``: how this edge answers an error (the OpenStack edge answers a few differently)."""
+    return AuditedCall(request, action, ok_status, image_id, member_id, status_of)

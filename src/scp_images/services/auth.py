@@ -237,7 +237,7 @@ class Authenticator:
         cached, key = self._keys.lookup(access_key)
         if not cached:
             key = None
-            if len(access_key) <= _MAX_ACCESS_KEY_LEN:
+            if may_name_a_key(access_key):
                 with self._db.read() as conn:
                     key = account_store.get_key(conn, access_key)
             # Exactly this key: a database collation must not make another spelling match.
@@ -255,6 +255,12 @@ class Authenticator:
                 "the secret of access key %s cannot be decrypted with the configured keys", key.access_key
             )
             return None
+
+
+def may_name_a_key(access_key: str) -> bool:
+    """Keys are printable ASCII up to the column's width; any other name is refused without a query
+    (PostgreSQL would refuse a NUL or a longer value as an error, not as "no such key")."""
+    return len(access_key) <= _MAX_ACCESS_KEY_LEN and access_key.isascii() and access_key.isprintable()
 
 
 def _refused(why: str, access_key: str, request: SignedRequest) -> Unauthenticated:

@@ -246,9 +246,11 @@ class ImageService:
         assert updated is not None
         return updated if values else image
 
-    def set_deactivated(self, principal: Principal, image_id: str, deactivated: bool) -> Image:
+    def set_deactivated(
+        self, principal: Principal, image_id: str, deactivated: bool, context: AuditContext | None = None
+    ) -> Image:
         """The owner's deactivate (no downloads) and reactivate; asking for the current state is a no-op,
-        as in Glance."""
+        as in Glance (recorded all the same: the call was made and answered)."""
         image_id = parse_image_id(image_id)
         target = ImageStatus.DEACTIVATED if deactivated else ImageStatus.ACTIVE
         with self._db.transaction() as conn:
@@ -261,6 +263,8 @@ class ImageService:
                     )
                 if not image_store.move(conn, image_id, source, target, {"updated_at": self._clock()}):
                     raise ConcurrentUpdate(image_id=image_id)
+            action = AuditAction.IMAGE_DEACTIVATE if deactivated else AuditAction.IMAGE_REACTIVATE
+            self._record(conn, principal, context, action, image_id)
             updated = image_store.get_image(conn, image_id)
         assert updated is not None
         return updated
@@ -309,7 +313,7 @@ class ImageService:
             conn, principal.account_id, uploading=1, bytes_room=True, except_image=image_id
         )
 
-    def finish_staged(self, principal: Principal, image_id: str) -> None:
+    def finish_staged(self, principal: Principal, image_id: str, context: AuditContext | None = None) -> None:
         """glance-direct's import: staged bytes were stored and checked by the stage call already, so
         the image becomes active."""
         image_id = parse_image_id(image_id)
@@ -320,6 +324,7 @@ class ImageService:
             changes = {"updated_at": self._clock()}
             if not image_store.move(conn, image_id, ImageStatus.UPLOADING, ImageStatus.ACTIVE, changes):
                 raise ConcurrentUpdate(image_id=image_id)
+            self._record(conn, principal, context, AuditAction.IMAGE_IMPORT, image_id, "glance-direct")
 
     def import_status(self, principal: Principal, image_id: str) -> ImportJob:
         image_id = parse_image_id(image_id)

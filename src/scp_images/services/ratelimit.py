@@ -22,6 +22,7 @@ class RateLimiter:
         rate: float,
         burst: float | None = None,
         clock: Callable[[], float] = time.time,  # wall clock: every process (and host) must share it
+        sweep_seconds: float = 60.0,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
@@ -30,16 +31,30 @@ class RateLimiter:
         burst = burst if burst is not None else max(1.0, rate)
         self._tolerance = (max(1.0, burst) - 1.0) * self._interval
         self._clock = clock
+        self._sweep_every = sweep_seconds
+        self._next_sweep = -math.inf
+        self._lock = threading.Lock()
 
     def take(self, key: str) -> None:
         """Let one request of ``key`` through, or raise ``RateLimited`` with the seconds to wait."""
         now = self._clock()
+        self._sweep_if_due(now)
         with self._db.transaction() as conn:
             if guards.take_token(conn, key, now, self._interval, self._tolerance):
                 return
             tat = guards.arrival_time(conn, key)
         wait = (tat if tat is not None else now) - self._tolerance - now
         raise RateLimited(retry_after=max(1, math.ceil(wait)))
+
+    def _sweep_if_due(self, now: float) -> None:
+        """Idle buckets go at most every ``sweep_seconds`` per process; a bucket is kept a sweep interval
+        past its arrival time, so a process whose clock is behind by less loses nothing."""
+        with self._lock:
+            if now < self._next_sweep:
+                return
+            self._next_sweep = now + self._sweep_every
+        with self._db.transaction() as conn:
+            guards.sweep_rates(conn, now - self._sweep_every)
 
 
 class LocalTokenBucket:

@@ -3,13 +3,15 @@ Each has its own error handlers (Glance's clients' error form) over the same ser
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
 from scp_images.http.deps import Services
 from scp_images.http.openstack import files, identity, images, members, projects
-from scp_images.http.openstack.errors import install_error_handlers
+from scp_images.http.openstack.errors import install_error_handlers, method_not_allowed
 
 
 def _sub_app(services: Services, *routers: object) -> FastAPI:
@@ -21,19 +23,25 @@ def _sub_app(services: Services, *routers: object) -> FastAPI:
     return app
 
 
+# The bare paths are the main app's routes; they take every method so that a wrong one is answered in
+# this edge's error form (405 with Allow), not the SCP API's.
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def _bare(answer: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    def endpoint(request: Request) -> Response:
+        return answer(request) if request.method == "GET" else method_not_allowed(request, "GET")
+
+    return endpoint
+
+
 def mount_openstack(app: FastAPI, services: Services) -> None:
     """``/identity`` and ``/image`` answer their bare paths too: keystoneauth asks for exactly the
     catalog URL (the one exception to "a trailing slash is another path")."""
     identity_app = _sub_app(services, identity.router, projects.router)
     image_app = _sub_app(services, images.router, files.router, members.router)
 
-    @app.get("/identity", include_in_schema=False)
-    def identity_versions(request: Request) -> Response:
-        return identity.versions(request)
-
-    @app.get("/image", include_in_schema=False)
-    def image_versions(request: Request) -> Response:
-        return images.versions_response(request)
-
+    app.add_api_route("/identity", _bare(identity.versions), methods=_METHODS, include_in_schema=False)
+    app.add_api_route("/image", _bare(images.versions_response), methods=_METHODS, include_in_schema=False)
     app.mount("/identity", identity_app)
     app.mount("/image", image_app)

@@ -32,9 +32,11 @@ def authorize(request: Request, action: Action | None) -> TokenCall:
     if len(values) != 1 or not values[0]:
         raise Unauthenticated(reason="send one X-Auth-Token header")
     principal = tokens(svc).principal(values[0].strip())
-    svc.guard.take_rate(principal.access_key)
     state = request.scope["state"]
+    # The record of a refusal from here on (429, 403, …) names the verified key, never the token's text.
     state["access_key"] = principal.access_key
+    state["account_id"] = principal.account_id
+    svc.guard.take_rate(principal.access_key)
     if action is not None:
         principal.require(action)
     return TokenCall(svc, principal, state.get("request_id", ""))

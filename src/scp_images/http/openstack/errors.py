@@ -16,6 +16,7 @@ from scp_images.domain import errors as e
 from scp_images.http.errors import localised_detail, spec_for
 from scp_images.http.openstack.auth import public_base
 from scp_images.http.responses import json_response
+from scp_images.http.routing import allowed_methods
 
 # Glance's statuses where they differ from the SCP API's.
 _GLANCE_STATUS: dict[type[e.DomainError], tuple[int, str]] = {
@@ -30,6 +31,15 @@ _TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
 }
+
+
+class UnsupportedMedia(Exception):
+    """415: raised by a route for a body of another media type (the domain has no notion of media types)."""
+
+    def __init__(self, media: str, wanted: str) -> None:
+        super().__init__(media)
+        self.media = media
+        self.wanted = wanted
 
 
 def openstack_error(status: int, title: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -49,6 +59,13 @@ def _status(error: e.DomainError) -> tuple[int, str]:
     return spec.status, spec.title
 
 
+def answered_status(error: BaseException) -> int:
+    """The status this edge answers ``error`` with: what the audit record of a refused call says."""
+    if isinstance(error, UnsupportedMedia):
+        return 415
+    return _status(error)[0] if isinstance(error, e.DomainError) else 500
+
+
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, e.DomainError)
     status, title = _status(exc)
@@ -60,9 +77,24 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
     return openstack_error(status, title, localised_detail(exc, _language(request)), headers)
 
 
+async def _on_unsupported_media(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UnsupportedMedia)
+    message = f"Content-Type {exc.media[:60]!r} is not {exc.wanted}"
+    return openstack_error(415, "Unsupported Media Type", message)
+
+
+def method_not_allowed(request: Request, allowed: str) -> Response:
+    message = f"The method {request.method[:16]} is not allowed on this path (allowed: {allowed})."
+    return openstack_error(405, _TITLES[405], message, {"Allow": allowed})
+
+
 async def _on_http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's 404 and 405 (before any handler runs), in this edge's form; a 405 names what is
+    allowed, as Glance and Keystone do."""
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status == 405:
+        return method_not_allowed(request, allowed_methods(request))
     return openstack_error(status, _TITLES.get(status, "Error"), "no such resource or method on this path")
 
 
@@ -72,5 +104,6 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(e.DomainError, _on_domain_error)
+    app.add_exception_handler(UnsupportedMedia, _on_unsupported_media)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

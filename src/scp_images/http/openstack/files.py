@@ -16,12 +16,13 @@ from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import InvalidRequest
 from scp_images.domain.image import ImageStatus
 from scp_images.domain.principal import Action
-from scp_images.http.audit import audited
 from scp_images.http.body import RawBody, raw_body
+from scp_images.http.openstack.audit import audited, upload_status
 from scp_images.http.openstack.auth import authorize
-from scp_images.http.openstack.images import UnsupportedMedia, image_id, json_body, unsupported_media
+from scp_images.http.openstack.errors import UnsupportedMedia
+from scp_images.http.openstack.images import image_id, json_body
 from scp_images.http.responses import empty_response
-from scp_images.http.routes.files import file_response, run_upload, upload_status
+from scp_images.http.routes.files import file_response, run_upload
 
 router = APIRouter()
 _OCTET_STREAM = "application/octet-stream"
@@ -41,19 +42,20 @@ async def upload(request: Request, image: str) -> Response:
 async def _receive(request: Request, image: str, target: ImageStatus) -> Response:
     """The bytes of ``…/file`` (the image ends active) or ``…/stage`` (it waits in uploading), through the
     SCP edge's one upload path, audited as an upload."""
-    call = await anyio.to_thread.run_sync(authorize, request, Action.IMPORT_IMAGE)
-    if _media(request) != _OCTET_STREAM:
-        return unsupported_media(_media(request), _OCTET_STREAM)
     audit = audited(request, AuditAction.IMAGE_UPLOAD, 204, image_id=image)
-    release = call.svc.transfers.acquire()
     try:
-        context = replace(audit.context(call), status_of=upload_status)
-        await run_upload(call.svc, call.principal, image_id(image), request, context, target)
+        call = await anyio.to_thread.run_sync(authorize, request, Action.IMPORT_IMAGE)
+        if _media(request) != _OCTET_STREAM:
+            raise UnsupportedMedia(_media(request), _OCTET_STREAM)
+        release = call.svc.transfers.acquire()
+        try:
+            context = replace(audit.context(call), status_of=upload_status)
+            await run_upload(call.svc, call.principal, image_id(image), request, context, target)
+        finally:
+            release()
     except Exception as exc:
         await anyio.to_thread.run_sync(audit.failed, exc)
         raise
-    finally:
-        release()
     return empty_response(204)
 
 
@@ -83,15 +85,13 @@ def _method(body: Any) -> tuple[str, str | None]:
 
 @router.post("/v2/images/{image}/import")
 def import_image(request: Request, image: str, raw: RawBody = Depends(raw_body)) -> Response:
-    call = authorize(request, Action.IMPORT_IMAGE)
-    try:
+    with audited(request, AuditAction.IMAGE_IMPORT, 202, image_id=image) as audit:
+        call = authorize(request, Action.IMPORT_IMAGE)
         _, uri = _method(json_body(raw, call.svc.limits.max_body_bytes))
-    except UnsupportedMedia as exc:
-        return unsupported_media(exc.media, "application/json")
-    if uri is not None:
-        call.svc.images.start_import(call.principal, image_id(image), uri)
-    else:
-        call.svc.images.finish_staged(call.principal, image_id(image))
+        if uri is not None:
+            call.svc.images.start_import(call.principal, image_id(image), uri, audit.context(call))
+        else:
+            call.svc.images.finish_staged(call.principal, image_id(image), audit.context(call))
     return empty_response(202)
 
 

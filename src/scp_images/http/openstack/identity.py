@@ -14,11 +14,15 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge, Unauthenticated
+from scp_images.http.audit import AuditedCall
 from scp_images.http.body import RawBody, raw_body
-from scp_images.http.deps import services
+from scp_images.http.deps import Services, services
+from scp_images.http.openstack.audit import audited
 from scp_images.http.openstack.auth import authorize, public_base, tokens
 from scp_images.http.responses import empty_response, json_response
+from scp_images.services.auth import may_name_a_key
 from scp_images.services.tokens import Token
 
 router = APIRouter()
@@ -157,13 +161,33 @@ def _parse(raw: RawBody, limit: int) -> dict[str, Any]:
 
 @router.post("/v3/auth/tokens")
 async def issue_token(request: Request, raw: RawBody = Depends(raw_body)) -> Response:
+    """A refused sign-in (400, 401, 429) is recorded with the key it named; an issued token changes
+    nothing, so it is not."""
+    audit = audited(request, AuditAction.TOKEN_ISSUE, 201)
+    try:
+        return await _issue(request, raw, audit)
+    except Exception as exc:
+        await anyio.to_thread.run_sync(audit.failed, exc)
+        raise
+
+
+async def _issue(request: Request, raw: RawBody, audit: AuditedCall) -> Response:
     svc = services(request)
     auth = _parse(raw, svc.limits.max_body_bytes)
     method, access_key, secret_key = _credentials(_object(auth.get("identity"), "auth.identity"))
+    audit.presented(access_key)
     request_id = request.scope["state"].get("request_id", "")
-    token = await anyio.to_thread.run_sync(tokens(svc).issue, access_key, secret_key, (method,), request_id)
+    token = await anyio.to_thread.run_sync(_sign_in, svc, access_key, secret_key, method, request_id)
     _check_scope(auth, token)
     return json_response(token_body(request, token), 201, {"X-Subject-Token": token.value})
+
+
+def _sign_in(svc: Services, access_key: str, secret_key: str, method: str, request_id: str) -> Token:
+    """The key's own request budget is spent before its secret is compared, so guessing a secret goes no
+    faster than any other call by that key. A name no key can have has no budget: it never signs in."""
+    if may_name_a_key(access_key):
+        svc.guard.take_rate(access_key)
+    return tokens(svc).issue(access_key, secret_key, (method,), request_id)
 
 
 def _subject(request: Request) -> Token:

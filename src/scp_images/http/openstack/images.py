@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import ImageNotFound, InvalidRequest, NotFound, PayloadTooLarge
 from scp_images.domain.image import Image, Visibility, parse_image_id
 from scp_images.domain.listing import (
@@ -26,10 +27,12 @@ from scp_images.domain.listing import (
     parse_true_false,
 )
 from scp_images.domain.principal import Action
+from scp_images.http.audit import AuditedCall
 from scp_images.http.body import RawBody, raw_body
 from scp_images.http.openstack.attributes import document, split_attributes
+from scp_images.http.openstack.audit import audited
 from scp_images.http.openstack.auth import authorize, public_base
-from scp_images.http.openstack.errors import openstack_error
+from scp_images.http.openstack.errors import UnsupportedMedia
 from scp_images.http.openstack.patch import PATCH_MEDIA_TYPE, apply_patch
 from scp_images.http.openstack.schemas import SCHEMAS
 from scp_images.http.openstack.views import image_v2
@@ -181,36 +184,28 @@ def json_body(raw: RawBody, limit: int, media_types: tuple[str, ...] = ("applica
         raise PayloadTooLarge(limit=limit)
     media = (raw.content_type or media_types[0]).split(";")[0].strip().lower()
     if media not in media_types:
-        raise UnsupportedMedia(media)
+        raise UnsupportedMedia(media, media_types[0])
     try:
         return orjson.loads(raw.data) if raw.data else None
     except orjson.JSONDecodeError:
         raise InvalidRequest(reason="the body is not valid JSON") from None
 
 
-class UnsupportedMedia(Exception):
-    """415: answered by the route itself (the domain has no notion of media types)."""
-
-    def __init__(self, media: str) -> None:
-        super().__init__(media)
-        self.media = media
-
-
-def unsupported_media(media: str, wanted: str) -> Response:
-    return openstack_error(415, "Unsupported Media Type", f"Content-Type {media[:60]!r} is not {wanted}")
-
-
 @router.post("/v2/images")
 def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response:
-    call = authorize(request, Action.CREATE_IMAGE)
-    try:
+    with audited(request, AuditAction.IMAGE_CREATE, 201) as audit:
+        call = authorize(request, Action.CREATE_IMAGE)
         data = json_body(raw, call.svc.limits.max_body_bytes)
-    except UnsupportedMedia as exc:
-        return unsupported_media(exc.media, "application/json")
+        image = call.svc.images.create(call.principal, _new_image(data), audit.context(call))
+    headers = {**IMPORT_HEADERS, "Location": f"{public_base(request)}/image/v2/images/{image.id}"}
+    return json_response(image_v2(image), 201, headers)
+
+
+def _new_image(data: Any) -> NewImage:
     if not isinstance(data, dict):
         raise InvalidRequest(reason="the body must be a JSON object")
     fields, extras = split_attributes(data)
-    new = NewImage(
+    return NewImage(
         name=fields.get("name") or "",
         os_distro=fields.get("os_distro"),
         url=None,
@@ -225,9 +220,6 @@ def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response
         properties=extras,
         name_optional=True,
     )
-    image = call.svc.images.create(call.principal, new)
-    headers = {**IMPORT_HEADERS, "Location": f"{public_base(request)}/image/v2/images/{image.id}"}
-    return json_response(image_v2(image), 201, headers)
 
 
 def _changes(image: Image, patched: dict[str, Any]) -> dict[str, Any]:
@@ -244,27 +236,33 @@ def _changes(image: Image, patched: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.patch("/v2/images/{image_id}")
-def update_image(request: Request, image_id: str, raw: RawBody = Depends(raw_body)) -> Response:
+def patch_image(request: Request, image_id: str, raw: RawBody = Depends(raw_body)) -> Response:
+    with audited(request, AuditAction.IMAGE_UPDATE, 200, image_id=image_id) as audit:
+        return update_image(request, image_id, raw, audit)
+
+
+def update_image(request: Request, image_id: str, raw: RawBody, audit: AuditedCall) -> Response:
     call = authorize(request, Action.SET_IMAGE)
-    try:
-        operations = json_body(raw, call.svc.limits.max_body_bytes, (PATCH_MEDIA_TYPE,))
-    except UnsupportedMedia as exc:
-        return unsupported_media(exc.media, PATCH_MEDIA_TYPE)
+    operations = json_body(raw, call.svc.limits.max_body_bytes, (PATCH_MEDIA_TYPE,))
     # The patch applies to the image as it is under the row lock (owner only, even if empty).
     updated = call.svc.images.modify(
-        call.principal, _id(image_id), lambda image: _changes(image, apply_patch(document(image), operations))
+        call.principal,
+        _id(image_id),
+        lambda image: _changes(image, apply_patch(document(image), operations)),
+        audit.context(call),
     )
     return json_response(image_v2(updated))
 
 
 @router.delete("/v2/images/{image_id}")
 def delete_image(request: Request, image_id: str) -> Response:
-    call = authorize(request, Action.DELETE_IMAGE)
-    call.svc.images.delete(call.principal, _id(image_id))
+    with audited(request, AuditAction.IMAGE_DELETE, 204, image_id=image_id) as audit:
+        call = authorize(request, Action.DELETE_IMAGE)
+        call.svc.images.delete(call.principal, _id(image_id), audit.context(call))
     return empty_response(204)
 
 
-def _set_tag(request: Request, image_id: str, tag: str, add: bool) -> Response:
+def _set_tag(request: Request, image_id: str, tag: str, add: bool, audit: AuditedCall) -> Response:
     call = authorize(request, Action.SET_IMAGE)
 
     def edit_tags(image: Image) -> dict[str, Any]:
@@ -274,24 +272,32 @@ def _set_tag(request: Request, image_id: str, tag: str, add: bool) -> Response:
             return {}  # adding a tag that is there is a no-op (Glance answers 204 too)
         return {"tags": (*image.tags, tag) if add else tuple(t for t in image.tags if t != tag)}
 
-    call.svc.images.modify(call.principal, _id(image_id), edit_tags)
+    call.svc.images.modify(call.principal, _id(image_id), edit_tags, audit.context(call))
     return empty_response(204)
 
 
 @router.put("/v2/images/{image_id}/tags/{tag}")
 def add_tag(request: Request, image_id: str, tag: str) -> Response:
-    return _set_tag(request, image_id, tag, True)
+    with audited(request, AuditAction.IMAGE_UPDATE, 204, image_id=image_id) as audit:
+        return _set_tag(request, image_id, tag, True, audit)
 
 
 @router.delete("/v2/images/{image_id}/tags/{tag}")
 def remove_tag(request: Request, image_id: str, tag: str) -> Response:
-    return _set_tag(request, image_id, tag, False)
+    with audited(request, AuditAction.IMAGE_UPDATE, 204, image_id=image_id) as audit:
+        return _set_tag(request, image_id, tag, False, audit)
+
+
+_ACTIONS = {"deactivate": AuditAction.IMAGE_DEACTIVATE, "reactivate": AuditAction.IMAGE_REACTIVATE}
 
 
 @router.post("/v2/images/{image_id}/actions/{action}")
 def image_action(request: Request, image_id: str, action: str) -> Response:
-    if action not in ("deactivate", "reactivate"):
+    if action not in _ACTIONS:
         raise NotFound()
-    call = authorize(request, Action.SET_IMAGE)
-    call.svc.images.set_deactivated(call.principal, _id(image_id), action == "deactivate")
+    with audited(request, _ACTIONS[action], 204, image_id=image_id) as audit:
+        call = authorize(request, Action.SET_IMAGE)
+        call.svc.images.set_deactivated(
+            call.principal, _id(image_id), action == "deactivate", audit.context(call)
+        )
     return empty_response(204)

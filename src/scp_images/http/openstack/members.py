@@ -8,12 +8,14 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import InvalidRequest
 from scp_images.domain.member import MemberStatus
 from scp_images.domain.principal import Action
 from scp_images.http.body import RawBody, raw_body
+from scp_images.http.openstack.audit import audited
 from scp_images.http.openstack.auth import authorize
-from scp_images.http.openstack.images import UnsupportedMedia, image_id, json_body, unsupported_media
+from scp_images.http.openstack.images import image_id, json_body
 from scp_images.http.openstack.views import member_v2
 from scp_images.http.responses import empty_response, json_response
 from scp_images.services.members import parse_member_id
@@ -37,12 +39,11 @@ def list_members(request: Request, image: str) -> Response:
 
 @router.post("/v2/images/{image}/members")
 def add_member(request: Request, image: str, raw: RawBody = Depends(raw_body)) -> Response:
-    call = authorize(request, Action.CREATE_IMAGE_MEMBER)
-    try:
+    with audited(request, AuditAction.MEMBER_ADD, 200, image_id=image) as audit:
+        call = authorize(request, Action.CREATE_IMAGE_MEMBER)
         member_id = parse_member_id(_field(request, raw, "member", call.svc.limits.max_body_bytes))
-    except UnsupportedMedia as exc:
-        return unsupported_media(exc.media, "application/json")
-    return json_response(member_v2(call.svc.members.add(call.principal, image_id(image), member_id)))
+        member = call.svc.members.add(call.principal, image_id(image), member_id, audit.context(call))
+    return json_response(member_v2(member))
 
 
 @router.get("/v2/images/{image}/members/{member_id}")
@@ -53,21 +54,25 @@ def show_member(request: Request, image: str, member_id: str) -> Response:
 
 @router.put("/v2/images/{image}/members/{member_id}")
 def set_member(request: Request, image: str, member_id: str, raw: RawBody = Depends(raw_body)) -> Response:
-    call = authorize(request, Action.SET_IMAGE_MEMBER)
+    with audited(request, AuditAction.MEMBER_STATUS, 200, image_id=image, member_id=member_id) as audit:
+        call = authorize(request, Action.SET_IMAGE_MEMBER)
+        answer = _status(_field(request, raw, "status", call.svc.limits.max_body_bytes))
+        member = call.svc.members.set_status(
+            call.principal, image_id(image), member_id, answer, audit.context(call)
+        )
+    return json_response(member_v2(member))
+
+
+def _status(value: str) -> MemberStatus:
     try:
-        status = _field(request, raw, "status", call.svc.limits.max_body_bytes)
-    except UnsupportedMedia as exc:
-        return unsupported_media(exc.media, "application/json")
-    try:
-        answer = MemberStatus(status)
+        return MemberStatus(value)
     except ValueError:
         raise InvalidRequest(reason="status must be pending, accepted or rejected") from None
-    member = call.svc.members.set_status(call.principal, image_id(image), member_id, answer)
-    return json_response(member_v2(member))
 
 
 @router.delete("/v2/images/{image}/members/{member_id}")
 def remove_member(request: Request, image: str, member_id: str) -> Response:
-    call = authorize(request, Action.DELETE_IMAGE_MEMBER)
-    call.svc.members.remove(call.principal, image_id(image), member_id)
+    with audited(request, AuditAction.MEMBER_REMOVE, 204, image_id=image, member_id=member_id) as audit:
+        call = authorize(request, Action.DELETE_IMAGE_MEMBER)
+        call.svc.members.remove(call.principal, image_id(image), member_id, audit.context(call))
     return empty_response(204)

@@ -58,3 +58,10 @@ def arrival_time(conn: Connection, access_key: str) -> float | None:
     """The key's theoretical arrival time, for the Retry-After of a refusal."""
     value = conn.execute(select(rate_limits.c.tat).where(rate_limits.c.access_key == access_key)).scalar()
     return None if value is None else float(value)
+
+
+def sweep_rates(conn: Connection, before: float) -> int:
+    """Forget buckets whose arrival time passed ``before``: such a row lets the next request through
+    exactly as no row does, so forgetting it changes no answer; it only keeps names that were tried once
+    (a sign-in with made-up keys) from piling up."""
+    return int(conn.execute(delete(rate_limits).where(rate_limits.c.tat < before)).rowcount or 0)

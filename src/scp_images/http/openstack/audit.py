@@ -1,0 +1,29 @@
+"""The SCP edge's audit wrapper (``http/audit.py``) with this edge's statuses: a record says what the
+OpenStack client was answered (a protected image's delete is 403 here, 409 in the SCP API)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from scp_images.domain.audit import AuditAction
+from scp_images.domain.errors import DomainError
+from scp_images.http import audit
+from scp_images.http.openstack.errors import answered_status
+
+
+def audited(
+    request: Request,
+    action: AuditAction,
+    ok_status: int,
+    *,
+    image_id: str | None = None,
+    member_id: str | None = None,
+) -> audit.AuditedCall:
+    return audit.audited(
+        request, action, ok_status, image_id=image_id, member_id=member_id, status_of=answered_status
+    )
+
+
+def upload_status(error: BaseException) -> int:
+    """An upload ending on an unexpected error is answered 503 ("stopped before it was stored")."""
+    return answered_status(error) if isinstance(error, DomainError) else 503
