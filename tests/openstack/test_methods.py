@@ -14,7 +14,7 @@ WRONG = [
     ("PATCH", "/image/v2/images/{image}/members", "GET, POST"),
     ("POST", "/image/versions", "GET"),
     ("POST", "/image", "GET"),
-    ("GET", "/identity/v3/auth/tokens", "POST"),
+    ("PUT", "/identity/v3/auth/tokens", "GET, HEAD, POST"),
     ("DELETE", "/identity", "GET"),
 ]
 
