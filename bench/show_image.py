@@ -3,6 +3,7 @@
     python bench/show_image.py [--quick] [--duration S] [--loadgen auto|wrk|python]
     python bench/show_image.py --target URL --access-key AK --secret-key SK --image-id ID[,ID...]
     python bench/show_image.py --target URL --path /v2/images/ID [--header 'X-Auth-Token: ...']
+    python bench/show_image.py --api openstack [--quick]   # our OpenStack edge: GET /image/v2/images/{id}
 
 Without ``--target`` it seeds 10,000 images into a temporary SQLite data dir, starts
 ``scp-images serve`` on 127.0.0.1 with each ``--workers`` count (default 1 and 2) and drives signed
@@ -11,6 +12,8 @@ regenerated before each measurement) and ``GET /``, with keep-alive and with ``C
 at concurrency 1, 16 and 64 for the first worker count with keep-alive, at 16 for the rest. The
 figures are ratios: show/root on the same server, and show over Glance's show with as many workers
 at c=16 when ``--glance FILE`` names the output of a ``glance_bench.sh`` run made just before.
+With ``--api openstack`` the show is our Glance-compatible ``GET /image/v2/images/{id}`` with an
+``X-Auth-Token`` (one token from the Keystone endpoint), the same call Glance's show is measured with.
 """
 
 from __future__ import annotations
@@ -93,6 +96,22 @@ def signed_show_requests(base_url: str, creds: Credentials, ids: list[str]) -> l
     return [Request(path.format(i), signed_headers("GET", base_url + path.format(i), creds)) for i in chosen]
 
 
+def token_show_requests(base_url: str, creds: Credentials, ids: list[str]) -> list[Request]:
+    """The OpenStack edge's show: one token for every request (a token is not single-use, unlike a
+    signature), images rotated as for the signed show."""
+    credential = {"id": creds.access_key, "secret": creds.secret_key}
+    identity = {"methods": ["application_credential"], "application_credential": credential}
+    answer = httpx.post(
+        f"{base_url}/identity/v3/auth/tokens", json={"auth": {"identity": identity}}, timeout=10
+    )
+    if answer.status_code != 201:
+        raise SystemExit(f"token: {answer.status_code} {answer.text[:300]}")
+    headers = {"X-Auth-Token": answer.headers["X-Subject-Token"]}
+    return [
+        Request(f"/image/v2/images/{i}", headers) for i in random.sample(ids, min(SIGNED_REQUESTS, len(ids)))
+    ]
+
+
 def parse_headers(values: list[str]) -> dict[str, str]:
     headers = {}
     for value in values:
@@ -162,7 +181,9 @@ def measure(
     return out
 
 
-def report_results(report: Report, results: list[Measured], glance: GlanceRun | None) -> None:
+def report_results(
+    report: Report, results: list[Measured], glance: GlanceRun | None, show_path: str = "/v1/images/{id}"
+) -> None:
     rows = []
     for m in results:
         rows.append(
@@ -191,7 +212,7 @@ def report_results(report: Report, results: list[Measured], glance: GlanceRun | 
             goal=GOAL_SHOW_OVER_ROOT,
             verdict=verdict(ratio(s.rps, r.rps) >= GOAL_SHOW_OVER_ROOT),
         )
-    report.table("GET /v1/images/{id} (show) vs GET / (root), same server, same run", rows)
+    report.table(f"GET {show_path} (show) vs GET / (root), same server, same run", rows)
     report_goals(report, [m for m in results if m.concurrency == GOAL_CONCURRENCY], glance)
 
 
@@ -243,6 +264,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--workers", default="1,2", help="server worker counts to measure, comma separated (serve --workers)"
     )
+    parser.add_argument(
+        "--api", choices=("scp", "openstack"), default="scp", help="which edge's show to measure (ours only)"
+    )
     parser.add_argument("--target", help="measure this running server (127.0.0.1) instead of starting ours")
     parser.add_argument("--access-key")
     parser.add_argument("--secret-key")
@@ -275,12 +299,13 @@ def run(args: argparse.Namespace, report: Report, generator: str, seconds: float
         creds, ids = seed(data_dir, args.images)
         print(f"seeded {len(ids)} images in {data_dir}", flush=True)
         env = {"SCP_IMAGES_DATABASE_URL": "", "SCP_IMAGES_BLOB_URL": ""}
+        show_requests = token_show_requests if args.api == "openstack" else signed_show_requests
         for index, workers in enumerate(worker_counts(report, args.workers)):
             with running_server(data_dir, env, workers=workers) as server:
                 target = Target(
-                    f"scp-images serve ({workers} worker(s), SQLite, {len(ids)} images)",
+                    f"scp-images serve ({workers} worker(s), SQLite, {len(ids)} images, {args.api} show)",
                     server.base_url,
-                    lambda base=server.base_url: signed_show_requests(base, creds, ids),
+                    lambda base=server.base_url: show_requests(base, creds, ids),
                     lambda: [Request("/", {})],
                 )
                 report.note(f"target: {target.label} at {server.base_url}")
@@ -293,7 +318,12 @@ def main(argv: list[str] | None = None) -> int:
     seconds = measurement_seconds(args.quick, args.duration)
     generator = available_generator(args.loadgen)
     glance = load_glance(args.glance)
-    name = "show_image-target" if args.target else "show_image"  # never overwrite our own figures
+    # never overwrite our own figures
+    name = (
+        "show_image-target"
+        if args.target
+        else "show_image" + ("-openstack" if args.api == "openstack" else "")
+    )
     report = Report(name, {k: v for k, v in vars(args).items() if k != "secret_key"})
     report.note(
         f"load generator: {generator}"
@@ -309,7 +339,9 @@ def main(argv: list[str] | None = None) -> int:
         for warning in glance.warnings():
             report.note(warning)
     results = run(args, report, generator, seconds)
-    report_results(report, results, glance)
+    report_results(
+        report, results, glance, "/image/v2/images/{id}" if args.api == "openstack" else "/v1/images/{id}"
+    )
     report.write()
     return 0
 
