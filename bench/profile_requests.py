@@ -2,6 +2,7 @@
 
     python bench/profile_requests.py [--database-url URL] [--requests N] [--what show,root,list]
     python bench/profile_requests.py --cprofile show        # cProfile of N shows, top functions
+    python bench/profile_requests.py --what show,v2show     # the SCP show beside the OpenStack edge's
     valgrind --tool=callgrind python bench/profile_requests.py --requests N --what show
 
 What it measures is the server's own work per request (routing, middleware, signature check, query,
@@ -26,6 +27,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+import httpx
 from _common import Credentials, run_main, signed_headers
 from _seed import seed_images, throwaway_database
 
@@ -84,13 +86,14 @@ def signed(creds: Credentials, path: str) -> dict[str, str]:
     return signed_headers("GET", BASE + path, creds)
 
 
-def calls(app: Any, creds: Credentials, ids: list[str]) -> dict[str, AsgiCall]:
+def calls(app: Any, creds: Credentials, ids: list[str], token: str) -> dict[str, AsgiCall]:
     show = f"/v1/images/{ids[len(ids) // 2]}"
     listing = f"/v1/images?limit={LIST_LIMIT}"
     return {
         "root": AsgiCall(app, "/", {}),
         "show": AsgiCall(app, show, signed(creds, show)),
         "list": AsgiCall(app, listing, signed(creds, listing)),
+        "v2show": AsgiCall(app, f"/image/v2/images/{ids[len(ids) // 2]}", {"X-Auth-Token": token}),
     }
 
 
@@ -134,8 +137,21 @@ def profile_path(call: AsgiCall, name: str, requests: int, top: int, out: Path |
     pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
 
 
+async def _token(app: Any, creds: Credentials) -> str:
+    """A Keystone token for the v2 show, from the app's own token endpoint."""
+    credential = {"id": creds.access_key, "secret": creds.secret_key}
+    body = {
+        "auth": {"identity": {"methods": ["application_credential"], "application_credential": credential}}
+    }
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        answer = await client.post("/identity/v3/auth/tokens", json=body)
+    if answer.status_code != 201:
+        raise SystemExit(f"token: {answer.status_code} {answer.text[:300]}")
+    return answer.headers["X-Subject-Token"]
+
+
 @contextmanager
-def application(database_url: str | None, images: int) -> Iterator[tuple[Any, Credentials, list[str]]]:
+def application(database_url: str | None, images: int) -> Iterator[tuple[Any, Credentials, list[str], str]]:
     with tempfile.TemporaryDirectory(prefix="scp-bench-prof-") as tmp:
         db = throwaway_database() if database_url else nullcontext(None)
         with db as url:
@@ -145,7 +161,8 @@ def application(database_url: str | None, images: int) -> Iterator[tuple[Any, Cr
             parts = build_components(settings)
             try:
                 creds, ids = seed_images(parts, images)
-                yield create_app(settings, components=parts), creds, ids
+                app = create_app(settings, components=parts)
+                yield app, creds, ids, asyncio.run(_token(app, creds))
             finally:
                 parts.close()
 
@@ -158,8 +175,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--images", type=int, default=2000, help="images to seed (>= 1000 for the list)")
     parser.add_argument("--requests", type=int, default=2000, help="shows per round (lists: 1/50 of it)")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--what", default="root,show,list", help="comma-separated: root, show, list")
-    parser.add_argument("--cprofile", help="profile this one path (root, show or list) instead of timing")
+    parser.add_argument("--what", default="root,show,list", help="comma-separated: root, show, list, v2show")
+    parser.add_argument(
+        "--cprofile", help="profile this one path (root, show, list, v2show) instead of timing"
+    )
     parser.add_argument("--top", type=int, default=30, help="functions to print with --cprofile")
     parser.add_argument("--out", type=Path, help="with --cprofile: also dump the stats to this file")
     return parser.parse_args(argv)
@@ -167,8 +186,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    with application("pg" if args.database_url else None, args.images) as (app, creds, ids):
-        prepared = calls(app, creds, ids)
+    with application("pg" if args.database_url else None, args.images) as (app, creds, ids, token):
+        prepared = calls(app, creds, ids, token)
         for name, call in prepared.items():
             check(call, name)
         if args.cprofile:
@@ -177,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen = {name: prepared[name] for name in args.what.split(",")}
         best = time_paths(chosen, args.requests, args.rounds)
         for name, seconds in best.items():
-            print(f"{name:5} {seconds * 1e6:9.1f} us/request CPU (min of {args.rounds} rounds)")
+            print(f"{name:6} {seconds * 1e6:9.1f} us/request CPU (min of {args.rounds} rounds)")
         report_ratios(best)
     return 0
 

@@ -93,6 +93,10 @@ def build_http_app(
     app.state.services = services
     for key, value in state.items():
         setattr(app.state, key, value)
+    if services.tokens is not None:
+        # First: a mount is one prefix check for every other request, while the OpenStack edge's calls
+        # would otherwise try every SCP route before reaching it.
+        mount_openstack(app, services)
     app.include_router(root.router)
     app.include_router(images.router)
     app.include_router(files.router)
@@ -102,8 +106,6 @@ def build_http_app(
     app.include_router(download_links.router)
     app.include_router(console.router)
     app.include_router(sources.router)
-    if services.tokens is not None:
-        mount_openstack(app, services)
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

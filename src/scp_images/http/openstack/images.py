@@ -29,6 +29,7 @@ from scp_images.domain.listing import (
 from scp_images.domain.principal import Action
 from scp_images.http.audit import AuditedCall
 from scp_images.http.body import RawBody, raw_body
+from scp_images.http.deps import services
 from scp_images.http.openstack.attributes import document, split_attributes
 from scp_images.http.openstack.audit import audited
 from scp_images.http.openstack.auth import authorize, public_base
@@ -164,7 +165,12 @@ def _page_links(request: Request, images: list[Image], limit: int) -> dict[str, 
 
 
 @router.get("/v2/images")
-def list_images(request: Request) -> Response:
+async def list_images(request: Request) -> Response:
+    # Reads as the SCP edge's: inline on SQLite, on the thread pool for a networked database.
+    return await services(request).offload(_list_images, request)
+
+
+def _list_images(request: Request) -> Response:
     call = authorize(request, Action.LIST_IMAGES)
     query = _list_query(request)
     images = call.svc.images.list_visible(call.principal, query)
@@ -174,7 +180,11 @@ def list_images(request: Request) -> Response:
 
 
 @router.get("/v2/images/{image_id}")
-def show_image(request: Request, image_id: str) -> Response:
+async def show_image(request: Request, image_id: str) -> Response:
+    return await services(request).offload(_show_image, request, image_id)
+
+
+def _show_image(request: Request, image_id: str) -> Response:
     call = authorize(request, Action.SHOW_IMAGE)
     return json_response(image_v2(call.svc.images.show(call.principal, _id(image_id))))
 
