@@ -49,7 +49,9 @@ class AccountService:
     ) -> None:
         """Operator actions are recorded with the operator (user@host) unless the caller says who."""
         context = context or audit.operator()
-        audit.record(conn, context, self._clock(), action=action, account_id=account_id, detail=detail)
+        audit.record(
+            conn, audit.entry(context, self._clock(), action=action, account_id=account_id, detail=detail)
+        )
 
     def create_account(
         self, name: str, account_id: str | None = None, context: AuditContext | None = None

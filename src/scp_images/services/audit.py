@@ -5,7 +5,7 @@ How other use cases record an action (the API for every part, operator commands 
 
     with self._db.transaction() as conn:
         ...  # the change
-        audit.record(conn, context, self._clock(), action=AuditAction.X, account_id=..., detail=...)
+        audit.record(conn, audit.entry(context, self._clock(), action=AuditAction.X, account_id=...))
 
 ``context`` says who acts: ``for_principal`` (an API caller; the HTTP edge builds it with the request id),
 ``operator()`` (``scp-images admin …``) or ``worker(worker_id)``. Refused and failed calls change nothing;
@@ -138,37 +138,21 @@ def entry(
     )
 
 
-def record(
-    conn: Connection,
-    context: AuditContext,
-    at: datetime,
-    *,
-    action: str,
-    account_id: str | None = None,
-    image_id: str | None = None,
-    member_id: str | None = None,
-    error: BaseException | None = None,
-    detail: str | None = None,
-) -> None:
-    """Write the record of a change in the change's own transaction (one INSERT). When it cannot be
-    written, ``AuditUnavailable`` (503) is raised and the transaction, the change with it, rolls back."""
-    written = entry(
-        context,
-        at,
-        action=action,
-        account_id=account_id,
-        image_id=image_id,
-        member_id=member_id,
-        error=error,
-        detail=detail,
-    )
+def record(conn: Connection, written: AuditRecord) -> None:
+    """Write the record of a change (``entry(...)``) in the change's own transaction (one INSERT). When it
+    cannot be written, ``AuditUnavailable`` (503) is raised and the transaction, the change with it, rolls
+    back."""
     try:
         audit_store.insert_record(conn, written)
     except SQLAlchemyError as exc:
         log.error(
             "the audit record could not be written; the change is refused: %s",
             type(exc).__name__,
-            extra={"audit_action": written.action, "image_id": image_id, "request_id": context.request_id},
+            extra={
+                "audit_action": written.action,
+                "image_id": written.image_id,
+                "request_id": written.request_id,
+            },
         )
         raise AuditUnavailable(reason="the audit trail cannot be written") from exc
 
@@ -282,7 +266,7 @@ class AuditTrail:
                 gone = audit_store.delete_before(conn, cutoff, SWEEP_BATCH)
                 if gone:
                     detail = f"removed {gone} records older than {cutoff.isoformat()}Z"
-                    record(conn, worker(actor), now, action=AuditAction.AUDIT_SWEEP, detail=detail)
+                    record(conn, entry(worker(actor), now, action=AuditAction.AUDIT_SWEEP, detail=detail))
             removed += gone
             if gone < SWEEP_BATCH:
                 break

@@ -174,10 +174,12 @@ class ImageService:
                 job_store.put_job(conn, image.id, new.url, JobSource.URL, image.created_at, JobStatus.PENDING)
             audit.record(
                 conn,
-                context or for_principal(principal),
-                image.created_at,
-                action=AuditAction.IMAGE_CREATE,
-                image_id=image.id,
+                audit.entry(
+                    context or for_principal(principal),
+                    image.created_at,
+                    action=AuditAction.IMAGE_CREATE,
+                    image_id=image.id,
+                ),
             )
         if new.url is not None:
             self._on_job()
@@ -193,7 +195,9 @@ class ImageService:
         detail: str | None = None,
     ) -> None:
         context = context or for_principal(principal)
-        audit.record(conn, context, self._clock(), action=action, image_id=image_id, detail=detail)
+        audit.record(
+            conn, audit.entry(context, self._clock(), action=action, image_id=image_id, detail=detail)
+        )
 
     def _owned(self, conn: Any, principal: Principal, image_id: str, *, for_update: bool = False) -> Image:
         image, member_status = image_store.get_image_for(conn, image_id, principal.account_id)

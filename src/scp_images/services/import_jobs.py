@@ -120,7 +120,9 @@ class ImportRunner:
             if image_store.move(conn, job.image_id, ImageStatus.IMPORTING, ImageStatus.KILLED, changes):
                 context = audit.worker(self.worker_id)
                 action = AuditAction.IMPORT_KILL
-                audit.record(conn, context, now, action=action, image_id=job.image_id, detail=reason)
+                audit.record(
+                    conn, audit.entry(context, now, action=action, image_id=job.image_id, detail=reason)
+                )
 
     # --- running -------------------------------------------------------------------------------
 

@@ -137,7 +137,10 @@ class IngestService:
                 raise ImportSuperseded(fence.image_id)
             detail = f"{result.size} bytes, md5 {result.checksum}"
             audit.record(
-                conn, context, now, action=AuditAction.IMPORT_PUBLISH, image_id=fence.image_id, detail=detail
+                conn,
+                audit.entry(
+                    context, now, action=AuditAction.IMPORT_PUBLISH, image_id=fence.image_id, detail=detail
+                ),
             )
 
     def ingest_or_kill(
@@ -166,11 +169,13 @@ class IngestService:
                     detail = "handed back: its writer is shutting down"
                     audit.record(
                         conn,
-                        context,
-                        self._clock(),
-                        action=AuditAction.IMPORT_REQUEUE,
-                        image_id=fence.image_id,
-                        detail=detail,
+                        audit.entry(
+                            context,
+                            self._clock(),
+                            action=AuditAction.IMPORT_REQUEUE,
+                            image_id=fence.image_id,
+                            detail=detail,
+                        ),
                     )
             self._observer.import_finished("released", None, 0, time.monotonic() - started)
             return None
@@ -222,7 +227,10 @@ class IngestService:
                 queued = target is ImageStatus.QUEUED
                 action = AuditAction.IMPORT_REQUEUE if queued else AuditAction.IMPORT_KILL
                 audit.record(
-                    conn, context, now, action=action, image_id=fence.image_id, error=error, detail=reason
+                    conn,
+                    audit.entry(
+                        context, now, action=action, image_id=fence.image_id, error=error, detail=reason
+                    ),
                 )
 
     def publish_file(self, request: PublishRequest, context: AuditContext | None = None) -> Image:

@@ -59,7 +59,10 @@ class MemberService:
     ) -> None:
         context = context or for_principal(principal)
         audit.record(
-            conn, context, self._clock(), action=action, image_id=image_id, member_id=member_id, detail=detail
+            conn,
+            audit.entry(
+                context, self._clock(), action=action, image_id=image_id, member_id=member_id, detail=detail
+            ),
         )
 
     def add(

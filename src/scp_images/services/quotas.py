@@ -144,11 +144,13 @@ class QuotaService:
         # The operator's change and its record commit together, or neither does (the audit rule).
         audit.record(
             conn,
-            context or audit.operator(),
-            self._clock(),
-            action=action,
-            account_id=account_id,
-            detail=detail,
+            audit.entry(
+                context or audit.operator(),
+                self._clock(),
+                action=action,
+                account_id=account_id,
+                detail=detail,
+            ),
         )
 
     def _locked(self, conn: Connection, account_id: str) -> None:

@@ -111,7 +111,9 @@ class Recovery:
 
     def _record(self, conn: Connection, action: AuditAction, image_id: str, detail: str) -> None:
         context = audit.worker(self.worker_id)
-        audit.record(conn, context, self._clock(), action=action, image_id=image_id, detail=detail)
+        audit.record(
+            conn, audit.entry(context, self._clock(), action=action, image_id=image_id, detail=detail)
+        )
 
     # --- orphans -------------------------------------------------------------------------------
 

@@ -50,12 +50,14 @@ class RestoreService:
                 # the store as it was meant to be; the operator sees the error and the log says why.
                 audit.record(
                     conn,
-                    audit.operator(),
-                    self._clock(),
-                    action=AuditAction.IMAGE_RESTORE,
-                    account_id=current.owner,
-                    image_id=current.id,
-                    detail=f"from {path}",
+                    audit.entry(
+                        audit.operator(),
+                        self._clock(),
+                        action=AuditAction.IMAGE_RESTORE,
+                        account_id=current.owner,
+                        image_id=current.id,
+                        detail=f"from {path}",
+                    ),
                 )
         if current is None or current.blob_key != key:  # deleted meanwhile: take the bytes away again
             self._blobs.delete(key)

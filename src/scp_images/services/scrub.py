@@ -272,12 +272,9 @@ class Scrubber:
     ) -> None:
         audit.record(
             conn,
-            actor,
-            self._clock(),
-            action=action,
-            account_id=image.owner,
-            image_id=image.id,
-            detail=detail,
+            audit.entry(
+                actor, self._clock(), action=action, account_id=image.owner, image_id=image.id, detail=detail
+            ),
         )
 
     def _log(self, image: Image, finding: Finding, flag: DataFlag | None) -> None:

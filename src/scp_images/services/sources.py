@@ -95,7 +95,10 @@ class SourceGrants:
     ) -> None:
         where = f"s3://{grant.bucket}/{grant.prefix}"
         context = context or audit.operator()
-        audit.record(conn, context, self._clock(), action=action, account_id=grant.account_id, detail=where)
+        audit.record(
+            conn,
+            audit.entry(context, self._clock(), action=action, account_id=grant.account_id, detail=where),
+        )
 
     def list_grants(self, account_id: str | None = None) -> list[SourceGrant]:
         """Every row, for the operator (a row on the blob store's bucket included, so it can be revoked)."""
