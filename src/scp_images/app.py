@@ -23,6 +23,8 @@ from scp_images.http.metrics import (
     PrometheusDownloadObserver,
     PrometheusImportObserver,
     PrometheusScrubObserver,
+    ReplayMetrics,
+    ScrapeGauges,
     ScrubMetrics,
     goodbye,
 )
@@ -274,14 +276,16 @@ def build_components(settings: Settings, *, clock: Clock = system_clock) -> Comp
 
 
 def worker_metrics(parts: Components, host: str, port: int) -> Any:
-    """``scp-images worker --metrics-port``: the worker's import and scrub figures, its queue depth
-    (read from the database when scraped) and process figures over HTTP. Returns the server
+    """``scp-images worker --metrics-port``: the worker's import and scrub figures, its queue depth and
+    age (read from the database when scraped) and process figures over HTTP. Returns the server
     (``shutdown()`` ends it)."""
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     metrics = ImportMetrics(registry)
     parts.observer = PrometheusImportObserver(metrics)
-    metrics.queue_depth.set_function(HealthService(parts.db, parts.blobs).import_queue_depth)
+    health = HealthService(parts.db, parts.blobs, clock=parts.clock)
+    metrics.queue_depth.set_function(lambda: health.import_queue().depth)
+    metrics.queue_age.set_function(lambda: health.import_queue().age_seconds)
     parts.scrubs = PrometheusScrubObserver(ScrubMetrics(registry))
     server, _thread = start_http_server(port, addr=host, registry=registry)
     return server
@@ -364,13 +368,17 @@ def create_app(
                 thread.stop()
             goodbye()
 
+    health = HealthService(parts.db, parts.blobs, clock=parts.clock)
+    gauges = ScrapeGauges(
+        import_metrics, health, ReplayMetrics(registry), replay, settings.replay_max_signatures
+    )
     return build_http_app(
         services,
         registry=registry,
         lifespan=lifespan,
-        import_metrics=import_metrics,
+        scrape_gauges=gauges,
         version_table=table,
         components=parts,
         settings=settings,
-        health=HealthService(parts.db, parts.blobs),
+        health=health,
     )

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from scp_images.domain.errors import DomainError
 from scp_images.http.deps import Services
 from scp_images.http.errors import envelope
-from scp_images.http.metrics import HttpMetrics, MetricsMiddleware
+from scp_images.http.metrics import HttpMetrics, MetricsMiddleware, note_refusal
 from scp_images.http.middleware import RequestContextMiddleware
 from scp_images.http.openstack.app import mount_openstack
 from scp_images.http.responses import domain_error_response, json_response
@@ -61,6 +61,7 @@ def _plain_error(request: Request, status: int, code: str) -> Response:
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     language, request_id = _state(request)
+    note_refusal(request.scope, exc)
     return domain_error_response(exc, language, request_id)
 
 

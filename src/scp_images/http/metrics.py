@@ -1,4 +1,6 @@
-"""Prometheus metrics for the HTTP edge: requests by route, status and API version, and latency.
+"""Prometheus metrics for the HTTP edge: requests by route, status and API version, latency and quota
+refusals; the import, download and scrub paths' figures; and gauges read from the database when scraped
+(import queue depth and age, replay-guard fill).
 
 Under ``serve --workers N`` every process writes its figures to prometheus_client's multiprocess directory
 (``PROMETHEUS_MULTIPROC_DIR``, set by serve) and ``/metrics`` on any of them answers for all of them:
@@ -16,7 +18,28 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from scp_images.domain import errors as e
+from scp_images.services.auth import ReplayGuard
+from scp_images.services.health import HealthService
+
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+
+# The limits by their Glance unified-limits names, as the refusals' messages and `admin quota` say them.
+QUOTA_LIMITS: dict[type[e.QuotaExceeded], str] = {
+    e.ImageCountQuotaExceeded: "image_count_total",
+    e.ImageSizeQuotaExceeded: "image_size_total",
+    e.UploadingQuotaExceeded: "image_count_uploading",
+}
+_QUOTA_REFUSED = "quota_refused"  # the request state's key: which limit refused the call
+
+
+def note_refusal(scope: Scope, error: e.DomainError) -> None:
+    """Called by each edge's error handler: a quota refusal is counted (by the middleware) once the
+    answer is sent, whichever edge's form it takes."""
+    if isinstance(error, e.QuotaExceeded):
+        limit = QUOTA_LIMITS.get(type(error), "other")
+        scope.setdefault("state", {})[_QUOTA_REFUSED] = limit
 
 
 class HttpMetrics:
@@ -42,6 +65,14 @@ class HttpMetrics:
             registry=registry,
             multiprocess_mode="liveall",
         )
+        self.quota_refusals = Counter(
+            "scp_images_quota_refusals_total",
+            "Creates, imports and uploads refused because an account quota would be exceeded, by limit",
+            ["limit"],
+            registry=registry,
+        )
+        for limit in QUOTA_LIMITS.values():
+            self.quota_refusals.labels(limit)  # every limit's series exists from the start, at 0
 
 
 class ImportMetrics:
@@ -61,6 +92,12 @@ class ImportMetrics:
         self.queue_depth = Gauge(
             "scp_images_import_queue_depth",
             "Import jobs waiting",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.queue_age = Gauge(
+            "scp_images_import_queue_age_seconds",
+            "How long the oldest import job waiting for a runner has waited (0 when none waits)",
             registry=registry,
             multiprocess_mode="mostrecent",
         )
@@ -138,6 +175,51 @@ class PrometheusScrubObserver:
 
     def image_flagged(self, flag: str) -> None:
         self._metrics.flagged.labels(flag).inc()
+
+
+class ReplayMetrics:
+    """The replay guard's fill, read from the database when scraped; fill = signatures / max_signatures."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.signatures = Gauge(
+            "scp_images_replay_guard_signatures",
+            "Signatures the replay guard remembers (0 while replay protection is off)",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.capacity = Gauge(
+            "scp_images_replay_guard_max_signatures",
+            "Signatures the replay guard keeps at most (SCP_IMAGES_REPLAY_MAX_SIGNATURES); when full, "
+            "new signed requests get 503",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+
+
+class ScrapeGauges:
+    """The gauges read from the database at each scrape of ``/metrics``: one query each, and the newest
+    reading is the true one (hence ``mostrecent`` in multiprocess mode)."""
+
+    def __init__(
+        self,
+        imports: ImportMetrics,
+        health: HealthService,
+        replay: ReplayMetrics,
+        guard: ReplayGuard | None,
+        max_signatures: int,
+    ) -> None:
+        self._imports = imports
+        self._health = health
+        self._replay = replay
+        self._guard = guard
+        self._max = guard.capacity if guard is not None else max_signatures
+
+    def refresh(self) -> None:
+        queue = self._health.import_queue()
+        self._imports.queue_depth.set(queue.depth)
+        self._imports.queue_age.set(queue.age_seconds)
+        self._replay.signatures.set(self._guard.remembered() if self._guard is not None else 0)
+        self._replay.capacity.set(self._max)
 
 
 def multiprocess_dir() -> Path | None:
@@ -219,3 +301,6 @@ class MetricsMiddleware:
         self.metrics.requests.labels(method, template, str(status), version).inc()
         self.metrics.latency.labels(method, template).observe(elapsed)
         self.metrics.by_process.inc()
+        refused = scope.get("state", {}).get(_QUOTA_REFUSED)
+        if refused is not None:
+            self.metrics.quota_refusals.labels(refused).inc()

@@ -76,6 +76,20 @@ class ReplayGuard:
         self._full_until: float | None = None  # when the oldest remembered signature expires, if full
         self._lock = threading.Lock()
 
+    @property
+    def capacity(self) -> int:
+        """``max_signatures``: at this many remembered signatures new requests are refused."""
+        return self._max
+
+    def remembered(self) -> int:
+        """Signatures remembered now, by every process (for the fill gauge); -1 when the database cannot
+        be read."""
+        try:
+            with self._db.read() as conn:
+                return guards.signature_count(conn)
+        except Exception:
+            return -1
+
     def check_and_remember(self, signature: str, now: float) -> bool:
         """False for a replay; raises Unavailable when full (nothing is forgotten before its time)."""
         self._sweep_if_due(now)

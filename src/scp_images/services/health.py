@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
+from scp_images.services.clock import Clock, system_clock
 from scp_images.store.blob.base import BlobStore
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database, schema_problem_now
@@ -24,10 +25,27 @@ class Readiness:
         return self.database == "ok" and self.blob_store == "ok" and self.schema == "ok"
 
 
+@dataclass(frozen=True, slots=True)
+class QueueReading:
+    """Import jobs waiting for a runner, and for how long the oldest has waited (0 when none waits);
+    both -1 when the database cannot be read."""
+
+    depth: int
+    age_seconds: float
+
+
 class HealthService:
-    def __init__(self, db: Database, blobs: BlobStore, *, schema_check_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        *,
+        schema_check_seconds: float = 5.0,
+        clock: Clock = system_clock,
+    ) -> None:
         self._db = db
         self._blobs = blobs
+        self._clock = clock
         self._schema_every = schema_check_seconds
         self._schema: tuple[float, str] | None = None  # (checked at, verdict)
         self._lock = threading.Lock()
@@ -69,9 +87,11 @@ class HealthService:
             return f"unreachable: {type(exc).__name__}"
         return "ok"
 
-    def import_queue_depth(self) -> int:
+    def import_queue(self) -> QueueReading:
         try:
             with self._db.read() as conn:
-                return job_store.queue_depth(conn)
+                depth, oldest = job_store.pending_queue(conn)
         except Exception:
-            return -1
+            return QueueReading(-1, -1.0)
+        age = 0.0 if oldest is None else max(0.0, (self._clock() - oldest).total_seconds())
+        return QueueReading(depth, age)

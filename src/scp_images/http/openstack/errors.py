@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from scp_images.domain import errors as e
 from scp_images.http.errors import localised_detail, spec_for
+from scp_images.http.metrics import note_refusal
 from scp_images.http.openstack.auth import public_base
 from scp_images.http.responses import json_response
 from scp_images.http.routing import allowed_methods
@@ -68,6 +69,7 @@ def answered_status(error: BaseException) -> int:
 
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, e.DomainError)
+    note_refusal(request.scope, exc)
     status, title = _status(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, e.Unauthenticated):

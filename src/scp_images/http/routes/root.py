@@ -53,6 +53,6 @@ def readyz(request: Request) -> Response:
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
     state = request.app.state
-    state.import_metrics.queue_depth.set(state.health.import_queue_depth())
+    state.scrape_gauges.refresh()
     body, content_type = render(state.metrics_registry)
     return Response(body, media_type=content_type)

@@ -37,6 +37,11 @@ def sweep_signatures(conn: Connection, now: datetime) -> tuple[int, datetime | N
     return int(row[0]), row[1]
 
 
+def signature_count(conn: Connection) -> int:
+    """Signatures remembered, expired ones not yet swept included (what the guard's bound counts)."""
+    return int(conn.execute(select(func.count()).select_from(seen_signatures)).scalar_one())
+
+
 def take_token(conn: Connection, access_key: str, now: float, interval: float, tolerance: float) -> bool:
     """GCRA in one statement: True when a request of ``access_key`` at ``now`` may pass.
 

@@ -262,10 +262,13 @@ def staging_keys(conn: Connection) -> set[str]:
     return {r.staging_key for r in rows}
 
 
-def queue_depth(conn: Connection) -> int:
+def pending_queue(conn: Connection) -> tuple[int, datetime | None]:
+    """How many jobs wait for a runner, and when the oldest of them was asked for (None: none waits).
+    One query on ``ix_image_imports_status``: cheap enough for every metrics scrape."""
     query = (
-        select(func.count())
+        select(func.count(), func.min(image_imports.c.created_at))
         .select_from(image_imports)
         .where(image_imports.c.status == JobStatus.PENDING.value)
     )
-    return int(conn.execute(query).scalar_one())
+    count, oldest = conn.execute(query).one()
+    return int(count), oldest
