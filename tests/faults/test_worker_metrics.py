@@ -1,5 +1,5 @@
 """``scp-images worker --metrics-port P`` serves the worker's own figures: the imports it ran (here one
-that fails), its queue depth and its process."""
+that fails), its queue depth and age and its process."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def test_a_worker_serves_its_own_metrics(
         metrics_url = f"http://127.0.0.1:{port}/metrics"
         before = httpx.get(metrics_url, timeout=30).text
         assert _value(before, "scp_images_import_queue_depth") == 0
+        assert _value(before, "scp_images_import_queue_age_seconds") == 0  # read at each scrape
         assert _value(before, "process_start_time_seconds") is not None  # the worker's own process
         assert _value(before, r'scp_images_import_failures_total\{reason="not_qcow2"\}') is None
 

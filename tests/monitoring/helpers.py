@@ -36,9 +36,7 @@ def dashboard_queries() -> list[str]:
     def walk(node: Any) -> Iterator[str]:
         if isinstance(node, dict):
             for key, value in node.items():
-                if key in ("expr", "definition") and isinstance(value, str):
-                    yield value
-                elif key == "query" and isinstance(value, str):
+                if key in ("expr", "definition", "query") and isinstance(value, str):
                     yield value
                 else:
                     yield from walk(value)
@@ -58,7 +56,7 @@ def metric_names(expressions: list[str]) -> set[str]:
 
 _TYPE = re.compile(r"^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$", re.M)
 _SUFFIXES = {
-    "counter": ("_total", "_created"),
+    "counter": ("",),  # the text format announces a counter by its series name, ``…_total``
     "gauge": ("",),
     "histogram": ("_bucket", "_sum", "_count", "_created"),
     "summary": ("", "_sum", "_count", "_created"),

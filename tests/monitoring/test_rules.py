@@ -33,9 +33,7 @@ def test_promtool_accepts_the_rules_and_the_scrape_config() -> None:
 
 def test_the_rules_unit_tests_fire_the_alerts_they_claim() -> None:
     tests = yaml.safe_load((MONITORING / "alerts_test.yml").read_text())["tests"]
-    fired = {
-        case["alertname"] for test in tests for case in test["alert_rule_test"] if case["exp_alerts"]
-    }
+    fired = {case["alertname"] for test in tests for case in test["alert_rule_test"] if case["exp_alerts"]}
     assert {"ScpImagesHigh5xxRatio", "ScpImagesImportQueueStuck", "ScpImagesScrubFindings"} <= fired
     assert "SUCCESS" in promtool("test", "rules", "alerts_test.yml")
 

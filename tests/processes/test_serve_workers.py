@@ -137,3 +137,34 @@ def _signed(
     response = http.request(method, base + path, headers=headers, json=body)
     assert response.status_code == 200, response.text
     return response
+
+
+_QUOTA_REFUSED = re.compile(r'^scp_images_quota_refusals_total\{limit="image_count_total"\} (\S+)$', re.M)
+
+
+@SQLITE_ONLY
+def test_quota_refusals_of_every_process_add_up_in_one_scrape(
+    settings: Settings, start_servers: StartServers
+) -> None:
+    """Each process counts its own refusals in the multiprocess directory; /metrics sums them."""
+    settings = settings.model_copy(update={"run_import_jobs": False, "quota_image_count_total": 0})
+    (server,) = start_servers(settings, 1, "--workers", "2")
+    key = make_key(settings)
+    path = "/v1/images?source=upload"
+    for _ in range(8):
+        with httpx.Client(timeout=30, trust_env=False) as http:  # a new connection: either process
+            headers = {"Scp-Api-Version": "virtualserver 1.3"}
+            headers.update(
+                sign_request("POST", server.base_url + path, key.access_key, key.secret_key).as_dict()
+            )
+            refused = http.post(
+                server.base_url + path, headers=headers, json={"name": "q", "os_distro": "ubuntu"}
+            )
+            assert refused.status_code == 413, refused.text
+
+    def counted() -> float | None:
+        found = _QUOTA_REFUSED.search(httpx.get(server.base_url + "/metrics", timeout=30).text)
+        return float(found[1]) if found and float(found[1]) == 8 else None
+
+    # A process records a request just after answering it: a scrape may run a moment ahead.
+    assert wait_until(counted, what="eight refusals in the merged counter") == 8
