@@ -4,6 +4,7 @@ seen from the outside: requests over HTTP, then a scrape of /metrics."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -194,3 +195,15 @@ def test_replay_guard_fill_is_zero_while_replay_protection_is_off(stack: Stack) 
     page = scrape(stack)
     assert sample(page, "scp_images_replay_guard_signatures") == 0
     assert sample(page, "scp_images_replay_guard_max_signatures") == stack.settings.replay_max_signatures
+
+
+@SQLITE_ONLY
+def test_the_operator_guide_lists_every_metric_the_server_exports(stack: Stack) -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "operator" / "monitoring.md").read_text()
+    families = {
+        name
+        for name in re.findall(r"^# TYPE (scp_images_\w+) ", scrape(stack), re.M)
+        if not name.endswith("_created")  # prometheus_client's start time of each counter and histogram
+    }
+    assert len(families) >= 15
+    assert not {name for name in families if f"`{name}`" not in guide}
