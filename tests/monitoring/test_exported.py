@@ -24,6 +24,7 @@ from tests.monitoring.helpers import (
     metric_names,
     sample,
 )
+from tests.openstack.conftest import token
 from tests.support.stack import Key, Stack, start_stack
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -67,16 +68,6 @@ def quota_stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
     running.stop()
 
 
-def _token(stack: Stack, key: Key) -> str:
-    credential = {"id": key.access_key, "secret": key.secret_key}
-    body = {
-        "auth": {"identity": {"methods": ["application_credential"], "application_credential": credential}}
-    }
-    response = stack.http.post(f"{stack.base_url}/identity/v3/auth/tokens", json=body)
-    assert response.status_code == 201, response.text
-    return str(response.headers["X-Subject-Token"])
-
-
 def _create(stack: Stack, key: Key) -> Any:
     body = {"name": "q", "os_distro": "ubuntu"}
     return stack.request("POST", "/v1/images", key, params={"source": "upload"}, json=body)
@@ -109,7 +100,7 @@ def test_quota_refusals_count_by_limit_on_both_edges(quota_stack: Stack, make_qc
     }
 
     # The OpenStack edge answers in Glance's form; the refusal is counted all the same.
-    headers = {"X-Auth-Token": _token(stack, counted)}
+    headers = {"X-Auth-Token": token(stack, counted)}
     body = {"name": "q", "disk_format": "qcow2", "container_format": "bare"}
     glance = stack.http.post(f"{stack.base_url}/image/v2/images", json=body, headers=headers)
     assert glance.status_code == 413, glance.text

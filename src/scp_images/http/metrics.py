@@ -75,6 +75,11 @@ class HttpMetrics:
             self.quota_refusals.labels(limit)  # every limit's series exists from the start, at 0
 
 
+def _scraped_gauge(name: str, documentation: str, registry: CollectorRegistry) -> Gauge:
+    """A gauge read from the database when scraped: the newest reading, of any process, is the true one."""
+    return Gauge(name, documentation, registry=registry, multiprocess_mode="mostrecent")
+
+
 class ImportMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.bytes = Counter("scp_images_import_bytes_total", "Image bytes ingested", registry=registry)
@@ -88,18 +93,11 @@ class ImportMetrics:
         self.failures = Counter(
             "scp_images_import_failures_total", "Failed imports by reason", ["reason"], registry=registry
         )
-        # Read from the database when scraped, so the newest reading is the true one.
-        self.queue_depth = Gauge(
-            "scp_images_import_queue_depth",
-            "Import jobs waiting",
-            registry=registry,
-            multiprocess_mode="mostrecent",
-        )
-        self.queue_age = Gauge(
+        self.queue_depth = _scraped_gauge("scp_images_import_queue_depth", "Import jobs waiting", registry)
+        self.queue_age = _scraped_gauge(
             "scp_images_import_queue_age_seconds",
             "How long the oldest import job waiting for a runner has waited (0 when none waits)",
-            registry=registry,
-            multiprocess_mode="mostrecent",
+            registry,
         )
 
 
@@ -181,18 +179,16 @@ class ReplayMetrics:
     """The replay guard's fill, read from the database when scraped; fill = signatures / max_signatures."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.signatures = Gauge(
+        self.signatures = _scraped_gauge(
             "scp_images_replay_guard_signatures",
             "Signatures the replay guard remembers (0 while replay protection is off)",
-            registry=registry,
-            multiprocess_mode="mostrecent",
+            registry,
         )
-        self.capacity = Gauge(
+        self.capacity = _scraped_gauge(
             "scp_images_replay_guard_max_signatures",
             "Signatures the replay guard keeps at most (SCP_IMAGES_REPLAY_MAX_SIGNATURES); when full, "
             "new signed requests get 503",
-            registry=registry,
-            multiprocess_mode="mostrecent",
+            registry,
         )
 
 
