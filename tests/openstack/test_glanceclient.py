@@ -89,8 +89,7 @@ def test_glance_cli_image_list_with_the_password_method(stack: Stack, tmp_path: 
         f"{stack.base_url}/identity/v3",
         "--os-username",
         key.access_key,
-        "--os-password",
-        key.secret_key,
+        f"--os-password={key.secret_key}",  # one word: a secret may start with "-"
         "--os-project-id",
         key.account_id,
         "--os-user-domain-id",
@@ -102,7 +101,7 @@ def test_glance_cli_image_list_with_the_password_method(stack: Stack, tmp_path: 
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "cli-visible" in done.stdout
-    wrong = [*args[:6], "not-the-secret", *args[7:]]
+    wrong = [*args[:5], "--os-password=not-the-secret", *args[6:]]
     refused = subprocess.run(wrong, env=env, capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0
     assert "cli-visible" not in refused.stdout
