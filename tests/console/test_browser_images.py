@@ -255,6 +255,7 @@ def test_import_from_a_url_is_followed_live_until_active(
     page = console.page
     console.open("#/create")
     page.get_by_label("Name", exact=True).fill("from the mirror")
+    page.get_by_label("From object storage (URL)").check()  # upload is the default without S3
     page.get_by_label("Object storage URL").fill(url)
     page.get_by_role("button", name="Create image").click()
     expect(console.heading()).to_have_text("from the mirror")
@@ -280,6 +281,7 @@ def test_import_that_ends_killed_shows_its_reason(
     page = console.page
     console.open("#/create")
     page.get_by_label("Name", exact=True).fill("garbage in")
+    page.get_by_label("From object storage (URL)").check()  # upload is the default without S3
     page.get_by_label("Object storage URL").fill(url)
     page.get_by_role("button", name="Create image").click()
     expect(console.heading()).to_have_text("garbage in")
@@ -302,6 +304,7 @@ def test_the_detail_page_follows_an_import_until_it_is_killed(
     page = console.page
     console.open("#/create")
     page.get_by_label("Name", exact=True).fill("cut short")
+    page.get_by_label("From object storage (URL)").check()  # upload is the default without S3
     page.get_by_label("Object storage URL").fill(url)
     page.get_by_role("button", name="Create image").click()
     expect(page.get_by_text("Following the image", exact=False)).to_be_visible()
