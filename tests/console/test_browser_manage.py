@@ -236,5 +236,11 @@ def test_hostile_image_names_are_shown_as_text(
     console.page.get_by_role("button", name="Delete image").click()
     expect(console.page.get_by_role("dialog")).to_contain_text(f"“{name}”")
     console.page.keyboard.press("Escape")
+    # the new views too: the overview, the Edit dialog's title
+    expect(console.page.locator('#properties dd[data-field="name"]')).to_have_text(name)
+    console.page.get_by_role("button", name="Edit", exact=True).click()
+    expect(console.page.get_by_role("dialog").get_by_role("heading")).to_have_text(f"Edit {name}")
+    assert console.page.locator("dialog img, dialog script").count() == 0
+    console.page.keyboard.press("Escape")
     assert console.page.evaluate("window.__xss") is None
     assert console.page.locator("main img, main script").count() == 0

@@ -80,9 +80,10 @@ def console_page() -> Response:
 
 def capabilities(settings: object) -> dict[str, bool]:
     """What the console may offer on this server, from its settings (no names or addresses of them):
-    ``object_storage`` when S3 import sources are configured, ``url_imports`` when any URL import can
-    work (S3, or hosts an operator allowlisted)."""
-    object_storage = bool(getattr(settings, "s3_endpoint_url", None))
+    ``object_storage`` when S3 import sources are configured (endpoint, key id and secret, as the S3
+    source needs them), ``url_imports`` when any URL import can work (S3, or allowlisted hosts)."""
+    needed = ("s3_endpoint_url", "s3_access_key_id", "s3_secret_access_key")
+    object_storage = all(getattr(settings, name, None) for name in needed)
     allowed_hosts = bool(getattr(settings, "import_allowed_hosts", None))
     return {"object_storage": object_storage, "url_imports": object_storage or allowed_hosts}
 

@@ -156,6 +156,7 @@ export function render() {
 
 function boot() {
   initLanguage();
+  serverConfig(); // read early: the create page needs it at once
   const chooser = byId("language");
   chooser.replaceChildren(
     ...Object.entries(LANGUAGES).map(([value, label]) =>
