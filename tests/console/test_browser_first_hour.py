@@ -6,18 +6,28 @@ looks, upload as the default without object storage, and where a key comes from.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import pytest
 
 from scp_images.config import Settings
 from scp_images.http.routes.console import capabilities
 from tests.api.helpers import publish
 from tests.console.browser import Console, expect
 from tests.console.images import killed_upload
-from tests.support.stack import Stack
+from tests.support.stack import Stack, start_stack
 
 PHONE = {"width": 390, "height": 844}
 IEC = re.compile(r"^\d+(\.\d)? (B|KiB|MiB|GiB)$")
+
+
+@pytest.fixture(scope="module")
+def bare_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A server as installed by default: no object storage and no allowlisted import host."""
+    running = start_stack(Settings(data_dir=tmp_path_factory.mktemp("bare") / "data"))
+    yield running
+    running.stop()
 
 
 def toolbar_buttons(console: Console) -> list[str]:
@@ -209,7 +219,7 @@ def test_no_setting_name_reaches_a_tenant_in_english(console: Console, console_s
 
 
 def test_upload_is_the_default_without_object_storage(
-    open_console: Callable[..., Console], console_stack: Stack, stack: Stack
+    open_console: Callable[..., Console], console_stack: Stack, bare_stack: Stack
 ) -> None:
     # the test server has no S3 but allowlists a mirror: upload first, URLs still offered with a caveat
     console = open_console()
@@ -224,8 +234,8 @@ def test_upload_is_the_default_without_object_storage(
 
     # a server with neither: the URL option is off, and one line says why
     bare = open_console()
-    bare.base_url = stack.base_url
-    on_create_page(bare, stack, "bare")
+    bare.base_url = bare_stack.base_url
+    on_create_page(bare, bare_stack, "bare")
     expect(bare.page.get_by_label("Upload a local qcow2 file")).to_be_checked()
     expect(bare.page.get_by_label("From object storage (URL)")).to_be_disabled()
     expect(bare.page.locator("#source-url-note")).to_have_text(
@@ -233,8 +243,8 @@ def test_upload_is_the_default_without_object_storage(
     )
 
 
-def test_the_server_says_what_the_create_form_may_offer(console_stack: Stack, stack: Stack) -> None:
-    assert stack.http.get(f"{stack.base_url}/console/config.json").json() == {
+def test_the_server_says_what_the_create_form_may_offer(console_stack: Stack, bare_stack: Stack) -> None:
+    assert bare_stack.http.get(f"{bare_stack.base_url}/console/config.json").json() == {
         "object_storage": False,
         "url_imports": False,
     }
