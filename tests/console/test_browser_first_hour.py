@@ -216,6 +216,12 @@ def test_no_setting_name_reaches_a_tenant_in_english(console: Console, console_s
     error = page.locator(f"#{url.get_attribute('id')}-error")
     expect(error).to_have_text(re.compile(r"cannot read that address\. Upload the file instead"))
     assert "SCP_IMAGES_" not in visible_text(console)
+    # an import's recorded failure reason gets the same treatment wherever the page shows one
+    shown = page.evaluate(
+        """async () => (await import('/console/js/errors.js')).tenantReason(
+             'no object storage is configured: set SCP_IMAGES_S3_ENDPOINT_URL')"""
+    )
+    assert "SCP_IMAGES_" not in shown and "ask your operator" in shown.lower()
 
 
 def test_upload_is_the_default_without_object_storage(
