@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test deps test-deps lint bench conformance clean
+.PHONY: run test deps test-deps lint bench conformance clean screenshots
 
 run:
 	$(PIP) install -q -e '.[server]'
@@ -39,3 +39,7 @@ clean:
 # A long schemathesis run against the official OpenAPI document (CI runs a bounded one).
 conformance: test-deps
 	SCP_IMAGES_CONFORMANCE_EXAMPLES=1000 $(PYTHON) -m pytest tests/conformance -q
+
+# The console's pictures in the docs (docs/screenshots/*.png), through the browser tests' own harness.
+screenshots: deps
+	SCP_IMAGES_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PYTHON) -m pytest -n 0 -q tests/console/test_screenshots.py

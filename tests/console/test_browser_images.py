@@ -234,6 +234,7 @@ def test_upload_can_be_cancelled(
         {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 256 * 1024},
     )
     console.open("#/create")
+    expect(console.heading()).to_have_text("Create image")
     page.get_by_label("Upload a local qcow2 file").check()
     page.get_by_label("Name", exact=True).fill("never finished")
     page.get_by_label("qcow2 file", exact=True).set_input_files(str(disk))
@@ -254,7 +255,9 @@ def test_import_from_a_url_is_followed_live_until_active(
     console.sign_in(key)
     page = console.page
     console.open("#/create")
+    expect(console.heading()).to_have_text("Create image")
     page.get_by_label("Name", exact=True).fill("from the mirror")
+    page.get_by_label("From object storage (URL)").check()  # upload is the default without S3
     page.get_by_label("Object storage URL").fill(url)
     page.get_by_role("button", name="Create image").click()
     expect(console.heading()).to_have_text("from the mirror")
@@ -279,7 +282,9 @@ def test_import_that_ends_killed_shows_its_reason(
     console.sign_in(key)
     page = console.page
     console.open("#/create")
+    expect(console.heading()).to_have_text("Create image")
     page.get_by_label("Name", exact=True).fill("garbage in")
+    page.get_by_label("From object storage (URL)").check()  # upload is the default without S3
     page.get_by_label("Object storage URL").fill(url)
     page.get_by_role("button", name="Create image").click()
     expect(console.heading()).to_have_text("garbage in")
@@ -301,7 +306,9 @@ def test_the_detail_page_follows_an_import_until_it_is_killed(
     console.sign_in(key)
     page = console.page
     console.open("#/create")
+    expect(console.heading()).to_have_text("Create image")
     page.get_by_label("Name", exact=True).fill("cut short")
+    page.get_by_label("From object storage (URL)").check()  # upload is the default without S3
     page.get_by_label("Object storage URL").fill(url)
     page.get_by_role("button", name="Create image").click()
     expect(page.get_by_text("Following the image", exact=False)).to_be_visible()

@@ -29,13 +29,18 @@ def test_update_then_refused_and_real_delete(console: Console, console_stack: St
     console.sign_in(key)
     open_image(console, image)
     page = console.page
-    page.get_by_label("Min disk (GB)").fill("12")
-    page.get_by_label("Min RAM (MB)").fill("2048")
-    page.get_by_label("Protected", exact=True).check()
-    page.get_by_role("button", name="Save changes").click()
+    page.get_by_role("button", name="Edit", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Edit changeable")
+    expect(dialog.get_by_label("Min disk (GB)")).to_be_focused()
+    dialog.get_by_label("Min disk (GB)").fill("12")
+    dialog.get_by_label("Min RAM (MB)").fill("2048")
+    dialog.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
     expect(page.locator("#notice")).to_have_text("Saved the changes to changeable.")
     expect(field_value(console, "min_disk")).to_have_text("12")
     expect(field_value(console, "min_ram")).to_have_text("2048")
+    page.get_by_role("button", name="Protect", exact=True).click()
+    expect(page.locator("#notice")).to_have_text("changeable is now protected.")
     expect(field_value(console, "protected")).to_have_text("Yes")
     shown = console_stack.request("GET", f"/v1/images/{image['id']}", key).json()
     assert (shown["min_disk"], shown["min_ram"], shown["protected"]) == (12, 2048, True)
@@ -54,8 +59,7 @@ def test_update_then_refused_and_real_delete(console: Console, console_stack: St
     expect(box.locator(".error-request-id")).to_have_text(re.compile(r"^req-[0-9a-f]{32}$"))
     assert console_stack.request("GET", f"/v1/images/{image['id']}", key).status_code == 200
 
-    page.get_by_label("Protected", exact=True).uncheck()
-    page.get_by_role("button", name="Save changes").click()
+    page.get_by_role("button", name="Unprotect").click()
     expect(field_value(console, "protected")).to_have_text("No")
     page.get_by_role("button", name="Delete image").click()
     page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
@@ -78,16 +82,19 @@ def test_share_add_member_then_accept_as_the_member(
     owner.sign_in(owner_key)
     open_image(owner, image)
     page = owner.page
-    sharing = page.locator("#sharing")
-    expect(sharing).to_contain_text("This image is private")
-    sharing.get_by_role("button", name="Share image").click()
+    toolbar = page.get_by_role("group", name="Actions")
+    expect(toolbar.get_by_role("button", name="Members")).to_have_count(0)  # private: nothing to manage
+    toolbar.get_by_role("button", name="Share", exact=True).click()
     expect(page.locator("#notice")).to_have_text("The image team-base is now shared.")
     expect(field_value(owner, "visibility")).to_have_text("Shared")
-    sharing.get_by_label("Member account ID").fill(member_key.account_id)
-    sharing.get_by_role("button", name="Add member").click()
-    member_row = page.locator(f'#member-table tr[data-member-id="{member_key.account_id}"]')
+    toolbar.get_by_role("button", name="Members").click()
+    dialog = page.get_by_role("dialog", name="Members of team-base")
+    expect(dialog).to_contain_text("No members yet.")
+    dialog.get_by_label("Member account ID").fill(member_key.account_id)
+    dialog.get_by_role("button", name="Add member").click()
+    member_row = dialog.locator(f'#member-table tr[data-member-id="{member_key.account_id}"]')
     expect(member_row.locator(".badge")).to_have_text("Pending")
-    owner.axe("the detail page with members")
+    owner.axe("the members dialog")
 
     member = open_console()
     member.sign_in(member_key)
@@ -104,6 +111,8 @@ def test_share_add_member_then_accept_as_the_member(
     expect(member.page.locator("#image-table tbody th")).to_have_text(["team-base"])
 
     page.reload()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    toolbar.get_by_role("button", name="Members").click()
     expect(member_row.locator(".badge")).to_have_text("Accepted")
     member_row.get_by_role("button", name=f"Remove {member_key.account_id}").click()
     expect(page.locator("#notice")).to_have_text(f"Removed the member {member_key.account_id}.")
@@ -148,13 +157,18 @@ def test_korean_ui_and_a_korean_api_error(console: Console, console_stack: Stack
     open_image(console, image)
     expect(page.locator("#header-status .badge")).to_have_text("활성")
     missing = "0" * 32
-    page.get_by_label("멤버 계정 ID").fill(missing)
-    page.get_by_role("button", name="멤버 추가").click()
-    box = console.error_box()
-    expect(box.get_by_role("heading")).to_have_text("오류")
-    expect(box.locator(".error-code")).to_have_text("virtualserver.account.NotFound")
-    expect(box.locator(".error-detail")).to_contain_text(f"계정 {missing}을(를) 찾을 수 없습니다.")
-    expect(box.locator(".error-request-id")).to_have_text(re.compile(r"^req-[0-9a-f]{32}$"))
+    page.get_by_role("button", name="멤버", exact=True).click()
+    dialog = page.get_by_role("dialog", name="korean-test의 멤버")
+    member_field = dialog.get_by_label("멤버 계정 ID")
+    member_field.fill(missing)
+    dialog.get_by_role("button", name="멤버 추가").click()
+    # the refusal is at the field it is about, in Korean, and named by the field's aria-describedby
+    expect(member_field).to_have_attribute("aria-invalid", "true")
+    error = dialog.locator(".field-error")
+    expect(error).to_contain_text(f"계정 {missing}을(를) 찾을 수 없습니다.")
+    described = member_field.get_attribute("aria-describedby") or ""
+    assert error.get_attribute("id") in described.split()
+    expect(console.error_box()).to_be_hidden()
     console.axe("the Korean detail page with an error")
     console.shot("image-detail-ko")
     api_calls = [r for r in console.requests if "/members" in r.url]
@@ -221,6 +235,12 @@ def test_hostile_image_names_are_shown_as_text(
     open_image(console, image)
     console.page.get_by_role("button", name="Delete image").click()
     expect(console.page.get_by_role("dialog")).to_contain_text(f"“{name}”")
+    console.page.keyboard.press("Escape")
+    # the new views too: the overview, the Edit dialog's title
+    expect(console.page.locator('#properties dd[data-field="name"]')).to_have_text(name)
+    console.page.get_by_role("button", name="Edit", exact=True).click()
+    expect(console.page.get_by_role("dialog").get_by_role("heading")).to_have_text(f"Edit {name}")
+    assert console.page.locator("dialog img, dialog script").count() == 0
     console.page.keyboard.press("Escape")
     assert console.page.evaluate("window.__xss") is None
     assert console.page.locator("main img, main script").count() == 0

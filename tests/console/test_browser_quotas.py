@@ -17,6 +17,7 @@ def test_a_refused_create_shows_the_quota_code_and_text(console: Console, consol
     console.sign_in(key)
     page = console.page
     console.open("#/create")
+    expect(console.heading()).to_have_text("Create image")
     page.get_by_label("Upload a local qcow2 file").check()
     page.get_by_label("Name", exact=True).fill("one too many")
     page.get_by_label("qcow2 file", exact=True).set_input_files(str(Path(__file__)))
@@ -39,6 +40,7 @@ def test_an_upload_past_the_bytes_shows_the_quota_and_the_image_is_killed(
     console.sign_in(key)
     page = console.page
     console.open("#/create")
+    expect(console.heading()).to_have_text("Create image")
     page.get_by_label("Upload a local qcow2 file").check()
     page.get_by_label("Name", exact=True).fill("too big")
     page.get_by_label("qcow2 file", exact=True).set_input_files(str(disk))

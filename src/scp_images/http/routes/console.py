@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 
 from scp_images.console import STATIC_DIR
 from scp_images.domain.errors import NotFound
@@ -76,6 +76,23 @@ def _serve(name: str) -> Response:
 @router.get("/console", include_in_schema=False)
 def console_page() -> Response:
     return _serve("index.html")
+
+
+def capabilities(settings: object) -> dict[str, bool]:
+    """What the console may offer on this server, from its settings (no names or addresses of them):
+    ``object_storage`` when S3 import sources are configured (endpoint, key id and secret, as the S3
+    source needs them), ``url_imports`` when any URL import can work (S3, or allowlisted hosts)."""
+    needed = ("s3_endpoint_url", "s3_access_key_id", "s3_secret_access_key")
+    object_storage = all(getattr(settings, name, None) for name in needed)
+    allowed_hosts = bool(getattr(settings, "import_allowed_hosts", None))
+    return {"object_storage": object_storage, "url_imports": object_storage or allowed_hosts}
+
+
+@router.get("/console/config.json", include_in_schema=False)
+def console_config(request: Request) -> Response:
+    """Unauthenticated (the sign-in page reads it too): two booleans that say which create options work."""
+    body = capabilities(getattr(request.app.state, "settings", None))
+    return JSONResponse(body, headers=SECURITY_HEADERS)
 
 
 @router.get("/console/{name:path}", include_in_schema=False)

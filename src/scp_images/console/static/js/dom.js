@@ -32,15 +32,35 @@ export function uid(prefix) {
   return `${prefix}-${uniqueCounter}`;
 }
 
-// A labelled form control: <div class="field"><label for=…>…</label>control hint</div>.
+// A labelled form control: <div class="field"><label for=…>…</label>control hint error</div>. The error
+// line is empty until setFieldError fills it; the control names both lines in aria-describedby.
 export function field(label, control, hint) {
   control.id ||= uid("field");
+  const described = [];
   let hintEl = null;
   if (hint) {
     hintEl = h("p", { class: "hint", id: `${control.id}-hint` }, hint);
-    control.setAttribute("aria-describedby", hintEl.id);
+    described.push(hintEl.id);
   }
-  return h("div", { class: "field" }, h("label", { for: control.id }, label), control, hintEl);
+  const errorEl = h("p", { class: "field-error", id: `${control.id}-error`, hidden: true });
+  described.push(errorEl.id);
+  control.setAttribute("aria-describedby", described.join(" "));
+  return h("div", { class: "field" }, h("label", { for: control.id }, label), control, hintEl, errorEl);
+}
+
+// Marks `control` invalid with `text` next to it (or clears it when text is empty).
+export function setFieldError(control, text) {
+  const errorEl = document.getElementById(`${control.id}-error`);
+  if (!errorEl) return false;
+  errorEl.textContent = text || "";
+  errorEl.hidden = !text;
+  if (text) control.setAttribute("aria-invalid", "true");
+  else control.removeAttribute("aria-invalid");
+  return true;
+}
+
+export function clearFieldErrors(root) {
+  for (const control of root.querySelectorAll("[aria-invalid]")) setFieldError(control, "");
 }
 
 export function select(name, options, selected) {

@@ -6,7 +6,16 @@ import { byId, field, h } from "./dom.js";
 import { LANGUAGES, initLanguage, language, setLanguage, t } from "./i18n.js";
 import * as session from "./session.js";
 import { canSign } from "./signing.js";
-import { clearError, clearNotice, keepFocusOnNextRender, notify, page, showError, takePendingNotice } from "./ui.js";
+import {
+  clearError,
+  clearNotice,
+  closeDialogs,
+  keepFocusOnNextRender,
+  notify,
+  page,
+  showError,
+  takePendingNotice,
+} from "./ui.js";
 import { createView } from "./views/create.js";
 import { detailView } from "./views/detail.js";
 import { listView } from "./views/images.js";
@@ -20,6 +29,22 @@ const ROUTES = [
 ];
 
 let live = { active: false };
+
+// What this server can do (GET /console/config.json, unsigned): which create options work. Read once.
+let config = null;
+function serverConfig() {
+  config ??= fetch(`${location.origin}/console/config.json`, { cache: "no-store", credentials: "omit" })
+    .then((response) => (response.ok ? response.json() : {}))
+    .catch(() => ({}))
+    .then((body) => ({ objectStorage: body.object_storage === true, urlImports: body.url_imports !== false }));
+  return config;
+}
+
+// `template` with {cmd} drawn as code.
+function withCommand(template, command) {
+  const [before, after = ""] = template.split("{cmd}");
+  return [before, h("code", {}, command), after];
+}
 
 function renderChrome(credentials) {
   byId("brand").textContent = t("app.title");
@@ -71,6 +96,18 @@ function signInView() {
     field(t("signin.account"), account),
     h("div", { class: "actions" }, submit),
   );
+  const help = h(
+    "section",
+    { class: "panel narrow", id: "signin-help", "aria-labelledby": "signin-help-title" },
+    h("h2", { id: "signin-help-title" }, t("signin.where")),
+    h(
+      "ul",
+      {},
+      h("li", {}, t("signin.where.operator")),
+      h("li", {}, withCommand(t("signin.where.local"), "scp-images serve")),
+      h("li", {}, withCommand(t("signin.where.make"), "scp-images admin key create --account ACCOUNT_ID --user NAME")),
+    ),
+  );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const credentials = {
@@ -94,10 +131,11 @@ function signInView() {
       submit.disabled = false;
     }
   });
-  page(t("signin.title"), form);
+  page(t("signin.title"), form, help);
 }
 
 export function render() {
+  closeDialogs();
   live.active = false;
   live = { active: true };
   const credentials = canSign() ? session.load() : null;
@@ -108,7 +146,7 @@ export function render() {
   for (const [pattern, view] of ROUTES) {
     const match = hash.match(pattern);
     if (match) {
-      const context = { api: new Api(credentials), credentials, live, params: match.slice(1), hash };
+      const context = { api: new Api(credentials), credentials, live, params: match.slice(1), hash, config: serverConfig };
       return view(context).catch((error) => showError(error));
     }
   }
@@ -118,6 +156,7 @@ export function render() {
 
 function boot() {
   initLanguage();
+  serverConfig(); // read early: the create page needs it at once
   const chooser = byId("language");
   chooser.replaceChildren(
     ...Object.entries(LANGUAGES).map(([value, label]) =>
@@ -147,6 +186,8 @@ function boot() {
       if (notice) notify(notice);
     }
   });
+  // Back and Forward between entries of the same hash fire popstate alone: a dialog never outlives its page.
+  window.addEventListener("popstate", closeDialogs);
   window.addEventListener("unhandledrejection", (event) => showError(event.reason));
   window.addEventListener("error", (event) => showError(new ApiError({ detail: t("error.unexpected", { message: event.message }) })));
   render();

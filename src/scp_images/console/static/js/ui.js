@@ -1,6 +1,7 @@
 // Shared pieces of the page: the error box, notices, status badges and progress bars.
 import { Cancelled } from "./api.js";
-import { append, byId, h } from "./dom.js";
+import { append, byId, h, uid } from "./dom.js";
+import { tenantDetail } from "./errors.js";
 import { humanBytes, percent } from "./format.js";
 import { t } from "./i18n.js";
 
@@ -27,7 +28,7 @@ export function showError(error) {
   if (error instanceof Cancelled) return;
   const box = byId("error");
   const code = error?.code || (error?.status ? `HTTP ${error.status}` : "");
-  const detail = error?.detail ?? t("error.unexpected", { message: error?.message ?? String(error) });
+  const detail = error?.detail ? tenantDetail(error) : t("error.unexpected", { message: error?.message ?? String(error) });
   const rows = [
     code && h("p", {}, h("span", { class: "label" }, `${t("error.code")}: `), h("code", { class: "error-code" }, code)),
     h("p", { class: "error-detail" }, h("span", { class: "label" }, `${t("error.detail")}: `), detail),
@@ -114,31 +115,57 @@ export function progressBar(name, id = undefined) {
   return wrap;
 }
 
+// Modal dialogs. Every open one is listed here so that navigating (Back, Forward, a link) closes it: a
+// dialog belongs to the page it was opened on.
+const openDialogs = new Set();
+
+export function closeDialogs() {
+  for (const dialog of [...openDialogs]) dialog.close();
+}
+
+// A <dialog> titled `title` with its own error line (the page's banner sits behind the backdrop). It is
+// removed from the page when it closes, however it closes; `onClose` runs then.
+export function modal(title, content, onClose = () => {}) {
+  const titleId = uid("dialog-title");
+  const error = h("div", { class: "error-box dialog-error", role: "alert", hidden: true });
+  const dialog = h("dialog", { "aria-labelledby": titleId }, h("h2", { id: titleId }, title), error, content);
+  dialog.showError = (failure) => {
+    if (failure instanceof Cancelled) return;
+    const code = failure?.code || (failure?.status ? `HTTP ${failure.status}` : "");
+    error.replaceChildren(
+      code ? h("p", {}, h("code", { class: "error-code" }, code)) : null,
+      h("p", { class: "error-detail" }, failure?.detail ? tenantDetail(failure) : String(failure?.message ?? failure)),
+    );
+    error.hidden = false;
+  };
+  dialog.clearError = () => {
+    error.hidden = true;
+    error.replaceChildren();
+  };
+  dialog.addEventListener("close", () => {
+    openDialogs.delete(dialog);
+    dialog.remove();
+    onClose();
+  });
+  document.body.append(dialog);
+  openDialogs.add(dialog);
+  dialog.showModal();
+  return dialog;
+}
+
 export function confirmDialog({ title, body, confirmLabel, danger = true }) {
   return new Promise((resolve) => {
-    const titleId = "dialog-title";
+    let answer = false;
     const cancel = h("button", { type: "button", class: "secondary" }, t("cancel"));
     const confirm = h("button", { type: "button", class: danger ? "danger" : "" }, confirmLabel);
-    const dialog = h(
-      "dialog",
-      { "aria-labelledby": titleId },
-      h("h2", { id: titleId }, title),
-      body.map((text) => h("p", {}, text)),
-      h("div", { class: "actions" }, cancel, confirm),
+    const dialog = modal(title, [body.map((text) => h("p", {}, text)), h("div", { class: "actions" }, cancel, confirm)], () =>
+      resolve(answer),
     );
-    const finish = (answer) => {
+    cancel.addEventListener("click", () => dialog.close());
+    confirm.addEventListener("click", () => {
+      answer = true;
       dialog.close();
-      dialog.remove();
-      resolve(answer);
-    };
-    cancel.addEventListener("click", () => finish(false));
-    confirm.addEventListener("click", () => finish(true));
-    dialog.addEventListener("cancel", (event) => {
-      event.preventDefault();
-      finish(false);
     });
-    document.body.append(dialog);
-    dialog.showModal();
     cancel.focus();
   });
 }

@@ -2,29 +2,41 @@
 // progress bar (POST /v1/images?source=upload, then PUT /v2/images/{id}/file). Afterwards the detail
 // page follows the image until it is active or killed.
 import { Cancelled } from "../api.js";
-import { field, h, select } from "../dom.js";
+import { clearFieldErrors, field, h, select, setFieldError } from "../dom.js";
+import { checkCount, checkName, showAtField } from "../errors.js";
 import { t } from "../i18n.js";
 import { clearError, go, notify, page, progressBar, showError } from "../ui.js";
 
 const OS_DISTROS = ["ubuntu", "rocky", "alma", "centos", "rhel", "oracle", "sles", "windows"];
 
-function sourceChooser(onChange) {
-  const option = (value, label, checked) => {
-    const input = h("input", { type: "radio", name: "source", value, id: `source-${value}`, checked });
+// Upload is the default unless the server has object storage; URL imports are offered only where some
+// can work (object storage, or https:// hosts the operator allowed), with a line that says which.
+function sourceChooser(config, initial, onChange) {
+  const option = (value, label, checked, disabled, note) => {
+    const id = `source-${value}`;
+    const input = h("input", { type: "radio", name: "source", value, id, checked, disabled, "aria-describedby": note ? `${id}-note` : undefined });
     input.addEventListener("change", () => onChange(value));
-    return h("div", { class: "check" }, input, h("label", { for: `source-${value}` }, label));
+    return h(
+      "div",
+      { class: "choice" },
+      h("div", { class: "check" }, input, h("label", { for: id }, label)),
+      note ? h("p", { class: "hint", id: `${id}-note` }, note) : null,
+    );
   };
+  let urlNote = null;
+  if (!config.urlImports) urlNote = t("create.no.storage");
+  else if (!config.objectStorage) urlNote = t("create.url.limited");
   return h(
     "fieldset",
     {},
     h("legend", {}, t("create.source")),
-    option("url", t("create.source.url"), true),
-    option("upload", t("create.source.upload"), false),
+    option("upload", t("create.source.upload"), initial === "upload", false, null),
+    option("url", t("create.source.url"), initial === "url", !config.urlImports, urlNote),
   );
 }
 
 function numberInput(name) {
-  return h("input", { name, type: "number", min: "0", step: "1", value: "0", required: true });
+  return h("input", { name, type: "number", min: "0", step: "1", value: "0", inputmode: "numeric" });
 }
 
 async function uploadInto(ctx, image, file, area) {
@@ -54,7 +66,9 @@ async function uploadInto(ctx, image, file, area) {
 }
 
 export async function createView(ctx) {
-  const name = h("input", { name: "name", required: true, maxlength: "255", autocomplete: "off" });
+  const config = await ctx.config();
+  if (!ctx.live.active) return;
+  const name = h("input", { name: "name", maxlength: "255", autocomplete: "off", spellcheck: "false" });
   const os = select("os_distro", OS_DISTROS.map((d) => [d, d]), "ubuntu");
   const url = h("input", { name: "url", type: "text", maxlength: "255", autocomplete: "off", spellcheck: "false" });
   const file = h("input", { name: "file", type: "file", accept: ".qcow2,.img,application/octet-stream" });
@@ -64,18 +78,19 @@ export async function createView(ctx) {
   const protectedBox = h("input", { type: "checkbox", name: "protected", id: "create-protected" });
   const urlField = field(t("create.url"), url, t("create.url.hint"));
   const fileField = field(t("create.file"), file);
-  fileField.hidden = true;
+  let source = config.objectStorage ? "url" : "upload";
+  urlField.hidden = source !== "url";
+  fileField.hidden = source !== "upload";
   const submit = h("button", { type: "submit" }, t("create.submit"));
   const area = h("section", { class: "panel", id: "upload", hidden: true, "aria-live": "polite" });
-  let source = "url";
-  const chooser = sourceChooser((value) => {
+  const chooser = sourceChooser(config, source, (value) => {
     source = value;
     urlField.hidden = value !== "url";
     fileField.hidden = value !== "upload";
   });
   const form = h(
     "form",
-    { class: "panel", id: "create-form" },
+    { class: "panel", id: "create-form", novalidate: true },
     chooser,
     field(t("create.name"), name, t("create.name.hint")),
     field(t("create.os"), os),
@@ -86,9 +101,25 @@ export async function createView(ctx) {
     h("div", { class: "check" }, protectedBox, h("label", { for: "create-protected" }, t("detail.protected"))),
     h("div", { class: "actions" }, submit),
   );
+  const controls = { name, os_distro: os, url, min_disk: minDisk, min_ram: minRam, visibility, file };
+  // The console's own checks first, each at its field in words; then the server's, mapped the same way.
+  const check = () => {
+    clearFieldErrors(form);
+    const problems = [
+      [name, checkName(name.value)],
+      [minDisk, checkCount(minDisk.value) && t("rule.min_disk")],
+      [minRam, checkCount(minRam.value) && t("rule.min_ram")],
+      [url, source === "url" && !url.value.trim() && t("rule.url")],
+      [file, source === "upload" && !file.files?.[0] && t("create.need.file")],
+    ].filter(([, text]) => text);
+    for (const [control, text] of problems) setFieldError(control, text);
+    problems[0]?.[0].focus();
+    return problems.length === 0;
+  };
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearError();
+    if (!check()) return;
     const body = {
       name: name.value,
       os_distro: os.value,
@@ -98,7 +129,6 @@ export async function createView(ctx) {
       protected: protectedBox.checked,
     };
     const chosen = file.files?.[0];
-    if (source === "upload" && !chosen) return showError({ code: "", detail: t("create.need.file") });
     submit.disabled = true;
     try {
       if (source === "url") {
@@ -108,7 +138,7 @@ export async function createView(ctx) {
       const image = await ctx.api.request("POST", "/v1/images", { query: { source: "upload" }, body });
       return await uploadInto(ctx, image, chosen, area);
     } catch (error) {
-      return showError(error);
+      return showAtField(error, controls, form) || showError(error);
     } finally {
       submit.disabled = false;
     }

@@ -1,7 +1,9 @@
-// One image: every field Show Image 1.3 returns, the import and its failure reason, download, change,
-// delete and sharing. While the image is queued or importing the page follows it until it settles.
+// One image: the overview first (name, status, size, visibility, OS, created), the actions in a toolbar,
+// the forms in dialogs, then every field Show Image 1.3 returns, grouped. While the image is queued or
+// importing the page follows it until it settles; a killed image says why and offers only Delete.
 import { ApiError } from "../api.js";
-import { field, h, sleep } from "../dom.js";
+import { clearFieldErrors, field, h, setFieldError, sleep } from "../dom.js";
+import { checkCount, showAtField, tenantReason } from "../errors.js";
 import { humanBytes, humanDate } from "../format.js";
 import { fieldLabel, t } from "../i18n.js";
 import {
@@ -9,6 +11,7 @@ import {
   confirmDialog,
   go,
   keepFocusOnNextRender,
+  modal,
   notify,
   page,
   progressBar,
@@ -21,6 +24,13 @@ const POLL_MS = 1000;
 const SETTLED = new Set(["active", "killed"]);
 const BYTES = new Set(["size", "virtual_size"]);
 const TIMES = new Set(["created_at", "updated_at"]);
+// The property groups, in order; a field the API returns that no group names goes under "Properties".
+const GROUPS = [
+  ["group.general", ["name", "id", "status", "owner", "owner_account_name", "owner_user_name", "created_at", "updated_at", "protected", "os_hidden"]],
+  ["group.os", ["os_distro", "scp_os_version", "scp_os_build_version", "scp_image_type", "scp_original_image_type", "scp_gpu_driver", "scp_k8s_version", "root_device_name", "min_disk", "min_ram"]],
+  ["group.data", ["size", "virtual_size", "disk_format", "container_format", "checksum", "os_hash_algo", "os_hash_value", "file", "url", "volumes"]],
+  ["group.sharing", ["visibility"]],
+];
 
 function fieldValue(name, value) {
   if (value === null || value === undefined) return t("none");
@@ -33,19 +43,68 @@ function fieldValue(name, value) {
   return String(value);
 }
 
-function properties(image) {
+function osText(image) {
+  const parts = [image.os_distro, image.scp_os_version].filter((part) => part);
+  return parts.length ? parts.join(" ") : t("none");
+}
+
+function overview(image, owner) {
+  const rows = [
+    ["status", t("col.status"), h("span", { id: "header-status" }, statusBadge(image.status))],
+    ["size", t("col.size"), humanBytes(image.size)],
+    ["visibility", t("col.visibility"), visibilityLabel(image.visibility)],
+    ["os", t("detail.os"), osText(image)],
+    ["created", t("col.created"), h("time", { datetime: image.created_at }, humanDate(image.created_at))],
+  ];
+  if (!owner) rows.push(["owner", t("col.owner"), image.owner_account_name ?? image.owner]);
   return h(
     "section",
-    { "aria-labelledby": "properties-title" },
-    h("h2", { id: "properties-title" }, t("detail.properties")),
+    { "aria-labelledby": "overview-title" },
+    h("h2", { id: "overview-title", class: "visually-hidden" }, t("detail.overview")),
     h(
       "dl",
-      { class: "properties", id: "properties" },
-      Object.entries(image).map(([name, value]) => [
-        h("dt", { "data-field": name }, fieldLabel(name), " ", h("code", { class: "field-name" }, name)),
-        h("dd", { "data-field": name }, fieldValue(name, value)),
-      ]),
+      { class: "overview", id: "overview" },
+      rows.map(([key, dt, dd]) => h("div", { class: "overview-item", "data-item": key }, h("dt", {}, dt), h("dd", {}, dd))),
     ),
+  );
+}
+
+function failure(job) {
+  const reason = tenantReason(job?.reason);
+  return h(
+    "section",
+    { class: "panel warning", id: "failure", role: "status" },
+    h("h2", {}, t("detail.killed.title")),
+    h("p", { id: "failure-reason", class: "reason" }, reason ? t("detail.killed.reason", { reason }) : t("detail.killed.unknown")),
+    h("p", {}, t("detail.killed.next")),
+  );
+}
+
+function properties(image) {
+  const named = new Set(GROUPS.flatMap(([, names]) => names));
+  const groups = [...GROUPS, ["group.other", Object.keys(image).filter((name) => !named.has(name))]];
+  return h(
+    "section",
+    { "aria-labelledby": "properties-title", id: "properties" },
+    h("h2", { id: "properties-title", class: "visually-hidden" }, t("detail.properties")),
+    groups.map(([title, names]) => {
+      const shown = names.filter((name) => name in image);
+      if (!shown.length) return null;
+      const id = `${title.replace(".", "-")}-title`;
+      return h(
+        "section",
+        { class: "group", "aria-labelledby": id },
+        h("h2", { id }, t(title)),
+        h(
+          "dl",
+          { class: "properties" },
+          shown.map((name) => [
+            h("dt", { "data-field": name }, fieldLabel(name), " ", h("code", { class: "field-name" }, name)),
+            h("dd", { "data-field": name }, fieldValue(name, image[name])),
+          ]),
+        ),
+      );
+    }),
   );
 }
 
@@ -63,7 +122,7 @@ function importSection(image, job) {
       [t("detail.import.started"), humanDate(job.started_at)],
       [t("detail.import.finished"), humanDate(job.finished_at)],
     );
-    if (job.reason) rows.push([t("detail.import.reason"), h("span", { id: "import-reason", class: "reason" }, job.reason)]);
+    if (job.reason) rows.push([t("detail.import.reason"), h("span", { id: "import-reason", class: "reason" }, tenantReason(job.reason))]);
   }
   return h(
     "section",
@@ -80,27 +139,6 @@ async function loadJob(api, image) {
     if (error instanceof ApiError && error.status === 404) return null;
     throw error;
   }
-}
-
-function changeForm(ctx, image) {
-  const minDisk = h("input", { name: "min_disk", type: "number", min: "0", step: "1", value: String(image.min_disk), required: true });
-  const minRam = h("input", { name: "min_ram", type: "number", min: "0", step: "1", value: String(image.min_ram), required: true });
-  const protectedBox = h("input", { name: "protected", type: "checkbox", checked: image.protected, id: "protected" });
-  const form = h(
-    "form",
-    { class: "panel", "aria-labelledby": "change-title" },
-    h("h2", { id: "change-title" }, t("detail.change")),
-    h("div", { class: "row" }, field(t("detail.min_disk"), minDisk), field(t("detail.min_ram"), minRam)),
-    h("div", { class: "check" }, protectedBox, h("label", { for: "protected" }, t("detail.protected"))),
-    h("div", { class: "actions" }, h("button", { type: "submit" }, t("detail.save"))),
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const body = { min_disk: Number(minDisk.value), min_ram: Number(minRam.value), protected: protectedBox.checked };
-    const updated = await attempt(() => ctx.api.request("PUT", `/v1/images/${image.id}`, { body }));
-    if (updated) rerender(ctx, t("detail.saved", { name: updated.name }));
-  });
-  return form;
 }
 
 async function download(ctx, image) {
@@ -130,57 +168,107 @@ async function remove(ctx, image) {
   if (done) go("#/images", t("delete.done", { name: image.name }));
 }
 
-function actions(ctx, image, owner) {
-  const buttons = [];
-  if (image.status === "active") {
-    buttons.push(h("button", { type: "button", onclick: () => download(ctx, image).catch(showError) }, t("detail.download")));
-  }
-  if (owner) {
-    buttons.push(h("button", { type: "button", class: "danger", onclick: () => remove(ctx, image) }, t("detail.delete")));
-  }
-  const notes = [];
-  if (owner && image.protected) notes.push(h("p", { class: "note", id: "protected-note" }, t("detail.protected.note")));
-  if (!owner) notes.push(h("p", { class: "note" }, t("detail.not.owner", { owner: image.owner_account_name ?? image.owner })));
-  return [h("div", { class: "actions toolbar" }, buttons), notes];
+function numberControl(name, value) {
+  return h("input", { name, type: "number", min: "0", step: "1", value: String(value), inputmode: "numeric" });
 }
 
-async function sharing(ctx, image) {
-  const section = h("section", { class: "panel", "aria-labelledby": "sharing-title", id: "sharing" }, h("h2", { id: "sharing-title" }, t("members.title")));
-  if (image.visibility === "public" || image.visibility === "community") {
-    section.append(h("p", {}, t("members.public")));
-    return section;
-  }
-  if (image.visibility !== "shared") {
-    section.append(h("p", {}, t("members.private")));
-    if (image.status === "active") {
-      const share = h("button", { type: "button" }, t("members.share"));
-      share.addEventListener("click", async () => {
-        const ok = await attempt(async () => (await ctx.api.request("POST", `/v1/images/${image.id}/share`)) ?? true);
-        if (ok) rerender(ctx, t("members.shared", { name: image.name }));
-      });
-      section.append(h("div", { class: "actions" }, share));
+function editDialog(ctx, image) {
+  const minDisk = numberControl("min_disk", image.min_disk);
+  const minRam = numberControl("min_ram", image.min_ram);
+  const controls = { min_disk: minDisk, min_ram: minRam };
+  const save = h("button", { type: "submit" }, t("detail.save"));
+  const cancel = h("button", { type: "button", class: "secondary" }, t("cancel"));
+  const form = h(
+    "form",
+    { novalidate: true },
+    h("div", { class: "row" }, field(t("detail.min_disk"), minDisk), field(t("detail.min_ram"), minRam)),
+    h("div", { class: "actions" }, save, cancel),
+  );
+  const dialog = modal(t("detail.edit.title", { name: image.name }), form);
+  cancel.addEventListener("click", () => dialog.close());
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    dialog.clearError();
+    clearFieldErrors(form);
+    const wrong = Object.entries(controls).filter(([name, control]) => checkCount(control.value) && setFieldError(control, t(`rule.${name}`)));
+    if (wrong.length) return wrong[0][1].focus();
+    const body = { min_disk: Number(minDisk.value), min_ram: Number(minRam.value) };
+    save.disabled = true;
+    try {
+      const updated = await ctx.api.request("PUT", `/v1/images/${image.id}`, { body });
+      dialog.close();
+      rerender(ctx, t("detail.saved", { name: updated.name }));
+    } catch (error) {
+      if (!showAtField(error, controls, form)) dialog.showError(error);
+    } finally {
+      save.disabled = false;
     }
-    return section;
-  }
-  const { members } = await ctx.api.get(`/v1/images/${image.id}/members`);
-  section.append(memberTable(ctx, image, members), addMemberForm(ctx, image));
-  return section;
+  });
+  minDisk.focus();
 }
 
-function memberTable(ctx, image, members) {
+async function setProtected(ctx, image, value) {
+  const updated = await attempt(() => ctx.api.request("PUT", `/v1/images/${image.id}`, { body: { protected: value } }));
+  if (updated) rerender(ctx, t(value ? "detail.protected.done" : "detail.unprotected.done", { name: updated.name }));
+}
+
+async function share(ctx, image) {
+  const ok = await attempt(async () => (await ctx.api.request("POST", `/v1/images/${image.id}/share`)) ?? true);
+  if (ok) rerender(ctx, t("members.shared", { name: image.name }));
+}
+
+// Members of a shared image, in a dialog: the list, remove, and add by account id (errors at the field).
+function membersDialog(ctx, image) {
+  const list = h("div", { id: "members" }, h("p", {}, t("loading")));
+  const account = h("input", { name: "member_id", autocomplete: "off", spellcheck: "false" });
+  const form = h("form", { class: "inline", novalidate: true }, field(t("members.account"), account), h("div", { class: "actions" }, h("button", { type: "submit" }, t("members.add"))));
+  const close = h("button", { type: "button", class: "secondary" }, t("close"));
+  const dialog = modal(t("members.dialog", { name: image.name }), [list, form, h("div", { class: "actions" }, close)]);
+  dialog.classList.add("wide");
+  close.addEventListener("click", () => dialog.close());
+  const refresh = async () => {
+    const { members } = await ctx.api.get(`/v1/images/${image.id}/members`);
+    list.replaceChildren(memberTable(ctx, image, members, dialog, refresh));
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    dialog.clearError();
+    clearFieldErrors(form);
+    const member = account.value.trim();
+    if (!member) return setFieldError(account, t("rule.member_id")) && account.focus();
+    try {
+      await ctx.api.request("POST", `/v1/images/${image.id}/members`, { body: { member_id: member } });
+      account.value = "";
+      await refresh();
+      notify(t("members.added", { member }));
+    } catch (error) {
+      if (!showAtField(error, { member_id: account }, form)) dialog.showError(error);
+    }
+  });
+  refresh().catch((error) => dialog.showError(error));
+  account.focus();
+}
+
+function memberTable(ctx, image, members, dialog, refresh) {
   if (!members.length) return h("p", {}, t("members.empty"));
   const row = (m) => {
     const removeButton = h("button", { type: "button", class: "secondary" }, t("members.remove", { member: m.member_id }));
     removeButton.addEventListener("click", async () => {
-      const ok = await attempt(async () => (await ctx.api.request("DELETE", `/v1/images/${image.id}/members/${m.member_id}`)) ?? true);
-      if (ok) rerender(ctx, t("members.removed", { member: m.member_id }));
+      dialog.clearError();
+      try {
+        await ctx.api.request("DELETE", `/v1/images/${image.id}/members/${m.member_id}`);
+        await refresh();
+        notify(t("members.removed", { member: m.member_id }));
+      } catch (error) {
+        dialog.showError(error);
+      }
     });
     return h(
       "tr",
       { "data-member-id": m.member_id },
       h("th", { scope: "row" }, h("code", {}, m.member_id)),
-      h("td", {}, statusBadge(m.status)),
-      h("td", {}, humanDate(m.updated_at)),
+      h("td", { "data-label": t("members.col.status") }, statusBadge(m.status)),
+      h("td", { "data-label": t("members.col.updated") }, humanDate(m.updated_at)),
       h("td", {}, removeButton),
     );
   };
@@ -188,20 +276,31 @@ function memberTable(ctx, image, members) {
   return h(
     "div",
     { class: "table-wrap", role: "region", "aria-label": t("members.title"), tabindex: "0" },
-    h("table", { id: "member-table" }, h("thead", {}, h("tr", {}, head.map((k) => h("th", { scope: "col" }, t(k))))), h("tbody", {}, members.map(row))),
+    h("table", { id: "member-table", class: "cards" }, h("thead", {}, h("tr", {}, head.map((k) => h("th", { scope: "col" }, t(k))))), h("tbody", {}, members.map(row))),
   );
 }
 
-function addMemberForm(ctx, image) {
-  const account = h("input", { name: "member_id", required: true, autocomplete: "off", spellcheck: "false" });
-  const form = h("form", { class: "inline" }, field(t("members.account"), account), h("div", { class: "actions" }, h("button", { type: "submit" }, t("members.add"))));
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const member = account.value.trim();
-    const ok = await attempt(() => ctx.api.request("POST", `/v1/images/${image.id}/members`, { body: { member_id: member } }));
-    if (ok) rerender(ctx, t("members.added", { member }));
-  });
-  return form;
+// The toolbar: what this caller can do with this image now. A killed image can only be deleted.
+function toolbar(ctx, image, owner) {
+  const button = (label, onclick, extra = {}) => h("button", { type: "button", onclick, ...extra }, label);
+  const killed = image.status === "killed";
+  const buttons = [];
+  if (owner && !killed) {
+    if (image.visibility === "private" && image.status === "active") buttons.push(button(t("detail.share"), () => share(ctx, image)));
+    if (image.visibility === "shared") buttons.push(button(t("detail.members"), () => membersDialog(ctx, image), { class: "secondary" }));
+    buttons.push(button(t("detail.edit"), () => editDialog(ctx, image), { class: "secondary" }));
+    buttons.push(
+      button(image.protected ? t("detail.unprotect") : t("detail.protect"), () => setProtected(ctx, image, !image.protected), {
+        class: "secondary",
+      }),
+    );
+  }
+  if (image.status === "active") buttons.push(button(t("detail.download"), () => download(ctx, image).catch(showError), { class: "secondary" }));
+  if (owner) buttons.push(button(t("detail.delete"), () => remove(ctx, image), { class: "danger" }));
+  const notes = [];
+  if (owner && image.protected) notes.push(h("p", { class: "note", id: "protected-note" }, t("detail.protected.note")));
+  if (!owner) notes.push(h("p", { class: "note" }, t("detail.not.owner", { owner: image.owner_account_name ?? image.owner })));
+  return [buttons.length ? h("div", { class: "actions toolbar", role: "group", "aria-label": t("detail.actions"), id: "toolbar" }, buttons) : null, notes];
 }
 
 function rerender(ctx, notice) {
@@ -224,7 +323,7 @@ async function follow(ctx, image, owner) {
     document.getElementById("header-status")?.replaceChildren(statusBadge(current.status));
     if (SETTLED.has(current.status)) {
       status?.remove();
-      const reason = job?.reason ?? "";
+      const reason = tenantReason(job?.reason) ?? "";
       const notice =
         current.status === "active" ? t("detail.now.active", { name: current.name }) : t("detail.now.killed", { name: current.name, reason });
       rerender(ctx, notice);
@@ -238,19 +337,18 @@ export async function detailView(ctx) {
   const image = await ctx.api.get(`/v1/images/${id}`);
   const owner = image.owner === ctx.credentials.accountId;
   const job = owner ? await loadJob(ctx.api, image) : null;
-  const shared = owner ? await sharing(ctx, image) : null;
   if (!ctx.live.active) return;
   const moving = !SETTLED.has(image.status) && (job !== null || !owner);
   page(
     image.name,
     h("p", { class: "back" }, h("a", { href: "#/images" }, t("detail.back"))),
-    h("p", { class: "status-line", id: "header-status" }, statusBadge(image.status)),
+    overview(image, owner),
+    image.status === "killed" ? failure(job) : null,
     moving ? h("p", { id: "following", class: "note", role: "status" }, t("detail.following")) : null,
-    actions(ctx, image, owner),
-    owner ? importSection(image, job) : null,
-    owner ? changeForm(ctx, image) : null,
-    shared,
+    toolbar(ctx, image, owner),
+    owner && image.status !== "active" ? importSection(image, job) : null,
     properties(image),
+    owner && image.status === "active" ? importSection(image, job) : null,
   );
   if (moving) follow(ctx, image, owner).catch(showError);
 }

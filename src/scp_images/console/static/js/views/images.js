@@ -4,7 +4,7 @@ import { ApiError } from "../api.js";
 import { field, h, select, sleep } from "../dom.js";
 import { humanBytes, humanDate } from "../format.js";
 import { t } from "../i18n.js";
-import { page, progressBar, showError, statusBadge, visibilityLabel } from "../ui.js";
+import { go, page, progressBar, showError, statusBadge, visibilityLabel } from "../ui.js";
 
 export const STATUSES = ["queued", "importing", "active", "killed"];
 export const VISIBILITIES = ["private", "shared", "public", "community"];
@@ -73,19 +73,20 @@ function filterForm(state) {
 }
 
 function imageRow(image) {
-  const statusCell = h("td", { class: "status-cell" }, statusBadge(image.status));
-  const sizeCell = h("td", { class: "num" }, humanBytes(image.size));
-  const virtualCell = h("td", { class: "num" }, humanBytes(image.virtual_size));
+  const statusCell = h("td", { class: "status-cell", "data-label": t("col.status") }, statusBadge(image.status));
+  const sizeCell = h("td", { class: "num", "data-label": t("col.size") }, humanBytes(image.size));
+  const virtualCell = h("td", { class: "num", "data-label": t("col.virtual_size") }, humanBytes(image.virtual_size));
+  // data-label names each cell where the table becomes cards (a narrow screen, console.css).
   const row = h(
     "tr",
     { "data-image-id": image.id },
     h("th", { scope: "row" }, h("a", { href: `#/images/${image.id}` }, image.name)),
     statusCell,
-    h("td", {}, visibilityLabel(image.visibility)),
+    h("td", { "data-label": t("col.visibility") }, visibilityLabel(image.visibility)),
     sizeCell,
     virtualCell,
-    h("td", {}, image.os_distro ?? t("none")),
-    h("td", {}, humanDate(image.created_at)),
+    h("td", { "data-label": t("col.os") }, image.os_distro ?? t("none")),
+    h("td", { "data-label": t("col.created") }, humanDate(image.created_at)),
   );
   return { row, image, statusCell, sizeCell, virtualCell };
 }
@@ -97,7 +98,7 @@ function imageTable(rows) {
     { class: "table-wrap", role: "region", "aria-label": t("list.title"), tabindex: "0" },
     h(
       "table",
-      { id: "image-table" },
+      { id: "image-table", class: "cards" },
       h("thead", {}, h("tr", {}, columns.map((key) => h("th", { scope: "col" }, t(key))))),
       h("tbody", {}, rows.map((r) => r.row)),
     ),
@@ -161,7 +162,8 @@ async function refreshRow(api, r) {
 export async function listView({ api, credentials, live, hash }) {
   const state = readState(hash);
   const results = h("div", { class: "results", "aria-live": "polite", "aria-busy": "true" }, h("p", {}, t("loading")));
-  page(t("list.title"), filterForm(state), results);
+  const create = h("button", { type: "button", id: "create-button", onclick: () => go("#/create") }, t("list.create"));
+  page(t("list.title"), h("div", { class: "actions page-actions" }, create), filterForm(state), results);
   const query = { limit: state.limit, sort: state.sort, name: state.name, status: state.status, visibility: state.visibility, marker: state.marker };
   const { images } = await api.get("/v1/images", query);
   if (!live.active) return;

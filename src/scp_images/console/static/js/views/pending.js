@@ -22,10 +22,10 @@ function pendingRow(ctx, image) {
   const row = h("tr", { "data-image-id": image.id });
   row.append(
     h("th", { scope: "row" }, image.name),
-    h("td", {}, image.owner_account_name ?? image.owner),
-    h("td", {}, statusBadge(image.status)),
-    h("td", { class: "num" }, humanBytes(image.size)),
-    h("td", {}, humanDate(image.created_at)),
+    h("td", { "data-label": t("col.owner") }, image.owner_account_name ?? image.owner),
+    h("td", { "data-label": t("col.status") }, statusBadge(image.status)),
+    h("td", { class: "num", "data-label": t("col.size") }, humanBytes(image.size)),
+    h("td", { "data-label": t("col.created") }, humanDate(image.created_at)),
     h("td", { class: "row-actions" }, answerButton(ctx, image, row, "accepted"), answerButton(ctx, image, row, "rejected")),
   );
   return row;
@@ -48,7 +48,7 @@ export async function pendingView(ctx) {
       { class: "table-wrap", role: "region", "aria-label": t("pending.title"), tabindex: "0" },
       h(
         "table",
-        { id: "pending-table" },
+        { id: "pending-table", class: "cards" },
         h("thead", {}, h("tr", {}, head.map((k) => h("th", { scope: "col" }, t(k))))),
         h("tbody", {}, images.map((image) => pendingRow(ctx, image))),
       ),
