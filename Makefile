@@ -3,14 +3,14 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test deps test-deps lint bench conformance clean
+.PHONY: run test deps test-deps lint bench conformance clean docs docs-serve
 
 run:
 	$(PIP) install -q -e '.[server]'
 	scp-images serve
 
 deps:
-	$(PIP) install -q -e '.[server,test]'
+	$(PIP) install -q -e '.[server,test,docs]'
 
 # qemu-img / qemu-io make the real disk images the tests use, genisoimage the ISO ones; in CI a missing
 # tool fails its tests (tests/support/tools.py), so install whichever is missing.
@@ -34,7 +34,14 @@ bench: deps
 	$(PYTHON) bench/download.py
 
 clean:
-	rm -rf scp-images-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf scp-images-data site .pytest_cache .mypy_cache .ruff_cache
+
+# The docs site (docs/, mkdocs.yml) into site/; warnings are errors, as in the tests (tests/docs).
+docs: deps
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict
+
+docs-serve: deps
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs serve
 
 # A long schemathesis run against the official OpenAPI document (CI runs a bounded one).
 conformance: test-deps
