@@ -23,7 +23,7 @@ test: test-deps
 	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: deps
-	$(PYTHON) -m ruff check src tests bench
+	$(PYTHON) -m ruff check src tests bench docs
 	$(PYTHON) -m mypy
 	lint-imports
 

@@ -31,8 +31,8 @@ PREFIX = "SCP_IMAGES_"
 # What each setting means, for an operator. The environment variable and the default come from the code.
 MEANINGS: dict[str, str] = {
     "data_dir": "SQLite database and image files of the embedded default.",
-    "database_url": "Metadata database: unset is SQLite in the data dir (`sqlite:///<data dir>/scp-images.db`); "
-    "for PostgreSQL `postgresql+psycopg://user:password@host/db`.",
+    "database_url": "Metadata database: unset is SQLite in the data dir "
+    "(`sqlite:///<data dir>/scp-images.db`); for PostgreSQL `postgresql+psycopg://user:password@host/db`.",
     "blob_url": "Where image bytes are stored: unset is `file://<data dir>/blobs`; or `s3://bucket/prefix` "
     "(with the `S3_*` settings).",
     "public_urls": "Comma-separated external base URLs clients sign with (the proxy's URL behind nginx).",
@@ -40,7 +40,7 @@ MEANINGS: dict[str, str] = {
     "key_cache_seconds": "How long a process remembers an access key, and an unknown key as unknown "
     "(0: look it up every time).",
     "strict_sunset": "`1`: a deprecated API version past its date answers 400.",
-    "api_versions": "JSON version table, e.g. `{\"1.3\": {\"status\": \"CURRENT\"}}`; unset: 1.0-1.2 "
+    "api_versions": 'JSON version table, e.g. `{"1.3": {"status": "CURRENT"}}`; unset: 1.0-1.2 '
     "DEPRECATED, 1.3 CURRENT.",
     "replay_protection": "`1`: a signature seen twice in the window is refused (see "
     "[Configure](../operator/configure.md#replay-protection)).",
@@ -65,20 +65,20 @@ MEANINGS: dict[str, str] = {
     "URL of the object, so image bytes do not pass through the API; does nothing on the filesystem store.",
     "download_redirect_seconds": "Lifetime of those presigned URLs (1-3600).",
     "import_allowed_hosts": "Comma-separated `https` hosts imports may read from.",
-    "import_max_bytes": "Largest image accepted, in bytes; raise it for larger images (the S3 blob store holds "
-    "over 5 TiB per image).",
+    "import_max_bytes": "Largest image accepted, in bytes; raise it for larger images (the S3 blob "
+    "store holds over 5 TiB per image).",
     "max_virtual_size": "Largest qcow2 virtual size accepted, in bytes.",
     "run_import_jobs": "`0`: this server leaves import jobs to `scp-images worker` processes.",
     "import_heartbeat_seconds": "How often a running import or upload proves it is alive.",
     "import_stale_seconds": "An import whose heartbeat is older is taken over (an upload: this plus the body "
     "read timeout, then queued again).",
-    "orphan_grace_seconds": "A stored object no row owns is removed once older than this (swept at start-up, "
-    "then every grace period).",
+    "orphan_grace_seconds": "A stored object no row owns is removed once older than this (swept at "
+    "start-up, then every grace period).",
     "max_body_bytes": "Largest JSON request body, in bytes.",
     "body_read_timeout_seconds": "A client sending nothing this long is cut off (an upload goes back to "
     "`queued`).",
-    "shutdown_timeout_seconds": "On SIGTERM `serve` refuses new connections and gives requests in flight this "
-    "long.",
+    "shutdown_timeout_seconds": "On SIGTERM `serve` refuses new connections and gives requests in "
+    "flight this long.",
     "max_transfers": "Uploads and downloads at once per process; beyond, 503 with `Retry-After`.",
     "audit_retention_days": "Audit records older than this are removed (at start-up, then every orphan grace "
     "period); `0` keeps them forever.",
@@ -106,10 +106,7 @@ def _cell(text: str) -> str:
 
 
 def _default(field: Any) -> str:
-    if field.default_factory is not None:
-        value = field.default_factory()
-    else:
-        value = field.default
+    value = field.default_factory() if field.default_factory is not None else field.default
     if value is None or value == []:
         return "unset"
     if isinstance(value, bool):
