@@ -85,7 +85,8 @@ MEANINGS: dict[str, str] = {
     "audit_unauthenticated_per_second": "Records of unauthenticated calls (401) written per second and "
     "process at most; the rest are counted.",
     "quota_image_count_total": "Default quota of every account: images not deleted (unset: unlimited).",
-    "quota_image_size_total": "Default quota of every account: bytes stored and in flight (unset: unlimited).",
+    "quota_image_size_total": "Default quota of every account: bytes stored and in flight (unset: "
+    "unlimited).",
     "quota_image_count_uploading": "Default quota of every account: imports and uploads at once (unset: "
     "unlimited).",
     "quota_step_bytes": "An import or upload reserves its account's bytes this far ahead of what it received "
