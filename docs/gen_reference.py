@@ -12,6 +12,7 @@ as a script to print a page: ``python docs/gen_reference.py settings|cli``.
 
 from __future__ import annotations
 
+import html
 import logging
 import sys
 from pathlib import Path
@@ -185,7 +186,9 @@ def _param_row(param: Any, context: Any) -> str:
     usage, help_text = record if record else (param.name, "")
     kind = "argument" if param.param_type_name == "argument" else "option"
     help_text = help_text.replace("<", "&lt;").replace(">", "&gt;")  # text, not HTML
-    return f"| `{_cell(usage)}` | {kind} | {_cell(help_text)} |"
+    # In a <code> element so that a `|` of the usage (choices) neither splits the row nor shows escaped.
+    code = html.escape(" ".join(usage.split()), quote=False).replace("|", "&#124;")
+    return f"| <code>{code}</code> | {kind} | {_cell(help_text)} |"
 
 
 def cli_markdown() -> str:

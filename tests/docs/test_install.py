@@ -14,6 +14,7 @@ tests/cluster/test_deploy.py).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -280,6 +281,8 @@ def _answers(url: str) -> bool:
 
 def test_the_install_guide_works_from_a_wheel(tmp_path: Path, s3_endpoint: str) -> None:
     require_tool("qemu-img", hint="install Debian's qemu-utils (make test-deps)")
+    if importlib.util.find_spec("build") is None:
+        missing("the `build` package is not installed: pip install -e '.[test]' (make deps does)")
     nginx = nginx_binary() or missing("nginx not found: install Debian's nginx (apt-get install nginx)")
     root = tmp_path / "host"
     home = root / "root"
