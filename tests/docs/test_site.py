@@ -58,7 +58,8 @@ def test_the_site_builds_strict_with_every_guide(site: Path) -> None:
     for page in (
         "user/cli", "user/sdk", "user/console", "user/openstack", "user/scp-clients",
         "operator/install", "operator/configure", "operator/deploy", "operator/backup", "operator/quotas",
-        "operator/audit", "operator/scrub", "operator/monitoring", "upgrading", "scaling",
+        "operator/audit", "operator/scrub", "operator/monitoring",
+        "operator/health-and-logs", "upgrading", "scaling",
         "reference/api", "reference/settings", "reference/cli",
         "architecture", "decisions", "security", "performance",
     ):  # fmt: skip
