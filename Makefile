@@ -12,12 +12,13 @@ run:
 deps:
 	$(PIP) install -q -e '.[server,test,docs]'
 
-# qemu-img / qemu-io make the real disk images the tests use, genisoimage the ISO ones; in CI a missing
-# tool fails its tests (tests/support/tools.py), so install whichever is missing.
+# qemu-img / qemu-io make the real disk images the tests use, genisoimage the ISO ones, jq runs in the
+# README's first steps (tests/docs); in CI a missing tool fails its tests (tests/support/tools.py), so
+# install whichever is missing.
 test-deps: deps
-	@{ command -v qemu-img && command -v qemu-io && command -v genisoimage; } >/dev/null 2>&1 || { \
-	  echo "installing qemu-utils (qemu-img, qemu-io) and genisoimage with apt-get"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-utils genisoimage >/dev/null; }
+	@{ command -v qemu-img && command -v qemu-io && command -v genisoimage && command -v jq; } >/dev/null 2>&1 || { \
+	  echo "installing qemu-utils (qemu-img, qemu-io), genisoimage and jq with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-utils genisoimage jq >/dev/null; }
 
 test: test-deps
 	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
