@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test deps test-deps lint bench conformance clean docs docs-serve
+.PHONY: run test deps test-deps lint bench conformance clean
 
 run:
 	$(PIP) install -q -e '.[server]'
@@ -38,6 +38,7 @@ clean:
 	rm -rf scp-images-data site .pytest_cache .mypy_cache .ruff_cache
 
 # The docs site (docs/, mkdocs.yml) into site/; warnings are errors, as in the tests (tests/docs).
+.PHONY: docs docs-serve
 docs: deps
 	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict
 
