@@ -10,20 +10,21 @@ run:
 	scp-images serve
 
 deps:
-	$(PIP) install -q -e '.[server,test]'
+	$(PIP) install -q -e '.[server,test,docs]'
 
-# qemu-img / qemu-io make the real disk images the tests use, genisoimage the ISO ones; in CI a missing
-# tool fails its tests (tests/support/tools.py), so install whichever is missing.
+# qemu-img / qemu-io make the real disk images the tests use, genisoimage the ISO ones, jq runs in the
+# README's first steps (tests/docs); in CI a missing tool fails its tests (tests/support/tools.py), so
+# install whichever is missing.
 test-deps: deps
-	@{ command -v qemu-img && command -v qemu-io && command -v genisoimage; } >/dev/null 2>&1 || { \
-	  echo "installing qemu-utils (qemu-img, qemu-io) and genisoimage with apt-get"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-utils genisoimage >/dev/null; }
+	@{ command -v qemu-img && command -v qemu-io && command -v genisoimage && command -v jq; } >/dev/null 2>&1 || { \
+	  echo "installing qemu-utils (qemu-img, qemu-io), genisoimage and jq with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-utils genisoimage jq >/dev/null; }
 
 test: test-deps
 	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: deps
-	$(PYTHON) -m ruff check src tests bench
+	$(PYTHON) -m ruff check src tests bench docs
 	$(PYTHON) -m mypy
 	lint-imports
 
@@ -34,7 +35,15 @@ bench: deps
 	$(PYTHON) bench/download.py
 
 clean:
-	rm -rf scp-images-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf scp-images-data site .pytest_cache .mypy_cache .ruff_cache
+
+# The docs site (docs/, mkdocs.yml) into site/; warnings are errors, as in the tests (tests/docs).
+.PHONY: docs docs-serve
+docs: deps
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict
+
+docs-serve: deps
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs serve
 
 # A long schemathesis run against the official OpenAPI document (CI runs a bounded one).
 conformance: test-deps

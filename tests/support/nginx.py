@@ -4,7 +4,7 @@ nginx runs unprivileged in the foreground (``daemon off``) with its prefix, pid,
 directory of its own. The generated top-level config holds only what a test must choose (the port, the
 upstream servers, the file locations) and ``include``s ``deploy/nginx/scp-images-proxy.conf`` as it is;
 the upstream block is ``deploy/nginx/scp-images-upstream.conf`` with its ``server`` lines replaced. So the
-configuration the README points operators at is the one the cluster test runs through.
+configuration the docs point operators at is the one the cluster test runs through.
 """
 
 from __future__ import annotations
