@@ -254,14 +254,18 @@ def build_components(settings: Settings, *, clock: Clock = system_clock) -> Comp
     secrets = SecretCipher.from_setting(settings.secret_keys())
     engine = create_db_engine(settings.resolved_database_url())
     migrate(engine)
-    blobs = create_blob_store(
-        settings.resolved_blob_url(),
-        s3_endpoint_url=settings.s3_endpoint_url,
-        s3_access_key_id=settings.s3_access_key_id,
-        s3_secret_access_key=settings.s3_secret_access_key,
-        s3_region=settings.s3_region,
-        s3_public_endpoint_url=settings.s3_public_endpoint_url,
-    )
+    try:
+        blobs = create_blob_store(
+            settings.resolved_blob_url(),
+            s3_endpoint_url=settings.s3_endpoint_url,
+            s3_access_key_id=settings.s3_access_key_id,
+            s3_secret_access_key=settings.s3_secret_access_key,
+            s3_region=settings.s3_region,
+            s3_public_endpoint_url=settings.s3_public_endpoint_url,
+        )
+    except ValueError as exc:  # a malformed blob URL, or an S3 endpoint botocore cannot use
+        engine.dispose()
+        raise ConfigError(f"{exc}: check SCP_IMAGES_BLOB_URL and SCP_IMAGES_S3_ENDPOINT_URL") from exc
     parts = Components(settings, Database(engine), blobs, clock, SourceResolver(source_config(settings)))
     parts.secrets = secrets
     try:
