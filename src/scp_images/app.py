@@ -246,14 +246,16 @@ def _check_endpoint(url: str) -> None:
         )
 
 
-def build_components(settings: Settings, *, clock: Clock = system_clock) -> Components:
-    """Connect to the configured stores, creating and migrating an empty database first.
+def build_components(
+    settings: Settings, *, clock: Clock = system_clock, check_blobs: bool = False
+) -> Components:
+    """Connect to the configured stores, creating and migrating an empty database first; with
+    ``check_blobs``, the blob store must answer before the database is touched (BlobStoreUnavailable).
 
     Raises SecretKeyError when the secret encryption keys are malformed or cannot read stored secrets, and
     ConfigError for settings that make no sense together."""
     secrets = SecretCipher.from_setting(settings.secret_keys())
     engine = create_db_engine(settings.resolved_database_url())
-    migrate(engine)
     try:
         blobs = create_blob_store(
             settings.resolved_blob_url(),
@@ -266,6 +268,13 @@ def build_components(settings: Settings, *, clock: Clock = system_clock) -> Comp
     except ValueError as exc:  # a malformed blob URL, or an S3 endpoint botocore cannot use
         engine.dispose()
         raise ConfigError(f"{exc}: check SCP_IMAGES_BLOB_URL and SCP_IMAGES_S3_ENDPOINT_URL") from exc
+    try:
+        if check_blobs:
+            blobs.check()
+        migrate(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     parts = Components(settings, Database(engine), blobs, clock, SourceResolver(source_config(settings)))
     parts.secrets = secrets
     try:

@@ -161,9 +161,10 @@ def shown_path(path: Path) -> str:
     return path.as_posix() if relative.startswith("..") else f"./{relative}"
 
 
-def open_components(settings: Settings, *, create: bool = False) -> Components:
+def open_components(settings: Settings, *, create: bool = False, check_blobs: bool = False) -> Components:
     """``build_components``, with its known failures as one line. Unless ``create``, a SQLite database
-    that does not exist is not made: the command says where it looked and how to point elsewhere."""
+    that does not exist is not made: the command says where it looked and how to point elsewhere. With
+    ``check_blobs`` the blob store must answer first (serve and worker need it at once)."""
     missing = missing_database(settings)
     if missing is not None and not create:
         fatal(
@@ -171,4 +172,4 @@ def open_components(settings: Settings, *, create: bool = False) -> Components:
             f"{PREFIX}DATABASE_URL, or start one with `scp-images serve`"
         )
     with startup_errors(settings):
-        return build_components(settings)
+        return build_components(settings, check_blobs=check_blobs)

@@ -34,21 +34,15 @@ log = logging.getLogger("scp_images.server")
 
 
 def _start(settings: Settings) -> Components:
-    """The components of a long-running process, which warns when secrets are stored unencrypted, and
-    stops with one line when the blob store cannot be used (serve and worker need it at once)."""
+    """The components of a long-running process, which stops with one line when the blob store cannot be
+    used (serve and worker need it at once), and warns when secrets are stored unencrypted."""
+    parts = open_components(settings, create=True, check_blobs=True)
     if not settings.secret_keys():
         log.warning(
             "access-key secrets are stored unencrypted: set %s to encrypt them at rest",
             SETTING,
             extra={"secret_encryption": False},
         )
-    parts = open_components(settings, create=True)
-    try:
-        with startup_errors(settings):
-            parts.blobs.check()
-    except BaseException:
-        parts.close()
-        raise
     return parts
 
 
@@ -103,7 +97,8 @@ NO_ACCOUNT_YET = (
     "(`serve --demo` makes a demo account and key on a database that has no account.)"
 )
 MAKE_A_KEY = (
-    "Console: {console}. To make an access key (its secret is shown once):\n"
+    "Console: {console}\n"
+    "To make an access key (its secret is shown once):\n"
     "  {admin} account list\n"
     "  {admin} key create --account ACCOUNT_ID --user EMAIL"
 )
