@@ -34,7 +34,10 @@ from scp_images.services.quotas import QuotaReport
 from scp_images.services.scrub import MiB, ScrubReport
 
 app = typer.Typer(
-    help="Operator commands (database and blob store accessed directly).",
+    help=(
+        "Operator commands (database and blob store accessed directly). The options below may also "
+        "follow the subcommand: admin account list --data-dir DIR."
+    ),
     no_args_is_help=True,
     cls=GlobalOptionsGroup,
 )
