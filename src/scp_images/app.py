@@ -286,18 +286,22 @@ def build_components(
     return parts
 
 
-def worker_metrics(parts: Components, host: str, port: int) -> Any:
-    """``scp-images worker --metrics-port``: the worker's import and scrub figures, its queue depth
-    (read from the database when scraped) and process figures over HTTP. Returns the server
-    (``shutdown()`` ends it)."""
+def worker_metrics(host: str, port: int) -> tuple[Any, CollectorRegistry]:
+    """``scp-images worker --metrics-port``: the HTTP server (``shutdown()`` ends it) of a registry that
+    ``watch_worker`` fills. It listens before the worker opens anything (OSError on a busy port)."""
     registry = CollectorRegistry()
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    return server, registry
+
+
+def watch_worker(parts: Components, registry: CollectorRegistry) -> None:
+    """The worker's import and scrub figures, its queue depth (read from the database when scraped) and
+    process figures, in ``registry``."""
     ProcessCollector(registry=registry)
     metrics = ImportMetrics(registry)
     parts.observer = PrometheusImportObserver(metrics)
     metrics.queue_depth.set_function(HealthService(parts.db, parts.blobs).import_queue_depth)
     parts.scrubs = PrometheusScrubObserver(ScrubMetrics(registry))
-    server, _thread = start_http_server(port, addr=host, registry=registry)
-    return server
 
 
 def create_app(

@@ -54,16 +54,19 @@ def closed_port() -> Iterator[int]:
 # --- serve binds first -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_a_busy_port_is_one_line_and_nothing_is_made(tmp_path: Path, workers: str) -> None:
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [("serve", "--port"), ("serve --workers 2", "--port"), ("worker", "--metrics-port")],
+)
+def test_a_busy_port_is_one_line_and_nothing_is_made(tmp_path: Path, command: str, flag: str) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        proc = _run(tmp_path, "serve", "--port", str(port), "--workers", workers, "--log-format", "console")
+        proc = _run(tmp_path, *command.split(), flag, str(port), "--log-format", "console")
 
     line = _one_line(proc)
-    assert f"port {port}" in line and "in use by another program" in line and "--port" in line
+    assert f"port {port}" in line and "in use by another program" in line and line.endswith(flag)
     assert list(tmp_path.iterdir()) == []  # no data dir, no database, no demo secret
 
 

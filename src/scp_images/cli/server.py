@@ -8,12 +8,13 @@ import signal
 import threading
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
-from scp_images.app import Components, create_app, worker_metrics
+from scp_images.app import Components, create_app, watch_worker, worker_metrics
 from scp_images.cli import uvicorn_server
 from scp_images.cli._settings import (
     StartupError,
@@ -194,6 +195,17 @@ def process_app() -> FastAPI:
     return create_app(settings, components=open_components(settings, create=True))
 
 
+def _metrics_port(settings: Settings, host: str, port: int | None) -> tuple[Any, CollectorRegistry | None]:
+    """The worker's metrics server, listening before anything is opened (a busy port: one line)."""
+    if port is None:
+        return None, None
+    with startup_errors(settings):
+        try:
+            return worker_metrics(host, port)
+        except OSError as exc:
+            raise StartupError(uvicorn_server.port_problem(exc, host, port, "--metrics-port")) from exc
+
+
 def worker(
     data_dir: Annotated[Path | None, typer.Option(help="Data dir (else SCP_IMAGES_DATA_DIR)")] = None,
     database_url: Annotated[str | None, typer.Option(help="Else SCP_IMAGES_DATABASE_URL")] = None,
@@ -207,14 +219,10 @@ def worker(
     the continuous integrity scrub when SCP_IMAGES_SCRUB_RATE (MiB/s) is above 0."""
     configure_logging("info", log_format=log_format.value)
     settings = build_settings(data_dir, database_url)
+    exporter, registry = _metrics_port(settings, metrics_host, metrics_port)
     parts = _start(settings)
-    try:
-        exporter = worker_metrics(parts, metrics_host, metrics_port) if metrics_port is not None else None
-    except OSError as exc:
-        parts.close()
-        problem = uvicorn_server.port_problem(exc, metrics_host, metrics_port or 0, "--metrics-port")
-        with startup_errors(settings):
-            raise StartupError(problem) from exc
+    if registry is not None:
+        watch_worker(parts, registry)
     work = parts.background()
     stop = threading.Event()
 
