@@ -40,11 +40,12 @@ def hoist(args: list[str], options: dict[str, bool]) -> list[str]:
             break
         name, equals, _ = arg.partition("=")
         takes_value = options.get(name)
-        if takes_value is None or (equals and not takes_value):
+        dangling = takes_value and not equals and index + 1 == len(args)  # left for click to refuse
+        if takes_value is None or (equals and not takes_value) or dangling:
             rest.append(arg)
             index += 1
             continue
-        width = 2 if takes_value and not equals and index + 1 < len(args) else 1
+        width = 2 if takes_value and not equals else 1
         front += args[index : index + width]
         index += width
     return front + rest
