@@ -103,7 +103,16 @@ def test_debug_shows_the_traceback_behind_the_line(tmp_path: Path, closed_port: 
     assert "Traceback" in proc.stderr
 
 
-@pytest.mark.parametrize("url", ["nonsense", "nosuchdb://host/name", "postgresql://u:hunter2@host/name"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "nonsense",
+        "nosuchdb://host/name",
+        "postgresql://u:hunter2@host/name",  # psycopg2's scheme: not installed
+        "postgresql+psycopg://u:hunter2@host:port/name",
+        "u:hunter2@host/name",
+    ],
+)
 def test_a_malformed_database_url_is_one_line(tmp_path: Path, url: str) -> None:
     line = _one_line(_run(tmp_path, "admin", "account", "list", env=_env(database_url=url)))
 

@@ -78,7 +78,7 @@ def explain(exc: BaseException, settings: Settings | None) -> str | None:
         exc = exc.__cause__
     url = settings.resolved_database_url() if settings is not None else None
     if isinstance(exc, ArgumentError) and url is not None:
-        return f"{PREFIX}DATABASE_URL {masked(url)!r} is not a database URL: expected {_URL_FORMS}"
+        return _malformed(url)
     if isinstance(exc, ModuleNotFoundError) and settings is not None and settings.database_url:
         return (
             f"{PREFIX}DATABASE_URL needs the Python module {exc.name}, which is not installed: "
@@ -91,6 +91,10 @@ def explain(exc: BaseException, settings: Settings | None) -> str | None:
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"cannot write {exc.filename} ({exc.strerror}); {_DATA_DIR}"
     return None
+
+
+def _malformed(url: str) -> str:
+    return f"{PREFIX}DATABASE_URL {masked(url)!r} is not a database URL: expected {_URL_FORMS}"
 
 
 def _invalid_settings(exc: ValidationError) -> str:
@@ -121,8 +125,8 @@ def masked(url: str) -> str:
     """A database URL fit to show: the password masked (even in a URL SQLAlchemy cannot parse)."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    except (ArgumentError, ValueError):
+        return re.sub(r"^((?:[^:/@]*://)?[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def is_embedded(settings: Settings) -> bool:
@@ -147,8 +151,11 @@ def build_settings(data_dir: Path | None = None, database_url: str | None = None
 
 def missing_database(settings: Settings) -> Path | None:
     """The SQLite file the settings name, when it does not exist yet (None: it does, or not SQLite)."""
-    with startup_errors(settings):
+    try:
         url = make_url(settings.resolved_database_url())
+    except (ArgumentError, ValueError) as exc:  # a port that is not a number is a ValueError
+        with startup_errors(settings):
+            raise StartupError(_malformed(settings.resolved_database_url())) from exc
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     path = Path(url.database)
