@@ -248,22 +248,35 @@ def _check_endpoint(url: str) -> None:
         )
 
 
-def build_components(settings: Settings, *, clock: Clock = system_clock) -> Components:
-    """Connect to the configured stores, creating and migrating an empty database first.
+def build_components(
+    settings: Settings, *, clock: Clock = system_clock, check_blobs: bool = False
+) -> Components:
+    """Connect to the configured stores, creating and migrating an empty database first; with
+    ``check_blobs``, the blob store must answer before the database is touched (BlobStoreUnavailable).
 
     Raises SecretKeyError when the secret encryption keys are malformed or cannot read stored secrets, and
     ConfigError for settings that make no sense together."""
     secrets = SecretCipher.from_setting(settings.secret_keys())
     engine = create_db_engine(settings.resolved_database_url())
-    migrate(engine)
-    blobs = create_blob_store(
-        settings.resolved_blob_url(),
-        s3_endpoint_url=settings.s3_endpoint_url,
-        s3_access_key_id=settings.s3_access_key_id,
-        s3_secret_access_key=settings.s3_secret_access_key,
-        s3_region=settings.s3_region,
-        s3_public_endpoint_url=settings.s3_public_endpoint_url,
-    )
+    try:
+        blobs = create_blob_store(
+            settings.resolved_blob_url(),
+            s3_endpoint_url=settings.s3_endpoint_url,
+            s3_access_key_id=settings.s3_access_key_id,
+            s3_secret_access_key=settings.s3_secret_access_key,
+            s3_region=settings.s3_region,
+            s3_public_endpoint_url=settings.s3_public_endpoint_url,
+        )
+    except ValueError as exc:  # a malformed blob URL, or an S3 endpoint botocore cannot use
+        engine.dispose()
+        raise ConfigError(f"{exc}: check SCP_IMAGES_BLOB_URL and SCP_IMAGES_S3_ENDPOINT_URL") from exc
+    try:
+        if check_blobs:
+            blobs.check()
+        migrate(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     parts = Components(settings, Database(engine), blobs, clock, SourceResolver(source_config(settings)))
     parts.secrets = secrets
     try:
@@ -275,11 +288,17 @@ def build_components(settings: Settings, *, clock: Clock = system_clock) -> Comp
     return parts
 
 
-def worker_metrics(parts: Components, host: str, port: int) -> Any:
-    """``scp-images worker --metrics-port``: the worker's import and scrub figures, its queue depth and
-    age (read from the database when scraped) and process figures over HTTP. Returns the server
-    (``shutdown()`` ends it)."""
+def worker_metrics(host: str, port: int) -> tuple[Any, CollectorRegistry]:
+    """``scp-images worker --metrics-port``: the HTTP server (``shutdown()`` ends it) of a registry that
+    ``watch_worker`` fills. It listens before the worker opens anything (OSError on a busy port)."""
     registry = CollectorRegistry()
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    return server, registry
+
+
+def watch_worker(parts: Components, registry: CollectorRegistry) -> None:
+    """The worker's import and scrub figures, its queue depth and age (read from the database when
+    scraped) and process figures, in ``registry``."""
     ProcessCollector(registry=registry)
     metrics = ImportMetrics(registry)
     parts.observer = PrometheusImportObserver(metrics)
@@ -287,8 +306,6 @@ def worker_metrics(parts: Components, host: str, port: int) -> Any:
     metrics.queue_depth.set_function(lambda: health.import_queue().depth)
     metrics.queue_age.set_function(lambda: health.import_queue().age_seconds)
     parts.scrubs = PrometheusScrubObserver(ScrubMetrics(registry))
-    server, _thread = start_http_server(port, addr=host, registry=registry)
-    return server
 
 
 def create_app(

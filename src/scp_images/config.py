@@ -30,7 +30,8 @@ class ConfigError(ValueError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SCP_IMAGES_", extra="ignore")
+    # A variable set to the empty string (as env files and compose files write "unset") is unset.
+    model_config = SettingsConfigDict(env_prefix="SCP_IMAGES_", extra="ignore", env_ignore_empty=True)
 
     data_dir: Path = Path("scp-images-data")
     database_url: str | None = None

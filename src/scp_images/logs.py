@@ -70,3 +70,5 @@ def configure_logging(level: str = "info", stream: Any = None, log_format: str =
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Alembic says a few INFO lines per migration step; the database module logs one line for the upgrade.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)

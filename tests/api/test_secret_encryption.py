@@ -148,6 +148,7 @@ def test_serve_and_worker_warn_when_secrets_are_stored_unencrypted(
 
 
 def test_reencrypt_without_a_key_is_refused(settings: Settings) -> None:
+    build_components(settings).close()  # the database exists: only the missing key is wrong
     env = {k: v for k, v in cli_env(settings).items() if k != "SCP_IMAGES_SECRET_ENCRYPTION_KEY"}
     result = subprocess.run(
         [*SCP_IMAGES, "admin", "key", "reencrypt"], env=env, capture_output=True, text=True, timeout=120

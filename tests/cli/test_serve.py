@@ -67,6 +67,12 @@ def test_first_start_prints_a_working_demo_key(tmp_path: Path) -> None:
         secret = re.search(r"secret key : (\S+)", banner)
         assert access and secret, banner
         assert f"SCP_ENDPOINT=http://127.0.0.1:{port}" in banner and "scp-images image list" in banner
+        assert f"console    : http://127.0.0.1:{port}/console\n" in banner
+        # Migrating an empty database is one line at the default level, none of alembic's own.
+        assert [line for line in banner.splitlines() if "migrat" in line.lower()] == [
+            next(line for line in banner.splitlines() if "database: migrated from empty to " in line)
+        ], banner
+        assert "alembic" not in banner
         _wait_healthy(port)
         with Client(f"http://127.0.0.1:{port}", access[1], secret[1]) as client:
             assert client.images.list() == []
@@ -77,10 +83,16 @@ def test_first_start_prints_a_working_demo_key(tmp_path: Path) -> None:
 
     proc = _serve(tmp_path / "data", port)
     try:
-        assert "access key" not in _read_until_listening(proc)
+        later = _read_until_listening(proc)
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+    # A later start shows no secret, names the console and says how to make a key; nothing to migrate.
+    assert secret[1] not in later and "access key :" not in later and "migrat" not in later.lower()
+    assert f"Console: http://127.0.0.1:{port}/console" in later
+    admin = f"scp-images admin --data-dir {(tmp_path / 'data').resolve()}"
+    assert f"{admin} account list" in later
+    assert f"{admin} key create --account ACCOUNT_ID --user EMAIL" in later
 
 
 def _first_banner(data_dir: Path, *flags: str, **settings: str) -> str:
@@ -109,8 +121,10 @@ def _accounts(url: str) -> list[tuple[str, int]]:
 def test_postgres_starts_with_no_account_and_says_how_to_make_one(tmp_path: Path, postgres_url: str) -> None:
     banner = _first_banner(tmp_path / "data", database_url=postgres_url)
 
-    assert "access key" not in banner and "secret key" not in banner
+    assert "access key :" not in banner and "secret key" not in banner
     assert "No account yet" in banner and "scp-images admin account create --name NAME" in banner
+    assert "scp-images admin key create --account ACCOUNT_ID --user EMAIL" in banner
+    assert "/console" in banner
     assert _accounts(postgres_url) == []
 
 
@@ -140,7 +154,7 @@ def test_demo_flag_makes_a_demo_key_on_postgres(tmp_path: Path, postgres_url: st
         proc.wait(timeout=15)
     assert _accounts(postgres_url) == [("demo", 1)]
 
-    assert "access key" not in _first_banner(tmp_path / "data", "--demo", database_url=postgres_url)
+    assert "access key :" not in _first_banner(tmp_path / "data", "--demo", database_url=postgres_url)
     assert _accounts(postgres_url) == [("demo", 1)]
 
 
@@ -150,7 +164,7 @@ def test_demo_flag_leaves_a_database_with_accounts_alone(tmp_path: Path, postgre
 
     banner = _first_banner(tmp_path / "data", "--demo", database_url=postgres_url)
 
-    assert "access key" not in banner and "No account yet" not in banner
+    assert "access key :" not in banner and "No account yet" not in banner
     assert _accounts(postgres_url) == [("ops", 0)]
 
 
@@ -168,7 +182,7 @@ def test_servers_starting_together_with_demo_make_one_demo_account(tmp_path: Pat
             proc.wait(timeout=15)
 
     assert all("listening on" in banner for banner in banners), banners
-    assert sum("access key" in banner for banner in banners) == 1, banners
+    assert sum("access key :" in banner for banner in banners) == 1, banners
     assert _accounts(postgres_url) == [("demo", 1)]
 
 

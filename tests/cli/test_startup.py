@@ -55,7 +55,9 @@ def _env(tmp_path: Path, database_url: str) -> dict[str, str]:
 
 def test_processes_starting_together_migrate_once(tmp_path: Path, fresh_database_url: str) -> None:
     env = _env(tmp_path, fresh_database_url)
-    procs = start_together(tmp_path / "go", [["admin", "account", "list"]] * PROCESSES, env)
+    # account create: the command that may create a database (a list refuses to make one)
+    command = ["admin", "account", "create", "--name", "ops"]
+    procs = start_together(tmp_path / "go", [command] * PROCESSES, env)
     results = [proc.communicate(timeout=120) for proc in procs]
 
     failures = [err for proc, (_, err) in zip(procs, results, strict=True) if proc.returncode != 0]
@@ -116,9 +118,8 @@ def test_a_schema_left_older_than_the_code_refuses_to_start(
 ) -> None:
     monkeypatch.setattr(database.command, "upgrade", lambda *args: None)  # a migration that did nothing
 
-    result = CliRunner().invoke(
-        admin.app, ["--database-url", fresh_database_url, "--data-dir", str(tmp_path), "account", "list"]
-    )
+    options = ["--database-url", fresh_database_url, "--data-dir", str(tmp_path)]
+    result = CliRunner().invoke(admin.app, [*options, "account", "create", "--name", "x"])
 
     assert result.exit_code == 1, result.output
     expected = f"the database schema is at revision none, older than the {code_head()}"

@@ -95,7 +95,7 @@ class ServerProcess:
             except Exception as exc:
                 _end(self.proc)
                 # Another process can take the free port between free_port() and the server's bind.
-                if port is None and attempt < PORT_ATTEMPTS and "address already in use" in _tail(log):
+                if port is None and attempt < PORT_ATTEMPTS and "in use by another program" in _tail(log):
                     continue
                 self._log.close()
                 raise RuntimeError(f"{exc}; its log:\n{_tail(log)}") from exc

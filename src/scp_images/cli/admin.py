@@ -1,5 +1,7 @@
 """``scp-images admin …``: operator commands working on the configured database and blob store
-directly (like ``keystone-manage``). An empty data dir or database is created and migrated first."""
+directly (like ``keystone-manage``). Only ``account create`` and ``image import`` create a missing
+embedded database (and say so on stderr); every other command says there is none and where it looked.
+The connection options (``--data-dir`` …) are accepted before or after the subcommand."""
 
 from __future__ import annotations
 
@@ -12,8 +14,15 @@ import typer
 
 from scp_images.app import Components
 from scp_images.cli._audit import audit_app
+from scp_images.cli._groups import GlobalOptionsGroup
 from scp_images.cli._output import EXIT_USAGE, fail, print_json, print_record
-from scp_images.cli._settings import build_settings, open_components
+from scp_images.cli._settings import (
+    build_settings,
+    missing_database,
+    open_components,
+    shown_path,
+    startup_errors,
+)
 from scp_images.domain.errors import DomainError, InvalidSourceGrant
 from scp_images.domain.image import OS_DISTROS, Visibility, parse_image_id
 from scp_images.domain.principal import parse_action
@@ -24,7 +33,14 @@ from scp_images.services.ingest import PublishRequest
 from scp_images.services.quotas import QuotaReport
 from scp_images.services.scrub import MiB, ScrubReport
 
-app = typer.Typer(help="Operator commands (database and blob store accessed directly).", no_args_is_help=True)
+app = typer.Typer(
+    help=(
+        "Operator commands (database and blob store accessed directly). The options below may also "
+        "follow the subcommand: admin account list --data-dir DIR."
+    ),
+    no_args_is_help=True,
+    cls=GlobalOptionsGroup,
+)
 account_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 key_app = typer.Typer(help="Access keys.", no_args_is_help=True)
 image_app = typer.Typer(help="Images published by the operator.", no_args_is_help=True)
@@ -57,10 +73,17 @@ def options(
 
 
 @contextmanager
-def components(ctx: typer.Context) -> Iterator[Components]:
-    parts = open_components(ctx.obj)
+def components(ctx: typer.Context, *, create: bool = False) -> Iterator[Components]:
+    """The components on the configured database; only with ``create`` is a missing one made (one line
+    on stderr says so), else the command stops with one line saying where it looked."""
+    settings = ctx.obj
+    missing = missing_database(settings) if create else None
+    parts = open_components(settings, create=create)
+    if missing is not None:
+        typer.echo(f"created a new database in {shown_path(missing.parent)}", err=True)
     try:
-        yield parts
+        with startup_errors(settings):
+            yield parts
     except DomainError as exc:
         fail(f"{exc.code}: {exc.message}")
     finally:
@@ -81,8 +104,8 @@ def account_create(
     id: Annotated[str | None, typer.Option("--id", help="32 hex characters; random when omitted")] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Create an account."""
-    with components(ctx) as parts:
+    """Create an account (and the embedded database, when there is none yet)."""
+    with components(ctx, create=True) as parts:
         account = parts.accounts.create_account(name, id)
     _show({"id": account.id, "name": account.name}, json, "Account")
 
@@ -217,7 +240,7 @@ def image_import(
         protected=protected,
         hidden=hidden,
     )
-    with components(ctx) as parts:
+    with components(ctx, create=True) as parts:
         image = parts.ingest.publish_file(request)
     _show(image_body(image, V1_3), json, f"Image {image.id}")
 

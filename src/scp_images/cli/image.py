@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from scp_images.cli._groups import GlobalOptionsGroup
 from scp_images.cli._output import (
     EXIT_USAGE,
     SIZE_FIELDS,
@@ -36,7 +37,9 @@ from scp_images.client import (
     resolve_credentials,
 )
 
-app = typer.Typer(help="Work with images through the SCP image API.", no_args_is_help=True)
+app = typer.Typer(
+    help="Work with images through the SCP image API.", no_args_is_help=True, cls=GlobalOptionsGroup
+)
 member_app = typer.Typer(help="Share an image with other accounts, and answer shares.", no_args_is_help=True)
 app.add_typer(member_app, name="member")
 

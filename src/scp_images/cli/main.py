@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+from typing import Annotated
 
 import typer
 
 from scp_images.cli import image
+from scp_images.cli._groups import GlobalOptionsGroup
 
-app = typer.Typer(help="scp-images: an SCP-compatible virtual machine image service.", no_args_is_help=True)
+DEBUG_VARIABLE = "SCP_IMAGES_DEBUG"  # read by the operator commands' one-line errors (cli/_settings.py)
+
+app = typer.Typer(
+    help="scp-images: an SCP-compatible virtual machine image service.",
+    no_args_is_help=True,
+    cls=GlobalOptionsGroup,
+)
 app.add_typer(image.app, name="image")
+
+
+@app.callback()
+def global_options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", envvar=DEBUG_VARIABLE, help="Show the traceback behind a one-line error (any position)"
+        ),
+    ] = False,
+) -> None:
+    if debug:  # also for the processes of `serve --workers N`, which inherit the environment
+        os.environ[DEBUG_VARIABLE] = "1"
 
 
 OPERATOR_COMMANDS = ("admin", "serve", "worker")

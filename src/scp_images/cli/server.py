@@ -8,83 +8,100 @@ import signal
 import threading
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from fastapi import FastAPI
-from sqlalchemy import make_url
+from prometheus_client import CollectorRegistry
 
-from scp_images.app import Components, create_app, worker_metrics
+from scp_images.app import Components, create_app, watch_worker, worker_metrics
 from scp_images.cli import uvicorn_server
-from scp_images.cli._settings import build_settings, open_components
+from scp_images.cli._settings import (
+    StartupError,
+    build_settings,
+    is_embedded,
+    masked,
+    open_components,
+    startup_errors,
+)
 from scp_images.config import Settings
 from scp_images.logs import configure_logging
 from scp_images.services.secrets import SETTING
+from scp_images.store.sql.accounts import AccountRecord, KeyRecord
+
+__all__ = ["is_embedded", "process_app", "serve", "worker", "worker_count"]
 
 log = logging.getLogger("scp_images.server")
 
 
 def _start(settings: Settings) -> Components:
-    """The components of a long-running process, which warns when secrets are stored unencrypted."""
+    """The components of a long-running process, which stops with one line when the blob store cannot be
+    used (serve and worker need it at once), and warns when secrets are stored unencrypted."""
+    parts = open_components(settings, create=True, check_blobs=True)
     if not settings.secret_keys():
         log.warning(
             "access-key secrets are stored unencrypted: set %s to encrypt them at rest",
             SETTING,
             extra={"secret_encryption": False},
         )
-    return open_components(settings)
-
-
-def is_embedded(settings: Settings) -> bool:
-    """The embedded default: no database URL, or one naming the data dir's own SQLite file."""
-    if not settings.database_url:  # unset, or set empty (as the rest of the settings read it)
-        return True
-    url = make_url(settings.database_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return False
-    return Path(url.database).resolve() == settings.embedded_database_path()
+    return parts
 
 
 def shown_url(url: str) -> str:
     """A database URL fit for a log line: the password masked."""
-    return make_url(url).render_as_string(hide_password=True)
+    return masked(url)
 
 
 def _first_start(parts: Components, endpoint: str, demo: bool) -> None:
     """The embedded default (or ``--demo``) on a database without accounts gets a demo account and key;
-    shared infrastructure starts with none and says how to make one."""
+    shared infrastructure starts with none and says how to make one. Later starts say how to make a key:
+    a secret is shown once, when it is made, never again."""
     settings = parts.settings
     embedded = is_embedded(settings)
-    if not (demo or embedded):
-        if not parts.accounts.list_accounts():
-            log.warning(NO_ACCOUNT_YET)
-        return
-    created = parts.accounts.create_first_account("demo", "demo@example.com")
-    if created is None:
-        return
-    account, key = created
     admin = f"scp-images admin --data-dir {settings.data_dir.resolve()}" if embedded else "scp-images admin"
+    console = f"{endpoint.rstrip('/')}/console"
+    if demo or embedded:
+        created = parts.accounts.create_first_account("demo", "demo@example.com")
+        if created is not None:
+            _demo_banner(*created, endpoint=endpoint, console=console, admin=admin)
+            return
+    elif not parts.accounts.list_accounts():
+        log.warning(NO_ACCOUNT_YET.format(admin=admin, console=console))
+        return
+    log.info(MAKE_A_KEY.format(admin=admin, console=console))
+
+
+def _demo_banner(account: AccountRecord, key: KeyRecord, *, endpoint: str, console: str, admin: str) -> None:
     # Through the log, like every other start-up line: readable on a terminal, one JSON record (with the
     # key as fields too) when a machine reads the log.
     log.warning(
         "First start: created a demo account and access key.\n"
         f"  account id : {account.id}\n"
         f"  access key : {key.access_key}\n"
-        f"  secret key : {key.secret_key}\n\n"
+        f"  secret key : {key.secret_key}\n"
+        f"  console    : {console}\n\n"
         "Try it:\n"
         f"  export SCP_ENDPOINT={endpoint} SCP_ACCESS_KEY={key.access_key} SCP_SECRET_KEY={key.secret_key}\n"
         "  scp-images image list\n"
         f"  {admin} image import --file disk.qcow2 "
-        f"--name my-image --os-distro ubuntu --owner {account.id} --visibility private",
+        f"--name my-image --os-distro ubuntu --owner {account.id} --visibility private\n"
+        "The secret key is shown only now; later starts say how to make another key.",
         extra={"account_id": account.id, "access_key": key.access_key, "secret_key": key.secret_key},
     )
 
 
 NO_ACCOUNT_YET = (
     "No account yet. Create one with the same SCP_IMAGES_* settings as this server:\n"
-    "  scp-images admin account create --name NAME\n"
-    "  scp-images admin key create --account ACCOUNT_ID --user EMAIL\n"
+    "  {admin} account create --name NAME\n"
+    "  {admin} key create --account ACCOUNT_ID --user EMAIL\n"
+    "then sign in to the console at {console} with that key.\n"
     "(`serve --demo` makes a demo account and key on a database that has no account.)"
+)
+MAKE_A_KEY = (
+    "Console: {console}\n"
+    "To make an access key (its secret is shown once):\n"
+    "  {admin} account list\n"
+    "  {admin} key create --account ACCOUNT_ID --user EMAIL"
 )
 
 
@@ -121,6 +138,9 @@ def serve(
     count = worker_count(workers)
     configure_logging(log_level, log_format=log_format.value)
     settings = build_settings(data_dir, database_url)
+    # The port first: on a busy one nothing is created, nothing printed but one line.
+    with startup_errors(settings):
+        sock = uvicorn_server.listen(host, port)
     parts = _start(settings)
     endpoint = settings.public_urls[0] if settings.public_urls else f"http://{host}:{port}"
     _first_start(parts, endpoint, demo)
@@ -136,11 +156,11 @@ def serve(
         "timeout_graceful_shutdown": settings.shutdown_timeout_seconds,
     }
     if count == 1:
-        uvicorn_server.serve_one(create_app(settings, components=parts), **options)
+        uvicorn_server.serve_one(create_app(settings, components=parts), sock, **options)
         return
     parts.close()  # each process opens its own, from the settings passed down in the environment
     _pass_down(settings, log_level, log_format.value)
-    uvicorn_server.serve_many(f"{__name__}:process_app", count, **options)
+    uvicorn_server.serve_many(f"{__name__}:process_app", count, sock, **options)
 
 
 def worker_count(value: str) -> int:
@@ -170,9 +190,20 @@ def _pass_down(settings: Settings, log_level: str, log_format: str) -> None:
 
 def process_app() -> FastAPI:
     """The app factory of each ``serve --workers N`` process: its own Settings and components."""
-    configure_logging(os.environ.get(_LOG_LEVEL, "info"), log_format=os.environ.get(_LOG_FORMAT, "auto"))
-    settings = Settings()
-    return create_app(settings, components=open_components(settings))
+    configure_logging(os.environ.get(_LOG_LEVEL) or "info", log_format=os.environ.get(_LOG_FORMAT) or "auto")
+    settings = build_settings()
+    return create_app(settings, components=open_components(settings, create=True))
+
+
+def _metrics_port(settings: Settings, host: str, port: int | None) -> tuple[Any, CollectorRegistry | None]:
+    """The worker's metrics server, listening before anything is opened (a busy port: one line)."""
+    if port is None:
+        return None, None
+    with startup_errors(settings):
+        try:
+            return worker_metrics(host, port)
+        except OSError as exc:
+            raise StartupError(uvicorn_server.port_problem(exc, host, port, "--metrics-port")) from exc
 
 
 def worker(
@@ -188,8 +219,10 @@ def worker(
     the continuous integrity scrub when SCP_IMAGES_SCRUB_RATE (MiB/s) is above 0."""
     configure_logging("info", log_format=log_format.value)
     settings = build_settings(data_dir, database_url)
+    exporter, registry = _metrics_port(settings, metrics_host, metrics_port)
     parts = _start(settings)
-    exporter = worker_metrics(parts, metrics_host, metrics_port) if metrics_port is not None else None
+    if registry is not None:
+        watch_worker(parts, registry)
     work = parts.background()
     stop = threading.Event()
 

@@ -7,8 +7,10 @@ more; and the processes share one Prometheus multiprocess directory, fresh for e
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,12 +18,44 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors.multiprocess import Multiprocess
 
+from scp_images.cli._settings import StartupError
+
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable, read by each child at import
+BACKLOG = 2048  # uvicorn's default
 
 
-def serve_one(app: Any, **options: Any) -> None:
+def listen(host: str, port: int, flag: str = "--port") -> socket.socket:
+    """The listening socket, bound before anything else happens (``serve`` binds, then opens the
+    database): a port another program holds is a StartupError saying so, and nothing was made."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise StartupError(port_problem(exc, host, port, flag)) from exc
+    sock.set_inheritable(True)  # the processes of --workers N serve on it
+    return sock
+
+
+def port_problem(exc: OSError, host: str, port: int, flag: str = "--port") -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is in use by another program; stop it or choose another with {flag}"
+    if exc.errno == errno.EACCES:
+        return (
+            f"not allowed to listen on port {port} (ports below 1024 need root or CAP_NET_BIND_SERVICE); "
+            f"choose another with {flag}"
+        )
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {host!r}: not an address of this machine; check --host"
+    return f"cannot listen on {host}:{port} ({exc.strerror}); check --host and {flag}"
+
+
+def serve_one(app: Any, sock: socket.socket, **options: Any) -> None:
     """This process serves; on SIGTERM uvicorn closes the socket and finishes in-flight requests."""
-    uvicorn.Server(uvicorn.Config(app, **options)).run()
+    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
 
 
 class _Processes(Multiprocess):
@@ -40,12 +74,11 @@ class _Processes(Multiprocess):
             sock.close()
 
 
-def serve_many(factory: str, workers: int, **options: Any) -> None:
-    """``workers`` processes, each calling ``factory`` (an import string) to build its own app."""
+def serve_many(factory: str, workers: int, sock: socket.socket, **options: Any) -> None:
+    """``workers`` processes on ``sock``, each calling ``factory`` (an import string) to build its app."""
     config = uvicorn.Config(factory, factory=True, workers=workers, **options)
     created = _metrics_dir()
     try:
-        sock = config.bind_socket()
         _Processes(config, sockets=[sock]).run()
     finally:
         if created is not None:

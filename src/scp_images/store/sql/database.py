@@ -85,9 +85,12 @@ def migrate(engine: Engine) -> None:
         lock_for_writing(connection)
         found = _database_revisions(connection)
         if all(revision in known for revision in found):
+            before = found
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
             found = _database_revisions(connection)
+            if found != before:  # one line for the whole upgrade (alembic's own lines are DEBUG chatter)
+                _log.info("database: migrated from %s to %s", ", ".join(before) or "empty", ", ".join(found))
         else:
             _log.warning("the database schema (%s) is newer than this code's (%s)", found, heads)
         problem = schema_problem(found, heads, known)
