@@ -175,7 +175,7 @@ GAP = "  "
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """``kind``: ``text``, ``id`` (shortened on a terminal), ``time`` (compact on a terminal), ``size`` or
+    """``kind``: ``text``, ``id`` (shortened on a terminal; quoted when not one plain word), ``time`` (compact on a terminal), ``size`` or
     ``quoted`` (text in quotes unless it is one plain word). ``cut``: on a terminal, longer text is cut
     to this many cells. ``drop``: a terminal too narrow for every column loses the highest first (0: never).
     ``long``: shown only with ``--long``."""
@@ -196,10 +196,14 @@ def name_column(key: str = "name") -> Column:
 
 
 def _value(column: Column, value: Any, terse: bool) -> str:
-    if value is None or value == "":
+    if value is None or value == "" or value == [] or value == {}:
         return "-"
+    if column.kind == "id" and not _PLAIN.fullmatch(str(value)):
+        # an id as a caller sent it (an audit record's): quoted, so it cannot pass for other columns
+        text = quoted(value)
+        return cut(text, SHORT_ID + 4) if terse else text
     if column.kind == "id" and terse:
-        return safe(short_id(str(value)))
+        return short_id(str(value))
     if column.kind == "time":
         return compact_time(value) if terse else cell(column.key, value)
     if column.kind == "size":
