@@ -291,7 +291,8 @@ def _chunks(text: str, width: int) -> list[str]:
 
 
 def print_error(message: str) -> None:
-    err_console.print(Text.assemble(("error:", "bold red"), " ", safe(message, keep_newlines=True)))
+    text = Text.assemble(("error:", "bold red"), " ", safe(message, keep_newlines=True))
+    err_console.print(text, soft_wrap=True)  # piped, a message is never folded into the middle of a word
 
 
 def fail(message: str, code: int = EXIT_API_ERROR) -> NoReturn:
