@@ -75,7 +75,12 @@ def _capture(monkeypatch: pytest.MonkeyPatch, width: int, terminal: bool) -> io.
     return out
 
 
-COLUMNS = (Column("id", kind="id"), name_column(), Column("tag", drop=1), Column("who", kind="quoted", cut=20))
+COLUMNS = (
+    Column("id", kind="id"),
+    name_column(),
+    Column("tag", drop=1),
+    Column("who", kind="quoted", cut=20),
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -86,7 +91,9 @@ def test_any_table_fits_has_a_line_a_row_and_no_foreign_codes(
     with pytest.MonkeyPatch.context() as monkeypatch:
         for terminal in (True, False):
             out = _capture(monkeypatch, width, terminal)
-            records = [{"id": f"{i:08x}-aaaa", "name": n, "tag": t, "who": w} for i, (n, t, w) in enumerate(rows)]
+            records = [
+                {"id": f"{i:08x}-aaaa", "name": n, "tag": t, "who": w} for i, (n, t, w) in enumerate(rows)
+            ]
             print_table(COLUMNS, records)
             text = OWN_CODES.sub("", out.getvalue())
             assert "\x1b" not in text and not re.search("[\x80-\x9f]", text)

@@ -84,11 +84,15 @@ def test_image_tables_fit_the_terminal_and_show_tenant_text_as_text(
     assert {i["name"] for i in json_of(run_cli(env, "list", "--json"))["images"]} == set(images)
 
 
-def test_piped_tables_are_complete_and_stable(stack: Stack, owner: Key, home: Path, images: dict[str, str]) -> None:
+def test_piped_tables_are_complete_and_stable(
+    stack: Stack, owner: Key, home: Path, images: dict[str, str]
+) -> None:
     env = key_env(stack, owner, home)
     listed = run_cli(env, "list")
-    assert listed.returncode == 0 and "\x1b" not in listed.stdout and not any(
-        "\x80" <= c <= "\x9f" for c in listed.stdout
+    assert (
+        listed.returncode == 0
+        and "\x1b" not in listed.stdout
+        and not any("\x80" <= c <= "\x9f" for c in listed.stdout)
     )
     lines = listed.stdout.splitlines()
     assert lines[0].split() == ["id", "name", "status", "visibility", "os_distro", "size", "created_at"]
@@ -129,33 +133,52 @@ def test_admin_tables_have_headers_fit_and_show_tenant_text_as_text(stack: Stack
     denied = ("--deny", "virtualserver:DeleteImage", "--deny", "virtualserver:ShowImage")
     subprocess.run(
         [*SCP_IMAGES, "admin", "key", "create", "--account", owner.account_id, "--user", hostile, *denied],
-        env=cli_env(stack.settings), check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+        env=cli_env(stack.settings),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     stack.components.source_grants.grant(owner.account_id, "a-bucket", "team/" + "x" * 40)
     # A refused delete naming an access key made to read like a successful delete of the image
     forged = "AK  image.delete  204  ok"
-    refused = httpx.delete(f"{stack.base_url}/v1/images/{'0' * 8}-0000-4000-8000-{'0' * 12}",
-                           headers={HEADER_ACCESS_KEY: forged})  # fmt: skip
+    refused = httpx.delete(
+        f"{stack.base_url}/v1/images/{'0' * 8}-0000-4000-8000-{'0' * 12}", headers={HEADER_ACCESS_KEY: forged}
+    )
     assert refused.status_code == 401
 
     records = len(json.loads(_admin_on_terminal(stack, "audit", "list", "--json").text)["records"])
     for columns in WIDTHS:
-        accounts = _check_table(_admin_on_terminal(stack, "account", "list", columns=columns), columns,
-                                {"id", "name"}, 2)  # fmt: skip
+        accounts = _check_table(
+            _admin_on_terminal(stack, "account", "list", columns=columns), columns, {"id", "name"}, 2
+        )
         assert any("ev\\x1b[31mil\\x9b[/x]\\n\\u202e" in row for row in accounts)
         assert any(row.startswith(hostile_account.account_id[:8]) for row in accounts)
-        keys = _check_table(_admin_on_terminal(stack, "key", "list", columns=columns), columns,
-                            {"access_key", "account_id", "user_name", "state", "denied_actions"}, 3)  # fmt: skip
+        keys = _check_table(
+            _admin_on_terminal(stack, "key", "list", columns=columns),
+            columns,
+            {"access_key", "account_id", "user_name", "state", "denied_actions"},
+            3,
+        )
         assert sum("ev\\x1b[31mil" in row for row in keys) == 2  # its own key, and the one made here
-        _check_table(_admin_on_terminal(stack, "source", "list", columns=columns), columns,
-                     {"account_id", "bucket", "prefix"}, 1)  # fmt: skip
+        _check_table(
+            _admin_on_terminal(stack, "source", "list", columns=columns),
+            columns,
+            {"account_id", "bucket", "prefix"},
+            1,
+        )
         quota = _admin_on_terminal(stack, "quota", "show", "--account", owner.account_id, columns=columns)
-        assert quota.returncode == 0 and quota.widest() <= columns and ["quota", "usage", "limit"] in [
-            line.split() for line in quota.lines
-        ]
+        assert (
+            quota.returncode == 0
+            and quota.widest() <= columns
+            and ["quota", "usage", "limit"] in [line.split() for line in quota.lines]
+        )
         audit = _admin_on_terminal(stack, "audit", "list", columns=columns)
-        rows = _check_table(audit, columns, {"at", "action", "status", "error", "kind", "who", "image_id",
-                                             "member_id", "detail"}, records)  # fmt: skip
+        rows = _check_table(
+            audit,
+            columns,
+            {"at", "action", "status", "error", "kind", "who", "image_id", "member_id", "detail"},
+            records,
+        )
         (delete,) = [row for row in rows if "image.delete" in row]
         assert delete.split()[3] == "401" and " ok " not in delete  # the outcome before the forged text
         if columns >= 120:
@@ -163,8 +186,14 @@ def test_admin_tables_have_headers_fit_and_show_tenant_text_as_text(stack: Stack
         scrub = _admin_on_terminal(stack, "scrub", columns=columns)
         assert scrub.returncode == 0 and "all fine" in scrub.text and scrub.widest() <= columns
 
-    piped = subprocess.run([*SCP_IMAGES, "admin", "audit", "list"], env=cli_env(stack.settings),
-                           capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    piped = subprocess.run(
+        [*SCP_IMAGES, "admin", "audit", "list"],
+        env=cli_env(stack.settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     (delete,) = [line for line in piped.stdout.splitlines() if "image.delete" in line]
     assert f'"{forged}"' in delete and "virtualserver.auth.Unauthenticated" in delete
 
@@ -177,8 +206,13 @@ def test_admin_image_import_shows_progress_on_a_terminal_only(
     shown = _admin_on_terminal(stack, *args, "--name", "with-bar")
     assert shown.returncode == 0 and "importing p.qcow2" in shown.text
     assert "192.0/192.0 KiB" in shown.text  # binary units, as the tables count
-    piped = subprocess.run([*SCP_IMAGES, "admin", *args, "--name", "piped", "--json"],
-                           env=cli_env(stack.settings), capture_output=True, text=True, timeout=120)  # fmt: skip
+    piped = subprocess.run(
+        [*SCP_IMAGES, "admin", *args, "--name", "piped", "--json"],
+        env=cli_env(stack.settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert piped.returncode == 0 and piped.stderr == "" and json.loads(piped.stdout)["name"] == "piped"
     quiet = _admin_on_terminal(stack, *args, "--name", "json-on-tty", "--json")
     assert quiet.returncode == 0 and "importing" not in quiet.text

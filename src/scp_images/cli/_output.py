@@ -65,9 +65,7 @@ def safe(value: Any, keep_newlines: bool = False) -> str:
     move the cursor, colour, link or start a fake line. Markup stays plain text as long as the result is
     printed as a ``Text`` (``print_text``, ``print_table``, ``print_record`` do)."""
     text = "" if value is None else str(value)
-    return "".join(
-        _escaped(c) if _unsafe(c) and not (keep_newlines and c == "\n") else c for c in text
-    )
+    return "".join(_escaped(c) if _unsafe(c) and not (keep_newlines and c == "\n") else c for c in text)
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9._@:/+=-]+")
@@ -175,9 +173,10 @@ GAP = "  "
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """``kind``: ``text``, ``id`` (shortened on a terminal; quoted when not one plain word), ``time`` (compact on a terminal), ``size`` or
-    ``quoted`` (text in quotes unless it is one plain word). ``cut``: on a terminal, longer text is cut
-    to this many cells. ``drop``: a terminal too narrow for every column loses the highest first (0: never).
+    """``kind``: ``text``, ``id`` (shortened on a terminal; quoted when not one plain word), ``time``
+    (compact on a terminal), ``size`` or ``quoted`` (text in quotes unless it is one plain word). ``cut``: on
+    a terminal, longer text is cut to this many cells. ``drop``: a terminal too narrow for every column loses
+    the highest first (0: never).
     ``long``: shown only with ``--long``."""
 
     key: str
@@ -214,6 +213,7 @@ def _value(column: Column, value: Any, terse: bool) -> str:
 
 def _fit(columns: list[Column], widths: list[int], width: int) -> tuple[list[Column], list[int]]:
     """Drop the most droppable columns until the table fits; then cut the widest text column."""
+
     def total() -> int:
         return sum(widths) + len(GAP) * (len(widths) - 1)
 
@@ -276,7 +276,9 @@ def print_record(title: str, record: dict[str, Any]) -> None:
 
 
 def _chunks(text: str, width: int) -> list[str]:
-    chunks, current, used = [], [], 0
+    chunks: list[str] = []
+    current: list[str] = []
+    used = 0
     for char in text:
         size = cell_len(char)
         if used + size > width:

@@ -66,7 +66,11 @@ def resolve(client: Client, ref: str) -> str:
         if matches:
             many = f"{len(matches)} image ids start with {ref!r}: give more of the id"
             raise _stop(many, EXIT_USAGE, matches)
-    short = " (an id prefix has at least 8 characters)" if _PREFIX.fullmatch(ref) and len(ref) < MIN_PREFIX else ""
+    short = (
+        " (an id prefix has at least 8 characters)"
+        if _PREFIX.fullmatch(ref) and len(ref) < MIN_PREFIX
+        else ""
+    )
     raise _stop(
         f"no image has the id, name or id prefix {ref!r}{short}\n"
         "see the images you can use: scp-images image list",

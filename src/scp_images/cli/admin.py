@@ -15,13 +15,13 @@ from scp_images.cli._audit import audit_app
 from scp_images.cli._output import (
     EXIT_USAGE,
     Column,
+    fail,
     human_size,
     name_column,
     print_json,
     print_record,
     print_table,
     print_text,
-    fail,
 )
 from scp_images.cli._progress import progress_bar
 from scp_images.cli._settings import build_settings, open_components
@@ -409,7 +409,9 @@ def _quota_report(report: QuotaReport, as_json: bool) -> None:
             return "unlimited"
         return human_size(value) if key == "bytes" else str(value)
 
-    rows = [{"quota": key, "usage": amount(key, usage[key]), "limit": amount(key, limits[key])} for key in KEYS]
+    rows = [
+        {"quota": key, "usage": amount(key, usage[key]), "limit": amount(key, limits[key])} for key in KEYS
+    ]
     print_table(QUOTA_COLUMNS, rows)
 
 

@@ -179,7 +179,10 @@ def _done(message: str, as_json: bool, result: dict[str, Any]) -> None:
 
 @app.command()
 def show(
-    ctx: typer.Context, image_id: ImageId, api_version: ApiVersionOpt = DEFAULT_API_VERSION, json: JsonOpt = False
+    ctx: typer.Context,
+    image_id: ImageId,
+    api_version: ApiVersionOpt = DEFAULT_API_VERSION,
+    json: JsonOpt = False,
 ) -> None:
     """Show one image."""
     with api_errors(), ctx.obj.client(api_version) as client:
