@@ -57,7 +57,8 @@ app.add_typer(audit_app, name="audit")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
 LongOpt = Annotated[bool, typer.Option("--long", "-l", help="Every column, full ids and values")]
 
-ACCOUNT_COLUMNS = (Column("id", kind="id"), name_column())
+# Account ids stay whole where an operator copies them from (the commands taking --account need all 32).
+ACCOUNT_COLUMNS = (Column("id"), name_column())
 KEY_COLUMNS = (
     Column("access_key"),
     Column("account_id", kind="id"),
@@ -65,7 +66,7 @@ KEY_COLUMNS = (
     Column("state"),
     Column("denied_actions", cut=24, drop=1),
 )
-GRANT_COLUMNS = (Column("account_id", kind="id"), Column("bucket", cut=30), Column("prefix", cut=30))
+GRANT_COLUMNS = (Column("account_id"), Column("bucket", cut=20), Column("prefix", cut=20))
 QUOTA_COLUMNS = (Column("quota"), Column("usage"), Column("limit"))
 SCRUB_COLUMNS = (Column("finding"), Column("image_id", kind="id"), Column("detail", cut=60))
 

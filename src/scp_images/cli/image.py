@@ -126,7 +126,7 @@ IMAGE_COLUMNS = (
     Column("updated_at", kind="time", long=True),
 )
 MEMBER_COLUMNS = (
-    Column("member_id", kind="id"),
+    Column("member_id"),  # whole: `member remove IMAGE MEMBER_ID` takes all of it
     Column("status"),
     Column("created_at", kind="time"),
     Column("updated_at", kind="time", drop=1),
