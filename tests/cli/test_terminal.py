@@ -83,6 +83,14 @@ def test_image_tables_fit_the_terminal_and_show_tenant_text_as_text(
     assert "\x1b]8" not in hostile.raw and hostile.widest() <= 80
     assert {i["name"] for i in json_of(run_cli(env, "list", "--json"))["images"]} == set(images)
 
+    # the user's transfers draw their bars in binary units too
+    saved = on_terminal(env, "image", "download", N30, "-o", str(home / "copy.qcow2"))
+    assert saved.returncode == 0 and "downloading" in saved.text and "/192.0 KiB" in saved.text
+    sent = on_terminal(env, "image", "create", "--name", "sent", "--os-distro", "ubuntu", "--file",
+                       str(home / "copy.qcow2"))  # fmt: skip
+    assert sent.returncode == 0 and "uploading copy.qcow2" in sent.text and "/192.0 KiB" in sent.text
+    assert " MB" not in saved.text + sent.text
+
 
 def test_piped_tables_are_complete_and_stable(
     stack: Stack, owner: Key, home: Path, images: dict[str, str]
