@@ -86,6 +86,14 @@ def print_text(message: Any, *, stderr: bool = False) -> None:
     target.print(Text(safe(message, keep_newlines=True)), soft_wrap=True, highlight=False)
 
 
+def print_done(message: str, as_json: bool, result: dict[str, Any]) -> None:
+    """What an action did: one line, or with ``--json`` a small object saying the same."""
+    if as_json:
+        print_json(result)
+    else:
+        print_text(message)
+
+
 # --- JSON --------------------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from scp_images.cli._output import (
     fail,
     human_size,
     name_column,
+    print_done,
     print_json,
     print_record,
     print_table,
@@ -176,18 +177,11 @@ def key_list(
         print_table(KEY_COLUMNS, shown, long)
 
 
-def _done(message: str, as_json: bool, result: dict[str, Any]) -> None:
-    if as_json:
-        print_json(result)
-    else:
-        print_text(message)
-
-
 def _key_state(ctx: typer.Context, access_key: str, enabled: bool, as_json: bool) -> None:
     with components(ctx) as parts:
         parts.accounts.set_key_enabled(access_key, enabled)
     state = "enabled" if enabled else "disabled"
-    _done(f"{access_key} {state}", as_json, {"access_key": access_key, "enabled": enabled})
+    print_done(f"{access_key} {state}", as_json, {"access_key": access_key, "enabled": enabled})
 
 
 @key_app.command("disable")
@@ -207,7 +201,7 @@ def key_delete(ctx: typer.Context, access_key: str, json: JsonOpt = False) -> No
     """Delete an access key."""
     with components(ctx) as parts:
         parts.accounts.delete_key(access_key)
-    _done(f"{access_key} deleted", json, {"access_key": access_key, "deleted": True})
+    print_done(f"{access_key} deleted", json, {"access_key": access_key, "deleted": True})
 
 
 @key_app.command("reencrypt")

@@ -17,6 +17,7 @@ from scp_images.cli._output import (
     api_errors,
     fail,
     name_column,
+    print_done,
     print_json,
     print_record,
     print_table,
@@ -166,14 +167,6 @@ def _print_import(status: ImportStatus, as_json: bool) -> None:
         print_record(f"Import of image {status.image_id}", status.raw)
 
 
-def _done(message: str, as_json: bool, result: dict[str, Any]) -> None:
-    """What an action did: one line, or with ``--json`` a small object saying the same."""
-    if as_json:
-        print_json(result)
-    else:
-        print_text(message)
-
-
 # --- images ------------------------------------------------------------------------------------
 
 
@@ -311,7 +304,7 @@ def delete(ctx: typer.Context, image_id: ImageId, json: JsonOpt = False) -> None
     with api_errors(), ctx.obj.client() as client:
         image_id = resolve(client, image_id)
         client.images.delete(image_id)
-    _done(f"image {image_id} deleted", json, {"id": image_id, "deleted": True})
+    print_done(f"image {image_id} deleted", json, {"id": image_id, "deleted": True})
 
 
 @app.command("import")
@@ -325,7 +318,8 @@ def import_image(
     with api_errors(), ctx.obj.client() as client:
         image_id = resolve(client, image_id)
         client.images.import_(image_id, url)
-    _done(f"import of image {image_id} started", json, {"id": image_id, "import_started": True, "url": url})
+    result = {"id": image_id, "import_started": True, "url": url}
+    print_done(f"import of image {image_id} started", json, result)
 
 
 @app.command("import-status")
@@ -353,7 +347,7 @@ def download(
         with progress_bar(f"downloading {image_id[:8]}", json) as bar:
             path = client.images.download(image_id, output, progress=bar.bytes)
     result = {"id": image_id, "path": str(path), "size": path.stat().st_size}
-    _done(f"saved {path}", json, result)
+    print_done(f"saved {path}", json, result)
 
 
 @app.command()
@@ -377,7 +371,7 @@ def share(ctx: typer.Context, image_id: ImageId, json: JsonOpt = False) -> None:
     with api_errors(), ctx.obj.client() as client:
         image_id = resolve(client, image_id)
         client.images.share(image_id)
-    _done(f"image {image_id} is shared", json, {"id": image_id, "visibility": "shared"})
+    print_done(f"image {image_id} is shared", json, {"id": image_id, "visibility": "shared"})
 
 
 @app.command()
@@ -485,4 +479,4 @@ def member_remove(ctx: typer.Context, image_id: ImageId, member_id: MemberId, js
         image_id = resolve(client, image_id)
         client.images.members.remove(image_id, member_id)
     result = {"image_id": image_id, "member_id": member_id, "removed": True}
-    _done(f"member {member_id} removed from image {image_id}", json, result)
+    print_done(f"member {member_id} removed from image {image_id}", json, result)
