@@ -53,7 +53,7 @@ def test_grant_revoke_and_list(stack: Stack, admin_settings: Settings) -> None:
     stack.grant(a, "src-bucket", "team/a")  # granting again changes nothing
     stack.grant(b, "other-bucket")
 
-    everything = source(admin_settings, "list", "--json")
+    everything = source(admin_settings, "list", "--json")["grants"]
     assert everything == sorted(everything, key=lambda row: (row["account_id"], row["bucket"], row["prefix"]))
     own = [row for row in everything if row["account_id"] == a.account_id]
     assert own == [
@@ -68,7 +68,7 @@ def test_grant_revoke_and_list(stack: Stack, admin_settings: Settings) -> None:
     # revoke removes exactly that grant: the whole-bucket grant on the same bucket stays
     removed = source(admin_settings, "revoke", *grant_a, "--prefix", "team/a", "--json")
     assert removed == {"account_id": a.account_id, "bucket": "src-bucket", "prefix": "team/a"}
-    assert source(admin_settings, "list", "--account", a.account_id, "--json") == own[:1]
+    assert source(admin_settings, "list", "--account", a.account_id, "--json") == {"grants": own[:1]}
     twice = source(admin_settings, "revoke", *grant_a, "--prefix", "team/a", check=False)
     assert twice.returncode == 1 and "virtualserver.image.SourceGrantNotFound" in twice.stderr
     assert stack.request("GET", "/v1/import-sources", a).json() == {"import_sources": own[:1]}

@@ -63,7 +63,7 @@ def test_list_pages_with_limit_marker_and_all(stack: Stack, owner: Key, invoke: 
         "name"
     ] == ("img-1")
     table = invoke(owner, "list", "--sort", "name:asc")
-    assert table.exit_code == 0 and "Images (3)" in table.stdout
+    assert table.exit_code == 0 and len(table.stdout.splitlines()) == 1 + 3  # the header and a row each
     assert all(image_id in table.stdout for image_id in ids)  # ids never wrap, whatever the width
 
 
@@ -153,7 +153,7 @@ def test_share_and_members_between_two_accounts(
     assert added["status"] == "pending" and added["member_id"] == other.account_id
     pending = json_of(invoke(other, "pending", "--json"))
     assert [i["id"] for i in pending["images"]] == [image.id]
-    assert "Pending images (1)" in invoke(other, "pending").stdout
+    assert [row.split()[1] for row in invoke(other, "pending").stdout.splitlines()[1:]] == ["to-share"]
 
     answered_by_owner = invoke(owner, "member", "accept", image.id, other.account_id)
     assert answered_by_owner.exit_code == 1 and "403" in answered_by_owner.stderr
@@ -212,7 +212,7 @@ def test_sources_lists_the_accounts_grants_and_a_refused_url_exits_1(s3_stack: S
         ]
     }
     table = invoke("sources")
-    assert table.exit_code == 0 and "Import sources (2)" in table.stdout
+    assert table.exit_code == 0 and len(table.stdout.splitlines()) == 1 + 2
     assert "team-bucket" in table.stdout and "other-bucket" not in table.stdout
     refused = invoke("create", "--name", "n", "--os-distro", "ubuntu", "--url", "s3://other-bucket/x.qcow2")
     assert refused.exit_code == 1

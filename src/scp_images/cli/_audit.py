@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scp_images.cli._output import EXIT_USAGE, fail, print_json
+from scp_images.cli._output import EXIT_USAGE, Column, fail, print_json, print_table
 from scp_images.cli._settings import open_components
 from scp_images.domain.audit import AuditRecord
 from scp_images.services.audit import AuditQuery
@@ -34,6 +34,33 @@ _FIELDS = (
     "error_code",
     "detail",
 )
+
+# Every value a caller could have chosen (a presented access key, an actor, a path's ids, a detail) is
+# "quoted" unless it is one plain word, and the outcome comes before them: a refused call cannot be made
+# to read like a successful one. A terminal too narrow for them all loses the detail, the member, the
+# actor's kind, then who (80 columns keep when, what, the outcome and the image).
+AUDIT_COLUMNS = (
+    Column("at", kind="time"),
+    Column("action"),
+    Column("status"),
+    Column("error", cut=24),
+    Column("actor_kind", header="kind", drop=3),
+    Column("who", kind="quoted", cut=24, drop=1),
+    Column("image_id", kind="id"),
+    Column("member_id", kind="id", drop=2),
+    Column("detail", kind="quoted", cut=40, drop=5),
+    Column("account_id", kind="id", long=True),
+    Column("access_key", kind="quoted", long=True),
+    Column("request_id", kind="quoted", long=True),
+    Column("id", long=True),
+)
+CODE_PREFIX = "virtualserver."
+
+
+def _error(code: str | None) -> str:
+    """The table shows a code without its common ``virtualserver.`` (``--json`` keeps it whole)."""
+    return "ok" if code is None else code.removeprefix(CODE_PREFIX)
+
 
 SinceOpt = Annotated[
     str | None, typer.Option(help="Only records at or after this ISO-8601 time (UTC unless it says)")
@@ -67,6 +94,7 @@ def audit_list(
     image: Annotated[str | None, typer.Option(help="Only records of this image")] = None,
     since: SinceOpt = None,
     limit: Annotated[int, typer.Option(min=1, max=MAX_LIST, help="At most this many records")] = 100,
+    long: Annotated[bool, typer.Option("--long", "-l", help="Every column, full values")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """The newest records first (a JSON object {"records": [...]} with --json)."""
@@ -79,11 +107,8 @@ def audit_list(
     if json_out:
         print_json({"records": records})
         return
-    for r in records:
-        target = " ".join(f"{k}={r[k]}" for k in ("image_id", "member_id") if r[k])
-        who = r["actor"] or r["access_key"] or "-"
-        outcome = f"{r['status'] or '-'} {r['error_code'] or 'ok'}"
-        typer.echo(f"{r['at']}  {r['action']:<16} {r['actor_kind']}:{who}  {outcome}  {target}")
+    rows = [{**r, "who": r["actor"] or r["access_key"], "error": _error(r["error_code"])} for r in records]
+    print_table(AUDIT_COLUMNS, rows, long)
 
 
 @audit_app.command("export")

@@ -15,7 +15,19 @@ import typer
 from scp_images.app import Components
 from scp_images.cli._audit import audit_app
 from scp_images.cli._groups import GlobalOptionsGroup
-from scp_images.cli._output import EXIT_USAGE, fail, print_json, print_record
+from scp_images.cli._output import (
+    EXIT_USAGE,
+    Column,
+    fail,
+    human_size,
+    name_column,
+    print_done,
+    print_json,
+    print_record,
+    print_table,
+    print_text,
+)
+from scp_images.cli._progress import progress_bar
 from scp_images.cli._settings import (
     build_settings,
     missing_database,
@@ -60,6 +72,20 @@ app.add_typer(quota_app, name="quota")
 app.add_typer(audit_app, name="audit")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
+LongOpt = Annotated[bool, typer.Option("--long", "-l", help="Every column, full ids and values")]
+
+# Account ids stay whole where an operator copies them from (the commands taking --account need all 32).
+ACCOUNT_COLUMNS = (Column("id"), name_column())
+KEY_COLUMNS = (
+    Column("access_key"),
+    Column("account_id", kind="id"),
+    Column("user_name", cut=30),
+    Column("state"),
+    Column("denied_actions", cut=24, drop=1),
+)
+GRANT_COLUMNS = (Column("account_id"), Column("bucket", cut=20), Column("prefix", cut=20))
+QUOTA_COLUMNS = (Column("quota"), Column("usage"), Column("limit"))
+SCRUB_COLUMNS = (Column("finding"), Column("image_id", kind="id"), Column("detail", cut=60))
 
 
 @app.callback()
@@ -111,15 +137,14 @@ def account_create(
 
 
 @account_app.command("list")
-def account_list(ctx: typer.Context, json: JsonOpt = False) -> None:
-    """List accounts."""
+def account_list(ctx: typer.Context, long: LongOpt = False, json: JsonOpt = False) -> None:
+    """List accounts (a JSON object {"accounts": [...]} with --json)."""
     with components(ctx) as parts:
         rows = [{"id": a.id, "name": a.name} for a in parts.accounts.list_accounts()]
     if json:
         print_json({"accounts": rows})
     else:
-        for row in rows:
-            typer.echo(f"{row['id']}  {row['name']}")
+        print_table(ACCOUNT_COLUMNS, rows, long)
 
 
 @key_app.command("create")
@@ -152,9 +177,10 @@ def key_create(
 def key_list(
     ctx: typer.Context,
     account: Annotated[str | None, typer.Option(help="Only this account's keys")] = None,
+    long: LongOpt = False,
     json: JsonOpt = False,
 ) -> None:
-    """List access keys (never their secrets)."""
+    """List access keys, never their secrets (a JSON object {"keys": [...]} with --json)."""
     with components(ctx) as parts:
         keys = parts.accounts.list_keys(account)
     rows = [
@@ -170,35 +196,35 @@ def key_list(
     if json:
         print_json({"keys": rows})
     else:
-        for row in rows:
-            state = "enabled" if row["enabled"] else "disabled"
-            typer.echo(f"{row['access_key']}  {row['account_id']}  {row['user_name']}  {state}")
+        shown = [{**r, "state": "enabled" if r["enabled"] else "disabled"} for r in rows]
+        print_table(KEY_COLUMNS, shown, long)
 
 
-def _key_state(ctx: typer.Context, access_key: str, enabled: bool) -> None:
+def _key_state(ctx: typer.Context, access_key: str, enabled: bool, as_json: bool) -> None:
     with components(ctx) as parts:
         parts.accounts.set_key_enabled(access_key, enabled)
-    typer.echo(f"{access_key} {'enabled' if enabled else 'disabled'}")
+    state = "enabled" if enabled else "disabled"
+    print_done(f"{access_key} {state}", as_json, {"access_key": access_key, "enabled": enabled})
 
 
 @key_app.command("disable")
-def key_disable(ctx: typer.Context, access_key: str) -> None:
+def key_disable(ctx: typer.Context, access_key: str, json: JsonOpt = False) -> None:
     """Disable an access key: its requests get 401 until enabled again."""
-    _key_state(ctx, access_key, False)
+    _key_state(ctx, access_key, False, json)
 
 
 @key_app.command("enable")
-def key_enable(ctx: typer.Context, access_key: str) -> None:
+def key_enable(ctx: typer.Context, access_key: str, json: JsonOpt = False) -> None:
     """Enable a disabled access key."""
-    _key_state(ctx, access_key, True)
+    _key_state(ctx, access_key, True, json)
 
 
 @key_app.command("delete")
-def key_delete(ctx: typer.Context, access_key: str) -> None:
+def key_delete(ctx: typer.Context, access_key: str, json: JsonOpt = False) -> None:
     """Delete an access key."""
     with components(ctx) as parts:
         parts.accounts.delete_key(access_key)
-    typer.echo(f"{access_key} deleted")
+    print_done(f"{access_key} deleted", json, {"access_key": access_key, "deleted": True})
 
 
 @key_app.command("reencrypt")
@@ -240,8 +266,9 @@ def image_import(
         protected=protected,
         hidden=hidden,
     )
-    with components(ctx, create=True) as parts:
-        image = parts.ingest.publish_file(request)
+    with components(ctx, create=True) as parts, progress_bar(f"importing {file.name}", json) as bar:
+        total = file.stat().st_size
+        image = parts.ingest.publish_file(request, progress=lambda done: bar.bytes(done, total))
     _show(image_body(image, V1_3), json, f"Image {image.id}")
 
 
@@ -266,26 +293,30 @@ def image_restore(
     if json:
         print_json(record)
     else:
-        typer.echo(f"image {image.id} restored from {file}")
+        print_text(f"image {image.id} restored from {file}")
         if image.data_flag is not None:
-            typer.echo(
+            print_text(
                 f"its {image.data_flag.value} flag stays until: scp-images admin scrub --image {image.id}"
             )
 
 
-def _print_scrub(report: ScrubReport) -> None:
-    typer.echo(f"checked {report.checked} images: {report.fine} fine")
-    for name in ("corrupt", "missing", "unreadable"):
-        for finding in getattr(report, name):
-            typer.echo(f"  {name:<10} {finding.image_id}  {finding.detail}")
-    if report.orphans is None:
-        typer.echo(
-            "orphans: not looked for" if report.checked <= 1 else "orphans: the store could not be listed"
-        )
+def _print_scrub(report: ScrubReport, long: bool) -> None:
+    print_text(f"checked {report.checked} images: {report.fine} fine")
+    rows = [
+        {"finding": name, "image_id": finding.image_id, "detail": finding.detail}
+        for name in ("corrupt", "missing", "unreadable")
+        for finding in getattr(report, name)
+    ]
     for orphan in report.orphans or []:
         kind = "staged upload" if orphan.staged else "blob"
-        typer.echo(f"  orphan     {kind} {orphan.key or '(unnamed)'}  no row owns it")
-    typer.echo("all fine" if report.ok else "problems found")
+        rows.append({"finding": "orphan", "detail": f"{kind} {orphan.key or '(unnamed)'}: no row owns it"})
+    if rows:
+        print_table(SCRUB_COLUMNS, rows, long)
+    if report.orphans is None:
+        print_text(
+            "orphans: not looked for" if report.checked <= 1 else "orphans: the store could not be listed"
+        )
+    print_text("all fine" if report.ok else "problems found")
 
 
 @app.command("scrub")
@@ -299,6 +330,7 @@ def scrub(
     retries: Annotated[
         int, typer.Option(min=0, help="Read unreadable images again this many times, waiting 2 s, 4 s, …")
     ] = 2,
+    long: LongOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Re-read stored image data and check size, md5 and sha512 against each image; report corrupt and
@@ -312,7 +344,7 @@ def scrub(
     if json:
         print_json(report.as_dict())
     else:
-        _print_scrub(report)
+        _print_scrub(report, long)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -349,7 +381,7 @@ def source_grant(
     if json:
         print_json(grant_body(grant))
     else:
-        typer.echo(f"granted {_grant_line(grant)}")
+        print_text(f"granted {_grant_line(grant)}")
 
 
 @source_app.command("revoke")
@@ -362,23 +394,23 @@ def source_revoke(
     if json:
         print_json(grant_body(grant))
     else:
-        typer.echo(f"revoked {_grant_line(grant)}")
+        print_text(f"revoked {_grant_line(grant)}")
 
 
 @source_app.command("list")
 def source_list(
     ctx: typer.Context,
     account: Annotated[str | None, typer.Option(help="Only this account's grants")] = None,
+    long: LongOpt = False,
     json: JsonOpt = False,
 ) -> None:
-    """List grants (a JSON array of {"account_id", "bucket", "prefix"} with --json)."""
+    """List grants (a JSON object {"grants": [{"account_id", "bucket", "prefix"}, ...]} with --json)."""
     with components(ctx) as parts:
         grants = parts.source_grants.list_grants(account)
     if json:
-        print_json([grant_body(grant) for grant in grants])
+        print_json({"grants": [grant_body(grant) for grant in grants]})
     else:
-        for grant in grants:
-            typer.echo(_grant_line(grant))
+        print_table(GRANT_COLUMNS, [grant_body(grant) for grant in grants], long)
 
 
 def _quota_report(report: QuotaReport, as_json: bool) -> None:
@@ -388,10 +420,17 @@ def _quota_report(report: QuotaReport, as_json: bool) -> None:
     if as_json:
         print_json({"account_id": report.account_id, "limits": limits, "usage": usage})
         return
-    typer.echo(f"account {report.account_id}")
-    for key in KEYS:
-        limit = "unlimited" if limits[key] is None else limits[key]
-        typer.echo(f"  {key:<10} {usage[key]} of {limit}")
+    print_text(f"account {report.account_id}")
+
+    def amount(key: str, value: int | None) -> str:
+        if value is None:
+            return "unlimited"
+        return human_size(value) if key == "bytes" else str(value)
+
+    rows = [
+        {"quota": key, "usage": amount(key, usage[key]), "limit": amount(key, limits[key])} for key in KEYS
+    ]
+    print_table(QUOTA_COLUMNS, rows)
 
 
 @quota_app.command("set")

@@ -5,27 +5,27 @@ Exit codes: 0 success, 1 the API (or a transfer, a wait) failed, 2 usage error.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from scp_images.cli._groups import GlobalOptionsGroup
 from scp_images.cli._output import (
     EXIT_USAGE,
-    SIZE_FIELDS,
+    Column,
     api_errors,
-    cell,
-    console,
-    err_console,
     fail,
+    name_column,
+    print_done,
     print_json,
     print_record,
+    print_table,
+    print_text,
 )
 from scp_images.cli._progress import progress_bar
+from scp_images.cli._resolve import resolve
 from scp_images.client import (
     DEFAULT_API_VERSION,
     Client,
@@ -104,7 +104,8 @@ class ListVisibility(StrEnum):
 
 ApiVersionOpt = Annotated[str, typer.Option("--api-version", help="virtualserver API version: 1.0 to 1.3")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON")]
-ImageId = Annotated[str, typer.Argument(help="Image id")]
+ImageId = Annotated[str, typer.Argument(help="Image id, exact name, or unique id prefix (8+ characters)")]
+LongOpt = Annotated[bool, typer.Option("--long", "-l", help="Every column, full ids and values")]
 MemberId = Annotated[str, typer.Argument(help="Member account id")]
 ImageTypeOpt = Annotated[str | None, typer.Option(help="scp_image_type, e.g. custom or standard")]
 OriginalTypeOpt = Annotated[str | None, typer.Option(help="scp_original_image_type")]
@@ -112,31 +113,40 @@ MinDiskOpt = Annotated[int | None, typer.Option(min=0, help="Minimum disk (GB)")
 MinRamOpt = Annotated[int | None, typer.Option(min=0, help="Minimum RAM")]
 TimeoutOpt = Annotated[float, typer.Option(min=0, help="Seconds to wait before giving up")]
 
-IMAGE_COLUMNS = ("id", "name", "status", "visibility", "os_distro", "size", "created_at")
-MEMBER_COLUMNS = ("member_id", "status", "created_at", "updated_at")
-SOURCE_COLUMNS = ("bucket", "prefix", "account_id")
+# On a terminal too narrow for all of them, os_distro goes first, then visibility, then created_at.
+IMAGE_COLUMNS = (
+    Column("id", kind="id"),
+    name_column(),
+    Column("status"),
+    Column("visibility", drop=2),
+    Column("os_distro", drop=3),
+    Column("size", kind="size"),
+    Column("created_at", kind="time", drop=1),
+    Column("owner", kind="id", long=True),
+    Column("virtual_size", kind="size", long=True),
+    Column("min_disk", long=True),
+    Column("min_ram", long=True),
+    Column("protected", long=True),
+    Column("updated_at", kind="time", long=True),
+)
+MEMBER_COLUMNS = (
+    Column("member_id"),  # whole: `member remove IMAGE MEMBER_ID` takes all of it
+    Column("status"),
+    Column("created_at", kind="time"),
+    Column("updated_at", kind="time", drop=1),
+)
+SOURCE_COLUMNS = (Column("bucket", cut=30), Column("prefix", cut=30), Column("account_id", kind="id"))
 DEFAULT_PAGE = 20  # the server's default limit
 
 
 # --- output ------------------------------------------------------------------------------------
 
 
-def _print_rows(title: str, columns: Iterable[str], rows: list[dict[str, Any]]) -> None:
-    names = tuple(columns)
-    table = Table(title=title, title_justify="left")
-    for name in names:
-        # ids and sizes ("192 KiB") are never broken across lines, whatever the width
-        table.add_column(name, no_wrap=name.endswith("id") or name in SIZE_FIELDS, overflow="fold")
-    for row in rows:
-        table.add_row(*(cell(name, row.get(name)) for name in names))
-    console.print(table)
-
-
-def _print_images(images: list[Image], as_json: bool, title: str = "Images") -> None:
+def _print_images(images: list[Image], as_json: bool, long: bool) -> None:
     if as_json:
         print_json({"images": [image.raw for image in images]})
     else:
-        _print_rows(f"{title} ({len(images)})", IMAGE_COLUMNS, [image.raw for image in images])
+        print_table(IMAGE_COLUMNS, [image.raw for image in images], long)
 
 
 def _print_image(image: Image, as_json: bool) -> None:
@@ -160,20 +170,19 @@ def _print_import(status: ImportStatus, as_json: bool) -> None:
         print_record(f"Import of image {status.image_id}", status.raw)
 
 
-def _done(message: str) -> None:
-    console.print(message, highlight=False)
-
-
 # --- images ------------------------------------------------------------------------------------
 
 
 @app.command()
 def show(
-    ctx: typer.Context, image_id: str, api_version: ApiVersionOpt = DEFAULT_API_VERSION, json: JsonOpt = False
+    ctx: typer.Context,
+    image_id: ImageId,
+    api_version: ApiVersionOpt = DEFAULT_API_VERSION,
+    json: JsonOpt = False,
 ) -> None:
     """Show one image."""
     with api_errors(), ctx.obj.client(api_version) as client:
-        image = client.images.show(image_id)
+        image = client.images.show(resolve(client, image_id))
     _print_image(image, json)
 
 
@@ -191,6 +200,7 @@ def list_images(
     marker: Annotated[str | None, typer.Option(help="Start after this image id")] = None,
     sort: Annotated[str | None, typer.Option(help="key[:asc|desc],… (default created_at:desc)")] = None,
     all_pages: Annotated[bool, typer.Option("--all", help="Follow the marker through every page")] = False,
+    long: LongOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """List images, one page at a time (or every page with --all)."""
@@ -204,29 +214,31 @@ def list_images(
             images = list(client.images.iter(page_size=limit or 100, marker=marker, **filters))
         else:
             images = client.images.list(limit=limit, marker=marker, **filters)
-    _print_images(images, json)
+    _print_images(images, json, long)
     if not all_pages and images and len(images) == (limit or DEFAULT_PAGE):
-        err_console.print(f"more may follow: --marker {images[-1].id} (or --all)", highlight=False)
+        print_text(f"more may follow: --marker {images[-1].id} (or --all)", stderr=True)
 
 
-def _wait_with_bar(client: Client, image_id: str, status: str, timeout: float, interval: float) -> Image:
-    with progress_bar(f"waiting for {status}") as bar:
+def _wait_with_bar(
+    client: Client, image_id: str, status: str, timeout: float, interval: float, quiet: bool
+) -> Image:
+    with progress_bar(f"waiting for {status}", quiet) as bar:
         return client.images.wait(
             image_id, status, timeout=timeout, interval=interval, on_progress=bar.import_status
         )
 
 
 def _create(
-    client: Client, url: str | None, file: Path | None, name: str, os_distro: str, **options: Any
+    client: Client, url: str | None, file: Path | None, name: str, os_distro: str, quiet: bool, **options: Any
 ) -> Image:
     if file is None:
         return client.images.create(name, os_distro, url, **options)
     try:
-        with progress_bar(f"uploading {file.name}") as bar:
+        with progress_bar(f"uploading {file.name}", quiet) as bar:
             return client.images.create_from_file(file, name, os_distro, progress=bar.bytes, **options)
     except ScpImagesError as exc:
         for note in getattr(exc, "__notes__", ()):
-            err_console.print(note, highlight=False)  # which image the failed upload left behind
+            print_text(note, stderr=True)  # which image the failed upload left behind
         raise
 
 
@@ -257,9 +269,9 @@ def create(
         "visibility": visibility.value if visibility else None,
     }  # fmt: skip
     with api_errors(), ctx.obj.client() as client:
-        image = _create(client, url, file, name, os_distro, **options)
+        image = _create(client, url, file, name, os_distro, json, **options)
         if wait and image.status != "active":
-            image = _wait_with_bar(client, image.id, "active", timeout, 1.0)
+            image = _wait_with_bar(client, image.id, "active", timeout, 1.0, json)
     _print_image(image, json)
 
 
@@ -285,16 +297,17 @@ def update(
             EXIT_USAGE,
         )
     with api_errors(), ctx.obj.client() as client:
-        image = client.images.update(image_id, **changes)
+        image = client.images.update(resolve(client, image_id), **changes)
     _print_image(image, json)
 
 
 @app.command()
-def delete(ctx: typer.Context, image_id: ImageId) -> None:
+def delete(ctx: typer.Context, image_id: ImageId, json: JsonOpt = False) -> None:
     """Delete an image (refused while it is protected)."""
     with api_errors(), ctx.obj.client() as client:
+        image_id = resolve(client, image_id)
         client.images.delete(image_id)
-    _done(f"image {image_id} deleted")
+    print_done(f"image {image_id} deleted", json, {"id": image_id, "deleted": True})
 
 
 @app.command("import")
@@ -302,18 +315,21 @@ def import_image(
     ctx: typer.Context,
     image_id: ImageId,
     url: Annotated[str, typer.Option(help="A .qcow2 URL the server may fetch")],
+    json: JsonOpt = False,
 ) -> None:
     """Import a URL into a queued (or killed) image; follow it with `image wait`."""
     with api_errors(), ctx.obj.client() as client:
+        image_id = resolve(client, image_id)
         client.images.import_(image_id, url)
-    _done(f"import of image {image_id} started")
+    result = {"id": image_id, "import_started": True, "url": url}
+    print_done(f"import of image {image_id} started", json, result)
 
 
 @app.command("import-status")
 def import_status(ctx: typer.Context, image_id: ImageId, json: JsonOpt = False) -> None:
     """Show the progress (or the failure reason) of an image's import or upload."""
     with api_errors(), ctx.obj.client() as client:
-        status = client.images.import_status(image_id)
+        status = client.images.import_status(resolve(client, image_id))
     _print_import(status, json)
 
 
@@ -324,13 +340,17 @@ def download(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="File to write (a directory gets <id>.qcow2)")
     ],
+    json: JsonOpt = False,
 ) -> None:
     """Download an image; the bytes are verified against its checksums before the file appears."""
     if not (output.is_dir() or output.parent.is_dir()):
         fail(f"{output.parent} is not a directory", EXIT_USAGE)
-    with api_errors(), ctx.obj.client() as client, progress_bar(f"downloading {image_id}") as bar:
-        path = client.images.download(image_id, output, progress=bar.bytes)
-    _done(f"saved {path}")
+    with api_errors(), ctx.obj.client() as client:
+        image_id = resolve(client, image_id)
+        with progress_bar(f"downloading {image_id[:8]}", json) as bar:
+            path = client.images.download(image_id, output, progress=bar.bytes)
+    result = {"id": image_id, "path": str(path), "size": path.stat().st_size}
+    print_done(f"saved {path}", json, result)
 
 
 @app.command()
@@ -344,16 +364,17 @@ def wait(
 ) -> None:
     """Wait for an image to reach a status, showing the import's progress; exit 1 if it is killed."""
     with api_errors(), ctx.obj.client() as client:
-        image = _wait_with_bar(client, image_id, status, timeout, interval)
+        image = _wait_with_bar(client, resolve(client, image_id), status, timeout, interval, json)
     _print_image(image, json)
 
 
 @app.command()
-def share(ctx: typer.Context, image_id: ImageId) -> None:
+def share(ctx: typer.Context, image_id: ImageId, json: JsonOpt = False) -> None:
     """Create Sharing Image: make an active image of yours shared, ready for members."""
     with api_errors(), ctx.obj.client() as client:
+        image_id = resolve(client, image_id)
         client.images.share(image_id)
-    _done(f"image {image_id} is shared")
+    print_done(f"image {image_id} is shared", json, {"id": image_id, "visibility": "shared"})
 
 
 @app.command()
@@ -361,23 +382,24 @@ def pending(
     ctx: typer.Context,
     image_type: ImageTypeOpt = None,
     original_image_type: OriginalTypeOpt = None,
+    long: LongOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Images shared with your account that wait for your accept or reject."""
     with api_errors(), ctx.obj.client() as client:
         images = client.images.pending(image_type, original_image_type)
-    _print_images(images, json, "Pending images")
+    _print_images(images, json, long)
 
 
 @app.command()
-def sources(ctx: typer.Context, json: JsonOpt = False) -> None:
+def sources(ctx: typer.Context, long: LongOpt = False, json: JsonOpt = False) -> None:
     """The buckets and key prefixes your account may import from (granted by the operator)."""
     with api_errors(), ctx.obj.client() as client:
         grants = client.images.import_sources()
     if json:
         print_json({"import_sources": [grant.raw for grant in grants]})
     else:
-        _print_rows(f"Import sources ({len(grants)})", SOURCE_COLUMNS, [grant.raw for grant in grants])
+        print_table(SOURCE_COLUMNS, [grant.raw for grant in grants], long)
 
 
 # --- members -----------------------------------------------------------------------------------
@@ -387,26 +409,26 @@ def sources(ctx: typer.Context, json: JsonOpt = False) -> None:
 def member_add(ctx: typer.Context, image_id: ImageId, member_id: MemberId, json: JsonOpt = False) -> None:
     """Share a (shared-visibility) image of yours with an account; it starts pending."""
     with api_errors(), ctx.obj.client() as client:
-        member = client.images.members.add(image_id, member_id)
+        member = client.images.members.add(resolve(client, image_id), member_id)
     _print_member(member, json)
 
 
 @member_app.command("list")
-def member_list(ctx: typer.Context, image_id: ImageId, json: JsonOpt = False) -> None:
+def member_list(ctx: typer.Context, image_id: ImageId, long: LongOpt = False, json: JsonOpt = False) -> None:
     """The image's members (a member sees only itself)."""
     with api_errors(), ctx.obj.client() as client:
-        members = client.images.members.list(image_id)
+        members = client.images.members.list(resolve(client, image_id))
     if json:
         print_json({"members": [m.raw for m in members]})
     else:
-        _print_rows(f"Members of image {image_id} ({len(members)})", MEMBER_COLUMNS, [m.raw for m in members])
+        print_table(MEMBER_COLUMNS, [m.raw for m in members], long)
 
 
 @member_app.command("show")
 def member_show(ctx: typer.Context, image_id: ImageId, member_id: MemberId, json: JsonOpt = False) -> None:
     """One member of an image."""
     with api_errors(), ctx.obj.client() as client:
-        member = client.images.members.get(image_id, member_id)
+        member = client.images.members.get(resolve(client, image_id), member_id)
     _print_member(member, json)
 
 
@@ -425,6 +447,7 @@ def _own_member_id(ctx: typer.Context, client: Client, image_id: str, given: str
 
 def _answer(ctx: typer.Context, image_id: str, member_id: str | None, status: str, as_json: bool) -> None:
     with api_errors(), ctx.obj.client() as client:
+        image_id = resolve(client, image_id)
         member = client.images.members.set_status(
             image_id, _own_member_id(ctx, client, image_id, member_id), status
         )
@@ -453,8 +476,10 @@ def member_reject(
 
 
 @member_app.command("remove")
-def member_remove(ctx: typer.Context, image_id: ImageId, member_id: MemberId) -> None:
+def member_remove(ctx: typer.Context, image_id: ImageId, member_id: MemberId, json: JsonOpt = False) -> None:
     """Stop sharing an image of yours with an account."""
     with api_errors(), ctx.obj.client() as client:
+        image_id = resolve(client, image_id)
         client.images.members.remove(image_id, member_id)
-    _done(f"member {member_id} removed from image {image_id}")
+    result = {"image_id": image_id, "member_id": member_id, "removed": True}
+    print_done(f"member {member_id} removed from image {image_id}", json, result)

@@ -52,6 +52,17 @@ class PublishRequest:
     user_name: str | None = None
 
 
+def _both(first: Callable[[int], None], then: Callable[[int], None] | None) -> Callable[[int], None]:
+    if then is None:
+        return first
+
+    def call(bytes_read: int) -> None:
+        first(bytes_read)
+        then(bytes_read)
+
+    return call
+
+
 class ImportReleased(Exception):
     """The writer is shutting down: its unfinished job goes back to the queue for another runner."""
 
@@ -233,9 +244,14 @@ class IngestService:
                     ),
                 )
 
-    def publish_file(self, request: PublishRequest, context: AuditContext | None = None) -> Image:
+    def publish_file(
+        self,
+        request: PublishRequest,
+        context: AuditContext | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Image:
         """The operator's import of a local qcow2; a refused file leaves neither row nor blob. Recorded
-        (as the operator, by default) when the image becomes active."""
+        (as the operator, by default) when the image becomes active. ``progress`` gets the bytes read."""
         image = self._new_image(request)
         worker = f"admin:{os.getpid()}:{secrets.token_hex(4)}"
         with self._db.transaction() as conn:
@@ -250,7 +266,7 @@ class IngestService:
             self.ingest_into(
                 fence,
                 read_file_chunks(request.path),
-                progress=self.heartbeat(fence, 5.0),
+                progress=_both(self.heartbeat(fence, 5.0), progress),
                 context=context or audit.operator(AuditAction.IMAGE_PUBLISH),
             )
         except BaseException:
