@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scp_images.domain import errors as e
+from scp_images.domain import failures
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +263,78 @@ def localised_detail(error: e.DomainError, language: str) -> str:
         spec = spec_for(error)  # a class with its own template has its own entry (a test checks)
         return e.compose(spec.ko, spec.ko_hint, error.params)
     return error.message
+
+
+_KO_QCOW2 = "qcow2 디스크 이미지를 보내십시오('qemu-img convert -O qcow2 IN OUT.qcow2'로 변환할 수 있습니다)."
+_KO_FLATTEN = "'qemu-img convert -O qcow2 IN OUT.qcow2'로 하나의 독립된 파일로 만들어 보내십시오."
+_KO_SMALLER = "더 작은 이미지를 보내거나 운영자에게 한도를 문의하십시오."
+
+# Import failure codes (scp_images.domain.failures): what happened and the next step, in Korean. The
+# stored English text follows in parentheses: it carries the figures (offsets, sizes, names).
+_REASONS_KO: dict[str, tuple[str, str]] = {
+    "not_qcow2": ("데이터가 qcow2 디스크 이미지가 아닙니다", _KO_QCOW2),
+    "truncated": ("파일이 중간에 끝납니다", "파일이 완전하지 않습니다. 전체 파일을 다시 보내십시오."),
+    "bad_geometry": ("qcow2 구조가 올바르지 않습니다", _KO_QCOW2),
+    "corrupt": (
+        "이미지가 손상된 것으로 표시되어 있습니다",
+        "'qemu-img check -r all'로 복구하거나 다시 변환해 보내십시오.",
+    ),
+    "unknown_incompatible_features": ("이 서비스가 모르는 qcow2 기능을 씁니다", _KO_QCOW2),
+    "polyglot": ("파일이 qcow2이면서 다른 형식이기도 합니다", _KO_QCOW2),
+    "format_mismatch": (
+        "데이터가 이미지의 디스크 형식과 맞지 않습니다",
+        "파일의 디스크 형식으로 이미지를 만들거나 파일을 변환하십시오.",
+    ),
+    "encrypted": (
+        "이미지가 암호화되어 있습니다",
+        "암호화하지 않은 이미지를 보내십시오('qemu-img convert -O qcow2', 암호화 없이).",
+    ),
+    "backing_file": ("이미지가 백킹 파일을 가리킵니다", _KO_FLATTEN),
+    "external_data_file": ("이미지가 외부 데이터 파일을 씁니다", _KO_FLATTEN),
+    "too_large": ("이미지가 크기 한도보다 큽니다", _KO_SMALLER),
+    "virtual_size_too_large": ("디스크의 가상 크기가 한도보다 큽니다", _KO_SMALLER),
+    "source_rejected": (
+        "가져오기 소스를 읽을 수 없습니다",
+        "URL과 파일이 있는지 확인하십시오. " + _UPLOAD_INSTEAD,
+    ),
+    "no_object_storage": (
+        "이 서비스에는 오브젝트 스토리지가 설정되어 있지 않습니다",
+        "파일을 직접 업로드하십시오('scp-images image create --file' 또는 콘솔의 업로드).",
+    ),
+    "source_forbidden": (
+        "이 계정은 이 소스에서 가져올 수 없습니다",
+        "운영자에게 버킷 권한을 요청하거나 파일을 직접 업로드하십시오.",
+    ),
+    "quota_exceeded": (
+        "계정의 할당량을 초과했습니다",
+        "이미지를 삭제하거나 운영자에게 할당량 상향을 요청한 뒤 다시 가져오십시오.",
+    ),
+    "interrupted": (
+        "가져오기 또는 업로드가 끝나기 전에 중단되었습니다",
+        "다시 시작하십시오: 'scp-images image import ID --url …' 또는 파일을 다시 업로드하십시오.",
+    ),
+    "not_importable": (
+        "가져오는 동안 이미지가 바뀌었습니다",
+        "'scp-images image show ID'로 이미지를 확인하십시오.",
+    ),
+    "refused": ("요청이 거부되었습니다", "요청을 고쳐 다시 가져오십시오."),
+    "internal": (
+        "내부 오류로 실패했습니다",
+        "다시 시도하십시오. 계속 실패하면 운영자에게 이미지 ID를 알려 주십시오.",
+    ),
+}
+
+
+def localised_reason(reason: str | None, language: str) -> str | None:
+    """A stored import failure reason in the caller's language: its code first (stable, for scripts),
+    then what happened and the next step."""
+    if reason is None or language != "ko-KR":
+        return failures.render(reason)
+    code, text = failures.split(reason)
+    if code is None:
+        return reason
+    what, next_step = _REASONS_KO[code]
+    return f"{code}: {what}({text}). {next_step}"
 
 
 def envelope(status: int, code: str, title: str, detail: str, request_id: str) -> dict[str, object]:
