@@ -14,8 +14,11 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from scp_images.client import ApiError, CredentialsError, ScpImagesError
+from scp_images.cli._errors import EXIT_API_ERROR, EXIT_USAGE, explain
+from scp_images.cli._messages import t
+from scp_images.client import CredentialsError, ScpImagesError
 
 
 def _console(stderr: bool = False) -> Console:
@@ -28,8 +31,7 @@ def _console(stderr: bool = False) -> Console:
 console = _console()
 err_console = _console(stderr=True)
 
-EXIT_API_ERROR = 1
-EXIT_USAGE = 2
+__all__ = ["EXIT_API_ERROR", "EXIT_USAGE"]
 
 
 def _default(value: Any) -> Any:
@@ -80,19 +82,19 @@ def print_record(title: str, record: dict[str, Any]) -> None:
 
 
 def fail(message: str, code: int = EXIT_API_ERROR) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # The message is text, never markup: a server's detail or a name may hold "[...]".
+    line = Text(t("error"), style="bold red")
+    line.append(f" {message}")
+    err_console.print(line, highlight=False)
     raise typer.Exit(code)
 
 
 @contextmanager
 def api_errors() -> Iterator[None]:
-    """API errors exit 1 with their code and detail; missing credentials are usage errors (2)."""
+    """API and SDK errors exit 1 with what happened and the next step (cli/_errors.py), in the run's
+    language; missing credentials are usage errors (2)."""
     try:
         yield
-    except ApiError as exc:
-        rid = f" (request id {exc.request_id})" if exc.request_id else ""
-        fail(f"{exc.status} {exc.code}: {exc.detail}{rid}")
-    except CredentialsError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except ScpImagesError as exc:
-        fail(str(exc))
+    except (CredentialsError, ScpImagesError) as exc:
+        message, code = explain(exc)
+        fail(message, code)

@@ -129,8 +129,7 @@ class ImportSourceForbidden(Forbidden):
     code = "virtualserver.image.ImportSourceForbidden"
     template = "This account may not import {location}: no import source grant of the account covers it."
     hint = (
-        "Ask the operator to grant the bucket ('scp-images admin source grant'), "
-        "or upload the file instead."
+        "Ask the operator to grant the bucket ('scp-images admin source grant'), or upload the file instead."
     )
 
 
@@ -149,7 +148,9 @@ class InvalidRequest(DomainError):
 
 
 class MalformedImageId(InvalidRequest):
-    template = "{value!r} is not an image id: an image id is a UUID, like 0b5e8e3a-9d3c-4f7a-8a1e-2c4d6f8a0b1c."
+    template = (
+        "{value!r} is not an image id: an image id is a UUID, like 0b5e8e3a-9d3c-4f7a-8a1e-2c4d6f8a0b1c."
+    )
     hint = "Find the id with 'scp-images image list' (the id column) or on the image's page in the console."
 
 
@@ -328,9 +329,7 @@ class ImageDataCorrupt(Conflict):
     would hand out something else than was imported. The operator restores the data (or deletes it)."""
 
     code = "virtualserver.image.DataCorrupt"
-    template = (
-        "The data of image {image_id} failed its integrity check (it no longer matches its checksums)."
-    )
+    template = "The data of image {image_id} failed its integrity check (it no longer matches its checksums)."
     hint = "Ask the operator to restore it."
 
 

@@ -30,7 +30,9 @@ NEXT_STEPS: dict[str, str] = {
     "virtual_size_too_large": _SMALLER,
     # the source, the account and the run
     "source_rejected": "Check the URL and that the file is there, or upload the file instead.",
-    "no_object_storage": "Upload the file instead ('scp-images image create --file', or Upload in the console).",
+    "no_object_storage": (
+        "Upload the file instead ('scp-images image create --file', or Upload in the console)."
+    ),
     "source_forbidden": "Ask the operator to grant the bucket, or upload the file instead.",
     "quota_exceeded": "Delete images or ask the operator to raise the quota, then import again.",
     "interrupted": "Start it again: 'scp-images image import ID --url …', or upload the file again.",

@@ -111,7 +111,8 @@ def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors()[:5]:
         where = ".".join(str(p) for p in item["loc"]) or "body"
-        message = "does not have the allowed form" if item["type"] == "string_pattern_mismatch" else item["msg"]
+        pattern = item["type"] == "string_pattern_mismatch"
+        message = "does not have the allowed form" if pattern else item["msg"]
         parts.append(f"{where}: {message}")
     return "; ".join(parts)
 

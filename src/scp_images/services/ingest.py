@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from scp_images.domain.audit import AuditAction
-from scp_images.domain.failures import failure_reason
 from scp_images.domain.errors import AccountNotFound, DiskImageRejected, DomainError, UploadInterrupted
+from scp_images.domain.failures import failure_reason
 from scp_images.domain.image import Image, ImageSpec, ImageStatus, Visibility, new_image
 from scp_images.imports.pipeline import IngestCancelled, IngestResult, ingest, read_file_chunks
 from scp_images.services import audit
