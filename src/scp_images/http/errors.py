@@ -33,7 +33,7 @@ _UPLOAD_INSTEAD = "또는 파일을 직접 업로드하십시오."
 _QUOTA_NEXT = "이미지를 삭제하거나 운영자에게 할당량 상향을 요청하십시오."
 _OPERATOR_RESTORE = "운영자에게 복구를 요청하십시오."
 
-_TABLE: dict[type[e.DomainError], ErrorSpec] = {
+TABLE: dict[type[e.DomainError], ErrorSpec] = {
     e.Unauthenticated: ErrorSpec(*_U, "요청을 인증할 수 없습니다: {reason}.", _CHECK_KEY),
     e.BadCredentials: ErrorSpec(
         *_U,
@@ -249,12 +249,16 @@ _TABLE: dict[type[e.DomainError], ErrorSpec] = {
 }
 
 
-def spec_for(error: e.DomainError) -> ErrorSpec:
-    for cls in type(error).__mro__:
-        spec = _TABLE.get(cls)  # type: ignore[arg-type]
+def spec_for_class(error_class: type[e.DomainError]) -> ErrorSpec:
+    for cls in error_class.__mro__:
+        spec = TABLE.get(cls)
         if spec is not None:
             return spec
-    return _TABLE[e.DomainError]
+    return TABLE[e.DomainError]
+
+
+def spec_for(error: e.DomainError) -> ErrorSpec:
+    return spec_for_class(type(error))
 
 
 def localised_detail(error: e.DomainError, language: str) -> str:
@@ -271,7 +275,7 @@ _KO_SMALLER = "더 작은 이미지를 보내거나 운영자에게 한도를 �
 
 # Import failure codes (scp_images.domain.failures): what happened and the next step, in Korean. The
 # stored English text follows in parentheses: it carries the figures (offsets, sizes, names).
-_REASONS_KO: dict[str, tuple[str, str]] = {
+REASONS_KO: dict[str, tuple[str, str]] = {
     "not_qcow2": ("데이터가 qcow2 디스크 이미지가 아닙니다", _KO_QCOW2),
     "truncated": ("파일이 중간에 끝납니다", "파일이 완전하지 않습니다. 전체 파일을 다시 보내십시오."),
     "bad_geometry": ("qcow2 구조가 올바르지 않습니다", _KO_QCOW2),
@@ -333,7 +337,7 @@ def localised_reason(reason: str | None, language: str) -> str | None:
     code, text = failures.split(reason)
     if code is None:
         return reason
-    what, next_step = _REASONS_KO[code]
+    what, next_step = REASONS_KO[code]
     return f"{code}: {what}({text}). {next_step}"
 
 
