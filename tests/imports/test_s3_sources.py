@@ -143,9 +143,10 @@ def test_without_object_storage_config_check_and_open_refuse(
     for url in (f"s3://{s3_objects['bucket']}/small.qcow2", scp_url(s3_objects["bucket"], "small.qcow2")):
         for step in (resolver.check, resolver.open):
             caplog.clear()
-            with caplog.at_level(logging.WARNING), pytest.raises(
-                ImportSourceRejected, match="no object storage configured"
-            ) as refused:
+            with (
+                caplog.at_level(logging.WARNING),
+                pytest.raises(ImportSourceRejected, match="no object storage configured") as refused,
+            ):
                 step(url)
             assert "SCP_IMAGES_" not in str(refused.value) and "Upload the file instead" in str(refused.value)
             assert "SCP_IMAGES_S3_ENDPOINT_URL" in caplog.text

@@ -88,7 +88,7 @@ class BadCredentials(Unauthenticated):
 
 
 class ClockSkew(Unauthenticated):
-    template = "Scp-Timestamp is more than {window} seconds away from the server's clock."
+    template = "Scp-Timestamp is outside the allowed time window ({window} seconds from the server's clock)."
     hint = "Set this computer's clock right (NTP) and send the request again."
 
 

@@ -43,7 +43,7 @@ TABLE: dict[type[e.DomainError], ErrorSpec] = {
     ),
     e.ClockSkew: ErrorSpec(
         *_U,
-        "Scp-Timestamp가 서버 시계와 {window}초 넘게 차이 납니다.",
+        "Scp-Timestamp가 허용 시간 범위(서버 시계와 {window}초)를 벗어났습니다.",
         "이 컴퓨터의 시계를 맞추고(NTP) 요청을 다시 보내십시오.",
     ),
     e.Forbidden: ErrorSpec(
