@@ -63,6 +63,14 @@ def test_client_without_arguments_reads_the_files_then_the_environment_then_argu
         assert client.images.list() == []
         assert client.language == "en-US" and client.endpoint == stack.base_url
 
+    # a broken file matters only when a value it could hold is missing
+    (home / ".scpconf" / "config.json").write_text("{not json")
+    with Client(stack.base_url, owner.access_key, owner.secret_key) as client:
+        assert client.images.list() == []
+    with pytest.raises(CredentialsError) as broken:
+        Client()
+    assert broken.value.path == home / ".scpconf" / "config.json"
+
 
 def test_the_cli_reads_the_same_files(stack: Stack, home: Path) -> None:
     owner = stack.new_account("owner")

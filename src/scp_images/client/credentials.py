@@ -63,6 +63,16 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _lenient(path: Path, unreadable: list[CredentialsError]) -> dict[str, Any]:
+    """A settings file, or nothing when it cannot be read (kept in ``unreadable``): a broken file only
+    matters when a required value is missing."""
+    try:
+        return _read_json(path)
+    except CredentialsError as exc:
+        unreadable.append(exc)
+        return {}
+
+
 def _first(*values: Any) -> str | None:
     """The first value given; an empty string means not given (as env files write it)."""
     return next((str(v) for v in values if v), None)
@@ -99,8 +109,9 @@ def resolve_config(
     """Every connection setting: explicit values win over the environment, the environment over the
     files. Raises ``CredentialsError`` naming each missing one and where it may be given."""
     conf_dir = _conf_dir(home)
-    creds = _read_json(conf_dir / "credentials.json")
-    config = _read_json(conf_dir / "config.json")
+    unreadable: list[CredentialsError] = []
+    creds = _lenient(conf_dir / "credentials.json", unreadable)
+    config = _lenient(conf_dir / "config.json", unreadable)
     env = os.environ.get
     resolved_endpoint = _first(endpoint, env("SCP_ENDPOINT"), config.get("endpoint"))
     resolved_access = _first(
@@ -112,6 +123,8 @@ def resolve_config(
     given = {"endpoint": resolved_endpoint, "access_key": resolved_access, "secret_key": resolved_secret}
     missing = tuple(name for name, value in given.items() if not value)
     if missing:
+        if unreadable:  # the value may be in the file that cannot be read: say so
+            raise unreadable[0]
         where = "; ".join(_WHERE[name] for name in missing)
         raise CredentialsError(f"missing {where}", missing=missing)
     return Credentials(
