@@ -44,10 +44,12 @@ def tls_port(tmp_path: Path) -> Iterator[int]:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield int(listener.getsockname()[1])
+    port = int(listener.getsockname()[1])
+    yield port
     stop.set()
-    listener.close()
+    socket.create_connection(("127.0.0.1", port)).close()  # wakes the accept so the loop sees stop
     thread.join(timeout=10)
+    listener.close()
 
 
 def _error_line(result: object) -> str:
