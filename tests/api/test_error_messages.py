@@ -65,6 +65,14 @@ def test_every_error_has_its_own_row_with_a_next_step_in_both_languages() -> Non
         assert not HANGUL.search(table.localised_detail(error, "en-US")), cls.__name__
 
 
+def test_fixed_reasons_are_korean_under_ko_kr() -> None:
+    for english, korean in table.REASONS_PARAM_KO.items():
+        text = table.localised_detail(e.Unavailable(reason=english), "ko-KR")
+        assert korean in text and english not in text and HANGUL.search(korean)
+    raised = set(re.findall(r'\(reason="([^"]+)"\)', "".join(p.read_text() for p in SRC.rglob("*.py"))))
+    assert set(table.REASONS_PARAM_KO) <= raised  # no row for a text nothing raises
+
+
 def test_no_tenant_text_names_an_operator_setting() -> None:
     for cls in _all_errors():
         spec = table.spec_for_class(cls)

@@ -261,11 +261,36 @@ def spec_for(error: e.DomainError) -> ErrorSpec:
     return spec_for_class(type(error))
 
 
+# The fixed ``reason`` texts of the generic errors, in Korean (a reason built from the request, with
+# names or numbers in it, stays as written).
+REASONS_PARAM_KO: dict[str, str] = {
+    "the audit trail cannot be written": "감사 기록을 쓸 수 없습니다",
+    "the database cannot be reached": "데이터베이스에 연결할 수 없습니다",
+    "the image store cannot be reached": "이미지 저장소에 연결할 수 없습니다",
+    "the upload stopped before it was stored": "업로드가 저장되기 전에 멈췄습니다",
+    "the client disconnected": "클라이언트 연결이 끊겼습니다",
+    "this signature was already used": "이 서명은 이미 사용되었습니다",
+    "Scp-Timestamp is not epoch milliseconds": "Scp-Timestamp가 에포크 밀리초가 아닙니다",
+    "the owner of an image cannot be its member": "이미지 소유자는 그 이미지의 멤버가 될 수 없습니다",
+    "the body is not valid JSON": "본문이 올바른 JSON이 아닙니다",
+    "the body must be a JSON object": "본문은 JSON 객체여야 합니다",
+    "query parameters may not contain NUL characters": "쿼리 매개변수에 NUL 문자를 쓸 수 없습니다",
+    "status must be pending, accepted or rejected": "status는 pending, accepted, rejected 중 하나여야 합니다",
+    "visibility must be one of public, community, shared, private": (
+        "visibility는 public, community, shared, private 중 하나여야 합니다"
+    ),
+}
+
+
 def localised_detail(error: e.DomainError, language: str) -> str:
     """The error's text in the caller's language: what happened, then the next step."""
     if language == "ko-KR" and type(error).template == error.template:
-        spec = spec_for(error)  # a class with its own template has its own entry (a test checks)
-        return e.compose(spec.ko, spec.ko_hint, error.params)
+        spec = spec_for(error)  # a class with its own template has its own row (a test checks)
+        params = error.params
+        reason = params.get("reason")
+        if isinstance(reason, str) and reason in REASONS_PARAM_KO:
+            params = {**params, "reason": REASONS_PARAM_KO[reason]}
+        return e.compose(spec.ko, spec.ko_hint, params)
     return error.message
 
 
