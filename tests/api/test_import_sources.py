@@ -162,20 +162,23 @@ def refusal_cases(stack: Stack, s3: Any, blob_bucket: str, caller: Key) -> list[
     other = stack.new_account("other")
     stack.grant(caller, src, "team/a")
     stack.grant(other, src)
-    en = "This account may not import s3://{0}/{1}: no import source grant of the account covers it " + (
-        "(an operator grants buckets with 'scp-images admin source grant')."
+    en = "This account may not import s3://{0}/{1}: no import source grant of the account covers it. " + (
+        "Ask the operator to grant the bucket ('scp-images admin source grant'), or upload the file instead."
     )
     ko = (
         "이 계정은 s3://{0}/{1}을(를) 가져올 수 없습니다: 이 계정의 가져오기 소스 권한 중 이를 포함하는 것이 "
-        "없습니다(운영자가 'scp-images admin source grant'로 버킷 권한을 부여합니다)."
+        "없습니다. 운영자에게 버킷 권한을 요청하거나('scp-images admin source grant') 파일을 직접 "
+        "업로드하십시오."
     )
     other_en = (
         f"This account may not import from the SCP Object Storage of account {other.account_id}: "
-        "an Object Storage URL must name the caller's own account."
+        "an Object Storage URL must name the caller's own account. Use a URL of your own account's "
+        "Object Storage, or upload the file instead."
     )
     other_ko = (
         f"이 계정은 계정 {other.account_id}의 SCP Object Storage에서 가져올 수 없습니다: "
-        "Object Storage URL에는 호출한 계정 자신의 계정이 있어야 합니다."
+        "Object Storage URL에는 호출한 계정 자신의 계정이 있어야 합니다. 자기 계정의 Object Storage URL을 "
+        "쓰거나 파일을 직접 업로드하십시오."
     )
     ungranted = new_bucket(s3, "ungranted")
     cases = [
@@ -300,8 +303,8 @@ def test_a_grant_revoked_before_the_job_starts_kills_the_import(
     record = stack.request("GET", f"/v1/images/{doomed}/import", owner).json()
     assert (killed["status"], record["status"]) == ("killed", "failed")
     assert record["reason"] == (
-        f"This account may not import s3://{src}/revoked/disk.qcow2: no import source grant of the account "
-        "covers it (an operator grants buckets with 'scp-images admin source grant')."
+        f"source_forbidden: This account may not import s3://{src}/revoked/disk.qcow2: no import source "
+        "grant of the account covers it. Ask the operator to grant the bucket, or upload the file instead."
     )
     assert record["bytes_read"] == 0 and record["bytes_total"] is None  # nothing was opened
     assert stack.request("GET", f"/v1/images/{kept}", owner).json()["status"] == "active"

@@ -68,7 +68,7 @@ def test_the_worker_is_the_actor_of_an_import_it_publishes_or_kills(
         assert f":{os.getpid()}:" in done["actor"]
     # The kill names the reason the import record shows the owner.
     reason = stack.request("GET", f"/v1/images/{ids['bad']}/import", owner).json()["reason"]
-    assert records[0]["detail"] == reason
+    assert reason.startswith(records[0]["detail"])  # the owner reads the next step after it too
 
 
 def test_operator_commands_are_recorded_with_the_operator_as_actor(

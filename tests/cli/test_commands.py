@@ -119,7 +119,7 @@ def test_wait_exits_1_for_a_killed_image_and_on_timeout(
     refused = invoke(owner, "create", "--name", "bad2", "--os-distro", "ubuntu", "--file", str(bad))
     assert refused.exit_code == 1 and "400 virtualserver.image.DiskImageRejected" in refused.stderr
     assert "not_qcow2" in refused.stderr
-    assert "was created; its upload failed" in refused.stderr
+    assert "was removed: its upload was refused" in " ".join(refused.stderr.split())
     with _sdk(stack, owner) as sdk, pytest.raises(BadRequestError):
         sdk.images.upload(killed.id, bad)
 

@@ -31,7 +31,7 @@ def resolver() -> SourceResolver:
 
 def test_object_storage_urls_are_refused_up_front_without_object_storage() -> None:
     resolver = SourceResolver(SourceConfig(None, None, None, None, ALLOWED, 1 << 30))
-    with pytest.raises(ImportSourceRejected, match="no object storage is configured"):
+    with pytest.raises(ImportSourceRejected, match="no object storage configured"):
         resolver.check("s3://my-bucket/ubuntu.qcow2")
     resolver.check("https://mirror.example.com/images/ubuntu.qcow2")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -131,15 +132,24 @@ def test_object_exactly_at_the_limit_is_read(
     ],
 )
 def test_without_object_storage_config_check_and_open_refuse(
-    s3_config: Callable[..., SourceConfig], s3_objects: dict[str, Any], missing: dict[str, None]
+    s3_config: Callable[..., SourceConfig],
+    s3_objects: dict[str, Any],
+    missing: dict[str, None],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """The tenant hears there is no object storage and to upload instead; only the operator's log names
+    the settings."""
     resolver = SourceResolver(s3_config(**missing))
     for url in (f"s3://{s3_objects['bucket']}/small.qcow2", scp_url(s3_objects["bucket"], "small.qcow2")):
         for step in (resolver.check, resolver.open):
-            with pytest.raises(
-                ImportSourceRejected, match="no object storage is configured: set SCP_IMAGES_S3_ENDPOINT_URL"
+            caplog.clear()
+            with (
+                caplog.at_level(logging.WARNING),
+                pytest.raises(ImportSourceRejected, match="no object storage configured") as refused,
             ):
                 step(url)
+            assert "SCP_IMAGES_" not in str(refused.value) and "Upload the file instead" in str(refused.value)
+            assert "SCP_IMAGES_S3_ENDPOINT_URL" in caplog.text
 
 
 def test_unreachable_endpoint_is_a_clear_refusal(s3_config: Callable[..., SourceConfig]) -> None:

@@ -135,13 +135,19 @@ def test_a_refused_upload_kills_the_image_and_wait_says_why(client: Client, tmp_
     assert client.images.import_status(image.id).status == "failed"
 
 
-def test_create_from_file_refusal_names_the_left_image(client: Client, tmp_path: Path) -> None:
+def test_create_from_file_refusal_removes_the_image_unless_kept(client: Client, tmp_path: Path) -> None:
     not_qcow2 = tmp_path / "disk.qcow2"
     not_qcow2.write_bytes(b"\0" * 65536)
     with pytest.raises(BadRequestError) as refused:
-        client.images.create_from_file(not_qcow2, "refused", "ubuntu")
+        client.images.create_from_file(not_qcow2, "refused", "ubuntu", protected=True)
+    assert refused.value.created_image_removed and refused.value.cleanup_error is None
+    assert client.images.list() == []
+    assert any(f"image {refused.value.created_image_id} was" in note for note in refused.value.__notes__)
+
+    with pytest.raises(BadRequestError) as kept:
+        client.images.create_from_file(not_qcow2, "kept", "ubuntu", keep_failed=True)
     (killed,) = client.images.list(status="killed")
-    assert any(killed.id in note for note in refused.value.__notes__)
+    assert killed.id == kept.value.created_image_id and not kept.value.created_image_removed
 
 
 def test_wait_returns_at_once_or_times_out(client: Client, small_qcow2: Path) -> None:

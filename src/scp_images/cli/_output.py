@@ -24,7 +24,9 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from scp_images.client import ApiError, CredentialsError, ScpImagesError
+from scp_images.cli._errors import EXIT_API_ERROR, EXIT_USAGE, explain
+from scp_images.cli._messages import t
+from scp_images.client import CredentialsError, ScpImagesError
 
 
 def _console(stderr: bool = False) -> Console:
@@ -37,8 +39,7 @@ def _console(stderr: bool = False) -> Console:
 console = _console()
 err_console = _console(stderr=True)
 
-EXIT_API_ERROR = 1
-EXIT_USAGE = 2
+__all__ = ["EXIT_API_ERROR", "EXIT_USAGE"]
 
 # --- text a tenant wrote -----------------------------------------------------------------------
 
@@ -301,7 +302,7 @@ def _chunks(text: str, width: int) -> list[str]:
 
 
 def print_error(message: str) -> None:
-    text = Text.assemble(("error:", "bold red"), " ", safe(message, keep_newlines=True))
+    text = Text.assemble((t("error"), "bold red"), " ", safe(message, keep_newlines=True))
     err_console.print(text, soft_wrap=True)  # piped, a message is never folded into the middle of a word
 
 
@@ -312,13 +313,10 @@ def fail(message: str, code: int = EXIT_API_ERROR) -> NoReturn:
 
 @contextmanager
 def api_errors() -> Iterator[None]:
-    """API errors exit 1 with their code and detail; missing credentials are usage errors (2)."""
+    """API and SDK errors exit 1 with what happened and the next step (cli/_errors.py), in the run's
+    language; missing credentials are usage errors (2)."""
     try:
         yield
-    except ApiError as exc:
-        rid = f" (request id {exc.request_id})" if exc.request_id else ""
-        fail(f"{exc.status} {exc.code}: {exc.detail}{rid}")
-    except CredentialsError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except ScpImagesError as exc:
-        fail(str(exc))
+    except (CredentialsError, ScpImagesError) as exc:
+        message, code = explain(exc)
+        fail(message, code)

@@ -11,7 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
+from scp_images.cli._errors import explain
 from scp_images.cli._groups import GlobalOptionsGroup
+from scp_images.cli._messages import t, use_language
 from scp_images.cli._output import (
     EXIT_USAGE,
     Column,
@@ -34,7 +36,8 @@ from scp_images.client import (
     ImportStatus,
     Member,
     ScpImagesError,
-    resolve_credentials,
+    resolve_config,
+    resolve_language,
 )
 
 app = typer.Typer(
@@ -53,21 +56,24 @@ class Connection:
         access_key: str | None,
         secret_key: str | None,
         account_id: str | None,
-        language: str,
+        language: str | None,
     ) -> None:
         self.endpoint, self.access_key, self.secret_key = endpoint, access_key, secret_key
         self.account_id, self.language = account_id, language
         self.credentials: Credentials | None = None
 
     def client(self, api_version: str = DEFAULT_API_VERSION) -> Client:
-        creds = resolve_credentials(self.endpoint, self.access_key, self.secret_key, self.account_id)
+        # The same resolution as the SDK's Client() (client/credentials.py), so the two cannot drift.
+        creds = resolve_config(
+            self.endpoint, self.access_key, self.secret_key, self.account_id, self.language
+        )
         self.credentials = creds
         return Client(
             creds.endpoint,
             creds.access_key,
             creds.secret_key,
             account_id=creds.account_id,
-            language=self.language,
+            language=creds.language,
             api_version=api_version,
         )
 
@@ -85,9 +91,12 @@ def connection(
         str | None, typer.Option(help="Else SCP_SECRET_KEY or ~/.scpconf/credentials.json")
     ] = None,
     account_id: Annotated[str | None, typer.Option(help="Sent as Scp-AccountId when given")] = None,
-    language: Annotated[str, typer.Option(help="Accept-Language: en-US or ko-KR")] = "en-US",
+    language: Annotated[
+        str | None, typer.Option(help="en-US or ko-KR; else SCP_LANGUAGE or ~/.scpconf/config.json")
+    ] = None,
 ) -> None:
     ctx.obj = Connection(endpoint, access_key, secret_key, account_id, language)
+    use_language(resolve_language(language))  # before anything is printed
 
 
 class SettableVisibility(StrEnum):
@@ -216,13 +225,13 @@ def list_images(
             images = client.images.list(limit=limit, marker=marker, **filters)
     _print_images(images, json, long)
     if not all_pages and images and len(images) == (limit or DEFAULT_PAGE):
-        print_text(f"more may follow: --marker {images[-1].id} (or --all)", stderr=True)
+        print_text(t("more_may_follow", marker=images[-1].id), stderr=True)
 
 
 def _wait_with_bar(
     client: Client, image_id: str, status: str, timeout: float, interval: float, quiet: bool
 ) -> Image:
-    with progress_bar(f"waiting for {status}", quiet) as bar:
+    with progress_bar(t("waiting_for", status=status), quiet) as bar:
         return client.images.wait(
             image_id, status, timeout=timeout, interval=interval, on_progress=bar.import_status
         )
@@ -234,12 +243,23 @@ def _create(
     if file is None:
         return client.images.create(name, os_distro, url, **options)
     try:
-        with progress_bar(f"uploading {file.name}", quiet) as bar:
+        with progress_bar(t("uploading", name=file.name), quiet) as bar:
             return client.images.create_from_file(file, name, os_distro, progress=bar.bytes, **options)
     except ScpImagesError as exc:
-        for note in getattr(exc, "__notes__", ()):
-            print_text(note, stderr=True)  # which image the failed upload left behind
-        raise
+        if exc.created_image_id is None:
+            raise
+        # Why it failed, then what became of the image the upload was for.
+        message, code = explain(exc, client.endpoint)
+        fail(f"{message}\n{_left_behind(exc, exc.created_image_id)}", code)
+
+
+def _left_behind(exc: ScpImagesError, image_id: str) -> str:
+    if exc.created_image_removed:
+        return t("upload_refused_removed", image_id=image_id)
+    if exc.cleanup_error is not None:
+        detail = explain(exc.cleanup_error, None)[0]
+        return t("upload_cleanup_failed", image_id=image_id, detail=detail)
+    return t("upload_refused_kept", image_id=image_id)
 
 
 @app.command()
@@ -259,15 +279,20 @@ def create(
     visibility: Annotated[SettableVisibility | None, typer.Option(help="Default private")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the image is active")] = False,
     timeout: TimeoutOpt = 600,
+    keep_failed: Annotated[
+        bool, typer.Option("--keep-failed", help="Keep the image when its --file upload is refused")
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Create an image from a URL (--url) or a local file (--file)."""
+    """Create an image from a URL (--url) or a local file (--file); a refused file's image is removed."""
     if (url is None) == (file is None):
-        fail("give exactly one of --url and --file", EXIT_USAGE)
+        fail(t("url_or_file"), EXIT_USAGE)
     options: dict[str, Any] = {
         "min_disk": min_disk, "min_ram": min_ram, "protected": True if protected else None,
         "visibility": visibility.value if visibility else None,
     }  # fmt: skip
+    if file is not None:
+        options["keep_failed"] = keep_failed
     with api_errors(), ctx.obj.client() as client:
         image = _create(client, url, file, name, os_distro, json, **options)
         if wait and image.status != "active":
@@ -292,10 +317,7 @@ def update(
     changes = {key: (value.value if isinstance(value, StrEnum) else value) for key, value in wanted.items()}
     changes = {key: value for key, value in changes.items() if value is not None}
     if not changes:
-        fail(
-            "nothing to change: give --min-disk, --min-ram, --protected/--no-protected or --visibility",
-            EXIT_USAGE,
-        )
+        fail(t("nothing_to_change"), EXIT_USAGE)
     with api_errors(), ctx.obj.client() as client:
         image = client.images.update(resolve(client, image_id), **changes)
     _print_image(image, json)
@@ -307,7 +329,7 @@ def delete(ctx: typer.Context, image_id: ImageId, json: JsonOpt = False) -> None
     with api_errors(), ctx.obj.client() as client:
         image_id = resolve(client, image_id)
         client.images.delete(image_id)
-    print_done(f"image {image_id} deleted", json, {"id": image_id, "deleted": True})
+    print_done(t("deleted", image_id=image_id), json, {"id": image_id, "deleted": True})
 
 
 @app.command("import")
@@ -322,7 +344,7 @@ def import_image(
         image_id = resolve(client, image_id)
         client.images.import_(image_id, url)
     result = {"id": image_id, "import_started": True, "url": url}
-    print_done(f"import of image {image_id} started", json, result)
+    print_done(t("import_started", image_id=image_id), json, result)
 
 
 @app.command("import-status")
@@ -344,13 +366,13 @@ def download(
 ) -> None:
     """Download an image; the bytes are verified against its checksums before the file appears."""
     if not (output.is_dir() or output.parent.is_dir()):
-        fail(f"{output.parent} is not a directory", EXIT_USAGE)
+        fail(t("not_a_directory", path=output.parent), EXIT_USAGE)
     with api_errors(), ctx.obj.client() as client:
         image_id = resolve(client, image_id)
-        with progress_bar(f"downloading {image_id[:8]}", json) as bar:
+        with progress_bar(t("downloading", image_id=image_id[:8]), json) as bar:
             path = client.images.download(image_id, output, progress=bar.bytes)
     result = {"id": image_id, "path": str(path), "size": path.stat().st_size}
-    print_done(f"saved {path}", json, result)
+    print_done(t("saved", path=path), json, result)
 
 
 @app.command()
@@ -374,7 +396,7 @@ def share(ctx: typer.Context, image_id: ImageId, json: JsonOpt = False) -> None:
     with api_errors(), ctx.obj.client() as client:
         image_id = resolve(client, image_id)
         client.images.share(image_id)
-    print_done(f"image {image_id} is shared", json, {"id": image_id, "visibility": "shared"})
+    print_done(t("shared", image_id=image_id), json, {"id": image_id, "visibility": "shared"})
 
 
 @app.command()
@@ -441,7 +463,7 @@ def _own_member_id(ctx: typer.Context, client: Client, image_id: str, given: str
         return str(creds.account_id)
     visible = client.images.members.list(image_id)
     if len(visible) != 1:
-        fail("give MEMBER_ID (your account id) or --account-id", EXIT_USAGE)
+        fail(t("give_member_id"), EXIT_USAGE)
     return visible[0].member_id
 
 
@@ -482,4 +504,4 @@ def member_remove(ctx: typer.Context, image_id: ImageId, member_id: MemberId, js
         image_id = resolve(client, image_id)
         client.images.members.remove(image_id, member_id)
     result = {"image_id": image_id, "member_id": member_id, "removed": True}
-    print_done(f"member {member_id} removed from image {image_id}", json, result)
+    print_done(t("member_removed", member_id=member_id, image_id=image_id), json, result)

@@ -1,6 +1,6 @@
 """The scp-images SDK.
 
-    with Client(endpoint, access_key, secret_key) as client:
+    with Client() as client:  # SCP_ENDPOINT, SCP_ACCESS_KEY, SCP_SECRET_KEY or ~/.scpconf, as the CLI
         image = client.images.create_from_file("disk.qcow2", "my-image", "ubuntu")
         for image in client.images.iter(status="active"):
             ...
@@ -31,7 +31,13 @@ from scp_images.client._images import Images
 from scp_images.client._members import MEMBER_STATUSES, Members
 from scp_images.client._models import Image, ImportSource, ImportStatus, Member
 from scp_images.client._transfer import ProgressCallback
-from scp_images.client.credentials import Credentials, CredentialsError, resolve_credentials
+from scp_images.client.credentials import (
+    Credentials,
+    CredentialsError,
+    resolve_config,
+    resolve_credentials,
+    resolve_language,
+)
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -61,5 +67,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "WaitTimeout",
+    "resolve_config",
     "resolve_credentials",
+    "resolve_language",
 ]

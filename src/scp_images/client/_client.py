@@ -9,6 +9,7 @@ import httpx
 from scp_images.client._auth import ScpAuth
 from scp_images.client._exceptions import TransportError, api_error
 from scp_images.client._images import Images
+from scp_images.client.credentials import resolve_config
 
 DEFAULT_API_VERSION = "1.3"
 
@@ -18,30 +19,38 @@ class Client:
 
     ``endpoint`` is the base URL the server is reached at (e.g. ``http://127.0.0.1:8080``); it is
     also the URL requests are signed with, so it must be what the server knows itself as.
+
+    Anything not given is read as the CLI reads it (``resolve_config``): ``SCP_ENDPOINT``,
+    ``SCP_ACCESS_KEY``, ``SCP_SECRET_KEY``, ``SCP_ACCOUNT_ID``, ``SCP_LANGUAGE``, then
+    ``~/.scpconf/credentials.json`` and ``~/.scpconf/config.json``; ``Client()`` alone works wherever
+    ``scp-images image list`` does. A missing setting raises ``CredentialsError``.
     """
 
     def __init__(
         self,
-        endpoint: str,
-        access_key: str,
-        secret_key: str,
+        endpoint: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
         *,
         account_id: str | None = None,
-        language: str = "en-US",
+        language: str | None = None,
         api_version: str = DEFAULT_API_VERSION,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.endpoint = endpoint.rstrip("/")
+        config = resolve_config(endpoint, access_key, secret_key, account_id, language)
+        self.config = config
+        self.language = config.language
+        self.endpoint = config.endpoint.rstrip("/")
         self.api_version = api_version
         self._timeout = timeout
         self._transport = transport
         self._plain: httpx.Client | None = None
         self._http = httpx.Client(
             base_url=self.endpoint,
-            auth=ScpAuth(access_key, secret_key, account_id),
+            auth=ScpAuth(config.access_key, config.secret_key, config.account_id),
             headers={
-                "Accept-Language": language,
+                "Accept-Language": config.language,
                 "Scp-Api-Version": f"virtualserver {api_version}",
                 "Accept": "application/json",
             },
@@ -66,7 +75,7 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise TransportError(f"{method} {self.endpoint}{path}: {exc}") from exc
+            raise TransportError(f"{method} {self.endpoint}{path}: {exc}", self.endpoint) from exc
         if response.status_code >= 400:
             raise self._error(response)
         return response
@@ -88,4 +97,6 @@ class Client:
             body = response.json()
         except ValueError:
             body = {"detail": response.text[:500]}
-        return api_error(response.status_code, body, response.headers.get("x-request-id"))
+        error = api_error(response.status_code, body, response.headers.get("x-request-id"))
+        error.endpoint = self.endpoint
+        return error

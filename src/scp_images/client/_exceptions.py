@@ -23,11 +23,20 @@ from typing import Any
 
 
 class ScpImagesError(Exception):
-    pass
+    # Set by images.create_from_file when the failure came after it created the image: its id, whether
+    # it was removed again, and why not when its removal failed.
+    created_image_id: str | None = None
+    created_image_removed: bool = False
+    cleanup_error: ScpImagesError | None = None
 
 
 class TransportError(ScpImagesError):
-    pass
+    """``endpoint`` is the base URL the client was talking to (None for a URL the server handed out);
+    the underlying error is ``__cause__``."""
+
+    def __init__(self, message: str, endpoint: str | None = None) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
 
 
 class IntegrityError(ScpImagesError):
@@ -35,7 +44,9 @@ class IntegrityError(ScpImagesError):
 
 
 class WaitTimeout(ScpImagesError):
-    pass
+    def __init__(self, image_id: str, status: str, wanted: str, timeout: float) -> None:
+        super().__init__(f"image {image_id} is still {status} after {timeout:g}s (waiting for {wanted})")
+        self.image_id, self.status, self.wanted, self.timeout = image_id, status, wanted, timeout
 
 
 class ImageKilled(ScpImagesError):
@@ -53,6 +64,7 @@ class ApiError(ScpImagesError):
         self.detail = detail
         self.request_id = request_id
         self.title = title
+        self.endpoint: str | None = None  # the client's base URL, set by the client that got the answer
 
 
 class BadRequestError(ApiError):

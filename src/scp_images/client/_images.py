@@ -134,9 +134,14 @@ class Images:
         visibility: str | None = None,
         tags: Tags | None = None,
         progress: ProgressCallback | None = None,
+        keep_failed: bool = False,
     ) -> Image:
         """Create an image and stream a local qcow2 into it; returns the image as shown afterwards
-        (``active``). A refused file raises ``BadRequestError`` and leaves the image ``killed``."""
+        (``active``). When the upload fails (a refused file raises ``BadRequestError``, a quota
+        ``QuotaExceededError``, a broken connection ``TransportError``) the image it created is deleted
+        again, as ``openstack image create --file`` does, unless ``keep_failed`` (then it stays, ``killed``
+        or ``queued``, to be inspected). The exception's ``created_image_id`` names it and
+        ``created_image_removed`` says whether it is gone (``cleanup_error`` says why not)."""
         image = self.create(
             name, os_distro, min_disk=min_disk, min_ram=min_ram, protected=protected, visibility=visibility,
             tags=tags,
@@ -144,9 +149,23 @@ class Images:
         try:
             self.upload(image.id, path, progress)
         except ScpImagesError as exc:
-            exc.add_note(f"image {image.id} was created; its upload failed")
+            exc.created_image_id = image.id
+            if not keep_failed:
+                self._remove_failed(image.id, bool(protected), exc)
+            state = "was removed" if exc.created_image_removed else "is left"
+            exc.add_note(f"image {image.id} was created; its upload failed and it {state}")
             raise
         return self.show(image.id)
+
+    def _remove_failed(self, image_id: str, protected: bool, failure: ScpImagesError) -> None:
+        try:
+            if protected:
+                self.update(image_id, protected=False)
+            self.delete(image_id)
+        except ScpImagesError as exc:
+            failure.cleanup_error = exc
+        else:
+            failure.created_image_removed = True
 
     def upload(self, image_id: str, path: str | Path, progress: ProgressCallback | None = None) -> None:
         """Stream a file into a ``queued`` image, a chunk at a time; it is checked as it arrives."""

@@ -51,7 +51,7 @@ def open_stream(client: Client, method: str, path: str, **kwargs: Any) -> Iterat
                 raise client._error(response)
             yield response
     except httpx.HTTPError as exc:
-        raise TransportError(f"{method} {client.endpoint}{path}: {exc}") from exc
+        raise TransportError(f"{method} {client.endpoint}{path}: {exc}", client.endpoint) from exc
 
 
 @contextmanager

@@ -47,7 +47,5 @@ def wait_for(
             return image
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise WaitTimeout(
-                f"image {image_id} is still {image.status} after {timeout:g}s (waiting for {status})"
-            )
+            raise WaitTimeout(image_id, image.status, status, timeout)
         time.sleep(min(interval, remaining))

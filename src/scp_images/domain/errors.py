@@ -1,5 +1,9 @@
-"""Domain errors. Each has a stable ``code`` and an English template; the HTTP layer maps codes to
-statuses and translations in one table (``scp_images.http.errors``).
+"""Domain errors. Each has a stable ``code``, an English ``template`` (what happened) and an English
+``hint`` (what to do next); the HTTP layer maps codes to statuses and the Korean texts of both in one
+table (``scp_images.http.errors``). A subclass may share its parent's code (a more precise text for the
+same answer): clients depend on codes and statuses, never on the text.
+
+Texts are read by tenants (the console shows them): they never name an operator's setting.
 
 Tree::
 
@@ -34,6 +38,7 @@ from typing import Any, ClassVar
 class DomainError(Exception):
     code: ClassVar[str] = "virtualserver.InternalError"
     template: ClassVar[str] = "Internal error."
+    hint: ClassVar[str] = "Try again; if it keeps failing, give the operator the request id."
 
     def __init__(self, template: str | None = None, /, **params: Any) -> None:
         self.params = params
@@ -43,40 +48,78 @@ class DomainError(Exception):
 
     @property
     def message(self) -> str:
-        try:
-            return self.template.format(**self.params)
-        except (KeyError, IndexError):
-            return self.template
+        """What happened, then what to do next."""
+        return compose(self.template, self.hint, self.params)
+
+
+def _format(template: str, params: dict[str, Any]) -> str:
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError):
+        return template
+
+
+def compose(template: str, hint: str, params: dict[str, Any]) -> str:
+    """One sentence of what happened and one of the next step (the hint is left out when it cannot
+    be filled in)."""
+    text = _format(template, params)
+    if not hint:
+        return text
+    try:
+        return f"{text} {hint.format(**params)}"
+    except (KeyError, IndexError):
+        return text
 
 
 class Unauthenticated(DomainError):
     code = "virtualserver.auth.Unauthenticated"
     template = "The request could not be authenticated: {reason}."
+    hint = "Check the access key and secret key the request is signed with."
+
+
+class BadCredentials(Unauthenticated):
+    """One text for an unknown key, a disabled key and a wrong signature: nothing tells which."""
+
+    template = "The request could not be authenticated: the access key or the signature is not valid."
+    hint = (
+        "Check the access key and that the secret key is the one made with it "
+        "(the CLI and SDK read SCP_ACCESS_KEY and SCP_SECRET_KEY, else ~/.scpconf/credentials.json)."
+    )
+
+
+class ClockSkew(Unauthenticated):
+    template = "Scp-Timestamp is outside the allowed time window ({window} seconds from the server's clock)."
+    hint = "Set this computer's clock right (NTP) and send the request again."
 
 
 class Forbidden(DomainError):
     code = "virtualserver.auth.Forbidden"
     template = "You are not allowed to perform {action}."
+    hint = "Use a key of an account that may do this, or ask the operator."
 
 
 class NotOwner(Forbidden):
     code = "virtualserver.image.NotOwner"
     template = "Only the owner of image {image_id} may do this."
+    hint = "Use a key of the image's owner account."
 
 
 class NotTheMember(Forbidden):
     code = "virtualserver.image.NotTheMember"
     template = "Only member {member_id} may accept or reject image {image_id}."
+    hint = "Use a key of account {member_id}."
 
 
 class ImageDeactivated(Forbidden):
     code = "virtualserver.image.Deactivated"
-    template = "Image {image_id} is deactivated; its owner must reactivate it before it can be downloaded."
+    template = "Image {image_id} is deactivated: its bytes cannot be downloaded."
+    hint = "Ask its owner to reactivate it."
 
 
 class AccountMismatch(Forbidden):
     code = "virtualserver.auth.AccountMismatch"
     template = "Scp-AccountId {account_id} does not match the access key's account."
+    hint = "Send the key's own account id in Scp-AccountId (--account-id), or leave it out."
 
 
 class ImportSourceForbidden(Forbidden):
@@ -84,9 +127,9 @@ class ImportSourceForbidden(Forbidden):
     object exists; the blob store's bucket gets the same text as any ungranted bucket."""
 
     code = "virtualserver.image.ImportSourceForbidden"
-    template = (
-        "This account may not import {location}: no import source grant of the account covers it "
-        "(an operator grants buckets with 'scp-images admin source grant')."
+    template = "This account may not import {location}: no import source grant of the account covers it."
+    hint = (
+        "Ask the operator to grant the bucket ('scp-images admin source grant'), or upload the file instead."
     )
 
 
@@ -95,16 +138,41 @@ class ImportSourceOtherAccount(ImportSourceForbidden):
         "This account may not import from the SCP Object Storage of account {account}: "
         "an Object Storage URL must name the caller's own account."
     )
+    hint = "Use a URL of your own account's Object Storage, or upload the file instead."
 
 
 class InvalidRequest(DomainError):
     code = "virtualserver.request.Invalid"
     template = "The request is invalid: {reason}."
+    hint = "Correct it and send it again."
+
+
+class MalformedImageId(InvalidRequest):
+    template = (
+        "{value!r} is not an image id: an image id is a UUID, like 0b5e8e3a-9d3c-4f7a-8a1e-2c4d6f8a0b1c."
+    )
+    hint = "Find the id with 'scp-images image list' (the id column) or on the image's page in the console."
+
+
+class InvalidImageName(InvalidRequest):
+    template = (
+        "The image name {name!r} is refused: a name has 1 to {max_length} characters, each a letter "
+        "(A-Z, a-z), a digit, a hyphen '-', an underscore '_' or a space."
+    )
+    hint = "Replace any other character (such as '.') with '-' or '_', e.g. 'ubuntu-22-04'."
+
+
+class InvalidField(InvalidRequest):
+    """A body field refused by its rule, said in words (never as a regular expression)."""
+
+    template = "The field {field} is refused: {rule}."
+    hint = "Correct it and send it again."
 
 
 class UnsupportedApiVersion(InvalidRequest):
     code = "virtualserver.request.UnsupportedApiVersion"
     template = "API version {version!r} is not supported; supported: {supported}."
+    hint = "Send one of them in the Scp-Api-Version header (e.g. 'virtualserver 1.3')."
 
 
 class ApiVersionRetired(UnsupportedApiVersion):
@@ -117,6 +185,7 @@ class DiskImageRejected(InvalidRequest):
 
     code = "virtualserver.image.DiskImageRejected"
     template = "The image data was refused ({reason}): {detail}."
+    hint = "Send a qcow2 disk image (convert one with 'qemu-img convert -O qcow2 IN OUT.qcow2')."
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(reason=reason, detail=detail)
@@ -129,93 +198,121 @@ class DiskImageRejected(InvalidRequest):
 class RestoreMismatch(InvalidRequest):
     code = "virtualserver.image.RestoreMismatch"
     template = "The file is not the data of image {image_id} ({detail}); nothing was written."
+    hint = "Give the file that was backed up for this image."
 
 
 class UploadInterrupted(DomainError):
     """The client stopped sending (disconnected, or too slow) before the upload's end."""
 
     code = "virtualserver.image.UploadInterrupted"
-    template = "The upload stopped before its end ({reason}); the image is queued again, send it again."
+    template = "The upload stopped before its end ({reason}); the image is queued again."
+    hint = "Send the file again."
 
 
 class ImportSourceRejected(InvalidRequest):
     code = "virtualserver.image.ImportSourceRejected"
     template = "The import URL cannot be used: {reason}."
+    hint = "Check the URL and that the file is there, or upload the file instead."
+
+
+class NoObjectStorage(ImportSourceRejected):
+    """The tenant's text: the operator's settings are named in the operator's log, not here."""
+
+    template = "This service has no object storage configured, so it cannot import {location}."
+    hint = "Upload the file instead ('scp-images image create --file', or Upload in the console)."
 
 
 class InvalidSourceGrant(InvalidRequest):
     code = "virtualserver.image.InvalidSourceGrant"
     template = "The import source grant is invalid: {reason}."
+    hint = "Give a bucket name and, optionally, a key prefix."
 
 
 class NotFound(DomainError):
     code = "virtualserver.NotFound"
     template = "The resource could not be found."
+    hint = "Check the id and that your account can see it."
 
 
 class ImageNotFound(NotFound):
     code = "virtualserver.image.NotFound"
     template = "Image {image_id} could not be found."
+    hint = (
+        "Check the id with 'scp-images image list'; an image shared with you is listed once you "
+        "accept it ('scp-images image pending')."
+    )
 
 
 class MemberNotFound(NotFound):
     code = "virtualserver.image.MemberNotFound"
     template = "Member {member_id} of image {image_id} could not be found."
+    hint = "See the image's members with 'scp-images image member list {image_id}'."
 
 
 class AccountNotFound(NotFound):
     code = "virtualserver.account.NotFound"
     template = "Account {account_id} could not be found."
+    hint = "Check the account id (an operator lists them with 'scp-images admin account list')."
 
 
 class ImportNotFound(NotFound):
     code = "virtualserver.image.ImportNotFound"
     template = "Image {image_id} has no import."
+    hint = "Start one with 'scp-images image import {image_id} --url …', or upload a file to it."
 
 
 class SourceGrantNotFound(NotFound):
     code = "virtualserver.image.SourceGrantNotFound"
     template = "Account {account_id} has no import source grant for bucket {bucket} with prefix {prefix!r}."
+    hint = "List the grants with 'scp-images admin source list'."
 
 
 class ServerNotFound(NotFound):
     code = "virtualserver.server.NotFound"
     template = "Server {server_id} could not be found."
+    hint = "Check the server id."
 
 
 class AccessKeyNotFound(NotFound):
     code = "virtualserver.auth.AccessKeyNotFound"
     template = "Access key {access_key} could not be found."
+    hint = "List the keys with 'scp-images admin key list'."
 
 
 class Conflict(DomainError):
     code = "virtualserver.Conflict"
     template = "The request conflicts with the current state: {reason}."
+    hint = "Check the current state and try again."
 
 
 class InvalidImageStatus(Conflict):
     code = "virtualserver.image.InvalidStatus"
     template = "Image {image_id} is {status}; this needs {expected}."
+    hint = "See its status with 'scp-images image show {image_id}' and try again when it is {expected}."
 
 
 class ImageProtected(Conflict):
     code = "virtualserver.image.Protected"
     template = "Image {image_id} is protected and cannot be deleted."
+    hint = "Turn protection off first: scp-images image update {image_id} --no-protected."
 
 
 class ImageNotShared(Conflict):
     code = "virtualserver.image.NotShared"
-    template = "Image {image_id} has visibility {visibility}; members need visibility shared."
+    template = "Image {image_id} has visibility {visibility}; only a shared image can have members."
+    hint = "Share it first: scp-images image share {image_id}."
 
 
 class MemberExists(Conflict):
     code = "virtualserver.image.MemberExists"
     template = "Account {member_id} is already a member of image {image_id}."
+    hint = "Nothing to do; see its answer with 'scp-images image member show {image_id} {member_id}'."
 
 
 class ConcurrentUpdate(Conflict):
     code = "virtualserver.image.ConcurrentUpdate"
-    template = "Image {image_id} was changed by another request; try again."
+    template = "Image {image_id} was changed by another request."
+    hint = "Send the request again."
 
 
 class ImageDataMissing(Conflict):
@@ -223,7 +320,8 @@ class ImageDataMissing(Conflict):
     the data (or delete the image); retrying will not help, hence a conflict and not a 503."""
 
     code = "virtualserver.image.DataMissing"
-    template = "The data of image {image_id} is missing from the image store; ask the operator to restore it."
+    template = "The data of image {image_id} is missing from the image store."
+    hint = "Ask the operator to restore it."
 
 
 class ImageDataCorrupt(Conflict):
@@ -231,15 +329,14 @@ class ImageDataCorrupt(Conflict):
     would hand out something else than was imported. The operator restores the data (or deletes it)."""
 
     code = "virtualserver.image.DataCorrupt"
-    template = (
-        "The data of image {image_id} failed its integrity check (it no longer matches its checksums); "
-        "ask the operator to restore it."
-    )
+    template = "The data of image {image_id} failed its integrity check (it no longer matches its checksums)."
+    hint = "Ask the operator to restore it."
 
 
 class PayloadTooLarge(DomainError):
     code = "virtualserver.request.TooLarge"
     template = "The request body is larger than {limit} bytes."
+    hint = "Send a smaller body; an image's bytes are uploaded to its file, not sent in a JSON body."
 
 
 class QuotaExceeded(DomainError):
@@ -247,22 +344,19 @@ class QuotaExceeded(DomainError):
 
     code = "virtualserver.quota.Exceeded"
     template = "A quota of this account is exceeded: the limit is {limit} and {usage} are in use."
+    hint = "Delete images or ask the operator to raise the quota."
 
 
 class ImageCountQuotaExceeded(QuotaExceeded):
     code = "virtualserver.quota.ImageCountTotalExceeded"
-    template = (
-        "Quota image_count_total exceeded: this account may have {limit} images and has {usage}; "
-        "delete images or ask the operator to raise the quota."
-    )
+    template = "Quota image_count_total exceeded: this account may have {limit} images and has {usage}."
 
 
 class ImageSizeQuotaExceeded(QuotaExceeded):
     code = "virtualserver.quota.ImageSizeTotalExceeded"
     template = (
         "Quota image_size_total exceeded: this account may store {limit} bytes and this would make "
-        "{usage} bytes (active images and imports or uploads in flight); delete images or ask the "
-        "operator to raise the quota."
+        "{usage} bytes (active images and imports or uploads in flight)."
     )
 
 
@@ -270,18 +364,21 @@ class UploadingQuotaExceeded(QuotaExceeded):
     code = "virtualserver.quota.ImageCountUploadingExceeded"
     template = (
         "Quota image_count_uploading exceeded: this account may run {limit} imports and uploads at "
-        "once and runs {usage}; wait for one to finish or ask the operator to raise the quota."
+        "once and runs {usage}."
     )
+    hint = "Wait for one to finish, or ask the operator to raise the quota."
 
 
 class RateLimited(DomainError):
     code = "virtualserver.request.RateLimited"
-    template = "Too many requests; retry after {retry_after} seconds."
+    template = "Too many requests."
+    hint = "Retry after {retry_after} seconds."
 
 
 class Unavailable(DomainError):
     code = "virtualserver.Unavailable"
     template = "The service is temporarily unavailable: {reason}."
+    hint = "Try again in a minute; if it lasts, tell the operator."
 
 
 class AuditUnavailable(Unavailable):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from scp_images.domain.errors import InvalidImageStatus, InvalidRequest
+from scp_images.domain.errors import InvalidImageStatus, InvalidRequest, MalformedImageId
 
 
 class ImageStatus(StrEnum):
@@ -111,9 +111,9 @@ def parse_image_id(value: str) -> str:
     try:
         parsed = uuid.UUID(value)
     except ValueError:
-        raise InvalidRequest(reason=f"image_id {value[:80]!r} is not a UUID") from None
+        raise MalformedImageId(value=value[:80]) from None
     if str(parsed) != value.lower():
-        raise InvalidRequest(reason=f"image_id {value[:80]!r} is not a UUID in canonical form")
+        raise MalformedImageId(value=value[:80])
     return str(parsed)
 
 

@@ -16,7 +16,7 @@ from pydantic import (
     ValidationError,
 )
 
-from scp_images.domain.errors import InvalidRequest, PayloadTooLarge
+from scp_images.domain.errors import InvalidField, InvalidImageName, InvalidRequest, PayloadTooLarge
 from scp_images.domain.image import (
     MAX_MIN_DISK,
     MAX_MIN_RAM,
@@ -95,12 +95,38 @@ class ServerCreateImageRequestBody(BaseModel):
     image_name: StrictStr
 
 
+# Fields checked by a pattern, their rule in words (en-US, ko-KR): a refusal never shows the regular
+# expression (a terminal's markup would eat its brackets, and people do not read them).
+_RULES = {
+    "url": ("an import URL ends in .qcow2", "가져오기 URL은 .qcow2로 끝나야 합니다"),
+    "member_id": (
+        "a member id is an account id: letters, digits and '-', 1 to 64 characters",
+        "멤버 ID는 계정 ID입니다: 영문자, 숫자, '-'로 된 1~64자",
+    ),
+}
+_NAME_ERRORS = frozenset({"string_pattern_mismatch", "string_too_short", "string_too_long"})
+
+
 def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors()[:5]:
         where = ".".join(str(p) for p in item["loc"]) or "body"
-        parts.append(f"{where}: {item['msg']}")
+        pattern = item["type"] == "string_pattern_mismatch"
+        message = "does not have the allowed form" if pattern else item["msg"]
+        parts.append(f"{where}: {message}")
     return "; ".join(parts)
+
+
+def _refusal(error: ValidationError) -> InvalidRequest:
+    """The first refused field with a rule in words gets its own message; others are listed."""
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"])
+        if field == "name" and item["type"] in _NAME_ERRORS:
+            return InvalidImageName(name=str(item.get("input", ""))[:80], max_length=MAX_NAME_LENGTH)
+        if field in _RULES and item["type"] == "string_pattern_mismatch":
+            rule, rule_ko = _RULES[field]
+            return InvalidField(field=field, rule=rule, rule_ko=rule_ko)
+    return InvalidRequest(reason=_describe(error))
 
 
 def parse_body(model: type[M], raw: bytes, content_type: str | None, *, limit: int) -> M:
@@ -117,4 +143,4 @@ def parse_body(model: type[M], raw: bytes, content_type: str | None, *, limit: i
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidRequest(reason=_describe(exc)) from None
+        raise _refusal(exc) from None

@@ -1,6 +1,8 @@
-"""The one error table: domain error code -> HTTP status, title and the Korean text.
+"""The one error table: domain error -> HTTP status, title and the Korean texts (what happened, and
+the next step).
 
-English text comes from the domain error's own template; Korean templates use the same parameters.
+English text comes from the domain error's own template and hint; Korean templates use the same
+parameters. Every class with a template of its own has its own row (tests/api/test_error_messages.py).
 """
 
 from __future__ import annotations
@@ -8,157 +10,360 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scp_images.domain import errors as e
+from scp_images.domain import failures
 
 
 @dataclass(frozen=True, slots=True)
 class ErrorSpec:
     status: int
     title: str
-    ko: str
+    ko: str  # what happened, with the English template's parameters
+    ko_hint: str  # what to do next
 
 
-_TABLE: dict[type[e.DomainError], ErrorSpec] = {
-    e.Unauthenticated: ErrorSpec(401, "Unauthorized", "요청을 인증할 수 없습니다: {reason}."),
-    e.Forbidden: ErrorSpec(403, "Forbidden", "{action} 작업을 수행할 권한이 없습니다."),
-    e.NotOwner: ErrorSpec(403, "Forbidden", "이미지 {image_id}의 소유자만 이 작업을 할 수 있습니다."),
+_B = (400, "Bad Request")
+_U = (401, "Unauthorized")
+_F = (403, "Forbidden")
+_N = (404, "Not Found")
+_C = (409, "Conflict")
+_Q = (413, "Payload Too Large")
+_CHECK_KEY = "요청에 서명한 액세스 키와 시크릿 키를 확인하십시오."
+_FIX = "요청을 고쳐 다시 보내십시오."
+_UPLOAD_INSTEAD = "또는 파일을 직접 업로드하십시오."
+_QUOTA_NEXT = "이미지를 삭제하거나 운영자에게 할당량 상향을 요청하십시오."
+_OPERATOR_RESTORE = "운영자에게 복구를 요청하십시오."
+
+TABLE: dict[type[e.DomainError], ErrorSpec] = {
+    e.Unauthenticated: ErrorSpec(*_U, "요청을 인증할 수 없습니다: {reason}.", _CHECK_KEY),
+    e.BadCredentials: ErrorSpec(
+        *_U,
+        "요청을 인증할 수 없습니다: 액세스 키 또는 서명이 올바르지 않습니다.",
+        "액세스 키와, 그 키와 함께 만든 시크릿 키인지 확인하십시오(CLI와 SDK는 SCP_ACCESS_KEY와 "
+        "SCP_SECRET_KEY, 없으면 ~/.scpconf/credentials.json을 읽습니다).",
+    ),
+    e.ClockSkew: ErrorSpec(
+        *_U,
+        "Scp-Timestamp가 허용 시간 범위(서버 시계와 {window}초)를 벗어났습니다.",
+        "이 컴퓨터의 시계를 맞추고(NTP) 요청을 다시 보내십시오.",
+    ),
+    e.Forbidden: ErrorSpec(
+        *_F,
+        "{action} 작업을 수행할 권한이 없습니다.",
+        "이 작업을 할 수 있는 계정의 키를 쓰거나 운영자에게 문의하십시오.",
+    ),
+    e.NotOwner: ErrorSpec(
+        *_F, "이미지 {image_id}의 소유자만 이 작업을 할 수 있습니다.", "이미지 소유자 계정의 키를 쓰십시오."
+    ),
     e.NotTheMember: ErrorSpec(
-        403, "Forbidden", "멤버 {member_id}만 이미지 {image_id}을(를) 수락하거나 거절할 수 있습니다."
+        *_F,
+        "멤버 {member_id}만 이미지 {image_id}을(를) 수락하거나 거절할 수 있습니다.",
+        "계정 {member_id}의 키를 쓰십시오.",
     ),
     e.ImageDeactivated: ErrorSpec(
-        403,
-        "Forbidden",
-        "이미지 {image_id}은(는) 비활성화되어 있습니다. 소유자가 다시 활성화해야 내려받을 수 있습니다.",
+        *_F,
+        "이미지 {image_id}은(는) 비활성화되어 있어 내려받을 수 없습니다.",
+        "소유자에게 다시 활성화해 달라고 요청하십시오.",
     ),
     e.AccountMismatch: ErrorSpec(
-        403, "Forbidden", "Scp-AccountId {account_id}이(가) 액세스 키의 계정과 일치하지 않습니다."
+        *_F,
+        "Scp-AccountId {account_id}이(가) 액세스 키의 계정과 일치하지 않습니다.",
+        "Scp-AccountId(--account-id)에 키의 계정 ID를 보내거나 빼십시오.",
     ),
     e.ImportSourceForbidden: ErrorSpec(
-        403,
-        "Forbidden",
+        *_F,
         "이 계정은 {location}을(를) 가져올 수 없습니다: 이 계정의 가져오기 소스 권한 중 이를 포함하는 것이 "
-        "없습니다(운영자가 'scp-images admin source grant'로 버킷 권한을 부여합니다).",
+        "없습니다.",
+        "운영자에게 버킷 권한을 요청하거나('scp-images admin source grant') 파일을 직접 업로드하십시오.",
     ),
     e.ImportSourceOtherAccount: ErrorSpec(
-        403,
-        "Forbidden",
+        *_F,
         "이 계정은 계정 {account}의 SCP Object Storage에서 가져올 수 없습니다: "
         "Object Storage URL에는 호출한 계정 자신의 계정이 있어야 합니다.",
+        "자기 계정의 Object Storage URL을 쓰거나 파일을 직접 업로드하십시오.",
     ),
-    e.InvalidRequest: ErrorSpec(400, "Bad Request", "요청이 올바르지 않습니다: {reason}."),
+    e.InvalidRequest: ErrorSpec(*_B, "요청이 올바르지 않습니다: {reason}.", _FIX),
+    e.MalformedImageId: ErrorSpec(
+        *_B,
+        "{value!r}은(는) 이미지 ID가 아닙니다: 이미지 ID는 0b5e8e3a-9d3c-4f7a-8a1e-2c4d6f8a0b1c 같은 "
+        "UUID입니다.",
+        "ID는 'scp-images image list'(id 열)나 콘솔의 이미지 페이지에서 찾을 수 있습니다.",
+    ),
+    e.InvalidImageName: ErrorSpec(
+        *_B,
+        "이미지 이름 {name!r}을(를) 쓸 수 없습니다: 이름은 1~{max_length}자이며 각 글자는 영문자(A-Z, a-z), "
+        "숫자, 하이픈 '-', 밑줄 '_' 또는 공백이어야 합니다.",
+        "다른 글자('.' 등)는 '-'나 '_'로 바꾸십시오(예: 'ubuntu-22-04').",
+    ),
+    e.InvalidField: ErrorSpec(*_B, "필드 {field}이(가) 올바르지 않습니다: {rule_ko}.", _FIX),
     e.UnsupportedApiVersion: ErrorSpec(
-        400, "Bad Request", "API 버전 {version!r}은(는) 지원되지 않습니다. 지원 버전: {supported}."
+        *_B,
+        "API 버전 {version!r}은(는) 지원되지 않습니다. 지원 버전: {supported}.",
+        "Scp-Api-Version 헤더에 지원 버전 중 하나를 보내십시오(예: 'virtualserver 1.3').",
     ),
     e.ApiVersionRetired: ErrorSpec(
-        400,
-        "Bad Request",
+        *_B,
         "API 버전 {version!r}은(는) {sunset} 이후 더 이상 지원되지 않습니다. 지원 버전: {supported}.",
+        "Scp-Api-Version 헤더에 지원 버전 중 하나를 보내십시오(예: 'virtualserver 1.3').",
     ),
-    e.DiskImageRejected: ErrorSpec(400, "Bad Request", "이미지 데이터가 거부되었습니다({reason}): {detail}."),
+    e.DiskImageRejected: ErrorSpec(
+        *_B,
+        "이미지 데이터가 거부되었습니다({reason}): {detail}.",
+        "qcow2 디스크 이미지를 보내십시오('qemu-img convert -O qcow2 IN OUT.qcow2'로 변환할 수 있습니다).",
+    ),
     e.RestoreMismatch: ErrorSpec(
-        400,
-        "Bad Request",
+        *_B,
         "이 파일은 이미지 {image_id}의 데이터가 아닙니다({detail}). 아무것도 쓰지 않았습니다.",
+        "이 이미지를 백업한 파일을 주십시오.",
     ),
-    e.ImportSourceRejected: ErrorSpec(400, "Bad Request", "가져오기 URL을 사용할 수 없습니다: {reason}."),
-    e.InvalidSourceGrant: ErrorSpec(400, "Bad Request", "가져오기 소스 권한이 올바르지 않습니다: {reason}."),
-    e.NotFound: ErrorSpec(404, "Not Found", "리소스를 찾을 수 없습니다."),
-    e.ImageNotFound: ErrorSpec(404, "Not Found", "이미지 {image_id}을(를) 찾을 수 없습니다."),
+    e.ImportSourceRejected: ErrorSpec(
+        *_B,
+        "가져오기 URL을 사용할 수 없습니다: {reason}.",
+        "URL과 파일이 있는지 확인하십시오. " + _UPLOAD_INSTEAD,
+    ),
+    e.NoObjectStorage: ErrorSpec(
+        *_B,
+        "이 서비스에는 오브젝트 스토리지가 설정되어 있지 않아 {location}을(를) 가져올 수 없습니다.",
+        "파일을 직접 업로드하십시오('scp-images image create --file' 또는 콘솔의 업로드).",
+    ),
+    e.InvalidSourceGrant: ErrorSpec(
+        *_B,
+        "가져오기 소스 권한이 올바르지 않습니다: {reason}.",
+        "버킷 이름과, 필요하면 키 접두사를 주십시오.",
+    ),
+    e.NotFound: ErrorSpec(
+        *_N, "리소스를 찾을 수 없습니다.", "ID와, 이 계정이 그것을 볼 수 있는지 확인하십시오."
+    ),
+    e.ImageNotFound: ErrorSpec(
+        *_N,
+        "이미지 {image_id}을(를) 찾을 수 없습니다.",
+        "'scp-images image list'로 ID를 확인하십시오. 공유받은 이미지는 수락한 뒤에 목록에 나옵니다"
+        "('scp-images image pending').",
+    ),
     e.MemberNotFound: ErrorSpec(
-        404, "Not Found", "이미지 {image_id}의 멤버 {member_id}을(를) 찾을 수 없습니다."
+        *_N,
+        "이미지 {image_id}의 멤버 {member_id}을(를) 찾을 수 없습니다.",
+        "'scp-images image member list {image_id}'로 멤버를 확인하십시오.",
     ),
-    e.AccountNotFound: ErrorSpec(404, "Not Found", "계정 {account_id}을(를) 찾을 수 없습니다."),
-    e.ImportNotFound: ErrorSpec(404, "Not Found", "이미지 {image_id}에 가져오기 작업이 없습니다."),
+    e.AccountNotFound: ErrorSpec(
+        *_N,
+        "계정 {account_id}을(를) 찾을 수 없습니다.",
+        "계정 ID를 확인하십시오(운영자는 'scp-images admin account list'로 볼 수 있습니다).",
+    ),
+    e.ImportNotFound: ErrorSpec(
+        *_N,
+        "이미지 {image_id}에 가져오기 작업이 없습니다.",
+        "'scp-images image import {image_id} --url …'로 시작하거나 파일을 업로드하십시오.",
+    ),
     e.SourceGrantNotFound: ErrorSpec(
-        404,
-        "Not Found",
+        *_N,
         "계정 {account_id}에는 버킷 {bucket}, 접두사 {prefix!r}에 대한 가져오기 소스 권한이 없습니다.",
+        "'scp-images admin source list'로 권한 목록을 확인하십시오.",
     ),
-    e.ServerNotFound: ErrorSpec(404, "Not Found", "서버 {server_id}을(를) 찾을 수 없습니다."),
-    e.AccessKeyNotFound: ErrorSpec(404, "Not Found", "액세스 키 {access_key}을(를) 찾을 수 없습니다."),
-    e.Conflict: ErrorSpec(409, "Conflict", "요청이 현재 상태와 충돌합니다: {reason}."),
+    e.ServerNotFound: ErrorSpec(*_N, "서버 {server_id}을(를) 찾을 수 없습니다.", "서버 ID를 확인하십시오."),
+    e.AccessKeyNotFound: ErrorSpec(
+        *_N,
+        "액세스 키 {access_key}을(를) 찾을 수 없습니다.",
+        "'scp-images admin key list'로 키 목록을 확인하십시오.",
+    ),
+    e.Conflict: ErrorSpec(
+        *_C, "요청이 현재 상태와 충돌합니다: {reason}.", "현재 상태를 확인하고 다시 시도하십시오."
+    ),
     e.InvalidImageStatus: ErrorSpec(
-        409,
-        "Conflict",
+        *_C,
         "이미지 {image_id}의 상태가 {status}입니다. 이 작업에는 {expected} 상태가 필요합니다.",
+        "'scp-images image show {image_id}'로 상태를 확인하고 {expected}이(가) 되면 다시 시도하십시오.",
     ),
-    e.ImageProtected: ErrorSpec(409, "Conflict", "이미지 {image_id}은(는) 보호되어 있어 삭제할 수 없습니다."),
+    e.ImageProtected: ErrorSpec(
+        *_C,
+        "이미지 {image_id}은(는) 보호되어 있어 삭제할 수 없습니다.",
+        "먼저 보호를 해제하십시오: scp-images image update {image_id} --no-protected.",
+    ),
     e.ImageNotShared: ErrorSpec(
-        409,
-        "Conflict",
-        "이미지 {image_id}의 공개 범위가 {visibility}입니다. 멤버를 추가하려면 shared여야 합니다.",
+        *_C,
+        "이미지 {image_id}의 공개 범위가 {visibility}입니다. 공유(shared) 이미지만 멤버를 가질 수 있습니다.",
+        "먼저 공유하십시오: scp-images image share {image_id}.",
     ),
-    e.MemberExists: ErrorSpec(409, "Conflict", "계정 {member_id}은(는) 이미 이미지 {image_id}의 멤버입니다."),
+    e.MemberExists: ErrorSpec(
+        *_C,
+        "계정 {member_id}은(는) 이미 이미지 {image_id}의 멤버입니다.",
+        "할 일이 없습니다. 'scp-images image member show {image_id} {member_id}'로 응답 상태를 보십시오.",
+    ),
     e.ConcurrentUpdate: ErrorSpec(
-        409, "Conflict", "이미지 {image_id}이(가) 다른 요청에 의해 변경되었습니다. 다시 시도하십시오."
+        *_C, "이미지 {image_id}이(가) 다른 요청에 의해 변경되었습니다.", "요청을 다시 보내십시오."
     ),
     e.ImageDataMissing: ErrorSpec(
-        409,
-        "Conflict",
-        "이미지 {image_id}의 데이터가 이미지 저장소에 없습니다. 운영자에게 복구를 요청하십시오.",
+        *_C, "이미지 {image_id}의 데이터가 이미지 저장소에 없습니다.", _OPERATOR_RESTORE
     ),
     e.ImageDataCorrupt: ErrorSpec(
-        409,
-        "Conflict",
-        "이미지 {image_id}의 데이터가 무결성 검사에 실패했습니다(체크섬과 일치하지 않습니다). "
-        "운영자에게 복구를 요청하십시오.",
+        *_C,
+        "이미지 {image_id}의 데이터가 무결성 검사에 실패했습니다(체크섬과 일치하지 않습니다).",
+        _OPERATOR_RESTORE,
     ),
     e.UploadInterrupted: ErrorSpec(
         408,
         "Request Timeout",
-        "업로드가 끝나기 전에 중단되었습니다({reason}). 이미지는 다시 대기 상태이니 다시 보내십시오.",
+        "업로드가 끝나기 전에 중단되었습니다({reason}). 이미지는 다시 대기 상태입니다.",
+        "파일을 다시 보내십시오.",
     ),
-    e.PayloadTooLarge: ErrorSpec(413, "Payload Too Large", "요청 본문이 {limit}바이트보다 큽니다."),
+    e.PayloadTooLarge: ErrorSpec(
+        *_Q,
+        "요청 본문이 {limit}바이트보다 큽니다.",
+        "본문을 줄이십시오. 이미지의 바이트는 JSON 본문이 아니라 이미지 파일로 업로드합니다.",
+    ),
     e.QuotaExceeded: ErrorSpec(
-        413,
-        "Payload Too Large",
-        "이 계정의 할당량을 초과했습니다: 한도는 {limit}이고 {usage}을(를) 사용 중입니다.",
+        *_Q, "이 계정의 할당량을 초과했습니다: 한도는 {limit}이고 {usage}을(를) 사용 중입니다.", _QUOTA_NEXT
     ),
     e.ImageCountQuotaExceeded: ErrorSpec(
-        413,
-        "Payload Too Large",
+        *_Q,
         "할당량 image_count_total을 초과했습니다: 이 계정은 이미지를 {limit}개까지 가질 수 있으며 현재 "
-        "{usage}개가 있습니다. 이미지를 삭제하거나 운영자에게 할당량 상향을 요청하십시오.",
+        "{usage}개가 있습니다.",
+        _QUOTA_NEXT,
     ),
     e.ImageSizeQuotaExceeded: ErrorSpec(
-        413,
-        "Payload Too Large",
+        *_Q,
         "할당량 image_size_total을 초과했습니다: 이 계정은 {limit}바이트까지 저장할 수 있으며 이 요청으로 "
-        "{usage}바이트가 됩니다(활성 이미지와 진행 중인 가져오기·업로드). 이미지를 삭제하거나 운영자에게 "
-        "할당량 상향을 요청하십시오.",
+        "{usage}바이트가 됩니다(활성 이미지와 진행 중인 가져오기·업로드).",
+        _QUOTA_NEXT,
     ),
     e.UploadingQuotaExceeded: ErrorSpec(
-        413,
-        "Payload Too Large",
+        *_Q,
         "할당량 image_count_uploading을 초과했습니다: 이 계정은 가져오기와 업로드를 동시에 {limit}개까지 "
-        "실행할 수 있으며 현재 {usage}개를 실행 중입니다. 하나가 끝나기를 기다리거나 운영자에게 할당량 "
-        "상향을 요청하십시오.",
+        "실행할 수 있으며 현재 {usage}개를 실행 중입니다.",
+        "하나가 끝나기를 기다리거나 운영자에게 할당량 상향을 요청하십시오.",
     ),
     e.RateLimited: ErrorSpec(
-        429, "Too Many Requests", "요청이 너무 많습니다. {retry_after}초 후에 다시 시도하십시오."
+        429, "Too Many Requests", "요청이 너무 많습니다.", "{retry_after}초 후에 다시 시도하십시오."
     ),
-    e.Unavailable: ErrorSpec(503, "Service Unavailable", "서비스를 일시적으로 사용할 수 없습니다: {reason}."),
-    e.DomainError: ErrorSpec(500, "Internal Server Error", "내부 오류가 발생했습니다."),
+    e.Unavailable: ErrorSpec(
+        503,
+        "Service Unavailable",
+        "서비스를 일시적으로 사용할 수 없습니다: {reason}.",
+        "잠시 후 다시 시도하십시오. 계속되면 운영자에게 알리십시오.",
+    ),
+    e.DomainError: ErrorSpec(
+        500,
+        "Internal Server Error",
+        "내부 오류가 발생했습니다.",
+        "다시 시도하십시오. 계속 실패하면 운영자에게 요청 ID를 알려 주십시오.",
+    ),
 }
 
 
-def spec_for(error: e.DomainError) -> ErrorSpec:
-    for cls in type(error).__mro__:
-        spec = _TABLE.get(cls)  # type: ignore[arg-type]
+def spec_for_class(error_class: type[e.DomainError]) -> ErrorSpec:
+    for cls in error_class.__mro__:
+        spec = TABLE.get(cls)
         if spec is not None:
             return spec
-    return _TABLE[e.DomainError]
+    return TABLE[e.DomainError]
+
+
+def spec_for(error: e.DomainError) -> ErrorSpec:
+    return spec_for_class(type(error))
+
+
+# The fixed ``reason`` texts of the generic errors, in Korean (a reason built from the request, with
+# names or numbers in it, stays as written).
+REASONS_PARAM_KO: dict[str, str] = {
+    "the audit trail cannot be written": "감사 기록을 쓸 수 없습니다",
+    "the database cannot be reached": "데이터베이스에 연결할 수 없습니다",
+    "the image store cannot be reached": "이미지 저장소에 연결할 수 없습니다",
+    "the upload stopped before it was stored": "업로드가 저장되기 전에 멈췄습니다",
+    "the client disconnected": "클라이언트 연결이 끊겼습니다",
+    "this signature was already used": "이 서명은 이미 사용되었습니다",
+    "Scp-Timestamp is not epoch milliseconds": "Scp-Timestamp가 에포크 밀리초가 아닙니다",
+    "the owner of an image cannot be its member": "이미지 소유자는 그 이미지의 멤버가 될 수 없습니다",
+    "the body is not valid JSON": "본문이 올바른 JSON이 아닙니다",
+    "the body must be a JSON object": "본문은 JSON 객체여야 합니다",
+    "query parameters may not contain NUL characters": "쿼리 매개변수에 NUL 문자를 쓸 수 없습니다",
+    "status must be pending, accepted or rejected": "status는 pending, accepted, rejected 중 하나여야 합니다",
+    "visibility must be one of public, community, shared, private": (
+        "visibility는 public, community, shared, private 중 하나여야 합니다"
+    ),
+}
 
 
 def localised_detail(error: e.DomainError, language: str) -> str:
-    if language == "ko-KR":
-        spec = spec_for(error)
-        template = spec.ko if type(error).template == error.template else None
-        if template is not None:
-            try:
-                return template.format(**error.params)
-            except (KeyError, IndexError):
-                pass
+    """The error's text in the caller's language: what happened, then the next step."""
+    if language == "ko-KR" and type(error).template == error.template:
+        spec = spec_for(error)  # a class with its own template has its own row (a test checks)
+        params = error.params
+        reason = params.get("reason")
+        if isinstance(reason, str) and reason in REASONS_PARAM_KO:
+            params = {**params, "reason": REASONS_PARAM_KO[reason]}
+        return e.compose(spec.ko, spec.ko_hint, params)
     return error.message
+
+
+_KO_QCOW2 = "qcow2 디스크 이미지를 보내십시오('qemu-img convert -O qcow2 IN OUT.qcow2'로 변환할 수 있습니다)."
+_KO_FLATTEN = "'qemu-img convert -O qcow2 IN OUT.qcow2'로 하나의 독립된 파일로 만들어 보내십시오."
+_KO_SMALLER = "더 작은 이미지를 보내거나 운영자에게 한도를 문의하십시오."
+
+# Import failure codes (scp_images.domain.failures): what happened and the next step, in Korean. The
+# stored English text follows in parentheses: it carries the figures (offsets, sizes, names).
+REASONS_KO: dict[str, tuple[str, str]] = {
+    "not_qcow2": ("데이터가 qcow2 디스크 이미지가 아닙니다", _KO_QCOW2),
+    "truncated": ("파일이 중간에 끝납니다", "파일이 완전하지 않습니다. 전체 파일을 다시 보내십시오."),
+    "bad_geometry": ("qcow2 구조가 올바르지 않습니다", _KO_QCOW2),
+    "corrupt": (
+        "이미지가 손상된 것으로 표시되어 있습니다",
+        "'qemu-img check -r all'로 복구하거나 다시 변환해 보내십시오.",
+    ),
+    "unknown_incompatible_features": ("이 서비스가 모르는 qcow2 기능을 씁니다", _KO_QCOW2),
+    "polyglot": ("파일이 qcow2이면서 다른 형식이기도 합니다", _KO_QCOW2),
+    "format_mismatch": (
+        "데이터가 이미지의 디스크 형식과 맞지 않습니다",
+        "파일의 디스크 형식으로 이미지를 만들거나 파일을 변환하십시오.",
+    ),
+    "encrypted": (
+        "이미지가 암호화되어 있습니다",
+        "암호화하지 않은 이미지를 보내십시오('qemu-img convert -O qcow2', 암호화 없이).",
+    ),
+    "backing_file": ("이미지가 백킹 파일을 가리킵니다", _KO_FLATTEN),
+    "external_data_file": ("이미지가 외부 데이터 파일을 씁니다", _KO_FLATTEN),
+    "too_large": ("이미지가 크기 한도보다 큽니다", _KO_SMALLER),
+    "virtual_size_too_large": ("디스크의 가상 크기가 한도보다 큽니다", _KO_SMALLER),
+    "source_rejected": (
+        "가져오기 소스를 읽을 수 없습니다",
+        "URL과 파일이 있는지 확인하십시오. " + _UPLOAD_INSTEAD,
+    ),
+    "no_object_storage": (
+        "이 서비스에는 오브젝트 스토리지가 설정되어 있지 않습니다",
+        "파일을 직접 업로드하십시오('scp-images image create --file' 또는 콘솔의 업로드).",
+    ),
+    "source_forbidden": (
+        "이 계정은 이 소스에서 가져올 수 없습니다",
+        "운영자에게 버킷 권한을 요청하거나 파일을 직접 업로드하십시오.",
+    ),
+    "quota_exceeded": (
+        "계정의 할당량을 초과했습니다",
+        "이미지를 삭제하거나 운영자에게 할당량 상향을 요청한 뒤 다시 가져오십시오.",
+    ),
+    "interrupted": (
+        "가져오기 또는 업로드가 끝나기 전에 중단되었습니다",
+        "다시 시작하십시오: 'scp-images image import ID --url …' 또는 파일을 다시 업로드하십시오.",
+    ),
+    "not_importable": (
+        "가져오는 동안 이미지가 바뀌었습니다",
+        "'scp-images image show ID'로 이미지를 확인하십시오.",
+    ),
+    "refused": ("요청이 거부되었습니다", "요청을 고쳐 다시 가져오십시오."),
+    "internal": (
+        "내부 오류로 실패했습니다",
+        "다시 시도하십시오. 계속 실패하면 운영자에게 이미지 ID를 알려 주십시오.",
+    ),
+}
+
+
+def localised_reason(reason: str | None, language: str) -> str | None:
+    """A stored import failure reason in the caller's language: its code first (stable, for scripts),
+    then what happened and the next step."""
+    if reason is None or language != "ko-KR":
+        return failures.render(reason)
+    code, text = failures.split(reason)
+    if code is None:
+        return reason
+    what, next_step = REASONS_KO[code]
+    return f"{code}: {what}({text}). {next_step}"
 
 
 def envelope(status: int, code: str, title: str, detail: str, request_id: str) -> dict[str, object]:

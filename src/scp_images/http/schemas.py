@@ -10,6 +10,7 @@ from scp_images.domain.image import Image
 from scp_images.domain.member import Member
 from scp_images.domain.sources import SourceGrant, redact_url
 from scp_images.domain.versions import V1_2, ApiVersion
+from scp_images.http.errors import localised_reason
 
 IMAGE_FIELDS_1_0 = (
     "checksum",
@@ -96,15 +97,16 @@ def _time_or_none(value: datetime | None) -> str | None:
     return rfc3339(value) if value is not None else None
 
 
-def import_body(job: Any) -> dict[str, Any]:
-    """The import extension resource (``GET /v1/images/{id}/import``)."""
+def import_body(job: Any, language: str = "en-US") -> dict[str, Any]:
+    """The import extension resource (``GET /v1/images/{id}/import``); a failure's reason is stored as
+    ``code: English`` and answered in the caller's language, its code first, with the next step."""
     return {
         "image_id": job.image_id,
         "status": job.status.value,
         "url": redact_url(job.url),  # the job row keeps a presigned URL whole for the worker
         "bytes_read": job.bytes_read,
         "bytes_total": job.bytes_total,
-        "reason": job.reason,
+        "reason": localised_reason(job.reason, language),
         "started_at": _time_or_none(job.started_at),
         "finished_at": _time_or_none(job.finished_at),
     }

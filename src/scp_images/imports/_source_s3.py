@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -10,9 +11,11 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from scp_images.domain.errors import ImportSourceRejected
+from scp_images.domain.errors import ImportSourceRejected, NoObjectStorage
 from scp_images.imports._source_limits import Limits, too_large
 from scp_images.imports._source_urls import ObjectStorageLocation
+
+log = logging.getLogger(__name__)
 
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
 _DENIED = frozenset({"403", "AccessDenied", "Forbidden"})
@@ -94,7 +97,7 @@ class S3Reader:
         self._lock = threading.Lock()
 
     def open(self, location: ObjectStorageLocation, limits: Limits) -> S3Source:
-        client = self._get_client()
+        client = self._get_client(location)
         try:
             size = client.head_object(Bucket=location.bucket, Key=location.key)["ContentLength"]
             if size > limits.max_bytes:
@@ -104,22 +107,21 @@ class S3Reader:
             raise _refusal(exc, location) from exc
         return S3Source(location, response, limits)
 
-    def require_configured(self) -> None:
-        """Refuse object-storage URLs up front when no object storage is configured."""
+    def require_configured(self, location: ObjectStorageLocation | None = None) -> None:
+        """Refuse object-storage URLs up front when no object storage is configured. The tenant hears
+        that there is none; the settings to set are named in the operator's log only."""
         missing = [_SETTINGS[name] for name, value in self._settings.items() if not value]
         if missing:
-            settings = ", ".join(_SETTINGS.values())
-            raise ImportSourceRejected(
-                reason=f"no object storage is configured: set {settings} (missing: {', '.join(missing)})"
+            log.warning(
+                "an object storage import was refused: no object storage is configured (set %s; missing: %s)",
+                ", ".join(_SETTINGS.values()),
+                ", ".join(missing),
             )
+            shown = _shown(location) if location is not None else "an object storage URL"
+            raise NoObjectStorage(location=shown)
 
-    def _get_client(self) -> Any:
-        missing = [_SETTINGS[name] for name, value in self._settings.items() if not value]
-        if missing:
-            settings = ", ".join(_SETTINGS.values())
-            raise ImportSourceRejected(
-                reason=f"no object storage is configured: set {settings} (missing: {', '.join(missing)})"
-            )
+    def _get_client(self, location: ObjectStorageLocation) -> Any:
+        self.require_configured(location)
         with self._lock:
             if self._client is None:
                 self._client = boto3.session.Session().client(

@@ -96,8 +96,9 @@ class SourceResolver:
 
     def check(self, url: str) -> None:
         """Raise ``ImportSourceRejected`` unless ``url`` passes the rules that need no network."""
-        if isinstance(self._rules.classify(url), ObjectStorageLocation):
-            self._s3.require_configured()
+        location = self._rules.classify(url)
+        if isinstance(location, ObjectStorageLocation):
+            self._s3.require_configured(location)
 
     def open(self, url: str) -> OpenedSource:
         """Check ``url`` fully and start reading it; the caller must ``close`` the result."""

@@ -14,7 +14,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from scp_images.domain.errors import AccountMismatch, Unauthenticated, Unavailable
+from scp_images.domain.errors import (
+    AccountMismatch,
+    BadCredentials,
+    ClockSkew,
+    Unauthenticated,
+    Unavailable,
+)
 from scp_images.domain.principal import Principal
 from scp_images.services.secrets import SecretCipher, SecretUnreadable
 from scp_images.signing import (
@@ -31,7 +37,6 @@ from scp_images.store.sql.accounts import KeyRecord
 from scp_images.store.sql.database import Database
 
 REQUIRED_HEADERS = (HEADER_ACCESS_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_CLIENT_TYPE)
-INVALID_CREDENTIALS = "the access key or the signature is not valid"
 _MAX_SIGNATURE_LEN = 128
 _MAX_ACCESS_KEY_LEN = 64  # the column's width: a longer one names no key
 _NO_SECRET = secrets.token_urlsafe(30)
@@ -244,7 +249,7 @@ class Authenticator:
             raise Unauthenticated(reason="Scp-Timestamp is not epoch milliseconds")
         skew = abs(self._now_ms() - int(value))  # type: ignore[operator]
         if skew > self._window_ms:
-            raise Unauthenticated(reason="Scp-Timestamp is outside the allowed time window")
+            raise ClockSkew(window=round(self._window_ms / 1000))
 
     def _load_key(self, access_key: str) -> KeyRecord | None:
         """The key with its secret in the clear, or None; misses are cached like hits."""
@@ -288,4 +293,4 @@ def _refused(why: str, access_key: str, request: SignedRequest) -> Unauthenticat
             "request_id": request.request_id,
         },
     )
-    return Unauthenticated(reason=INVALID_CREDENTIALS)
+    return BadCredentials()

@@ -339,8 +339,11 @@ class ImageService:
             raise ImportNotFound(image_id=image_id)
         return job
 
-    def begin_upload(self, principal: Principal, image_id: str, worker: str) -> JobFence:
-        """Claim a queued image for a direct upload: it moves to importing, so one upload wins."""
+    def begin_upload(
+        self, principal: Principal, image_id: str, worker: str, total: int | None = None
+    ) -> JobFence:
+        """Claim a queued image for a direct upload: it moves to importing, so one upload wins. ``total``
+        is the body's announced length, shown by import-status as ``bytes_total``."""
         image_id = parse_image_id(image_id)
         with self._db.transaction() as conn:
             image = self._owned(conn, principal, image_id, for_update=True)
@@ -351,7 +354,9 @@ class ImageService:
             changes = {"updated_at": now}
             if not image_store.move(conn, image_id, ImageStatus.QUEUED, ImageStatus.IMPORTING, changes):
                 raise ConcurrentUpdate(image_id=image_id)
-            fence = job_store.put_job(conn, image_id, None, JobSource.UPLOAD, now, JobStatus.RUNNING, worker)
+            fence = job_store.put_job(
+                conn, image_id, None, JobSource.UPLOAD, now, JobStatus.RUNNING, worker, total
+            )
         assert fence is not None
         return fence
 

@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 
 from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import ImageNotFound
+from scp_images.domain.failures import stored
 from scp_images.domain.image import ImageStatus
 from scp_images.services import audit
 from scp_images.services.clock import Clock, system_clock
@@ -108,7 +109,7 @@ class ImportRunner:
                 return True
         claimed = job_store.get_job(conn, job.image_id)
         assert claimed is not None
-        reason = "the image is no longer importable"
+        reason = stored("not_importable", "the image is no longer importable")
         job_store.finish(conn, claimed.fence, JobStatus.FAILED, now, reason=reason)
         return False
 

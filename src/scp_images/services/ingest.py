@@ -8,11 +8,12 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import AccountNotFound, DiskImageRejected, DomainError, UploadInterrupted
+from scp_images.domain.failures import failure_reason
 from scp_images.domain.image import Image, ImageSpec, ImageStatus, Visibility, new_image
 from scp_images.imports.pipeline import IngestCancelled, IngestResult, ingest, read_file_chunks
 from scp_images.services import audit
@@ -169,8 +170,9 @@ class IngestService:
         refusal or interruption is raised after the image is settled, so a caller waiting on it hears why."""
         started = time.monotonic()
         context = context or audit.worker(fence.worker)
+        counted = _Counted(chunks)
         try:
-            result = self.ingest_into(fence, chunks, progress=progress, context=context, target=target)
+            result = self.ingest_into(fence, counted, progress=progress, context=context, target=target)
         except (IngestCancelled, ImportSuperseded):
             self._observer.import_finished("cancelled", None, 0, time.monotonic() - started)
             return None
@@ -192,13 +194,13 @@ class IngestService:
             return None
         except UploadInterrupted as exc:
             reason = "interrupted: the upload stopped before its end"
-            self._settle(fence, ImageStatus.QUEUED, reason, context, exc)
+            self._settle(fence, ImageStatus.QUEUED, reason, context, exc, counted.bytes)
             self._observer.import_finished("interrupted", None, 0, time.monotonic() - started)
             if reraise:
                 raise
             return None
         except Exception as exc:
-            self._settle(fence, ImageStatus.KILLED, failure_reason(exc), context, exc)
+            self._settle(fence, ImageStatus.KILLED, failure_reason(exc), context, exc, counted.bytes)
             reason = exc.reason if isinstance(exc, DiskImageRejected) else type(exc).__name__
             self._observer.import_finished("killed", reason, 0, time.monotonic() - started)
             if not isinstance(exc, DomainError):
@@ -227,13 +229,20 @@ class IngestService:
         return beat
 
     def _settle(
-        self, fence: JobFence, target: ImageStatus, reason: str, context: AuditContext, error: Exception
+        self,
+        fence: JobFence,
+        target: ImageStatus,
+        reason: str,
+        context: AuditContext,
+        error: Exception,
+        bytes_read: int,
     ) -> None:
         """End a failed attempt: only while it still owns the job does it touch the job or the image, and
-        records what it did (an upload's record carries the call's error and status)."""
+        records what it did (an upload's record carries the call's error and status) and how many bytes
+        it had read (import-status shows them)."""
         now = self._clock()
         with self._db.transaction() as conn:
-            if job_store.finish(conn, fence, JobStatus.FAILED, now, reason=reason):
+            if job_store.finish(conn, fence, JobStatus.FAILED, now, reason=reason, bytes_read=bytes_read):
                 image_store.move(conn, fence.image_id, ImageStatus.IMPORTING, target, {"updated_at": now})
                 queued = target is ImageStatus.QUEUED
                 action = AuditAction.IMPORT_REQUEUE if queued else AuditAction.IMPORT_KILL
@@ -299,10 +308,15 @@ class IngestService:
         return new_image(spec, self._clock())
 
 
-def failure_reason(error: BaseException) -> str:
-    """The text kept on the import record and shown by ``GET /v1/images/{id}/import``."""
-    if isinstance(error, DiskImageRejected):
-        return f"{error.reason}: {error.params['detail']}"
-    if isinstance(error, DomainError):
-        return error.message
-    return f"internal error: {type(error).__name__}"
+class _Counted:
+    """The chunks of an ingest, counting the bytes taken from them: a failed attempt records how far
+    it got (the progress callback beats only every few seconds)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+        self.bytes = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self.bytes += len(chunk)
+            yield chunk

@@ -175,7 +175,9 @@ async def run_upload(
     upload's record is written when it ends: with the activation, or with the image queued again or
     killed (an error's status and code)."""
     worker = f"upload:{context.request_id}"
-    fence = await anyio.to_thread.run_sync(svc.images.begin_upload, principal, image_id, worker)
+    length = request.headers.get("content-length", "")
+    total = int(length) if length.isascii() and length.isdigit() and len(length) <= 19 else None
+    fence = await anyio.to_thread.run_sync(svc.images.begin_upload, principal, image_id, worker, total)
     stream = upload_chunks(request).__aiter__()
 
     async def next_chunk() -> bytes | None:

@@ -154,4 +154,4 @@ def show_import(request: Request, image_id: str) -> Response:
     svc = services(request)
     call = svc.guard.authorize(request, Action.SHOW_IMAGE)
     job = svc.images.import_status(call.principal, image_id)
-    return json_response(import_body(job), headers=call.headers)
+    return json_response(import_body(job, call.language), headers=call.headers)

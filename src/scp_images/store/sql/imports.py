@@ -93,6 +93,7 @@ def put_job(
     now: datetime,
     status: JobStatus,
     claimed_by: str | None = None,
+    bytes_total: int | None = None,
 ) -> JobFence | None:
     """Start a fresh import record for the image, replacing an earlier one; a claimed record's fence."""
     conn.execute(delete(image_imports).where(image_imports.c.image_id == image_id))
@@ -103,7 +104,7 @@ def put_job(
             source=source.value,
             status=status.value,
             bytes_read=0,
-            bytes_total=None,
+            bytes_total=bytes_total,
             reason=None,
             attempts=0,
             claimed_by=claimed_by,
