@@ -145,7 +145,8 @@ def test_demo_flag_makes_a_demo_key_on_postgres(tmp_path: Path, postgres_url: st
         access = re.search(r"access key : (\S+)", banner)
         secret = re.search(r"secret key : (\S+)", banner)
         assert access and secret, banner
-        assert "scp-images admin image import" in banner  # no --data-dir: the data is not there
+        assert "scp-images image create --name my-image" in banner  # the tenant's way in, from a file
+        assert "--data-dir" not in banner  # the data is not in a data dir
         _wait_healthy(port)
         with Client(f"http://127.0.0.1:{port}", access[1], secret[1]) as client:
             assert client.images.list() == []

@@ -27,6 +27,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "more may follow: --marker {marker} (or --all)",
         "더 있을 수 있습니다: --marker {marker} (또는 --all)",
     ),
+    # naming an image (cli/_resolve.py)
+    "ref_names_several": (
+        "{count} images are named {ref}: give one of these ids",
+        "이름이 {ref}인 이미지가 {count}개 있습니다: 다음 ID 중 하나를 주십시오",
+    ),
+    "ref_prefix_several": (
+        "{count} image ids start with {ref}: give more of the id",
+        "{ref}(으)로 시작하는 이미지 ID가 {count}개 있습니다: ID를 더 길게 주십시오",
+    ),
+    "ref_prefix_short": (" (an id prefix has at least 8 characters)", " (ID 접두사는 8자 이상입니다)"),
+    "ref_not_found": (
+        "no image has the id, name or id prefix {ref}{short}\n"
+        "see the images you can use: scp-images image list",
+        "ID, 이름 또는 ID 접두사가 {ref}인 이미지가 없습니다{short}\n"
+        "쓸 수 있는 이미지를 보려면: scp-images image list",
+    ),
     # progress labels
     "uploading": ("uploading {name}", "{name} 업로드 중"),
     "downloading": ("downloading {image_id}", "{image_id} 내려받는 중"),

@@ -8,6 +8,7 @@ import uuid
 
 import typer
 
+from scp_images.cli._messages import t
 from scp_images.cli._output import (
     EXIT_API_ERROR,
     EXIT_USAGE,
@@ -57,22 +58,14 @@ def resolve(client: Client, ref: str) -> str:
     if len(named) == 1:
         return named[0].id
     if len(named) > 1:
-        raise _stop(f"{len(named)} images are named {ref!r}: give one of these ids", EXIT_USAGE, named)
+        raise _stop(t("ref_names_several", count=len(named), ref=repr(ref)), EXIT_USAGE, named)
     if len(ref) >= MIN_PREFIX and _PREFIX.fullmatch(ref):
         prefix = ref.lower()
         matches = [image for image in _visible(client) if image.id.startswith(prefix)]
         if len(matches) == 1:
             return matches[0].id
         if matches:
-            many = f"{len(matches)} image ids start with {ref!r}: give more of the id"
+            many = t("ref_prefix_several", count=len(matches), ref=repr(ref))
             raise _stop(many, EXIT_USAGE, matches)
-    short = (
-        " (an id prefix has at least 8 characters)"
-        if _PREFIX.fullmatch(ref) and len(ref) < MIN_PREFIX
-        else ""
-    )
-    raise _stop(
-        f"no image has the id, name or id prefix {ref!r}{short}\n"
-        "see the images you can use: scp-images image list",
-        EXIT_API_ERROR,
-    )
+    short = t("ref_prefix_short") if _PREFIX.fullmatch(ref) and len(ref) < MIN_PREFIX else ""
+    raise _stop(t("ref_not_found", ref=repr(ref), short=short), EXIT_API_ERROR)

@@ -63,7 +63,7 @@ def _first_start(parts: Components, endpoint: str, demo: bool) -> None:
     if demo or embedded:
         created = parts.accounts.create_first_account("demo", "demo@example.com")
         if created is not None:
-            _demo_banner(*created, endpoint=endpoint, console=console, admin=admin)
+            _demo_banner(*created, endpoint=endpoint, console=console)
             return
     elif not parts.accounts.list_accounts():
         log.warning(NO_ACCOUNT_YET.format(admin=admin, console=console))
@@ -71,7 +71,7 @@ def _first_start(parts: Components, endpoint: str, demo: bool) -> None:
     log.info(MAKE_A_KEY.format(admin=admin, console=console))
 
 
-def _demo_banner(account: AccountRecord, key: KeyRecord, *, endpoint: str, console: str, admin: str) -> None:
+def _demo_banner(account: AccountRecord, key: KeyRecord, *, endpoint: str, console: str) -> None:
     # Through the log, like every other start-up line: readable on a terminal, one JSON record (with the
     # key as fields too) when a machine reads the log.
     log.warning(
@@ -82,9 +82,8 @@ def _demo_banner(account: AccountRecord, key: KeyRecord, *, endpoint: str, conso
         f"  console    : {console}\n\n"
         "Try it:\n"
         f"  export SCP_ENDPOINT={endpoint} SCP_ACCESS_KEY={key.access_key} SCP_SECRET_KEY={key.secret_key}\n"
+        "  scp-images image create --name my-image --os-distro ubuntu --file disk.qcow2\n"
         "  scp-images image list\n"
-        f"  {admin} image import --file disk.qcow2 "
-        f"--name my-image --os-distro ubuntu --owner {account.id} --visibility private\n"
         "The secret key is shown only now; later starts say how to make another key.",
         extra={"account_id": account.id, "access_key": key.access_key, "secret_key": key.secret_key},
     )
