@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import event, func, select
 
 from scp_images.config import Settings
+from scp_images.domain.accounts import AccessKey
 from scp_images.domain.errors import RateLimited, Unavailable
 from scp_images.services.auth import KeyCache, ReplayGuard
 from scp_images.services.ratelimit import RateLimiter
 from scp_images.store.sql import accounts as account_store
-from scp_images.store.sql.accounts import KeyRecord
 from scp_images.store.sql.database import Database, create_db_engine, migrate
 from scp_images.store.sql.tables import rate_limits, seen_signatures
 from tests.support.stack import Key, Stack, start_stack
@@ -55,7 +55,7 @@ def test_a_key_created_after_a_miss_works_within_the_cache_time(stack: Stack) ->
     owner = stack.new_account("owner")
     chosen = Key("CHOSENKEY0123456789X", "chosen-secret", owner.account_id, "u@example.com")
     assert stack.request("GET", "/v1/images", chosen).status_code == 401  # the miss is cached now
-    record = KeyRecord(
+    record = AccessKey(
         access_key=chosen.access_key,
         secret_key=chosen.secret_key,
         account_id=owner.account_id,
@@ -78,7 +78,7 @@ def test_a_key_created_after_a_miss_works_within_the_cache_time(stack: Stack) ->
 
 def test_unknown_keys_do_not_push_out_known_ones() -> None:
     cache = KeyCache(60, max_entries=10)
-    record = KeyRecord("REAL", "s", "a" * 32, "a", "u", True, frozenset(), datetime.now(UTC))
+    record = AccessKey("REAL", "s", "a" * 32, "a", "u", True, frozenset(), datetime.now(UTC))
     cache.put("REAL", record)
     for i in range(1000):
         cache.put(f"GHOST{i}", None)

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from scp_images.domain.accounts import AccessKey
 from scp_images.domain.errors import Conflict
 from scp_images.services.accounts import AccountService
 from scp_images.signing import sign_request
@@ -86,7 +87,7 @@ def test_a_key_collision_is_a_conflict_not_an_integrity_error(stack: Stack) -> N
     from scp_images.store.sql import accounts as account_store
 
     key = stack.new_account("keys")
-    record = account_store.KeyRecord(
+    record = AccessKey(
         access_key=key.access_key + "X",
         secret_key="s",
         account_id=key.account_id,

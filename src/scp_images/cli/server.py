@@ -25,9 +25,9 @@ from scp_images.cli._settings import (
     startup_errors,
 )
 from scp_images.config import Settings
+from scp_images.domain.accounts import AccessKey, Account
 from scp_images.logs import configure_logging
 from scp_images.services.secrets import SETTING
-from scp_images.store.sql.accounts import AccountRecord, KeyRecord
 
 __all__ = ["is_embedded", "process_app", "serve", "worker", "worker_count"]
 
@@ -71,7 +71,7 @@ def _first_start(parts: Components, endpoint: str, demo: bool) -> None:
     log.info(MAKE_A_KEY.format(admin=admin, console=console))
 
 
-def _demo_banner(account: AccountRecord, key: KeyRecord, *, endpoint: str, console: str) -> None:
+def _demo_banner(account: Account, key: AccessKey, *, endpoint: str, console: str) -> None:
     # Through the log, like every other start-up line: readable on a terminal, one JSON record (with the
     # key as fields too) when a machine reads the log.
     log.warning(

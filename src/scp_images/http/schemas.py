@@ -7,6 +7,7 @@ from operator import attrgetter
 from typing import Any
 
 from scp_images.domain.image import Image
+from scp_images.domain.jobs import ImportJob
 from scp_images.domain.member import Member
 from scp_images.domain.sources import SourceGrant, redact_url
 from scp_images.domain.versions import V1_2, ApiVersion
@@ -97,7 +98,7 @@ def _time_or_none(value: datetime | None) -> str | None:
     return rfc3339(value) if value is not None else None
 
 
-def import_body(job: Any, language: str = "en-US") -> dict[str, Any]:
+def import_body(job: ImportJob, language: str = "en-US") -> dict[str, Any]:
     """The import extension resource (``GET /v1/images/{id}/import``); a failure's reason is stored as
     ``code: English`` and answered in the caller's language, its code first, with the next step."""
     return {

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
 
+from scp_images.domain.accounts import AccessKey, Account
 from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import AccessKeyNotFound, AccountNotFound, Conflict, InvalidRequest
 from scp_images.domain.principal import Action
@@ -18,7 +19,6 @@ from scp_images.services.audit import AuditContext
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.secrets import SETTING, SecretCipher, SecretKeyError, SecretUnreadable
 from scp_images.store.sql import accounts as store
-from scp_images.store.sql.accounts import AccountRecord, KeyRecord
 from scp_images.store.sql.database import Database, lock_for_writing
 
 _ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -55,13 +55,13 @@ class AccountService:
 
     def create_account(
         self, name: str, account_id: str | None = None, context: AuditContext | None = None
-    ) -> AccountRecord:
+    ) -> Account:
         account_id = account_id or secrets.token_hex(16)
         if not _ACCOUNT_ID.match(account_id):
             raise InvalidRequest(reason="an account id is 32 lower-case hex characters")
         if not name.strip():
             raise InvalidRequest(reason="an account needs a name")
-        record = AccountRecord(account_id, name, self._clock())
+        record = Account(account_id, name, self._clock())
         with self._db.transaction() as conn:
             if store.account_exists(conn, account_id):
                 raise Conflict(reason=f"account {account_id} exists already")
@@ -69,14 +69,14 @@ class AccountService:
             self._record(conn, context, AuditAction.ACCOUNT_CREATE, account_id, f"name {name}")
         return record
 
-    def create_first_account(self, name: str, user_name: str) -> tuple[AccountRecord, KeyRecord] | None:
+    def create_first_account(self, name: str, user_name: str) -> tuple[Account, AccessKey] | None:
         """An account with one key, made only while there is no account at all (else None). Processes
         starting together take turns, so at most one of them makes it."""
         with self._db.transaction() as conn:
             lock_for_writing(conn)
             if store.has_accounts(conn):
                 return None
-            account = AccountRecord(secrets.token_hex(16), name, self._clock())
+            account = Account(secrets.token_hex(16), name, self._clock())
             store.insert_account(conn, account)
             key = self._new_key(account, user_name, ())
             store.insert_key(conn, self._sealed(key))
@@ -84,7 +84,7 @@ class AccountService:
             self._record(conn, None, AuditAction.KEY_CREATE, account.id, _key_detail(key))
         return account, key
 
-    def list_accounts(self) -> list[AccountRecord]:
+    def list_accounts(self) -> list[Account]:
         with self._db.read() as conn:
             return store.list_accounts(conn)
 
@@ -94,7 +94,7 @@ class AccountService:
         user_name: str,
         denied: Iterable[Action] = (),
         context: AuditContext | None = None,
-    ) -> KeyRecord:
+    ) -> AccessKey:
         with self._db.transaction() as conn:
             account = store.get_account(conn, account_id)
             if account is None:
@@ -104,8 +104,8 @@ class AccountService:
             self._record(conn, context, AuditAction.KEY_CREATE, account_id, _key_detail(record))
         return record  # the secret in the clear, shown once to the operator who asked
 
-    def _new_key(self, account: AccountRecord, user_name: str, denied: Iterable[Action]) -> KeyRecord:
-        return KeyRecord(
+    def _new_key(self, account: Account, user_name: str, denied: Iterable[Action]) -> AccessKey:
+        return AccessKey(
             access_key="".join(secrets.choice(_KEY_ALPHABET) for _ in range(20)),
             secret_key=secrets.token_urlsafe(30),
             account_id=account.id,
@@ -116,11 +116,11 @@ class AccountService:
             created_at=self._clock(),
         )
 
-    def _sealed(self, key: KeyRecord) -> KeyRecord:
+    def _sealed(self, key: AccessKey) -> AccessKey:
         """The record as stored: its secret encrypted when a key is configured."""
         return replace(key, secret_key=self._secrets.seal(key.secret_key))
 
-    def list_keys(self, account_id: str | None = None) -> list[KeyRecord]:
+    def list_keys(self, account_id: str | None = None) -> list[AccessKey]:
         with self._db.read() as conn:
             return store.list_keys(conn, account_id)
 
@@ -179,6 +179,6 @@ class AccountService:
         return Reencrypted(changed, unchanged)
 
 
-def _key_detail(key: KeyRecord) -> str:
+def _key_detail(key: AccessKey) -> str:
     denied = ",".join(sorted(a.value for a in key.denied_actions))
     return f"access key {key.access_key} for {key.user_name}" + (f", denied {denied}" if denied else "")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from scp_images.domain.accounts import AccessKey
 from scp_images.domain.errors import (
     AccountMismatch,
     BadCredentials,
@@ -33,7 +34,6 @@ from scp_images.signing import (
 )
 from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql import guards
-from scp_images.store.sql.accounts import KeyRecord
 from scp_images.store.sql.database import Database
 
 REQUIRED_HEADERS = (HEADER_ACCESS_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_CLIENT_TYPE)
@@ -136,11 +136,11 @@ class KeyCache:
     def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
         self._ttl = ttl
         self._max = max_entries
-        self._found: dict[str, tuple[KeyRecord, float]] = {}
+        self._found: dict[str, tuple[AccessKey, float]] = {}
         self._missing: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def lookup(self, access_key: str) -> tuple[bool, KeyRecord | None]:
+    def lookup(self, access_key: str) -> tuple[bool, AccessKey | None]:
         """(True, record) for a cached key, (True, None) for a cached miss, (False, None) otherwise."""
         now = time.monotonic()
         found = self._found.get(access_key)
@@ -151,7 +151,7 @@ class KeyCache:
             return True, None
         return False, None
 
-    def put(self, access_key: str, key: KeyRecord | None) -> None:
+    def put(self, access_key: str, key: AccessKey | None) -> None:
         if self._ttl <= 0:
             return
         expires = time.monotonic() + self._ttl
@@ -220,11 +220,11 @@ class Authenticator:
             raise AccountMismatch(account_id=account_id[:64])
         return key.principal()
 
-    def load_key(self, access_key: str) -> KeyRecord | None:
+    def load_key(self, access_key: str) -> AccessKey | None:
         """The key (secret in the clear) through the same cache as signed requests; None if unknown."""
         return self._load_key(access_key)
 
-    def sign_in(self, access_key: str, secret_key: str, request_id: str = "") -> KeyRecord:
+    def sign_in(self, access_key: str, secret_key: str, request_id: str = "") -> AccessKey:
         """A key pair given in the clear (the Keystone token endpoint): the same single refusal for an
         unknown key, a disabled one and a wrong secret, compared in constant time."""
         key = self._load_key(access_key)
@@ -251,7 +251,7 @@ class Authenticator:
         if skew > self._window_ms:
             raise ClockSkew(window=round(self._window_ms / 1000))
 
-    def _load_key(self, access_key: str) -> KeyRecord | None:
+    def _load_key(self, access_key: str) -> AccessKey | None:
         """The key with its secret in the clear, or None; misses are cached like hits."""
         cached, key = self._keys.lookup(access_key)
         if not cached:
@@ -264,7 +264,7 @@ class Authenticator:
             self._keys.put(access_key, key)
         return key
 
-    def _readable(self, key: KeyRecord) -> KeyRecord | None:
+    def _readable(self, key: AccessKey) -> AccessKey | None:
         try:
             return replace(key, secret_key=self._secrets.open(key.secret_key))
         except SecretUnreadable:

@@ -20,6 +20,7 @@ import hmac
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from scp_images.domain.accounts import AccessKey
 from scp_images.domain.errors import Unauthenticated
 from scp_images.domain.image import parse_image_id
 from scp_images.domain.principal import Action, Principal
@@ -27,7 +28,6 @@ from scp_images.services.clock import Clock, system_clock
 from scp_images.services.images import Download, ImageService
 from scp_images.services.secrets import SecretCipher, SecretUnreadable
 from scp_images.store.sql import accounts as account_store
-from scp_images.store.sql.accounts import KeyRecord
 from scp_images.store.sql.database import Database
 
 LINK_SECONDS = 300
@@ -62,7 +62,7 @@ def _payload(claim: _Claim) -> bytes:
     return f"{_VERSION}\n{claim.access_key}\n{claim.image_id}\n{claim.expires}".encode()
 
 
-def _mac(key: KeyRecord, payload: bytes) -> bytes:
+def _mac(key: AccessKey, payload: bytes) -> bytes:
     link_key = hmac.new(key.secret_key.encode(), _KEY_LABEL, hashlib.sha256).digest()
     return hmac.new(link_key, payload, hashlib.sha256).digest()
 
@@ -104,7 +104,7 @@ class DownloadLinkService:
     def _now(self) -> int:
         return int(self._clock().replace(tzinfo=UTC).timestamp())
 
-    def _key(self, access_key: str) -> KeyRecord:
+    def _key(self, access_key: str) -> AccessKey:
         with self._db.transaction() as conn:
             key = account_store.get_key(conn, access_key[:64])
         if key is None or key.access_key != access_key or not key.enabled:

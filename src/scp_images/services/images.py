@@ -28,6 +28,7 @@ from scp_images.domain.image import (
     parse_image_id,
     require_user_settable,
 )
+from scp_images.domain.jobs import ImportJob, JobFence, JobSource, JobStatus
 from scp_images.domain.listing import ListQuery
 from scp_images.domain.principal import Principal
 from scp_images.domain.properties import (
@@ -48,7 +49,6 @@ from scp_images.store.blob.base import BlobStore
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database
-from scp_images.store.sql.imports import ImportJob, JobFence, JobSource, JobStatus
 
 UPDATABLE_FIELDS = frozenset(
     {

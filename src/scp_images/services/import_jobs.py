@@ -22,6 +22,7 @@ from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import ImageNotFound
 from scp_images.domain.failures import stored
 from scp_images.domain.image import ImageStatus
+from scp_images.domain.jobs import ImportJob, JobStatus
 from scp_images.services import audit
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.ingest import ImportReleased, IngestService
@@ -29,7 +30,6 @@ from scp_images.services.sources import ImportSources
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database
-from scp_images.store.sql.imports import ImportJob, JobStatus
 
 log = logging.getLogger(__name__)
 

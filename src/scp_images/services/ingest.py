@@ -15,6 +15,7 @@ from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import AccountNotFound, DiskImageRejected, DomainError, UploadInterrupted
 from scp_images.domain.failures import failure_reason
 from scp_images.domain.image import Image, ImageSpec, ImageStatus, Visibility, new_image
+from scp_images.domain.jobs import JobFence, JobSource, JobStatus
 from scp_images.imports.pipeline import IngestCancelled, IngestResult, ingest, read_file_chunks
 from scp_images.services import audit
 from scp_images.services.audit import AuditContext
@@ -26,7 +27,6 @@ from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database
-from scp_images.store.sql.imports import JobFence, JobSource, JobStatus
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import AccountNotFound, ImageSizeQuotaExceeded
+from scp_images.domain.jobs import JobFence
 from scp_images.domain.quotas import Overrides, Quota, Usage, applies, effective, require_room, reservation
 from scp_images.imports.pipeline import IngestCancelled
 from scp_images.services import audit
@@ -27,7 +28,6 @@ from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql import quotas as store
 from scp_images.store.sql.database import Database
-from scp_images.store.sql.imports import JobFence
 
 DEFAULT_STEP = 64 << 20
 

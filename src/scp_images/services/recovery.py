@@ -21,13 +21,13 @@ from sqlalchemy import Connection
 
 from scp_images.domain.audit import AuditAction
 from scp_images.domain.image import ImageStatus
+from scp_images.domain.jobs import ImportJob, JobSource, JobStatus
 from scp_images.services import audit
 from scp_images.services.clock import Clock, system_clock
 from scp_images.store.blob.base import BlobStore, StagedUpload, StoredBlob
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database
-from scp_images.store.sql.imports import ImportJob, JobSource, JobStatus
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import orjson
 
+from scp_images.domain.accounts import AccessKey
 from scp_images.domain.errors import Unauthenticated
 from scp_images.domain.principal import Principal
 from scp_images.services.auth import Authenticator
-from scp_images.store.sql.accounts import KeyRecord
 
 PREFIX = "scp1"
 _LABEL = b"scp-images keystone token v1"  # keeps token MACs apart from request signatures and links
@@ -34,7 +34,7 @@ INVALID_TOKEN = "the token is not valid or has expired"
 @dataclass(frozen=True, slots=True)
 class Token:
     value: str
-    key: KeyRecord
+    key: AccessKey
     issued_at: float
     expires_at: float
     methods: tuple[str, ...]
@@ -97,7 +97,7 @@ class TokenService:
     def principal(self, value: str) -> Principal:
         return self.verify(value).key.principal()
 
-    def _mac(self, key: KeyRecord, payload: str) -> str:
+    def _mac(self, key: AccessKey, payload: str) -> str:
         derived = hmac.new(
             key.secret_key.encode(), _LABEL + b"\0" + self._server_secret, hashlib.sha256
         ).digest()

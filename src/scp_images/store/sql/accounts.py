@@ -2,55 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from scp_images.domain.accounts import AccessKey, Account
 from scp_images.domain.errors import Conflict
-from scp_images.domain.principal import Action, Principal
+from scp_images.domain.principal import Action
 from scp_images.store.sql.conflicts import integrity_as
 from scp_images.store.sql.tables import access_keys, accounts
 
 
-@dataclass(frozen=True, slots=True)
-class AccountRecord:
-    id: str
-    name: str
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRecord:
-    access_key: str
-    secret_key: str
-    account_id: str
-    account_name: str
-    user_name: str
-    enabled: bool
-    denied_actions: frozenset[Action]
-    created_at: datetime
-
-    def principal(self) -> Principal:
-        return Principal(
-            self.account_id, self.account_name, self.user_name, self.access_key, self.denied_actions
-        )
-
-
-def insert_account(conn: Connection, record: AccountRecord) -> None:
+def insert_account(conn: Connection, record: Account) -> None:
     """Conflict when the id exists: the caller's check may have raced with another create."""
     with integrity_as(Conflict(reason=f"account {record.id} exists already")):
         conn.execute(insert(accounts).values(id=record.id, name=record.name, created_at=record.created_at))
 
 
-def get_account(conn: Connection, account_id: str) -> AccountRecord | None:
+def get_account(conn: Connection, account_id: str) -> Account | None:
     row = conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
-    return AccountRecord(row.id, row.name, row.created_at) if row else None
+    return Account(row.id, row.name, row.created_at) if row else None
 
 
-def list_accounts(conn: Connection) -> list[AccountRecord]:
+def list_accounts(conn: Connection) -> list[Account]:
     rows = conn.execute(select(accounts).order_by(accounts.c.created_at, accounts.c.id))
-    return [AccountRecord(r.id, r.name, r.created_at) for r in rows]
+    return [Account(r.id, r.name, r.created_at) for r in rows]
 
 
 def has_accounts(conn: Connection) -> bool:
@@ -61,13 +35,13 @@ def account_exists(conn: Connection, account_id: str) -> bool:
     return conn.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first() is not None
 
 
-def insert_key(conn: Connection, record: KeyRecord) -> None:
+def insert_key(conn: Connection, record: AccessKey) -> None:
     """Conflict when the access key exists (a random 20-character key: practically never)."""
     with integrity_as(Conflict(reason=f"access key {record.access_key} exists already")):
         _insert_key(conn, record)
 
 
-def _insert_key(conn: Connection, record: KeyRecord) -> None:
+def _insert_key(conn: Connection, record: AccessKey) -> None:
     conn.execute(
         insert(access_keys).values(
             access_key=record.access_key,
@@ -86,8 +60,8 @@ _KEY_QUERY = select(access_keys, accounts.c.name.label("account_name")).join(
 )
 
 
-def _key_record(row: object) -> KeyRecord:
-    return KeyRecord(
+def _key_record(row: object) -> AccessKey:
+    return AccessKey(
         access_key=row.access_key,  # type: ignore[attr-defined]
         secret_key=row.secret_key,  # type: ignore[attr-defined]
         account_id=row.account_id,  # type: ignore[attr-defined]
@@ -102,12 +76,12 @@ def _key_record(row: object) -> KeyRecord:
 _KEY_BY_ID = _KEY_QUERY.where(access_keys.c.access_key == bindparam("access_key"))
 
 
-def get_key(conn: Connection, access_key: str) -> KeyRecord | None:
+def get_key(conn: Connection, access_key: str) -> AccessKey | None:
     row = conn.execute(_KEY_BY_ID, {"access_key": access_key}).first()
     return _key_record(row) if row else None
 
 
-def list_keys(conn: Connection, account_id: str | None) -> list[KeyRecord]:
+def list_keys(conn: Connection, account_id: str | None) -> list[AccessKey]:
     query = _KEY_QUERY.order_by(access_keys.c.created_at, access_keys.c.access_key)
     if account_id is not None:
         query = query.where(access_keys.c.account_id == account_id)

@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, case, delete, func, insert, select, update
 
 from scp_images.domain.image import ImageStatus
+from scp_images.domain.jobs import IN_FLIGHT
 from scp_images.domain.quotas import Overrides, Usage
-from scp_images.store.sql.imports import IN_FLIGHT
 from scp_images.store.sql.tables import account_quotas, accounts, image_imports, images
 
 

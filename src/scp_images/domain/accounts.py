@@ -1,0 +1,32 @@
+"""Accounts and their access keys, as the services and edges see them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from scp_images.domain.principal import Action, Principal
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKey:
+    access_key: str
+    secret_key: str
+    account_id: str
+    account_name: str
+    user_name: str
+    enabled: bool
+    denied_actions: frozenset[Action]
+    created_at: datetime
+
+    def principal(self) -> Principal:
+        return Principal(
+            self.account_id, self.account_name, self.user_name, self.access_key, self.denied_actions
+        )

@@ -1,0 +1,61 @@
+"""Import jobs as the services see them: one per image (its latest import, upload or operator import).
+
+A job is owned by the attempt that claimed it, ``(claimed_by, attempts)``: a ``JobFence``. Every write a
+writer makes after its claim is conditional on its fence (the store checks it), so an attempt that was
+superseded while it stalled can change nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+# Jobs that count against image_count_uploading, and whose reserved bytes count in image_size_total.
+IN_FLIGHT = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
+
+
+class JobSource(StrEnum):
+    URL = "url"  # an import from a URL, run by a runner; resumable elsewhere
+    UPLOAD = "upload"  # PUT /v2/images/{id}/file; lives and dies with its request
+    LOCAL = "local"  # the operator's `admin image import` of a local file
+
+
+@dataclass(frozen=True, slots=True)
+class JobFence:
+    """The claim a writer holds: only the attempt that still owns the job may act on it."""
+
+    image_id: str
+    worker: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImportJob:
+    image_id: str
+    url: str | None
+    source: JobSource
+    status: JobStatus
+    bytes_read: int
+    bytes_total: int | None
+    reason: str | None
+    attempts: int
+    claimed_by: str | None
+    heartbeat_at: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    staging_key: str | None = None
+
+    @property
+    def fence(self) -> JobFence:
+        assert self.claimed_by is not None, "only a claimed job has a fence"
+        return JobFence(self.image_id, self.claimed_by, self.attempts)
