@@ -9,9 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from scp_images.domain.image import Visibility
+from scp_images.domain.image import ImageSpec, Visibility
 from scp_images.http.schemas import IMAGE_FIELDS_1_2
-from scp_images.services.images import NewImage
 from scp_images.signing import compute_signature
 from tests.api.helpers import publish
 from tests.console.browser import INSECURE_HOST, Console, expect
@@ -24,7 +23,7 @@ def principal(stack: Stack, key: Key) -> Any:
 
 
 def queued(stack: Stack, key: Key, name: str) -> str:
-    new = NewImage(name=name, os_distro="ubuntu", url=None, visibility=Visibility.PRIVATE)
+    new = ImageSpec(name=name, os_distro="ubuntu", url=None, visibility=Visibility.PRIVATE)
     return stack.components.images.create(principal(stack, key), new).id
 
 

@@ -12,11 +12,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from scp_images.domain.image import Visibility
+from scp_images.domain.image import ImageSpec, Visibility
 from scp_images.domain.principal import Action
 from scp_images.services.clock import system_clock
 from scp_images.services.download_links import LINK_SECONDS, DownloadLinkService
-from scp_images.services.images import NewImage
 from tests.api.helpers import publish
 from tests.support.stack import Key, Stack
 
@@ -161,7 +160,7 @@ def test_links_need_the_right_to_show_and_an_active_image(
     assert link_for(stack, denied, image["id"]).status_code == 403
     principal = principal_of(stack, owner)
     queued = stack.components.images.create(
-        principal, NewImage(name="empty", os_distro="ubuntu", url=None, visibility=Visibility.PRIVATE)
+        principal, ImageSpec(name="empty", os_distro="ubuntu", url=None, visibility=Visibility.PRIVATE)
     )
     refused = link_for(stack, owner, queued.id)
     assert refused.status_code == 409

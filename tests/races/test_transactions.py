@@ -12,8 +12,8 @@ import pytest
 from scp_images.app import Components, build_components
 from scp_images.config import Settings
 from scp_images.domain.errors import DomainError
+from scp_images.domain.image import ImageSpec
 from scp_images.domain.principal import Principal
-from scp_images.services.images import NewImage
 from scp_images.store.sql import images as image_store
 
 # How long the delete, having checked, waits for the update to land. Long enough that an update that
@@ -46,7 +46,7 @@ def test_delete_and_protect_at_once_never_delete_a_protected_image(
     parts: Components, monkeypatch: pytest.MonkeyPatch, round_: int
 ) -> None:
     principal = owner(parts)
-    image = parts.images.create(principal, NewImage(name="guarded", os_distro="ubuntu", url=None))
+    image = parts.images.create(principal, ImageSpec(name="guarded", os_distro="ubuntu", url=None))
     checked, updated = threading.Event(), threading.Event()
     real_delete = image_store.delete_image
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from scp_images.domain.errors import InvalidRequest
 from scp_images.domain.listing import MAX_LIMIT, parse_limit
-from scp_images.http.routes.files import _byte_range, _Unsatisfiable
+from scp_images.http.transfers.download import _byte_range, _Unsatisfiable
 
 digits = st.one_of(
     st.integers(min_value=0, max_value=10**25).map(str),

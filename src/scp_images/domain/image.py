@@ -8,6 +8,12 @@ from datetime import datetime
 from enum import StrEnum
 
 from scp_images.domain.errors import InvalidImageStatus, InvalidRequest, MalformedImageId
+from scp_images.domain.properties import (
+    check_container_format,
+    check_disk_format,
+    check_properties,
+    check_tags,
+)
 
 
 class ImageStatus(StrEnum):
@@ -164,11 +170,13 @@ class Image:
 
 @dataclass(frozen=True, slots=True)
 class ImageSpec:
-    """What a caller states about a new image; ``new_image`` turns it into one, the only place that does."""
+    """What a caller states about a new image (an edge's create call, or an operator's import);
+    ``new_image`` turns it into one, the only place that does and the one place its bounds are checked.
+    An edge leaves ``owner`` empty: the create use case makes the image the caller's."""
 
     name: str
-    owner: str
-    os_distro: str | None
+    owner: str = ""
+    os_distro: str | None = None
     status: ImageStatus = ImageStatus.QUEUED
     visibility: Visibility = Visibility.PRIVATE
     container_format: str = "bare"
@@ -189,6 +197,10 @@ class ImageSpec:
 
 
 def new_image(spec: ImageSpec, now: datetime) -> Image:
+    container_format = check_container_format(spec.container_format)
+    disk_format = check_disk_format(spec.disk_format)
+    tags = check_tags(spec.tags)
+    properties = check_properties(spec.properties)
     if (not spec.name and not spec.name_optional) or len(spec.name) > MAX_NAME_LENGTH:
         raise InvalidRequest(reason=f"an image name has 1 to {MAX_NAME_LENGTH} characters")
     if not 0 <= spec.min_disk <= MAX_MIN_DISK or not 0 <= spec.min_ram <= MAX_MIN_RAM:
@@ -203,8 +215,8 @@ def new_image(spec: ImageSpec, now: datetime) -> Image:
         updated_at=now,
         protected=spec.protected,
         os_hidden=spec.hidden,
-        container_format=spec.container_format,
-        disk_format=spec.disk_format,
+        container_format=container_format,
+        disk_format=disk_format,
         min_disk=spec.min_disk,
         min_ram=spec.min_ram,
         os_distro=spec.os_distro,
@@ -215,6 +227,6 @@ def new_image(spec: ImageSpec, now: datetime) -> Image:
         scp_original_image_type=spec.image_type,
         scp_os_version=spec.os_version,
         url=spec.url,
-        tags=spec.tags,
-        properties=dict(spec.properties),
+        tags=tags,
+        properties=properties,
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from scp_images.domain.errors import InvalidRequest
 from scp_images.domain.image import Visibility
 from scp_images.domain.member import MemberStatus
-from scp_images.domain.properties import MAX_TAGS
+from scp_images.domain.properties import GLANCE_MAX_TAGS
 
 SORT_KEYS = (
     "created_at",
@@ -134,9 +134,9 @@ def parse_member_status(text: str) -> frozenset[MemberStatus]:
 
 
 def parse_tags(values: list[str]) -> tuple[str, ...]:
-    """Repeated ``tag`` values, stripped as Glance strips them; an image holds at most MAX_TAGS tags, so more
-    distinct ones could never match (and would only make the statement long)."""
+    """Repeated ``tag`` values, stripped as Glance strips them; an image holds at most GLANCE_MAX_TAGS tags,
+    so more distinct ones could never match (and would only make the statement long)."""
     tags = tuple(dict.fromkeys(value.strip() for value in values))
-    if len(tags) > MAX_TAGS:
-        raise InvalidRequest(reason=f"at most {MAX_TAGS} distinct tag filters")
+    if len(tags) > GLANCE_MAX_TAGS:
+        raise InvalidRequest(reason=f"at most {GLANCE_MAX_TAGS} distinct tag filters")
     return tags

@@ -13,7 +13,9 @@ from collections.abc import Iterable, Mapping
 
 from scp_images.domain.errors import InvalidRequest
 
-MAX_TAGS = 128
+# Glance's bound on an image's tags; it holds for every image, through either API (a single SCP request
+# is bounded tighter, by the SCP edge's SCP_MAX_TAGS).
+GLANCE_MAX_TAGS = 128
 MAX_TAG_LENGTH = 128 + 1 + 256
 MAX_PROPERTIES = 128
 MAX_PROPERTY_NAME = 255
@@ -35,8 +37,8 @@ def check_tags(tags: Iterable[object]) -> tuple[str, ...]:
             raise InvalidRequest(reason="a tag may not contain NUL")
         if tag not in kept:
             kept.append(tag)
-    if len(kept) > MAX_TAGS:
-        raise InvalidRequest(reason=f"an image has at most {MAX_TAGS} tags")
+    if len(kept) > GLANCE_MAX_TAGS:
+        raise InvalidRequest(reason=f"an image has at most {GLANCE_MAX_TAGS} tags")
     return tuple(kept)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 from scp_images.domain.access import list_scope, pending_scope, require_owner, require_visible
@@ -23,7 +23,6 @@ from scp_images.domain.image import (
     Image,
     ImageSpec,
     ImageStatus,
-    Visibility,
     new_image,
     parse_image_id,
     require_user_settable,
@@ -68,23 +67,6 @@ UPDATABLE_FIELDS = frozenset(
 )
 # What describes the bytes can change only while there are none yet (Glance's rule).
 _BEFORE_DATA_FIELDS = frozenset({"disk_format", "container_format"})
-
-
-@dataclass(frozen=True, slots=True)
-class NewImage:
-    name: str
-    os_distro: str | None
-    url: str | None
-    container_format: str = "bare"
-    disk_format: str = "qcow2"
-    min_disk: int = 0
-    min_ram: int = 0
-    protected: bool = False
-    visibility: Visibility = Visibility.PRIVATE
-    hidden: bool = False
-    tags: tuple[str, ...] = ()
-    properties: dict[str, str] = field(default_factory=dict)
-    name_optional: bool = False  # the OpenStack API's images may be nameless
 
 
 class ImageService:
@@ -141,37 +123,30 @@ class ImageService:
         except Exception:
             raise InvalidRequest(reason=f"marker {marker_id} is not an image you can list") from None
 
-    def create(self, principal: Principal, new: NewImage, context: AuditContext | None = None) -> Image:
-        """A queued image; when a URL is given its import job is written in the same transaction."""
-        if new.url is not None:
-            self._sources.check(new.url, principal.account_id)
-        spec = ImageSpec(
-            name=new.name,
+    def create(self, principal: Principal, spec: ImageSpec, context: AuditContext | None = None) -> Image:
+        """A queued image of the caller's; when a URL is given its import job is written in the same
+        transaction. The spec's bounds are checked by ``new_image``; whose image it is, here."""
+        url = spec.url
+        if url is not None:
+            self._sources.check(url, principal.account_id)
+        require_user_settable(spec.visibility)
+        spec = replace(
+            spec,
             owner=principal.account_id,
-            os_distro=new.os_distro,
-            visibility=require_user_settable(new.visibility),
-            container_format=check_container_format(new.container_format),
-            disk_format=check_disk_format(new.disk_format),
-            protected=new.protected,
-            hidden=new.hidden,
-            min_disk=new.min_disk,
-            min_ram=new.min_ram,
             owner_account_name=principal.account_name,
             owner_user_name=principal.user_name,
-            url=redact_url(new.url),  # the job row alone keeps a presigned URL whole
-            tags=check_tags(new.tags),
-            properties=check_properties(new.properties),
-            name_optional=new.name_optional,
+            status=ImageStatus.QUEUED,
+            url=redact_url(url),  # the job row alone keeps a presigned URL whole
         )
         image = new_image(spec, self._clock())
-        importing = new.url is not None
+        importing = url is not None
         with self._db.transaction() as conn:
             self._quotas.require_room(
                 conn, principal.account_id, images=1, uploading=int(importing), bytes_room=importing
             )
             image_store.insert_image(conn, image)
-            if new.url is not None:
-                job_store.put_job(conn, image.id, new.url, JobSource.URL, image.created_at, JobStatus.PENDING)
+            if url is not None:
+                job_store.put_job(conn, image.id, url, JobSource.URL, image.created_at, JobStatus.PENDING)
             audit.record(
                 conn,
                 audit.entry(
@@ -181,7 +156,7 @@ class ImageService:
                     image_id=image.id,
                 ),
             )
-        if new.url is not None:
+        if url is not None:
             self._on_job()
         return image
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from scp_images.domain.audit import AuditAction
-from scp_images.domain.errors import DomainError
 from scp_images.http import audit
 from scp_images.http.openstack.errors import answered_status
 
@@ -22,8 +21,3 @@ def audited(
     return audit.audited(
         request, action, ok_status, image_id=image_id, member_id=member_id, status_of=answered_status
     )
-
-
-def upload_status(error: BaseException) -> int:
-    """An upload ending on an unexpected error is answered 503 ("stopped before it was stored")."""
-    return answered_status(error) if isinstance(error, DomainError) else 503

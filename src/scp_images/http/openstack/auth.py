@@ -40,11 +40,3 @@ def authorize(request: Request, action: Action | None) -> TokenCall:
     if action is not None:
         principal.require(action)
     return TokenCall(svc, principal, state.get("request_id", ""))
-
-
-def public_base(request: Request) -> str:
-    """The base URL clients reach us at: the first configured public URL, else the request's own."""
-    urls = services(request).limits.public_urls
-    if urls:
-        return urls[0].rstrip("/")
-    return f"{request.url.scheme}://{request.url.netloc}"

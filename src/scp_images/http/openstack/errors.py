@@ -15,7 +15,7 @@ from starlette.responses import Response
 from scp_images.domain import errors as e
 from scp_images.http.errors import localised_detail, spec_for
 from scp_images.http.metrics import note_refusal
-from scp_images.http.openstack.auth import public_base
+from scp_images.http.public_url import public_base_url
 from scp_images.http.responses import json_response
 from scp_images.http.routing import allowed_methods
 
@@ -73,7 +73,7 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
     status, title = _status(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, e.Unauthenticated):
-        headers["WWW-Authenticate"] = f'Keystone uri="{public_base(request)}/identity"'
+        headers["WWW-Authenticate"] = f'Keystone uri="{public_base_url(request)}/identity"'
     elif isinstance(exc, e.Unavailable | e.RateLimited):
         headers["Retry-After"] = str(exc.params.get("retry_after", 5))
     return openstack_error(status, title, localised_detail(exc, _language(request)), headers)

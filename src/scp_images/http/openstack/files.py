@@ -1,5 +1,5 @@
 """``/image/v2/images/{id}/file`` (upload and download), ``…/stage`` and ``…/import``: the bytes go through
-the same upload path and download answer as the SCP API's; v2 downloads are never redirected, because
+the shared transfers (``http/transfers``), as the SCP API's do; v2 downloads are never redirected, because
 keystoneauth would hand the token to the redirect's target."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,13 +15,14 @@ from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import InvalidRequest
 from scp_images.domain.image import ImageStatus
 from scp_images.domain.principal import Action
-from scp_images.http.body import RawBody, raw_body
-from scp_images.http.openstack.audit import audited, upload_status
-from scp_images.http.openstack.auth import authorize
+from scp_images.http.openstack.audit import audited
+from scp_images.http.openstack.auth import TokenCall, authorize
 from scp_images.http.openstack.errors import UnsupportedMedia
 from scp_images.http.openstack.images import image_id, json_body
+from scp_images.http.request_body import RawBody, media_type, raw_body
 from scp_images.http.responses import empty_response
-from scp_images.http.routes.files import file_response, run_upload
+from scp_images.http.transfers.download import file_response
+from scp_images.http.transfers.upload import receive_upload
 
 router = APIRouter()
 _OCTET_STREAM = "application/octet-stream"
@@ -31,7 +31,7 @@ _NO_DATA = frozenset({ImageStatus.QUEUED, ImageStatus.IMPORTING, ImageStatus.KIL
 
 
 def _media(request: Request) -> str:
-    return (request.headers.get("content-type") or _OCTET_STREAM).split(";")[0].strip().lower()
+    return media_type(request.headers.get("content-type") or _OCTET_STREAM)
 
 
 @router.put("/v2/images/{image}/file")
@@ -40,22 +40,17 @@ async def upload(request: Request, image: str) -> Response:
 
 
 async def _receive(request: Request, image: str, target: ImageStatus) -> Response:
-    """The bytes of ``…/file`` (the image ends active) or ``…/stage`` (it waits in uploading), through the
-    SCP edge's one upload path, audited as an upload."""
-    audit = audited(request, AuditAction.IMAGE_UPLOAD, 204, image_id=image)
-    try:
-        call = await anyio.to_thread.run_sync(authorize, request, Action.IMPORT_IMAGE)
+    """The bytes of ``…/file`` (the image ends active) or ``…/stage`` (it waits in uploading), audited as
+    an upload."""
+
+    def authorized() -> TokenCall:
+        call = authorize(request, Action.IMPORT_IMAGE)
         if _media(request) != _OCTET_STREAM:
             raise UnsupportedMedia(_media(request), _OCTET_STREAM)
-        release = call.svc.transfers.acquire()
-        try:
-            context = replace(audit.context(call), status_of=upload_status)
-            await run_upload(call.svc, call.principal, image_id(image), request, context, target)
-        finally:
-            release()
-    except Exception as exc:
-        await anyio.to_thread.run_sync(audit.failed, exc)
-        raise
+        return call
+
+    audit = audited(request, AuditAction.IMAGE_UPLOAD, 204, image_id=image)
+    await receive_upload(request, audit, authorized, image, path_id=image_id, target=target)
     return empty_response(204)
 
 

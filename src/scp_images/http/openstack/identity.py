@@ -9,18 +9,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
-import orjson
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
 from scp_images.domain.audit import AuditAction
-from scp_images.domain.errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge, Unauthenticated
+from scp_images.domain.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated
 from scp_images.http.audit import AuditedCall
-from scp_images.http.body import RawBody, raw_body
 from scp_images.http.deps import Services, services
 from scp_images.http.openstack.audit import audited
-from scp_images.http.openstack.auth import authorize, public_base, tokens
+from scp_images.http.openstack.auth import authorize, tokens
+from scp_images.http.public_url import public_base_url
+from scp_images.http.request_body import RawBody, json_document, raw_body
 from scp_images.http.responses import empty_response, json_response
 from scp_images.services.auth import may_name_a_key
 from scp_images.services.tokens import Token
@@ -31,7 +31,7 @@ DOMAIN = {"id": "default", "name": "Default"}
 
 
 def identity_url(request: Request) -> str:
-    return f"{public_base(request)}/identity"
+    return f"{public_base_url(request)}/identity"
 
 
 def _version(request: Request) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def token_body(request: Request, token: Token, *, catalog: bool = True) -> dict[
             # identity too, as every Keystone lists it: gophercloud's NewIdentityV3 with endpoint options
             # (Terraform's identity client, its auth-scope data source) finds Keystone only here.
             "catalog": [
-                _service("image", "glance", f"{public_base(request)}/image", endpoint),
+                _service("image", "glance", f"{public_base_url(request)}/image", endpoint),
                 _service("identity", "keystone", identity_url(request), endpoint),
             ],
         }
@@ -150,12 +150,7 @@ def token_body(request: Request, token: Token, *, catalog: bool = True) -> dict[
 
 
 def _parse(raw: RawBody, limit: int) -> dict[str, Any]:
-    if len(raw.data) > limit:
-        raise PayloadTooLarge(limit=limit)
-    try:
-        data = orjson.loads(raw.data)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest(reason="the body is not valid JSON") from None
+    data = json_document(raw, limit, empty_is_none=False)
     return _object(_object(data, "body").get("auth"), "auth")
 
 

@@ -12,11 +12,11 @@ from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import InvalidRequest
 from scp_images.domain.member import MemberStatus
 from scp_images.domain.principal import Action
-from scp_images.http.body import RawBody, raw_body
 from scp_images.http.openstack.audit import audited
 from scp_images.http.openstack.auth import authorize
 from scp_images.http.openstack.images import image_id, json_body
 from scp_images.http.openstack.views import member_v2
+from scp_images.http.request_body import RawBody, raw_body
 from scp_images.http.responses import empty_response, json_response
 from scp_images.services.members import parse_member_id
 

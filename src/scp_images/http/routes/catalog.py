@@ -9,16 +9,12 @@ from starlette.responses import Response
 
 from scp_images.domain.principal import Action
 from scp_images.http.deps import services
+from scp_images.http.public_url import public_base_url
 from scp_images.http.responses import json_response
 
 router = APIRouter()
 
 SERVICE_TYPE = "scp-virtualserver"
-
-
-def own_base_url(request: Request) -> str:
-    public = services(request).limits.public_urls
-    return str(public[0]).rstrip("/") if public else str(request.base_url).rstrip("/")
 
 
 @router.get("/endpoints")
@@ -30,6 +26,6 @@ def list_endpoints(request: Request) -> Response:
         "region": region,
         "service_type": SERVICE_TYPE,
         "service_name": "virtualserver",
-        "url": own_base_url(request),
+        "url": public_base_url(request),
     }
     return json_response({"endpoints": [entry]}, headers=call.headers)

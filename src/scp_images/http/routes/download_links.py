@@ -19,10 +19,10 @@ from scp_images.domain.errors import Unauthenticated
 from scp_images.domain.image import Image, parse_image_id
 from scp_images.domain.principal import Action
 from scp_images.http.deps import services
+from scp_images.http.public_url import public_base_url
 from scp_images.http.responses import json_response
-from scp_images.http.routes.catalog import own_base_url
-from scp_images.http.routes.files import file_response
 from scp_images.http.schemas import rfc3339
+from scp_images.http.transfers.download import file_response
 
 router = APIRouter()
 
@@ -39,7 +39,7 @@ def create_download_link(request: Request, image_id: str) -> Response:
     svc = services(request)
     call = svc.guard.authorize(request, Action.SHOW_IMAGE)
     link = svc.links.issue(call.principal, image_id)
-    url = f"{own_base_url(request)}/v1/images/{link.image_id}/download?link={link.token}"
+    url = f"{public_base_url(request)}/v1/images/{link.image_id}/download?link={link.token}"
     body = {"url": url, "expires_at": rfc3339(link.expires_at)}
     return json_response(body, headers={**call.headers, "Cache-Control": "no-store"})
 

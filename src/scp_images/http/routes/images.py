@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import InvalidRequest
+from scp_images.domain.image import ImageSpec
 from scp_images.domain.listing import (
     FILTER_KEYS,
     MAX_LIMIT,
@@ -22,24 +23,23 @@ from scp_images.domain.listing import (
 from scp_images.domain.principal import Action
 from scp_images.domain.properties import scp_tag
 from scp_images.http.audit import audited
-from scp_images.http.bodies import (
+from scp_images.http.deps import services
+from scp_images.http.request_body import RawBody, raw_body
+from scp_images.http.request_models import (
     ImageCreateRequest,
     ImageImportRequest,
     ImageSetRequest,
     ImageUploadCreateRequest,
     parse_body,
 )
-from scp_images.http.body import RawBody, raw_body
-from scp_images.http.deps import services
 from scp_images.http.responses import empty_response, json_response
 from scp_images.http.schemas import image_body, image_list_body, import_body
-from scp_images.services.images import NewImage
 
 router = APIRouter()
 
 
 def _body(request: Request, model: Any, raw: RawBody) -> Any:
-    return parse_body(model, raw.data, raw.content_type, limit=services(request).limits.max_body_bytes)
+    return parse_body(model, raw, limit=services(request).limits.max_body_bytes)
 
 
 def _list_query(request: Request, *, filters: tuple[str, ...], paged: bool) -> ListQuery:
@@ -87,14 +87,14 @@ def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response
     return json_response(image_body(image, call.version.version), headers=call.headers)
 
 
-def _new_image(request: Request, raw: RawBody) -> NewImage:
+def _new_image(request: Request, raw: RawBody) -> ImageSpec:
     direct_upload = request.query_params.get("source") == "upload"
     body = _body(request, ImageUploadCreateRequest if direct_upload else ImageCreateRequest, raw)
     if direct_upload and body.url is not None:
         raise InvalidRequest(
             reason="an image made with source=upload gets its bytes from PUT /v2/images/{id}/file, not url"
         )
-    return NewImage(
+    return ImageSpec(
         name=body.name,
         os_distro=body.os_distro.value,
         url=body.url,

@@ -10,9 +10,9 @@ from scp_images.domain.audit import AuditAction
 from scp_images.domain.member import MemberStatus
 from scp_images.domain.principal import Action
 from scp_images.http.audit import audited
-from scp_images.http.bodies import ImageMemberCreateRequest, ImageMemberSetRequest, parse_body
-from scp_images.http.body import RawBody, raw_body
 from scp_images.http.deps import services
+from scp_images.http.request_body import RawBody, raw_body
+from scp_images.http.request_models import ImageMemberCreateRequest, ImageMemberSetRequest, parse_body
 from scp_images.http.responses import empty_response, json_response
 from scp_images.http.schemas import member_body
 
@@ -36,7 +36,7 @@ def create_member(request: Request, image_id: str, raw: RawBody = Depends(raw_bo
     with audited(request, AuditAction.MEMBER_ADD, 200, image_id=image_id) as audit:
         svc = services(request)
         call = svc.guard.authorize(request, Action.CREATE_IMAGE_MEMBER)
-        body = parse_body(ImageMemberCreateRequest, raw.data, raw.content_type, limit=_limit(request))
+        body = parse_body(ImageMemberCreateRequest, raw, limit=_limit(request))
         member = svc.members.add(call.principal, image_id, body.member_id, audit.context(call))
     return json_response(member_body(member), headers=call.headers)
 
@@ -57,7 +57,7 @@ def update_member(
     with audited(request, AuditAction.MEMBER_STATUS, 200, image_id=image_id, member_id=member_id) as audit:
         svc = services(request)
         call = svc.guard.authorize(request, Action.SET_IMAGE_MEMBER)
-        body = parse_body(ImageMemberSetRequest, raw.data, raw.content_type, limit=_limit(request))
+        body = parse_body(ImageMemberSetRequest, raw, limit=_limit(request))
         status = MemberStatus(body.status)
         member = svc.members.set_status(call.principal, image_id, member_id, status, audit.context(call))
     return json_response(member_body(member), headers=call.headers)

@@ -8,8 +8,8 @@ from starlette.responses import Response
 
 from scp_images.domain.versions import VersionTable
 from scp_images.http.metrics import render
+from scp_images.http.public_url import public_base_url
 from scp_images.http.responses import json_response
-from scp_images.http.routes.catalog import own_base_url
 
 router = APIRouter()
 
@@ -30,7 +30,7 @@ def versions_body(table: VersionTable, base_url: str) -> dict[str, object]:
 
 @router.get("/")
 async def list_versions(request: Request) -> Response:
-    return json_response(versions_body(request.app.state.version_table, own_base_url(request)))
+    return json_response(versions_body(request.app.state.version_table, public_base_url(request)))
 
 
 @router.get("/healthz")

@@ -1,7 +1,7 @@
-"""Image transfers (uploads and downloads) are bounded per process, and uploads run on threads of their
-own, so a crowd of slow clients can neither exhaust memory nor hold the thread pool that every other
-request needs. Past the bound a transfer is refused at once with 503 and Retry-After: clients retry, and
-a boot storm of a few dozen downloads stays well inside the default."""
+"""The transfer slots. Image transfers (uploads and downloads) are bounded per process, and uploads run on
+threads of their own, so a crowd of slow clients can neither exhaust memory nor hold the thread pool that
+every other request needs. Past the bound a transfer is refused at once with 503 and Retry-After: clients
+retry, and a boot storm of a few dozen downloads stays well inside the default."""
 
 from __future__ import annotations
 
@@ -26,10 +26,6 @@ class TransferSlots:
         # Uploads run their ingest on a limiter of their own, not the default one that sync routes share;
         # made on first use because it belongs to the running event loop.
         self._threads: anyio.CapacityLimiter | None = None
-
-    @property
-    def in_use(self) -> int:
-        return self._in_use
 
     def acquire(self) -> Callable[[], None]:
         """Take a slot or refuse with 503; returns the release, which is safe to call twice."""

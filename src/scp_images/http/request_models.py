@@ -1,10 +1,10 @@
-"""Request bodies, validated exactly as the official schemas say (reference §6.3-6.4)."""
+"""The SCP API's request models: JSON bodies validated exactly as the official schemas say (reference
+§6.3-6.4). Reading the body (size cap, timeout) is ``request_body``'s; this module says what it must hold."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -16,7 +16,7 @@ from pydantic import (
     ValidationError,
 )
 
-from scp_images.domain.errors import InvalidField, InvalidImageName, InvalidRequest, PayloadTooLarge
+from scp_images.domain.errors import InvalidField, InvalidImageName, InvalidRequest
 from scp_images.domain.image import (
     MAX_MIN_DISK,
     MAX_MIN_RAM,
@@ -25,6 +25,7 @@ from scp_images.domain.image import (
     Visibility,
     require_user_settable,
 )
+from scp_images.http.request_body import RawBody, json_document, media_type
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,8 +35,9 @@ SettableVisibility = Annotated[Visibility, AfterValidator(require_user_settable)
 
 # Bounds like OpenStack's (Glance: 128 characters a tag) and SCP's resource tags (50 a resource, value
 # up to 256). Tags are kept as the image's string tags (``key=value``), shown by the OpenStack API; no
-# SCP response shows them.
-MAX_TAGS = 50
+# SCP response shows them. SCP_MAX_TAGS bounds one SCP request; every image, through either API, holds at
+# most the domain's GLANCE_MAX_TAGS.
+SCP_MAX_TAGS = 50
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 
@@ -58,7 +60,7 @@ class ImageCreateRequest(BaseModel):
     min_ram: Annotated[StrictInt, Field(ge=0, le=MAX_MIN_RAM)] = 0
     protected: StrictBool = False
     visibility: SettableVisibility = Visibility.PRIVATE
-    tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)] | None = None
+    tags: Annotated[list[Tag], Field(max_length=SCP_MAX_TAGS)] | None = None
 
 
 class ImageUploadCreateRequest(ImageCreateRequest):
@@ -129,15 +131,14 @@ def _refusal(error: ValidationError) -> InvalidRequest:
     return InvalidRequest(reason=_describe(error))
 
 
-def parse_body(model: type[M], raw: bytes, content_type: str | None, *, limit: int) -> M:
-    if len(raw) > limit:
-        raise PayloadTooLarge(limit=limit)
-    if content_type is not None and not content_type.split(";")[0].strip().lower().endswith("json"):
+def _require_json(content_type: str | None) -> None:
+    """The SCP edge takes any ``…json`` media type and refuses others as a bad request."""
+    if content_type is not None and not media_type(content_type).endswith("json"):
         raise InvalidRequest(reason=f"Content-Type must be application/json, not {content_type[:60]!r}")
-    try:
-        data: Any = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        raise InvalidRequest(reason="the body is not valid JSON") from None
+
+
+def parse_body(model: type[M], raw: RawBody, *, limit: int) -> M:
+    data = json_document(raw, limit, _require_json)
     if not isinstance(data, dict):
         raise InvalidRequest(reason="the body must be a JSON object")
     try:

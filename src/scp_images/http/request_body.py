@@ -1,15 +1,18 @@
-"""Reading request bodies: small JSON bodies with a size cap, and large uploads as a stream; both give up
-on a client that stops sending for longer than the read timeout."""
+"""Reading a request's body, for both edges: a small body (JSON) read whole up to a size cap, and a large
+one (an upload) as a stream; both give up on a client that stops sending for longer than the read timeout.
+The models a JSON body is validated against are in ``request_models``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
+import orjson
 from starlette.requests import ClientDisconnect, Request
 
-from scp_images.domain.errors import UploadInterrupted
+from scp_images.domain.errors import InvalidRequest, PayloadTooLarge, UploadInterrupted
 from scp_images.http.deps import services
 
 UPLOAD_CHUNK = 1 << 20
@@ -46,6 +49,33 @@ async def raw_body(request: Request) -> RawBody:
         if len(buffer) > limits.max_body_bytes:
             break
     return RawBody(bytes(buffer), request.headers.get("content-type"))
+
+
+def media_type(content_type: str) -> str:
+    """``Application/JSON; charset=utf-8`` -> ``application/json``."""
+    return content_type.split(";")[0].strip().lower()
+
+
+def json_document(
+    raw: RawBody,
+    limit: int,
+    check_media: Callable[[str | None], None] | None = None,
+    *,
+    empty_is_none: bool = True,
+) -> Any:
+    """The one JSON body reader: the size cap (413), then the edge's rule for the Content-Type, then the
+    document. An empty body is None where the edge treats it as "no document" (its own message follows);
+    otherwise it is invalid JSON like any other unreadable body."""
+    if len(raw.data) > limit:
+        raise PayloadTooLarge(limit=limit)
+    if check_media is not None:
+        check_media(raw.content_type)
+    if not raw.data and empty_is_none:
+        return None
+    try:
+        return orjson.loads(raw.data)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(reason="the body is not valid JSON") from None
 
 
 async def upload_chunks(request: Request, size: int = UPLOAD_CHUNK) -> AsyncIterator[bytes]:
