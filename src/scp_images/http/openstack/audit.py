@@ -1,4 +1,4 @@
-"""The SCP edge's audit wrapper (``http/audit.py``) with this edge's statuses: a record says what the
+"""The shared audit wrapper (``http/audit.py``) with this edge's statuses: a record says what the
 OpenStack client was answered (a protected image's delete is 403 here, 409 in the SCP API)."""
 
 from __future__ import annotations
