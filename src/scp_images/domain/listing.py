@@ -23,7 +23,11 @@ SORT_KEYS = (
     "id",
 )
 FILTER_KEYS = ("name", "os_distro", "status", "visibility", "scp_image_type", "scp_original_image_type")
+PENDING_FILTER_KEYS = ("scp_image_type", "scp_original_image_type")
 DEFAULT_LIMIT = 20
+# Glance's v2 list: its equality filters and its default page size.
+GLANCE_FILTER_KEYS = ("name", "status", "owner", "disk_format", "container_format")
+GLANCE_DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
 DEFAULT_SORT = "created_at:desc"
 # The shared-with-me images a list shows by default (Glance's member_status=accepted).
