@@ -23,11 +23,16 @@ SORT_KEYS = (
     "id",
 )
 FILTER_KEYS = ("name", "os_distro", "status", "visibility", "scp_image_type", "scp_original_image_type")
+PENDING_FILTER_KEYS = ("scp_image_type", "scp_original_image_type")
 DEFAULT_LIMIT = 20
+# Glance's v2 list: its equality filters and its default page size.
+GLANCE_FILTER_KEYS = ("name", "status", "owner", "disk_format", "container_format")
+GLANCE_DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
 DEFAULT_SORT = "created_at:desc"
 # The shared-with-me images a list shows by default (Glance's member_status=accepted).
 ACCEPTED_ONLY = frozenset({MemberStatus.ACCEPTED})
+_VISIBILITIES = frozenset(v.value for v in Visibility)
 # A size filter must fit the BIGINT size column on every database (a larger bound would fail to bind).
 MAX_SIZE = 2**63 - 1
 
@@ -87,12 +92,14 @@ def parse_limit(text: str | None) -> int:
 
 
 def parse_visibility(text: str | None) -> Visibility | None:
-    if text is None or text == "":
-        return None
-    try:
-        return Visibility(text)
-    except ValueError:
-        raise InvalidRequest(reason="visibility must be one of public, community, shared, private") from None
+    return None if text is None or text == "" else visibility_named(text)
+
+
+def visibility_named(value: object) -> Visibility:
+    """The visibility a client names (a list filter, the v2 attribute)."""
+    if isinstance(value, str) and value in _VISIBILITIES:
+        return Visibility(value)
+    raise InvalidRequest(reason="visibility must be one of public, community, shared, private")
 
 
 def parse_bool(name: str, text: str | None) -> bool:

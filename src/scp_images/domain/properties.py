@@ -27,14 +27,19 @@ DISK_FORMATS = ("qcow2", "raw")
 CONTAINER_FORMATS = ("bare",)
 
 
+def check_tag(tag: object) -> str:
+    """A tag is a non-empty string without NUL."""
+    if not isinstance(tag, str) or not 1 <= len(tag) <= MAX_TAG_LENGTH:
+        raise InvalidRequest(reason=f"a tag is a string of 1 to {MAX_TAG_LENGTH} characters")
+    if "\x00" in tag:
+        raise InvalidRequest(reason="a tag may not contain NUL")
+    return tag
+
+
 def check_tags(tags: Iterable[object]) -> tuple[str, ...]:
-    """Distinct tags in their given order; a tag is a non-empty string without NUL."""
+    """Distinct tags in their given order."""
     kept: list[str] = []
-    for tag in tags:
-        if not isinstance(tag, str) or not 1 <= len(tag) <= MAX_TAG_LENGTH:
-            raise InvalidRequest(reason=f"a tag is a string of 1 to {MAX_TAG_LENGTH} characters")
-        if "\x00" in tag:
-            raise InvalidRequest(reason="a tag may not contain NUL")
+    for tag in map(check_tag, tags):
         if tag not in kept:
             kept.append(tag)
     if len(kept) > GLANCE_MAX_TAGS:

@@ -114,10 +114,6 @@ class Qcow2Inspector:
     def header(self) -> QcowHeader | None:
         return self._header
 
-    @property
-    def bytes_seen(self) -> int:
-        return self._size
-
     def feed(self, chunk: bytes) -> None:
         self._raise_if_failed()
         self._size += len(chunk)

@@ -3,8 +3,7 @@ schemas and discovery documents. Every call is the same ``ImageService`` call th
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends
@@ -14,20 +13,10 @@ from starlette.responses import Response
 from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import ImageNotFound, InvalidRequest, NotFound
 from scp_images.domain.image import Image, ImageSpec, Visibility, parse_image_id
-from scp_images.domain.listing import (
-    SORT_KEYS,
-    ListQuery,
-    parse_bool,
-    parse_limit,
-    parse_member_status,
-    parse_size,
-    parse_sort,
-    parse_tags,
-    parse_true_false,
-)
 from scp_images.domain.principal import Action
 from scp_images.http.audit import AuditedCall
 from scp_images.http.deps import services
+from scp_images.http.list_query import glance_list_query
 from scp_images.http.openstack.attributes import document, split_attributes
 from scp_images.http.openstack.audit import audited
 from scp_images.http.openstack.auth import authorize
@@ -40,14 +29,11 @@ from scp_images.http.request_body import RawBody, json_document, media_type, raw
 from scp_images.http.responses import empty_response, json_response
 
 router = APIRouter()
-T = TypeVar("T")
 
 IMPORT_METHODS = ("glance-direct", "web-download")
 IMPORT_HEADERS = {"OpenStack-image-import-methods": ",".join(IMPORT_METHODS)}
-DEFAULT_LIMIT = 25
 # Glance's minor versions; clients take the highest 2.x they know.
 _MINORS = range(17, -1, -1)
-_LIST_FILTERS = ("name", "status", "owner", "disk_format", "container_format")
 
 
 def image_id(value: str) -> str:
@@ -105,55 +91,6 @@ def info_import(request: Request) -> Response:
     return json_response({"import-methods": methods})
 
 
-def _sort(params: Any) -> str | None:
-    keys, dirs = params.getlist("sort_key"), params.getlist("sort_dir")
-    if "sort" in params:
-        if keys or dirs:
-            raise InvalidRequest(reason="give either sort or sort_key/sort_dir, not both")
-        return str(params["sort"])
-    if not keys:
-        if dirs:
-            raise InvalidRequest(reason="sort_dir needs a sort_key")
-        return None
-    if len(dirs) > len(keys):
-        raise InvalidRequest(reason="more sort_dir than sort_key values")
-    dirs = dirs + [dirs[-1] if dirs else "desc"] * (len(keys) - len(dirs))
-    return ",".join(f"{k}:{d}" for k, d in zip(keys, dirs, strict=True))
-
-
-def _given(params: Any, name: str, parse: Callable[[str, str], T]) -> T | None:
-    """A filter that is absent is no filter; a given one, even empty, must parse (Glance: 400)."""
-    return parse(name, params[name]) if name in params else None
-
-
-def _list_query(request: Request) -> ListQuery:
-    params = request.query_params
-    if any("\x00" in value for value in params.values()):
-        raise InvalidRequest(reason="query parameters may not contain NUL characters")
-    visibility = params.get("visibility")
-    if visibility not in (None, "", "all") and visibility not in {v.value for v in Visibility}:
-        raise InvalidRequest(reason="visibility must be one of public, community, shared, private, all")
-    sort = _sort(params)
-    if sort is not None:
-        for item in sort.split(","):
-            if item.partition(":")[0].strip() not in SORT_KEYS:
-                raise InvalidRequest(reason=f"sort key {item[:40]!r} is not one of {', '.join(SORT_KEYS)}")
-    return ListQuery(
-        filters={k: params[k] for k in _LIST_FILTERS if params.get(k)},
-        visibility=Visibility(visibility) if visibility not in (None, "", "all") else None,
-        sort=parse_sort(sort),
-        limit=parse_limit(params.get("limit")) if params.get("limit") else DEFAULT_LIMIT,
-        marker=params.get("marker") or None,
-        hidden=parse_bool("os_hidden", params.get("os_hidden")),
-        tags=parse_tags(params.getlist("tag")),
-        size_min=_given(params, "size_min", parse_size),
-        size_max=_given(params, "size_max", parse_size),
-        protected=_given(params, "protected", parse_true_false),
-        member_statuses=parse_member_status(params.get("member_status", "accepted")),
-        every_visibility=visibility == "all",
-    )
-
-
 def _page_links(request: Request, images: list[Image], limit: int) -> dict[str, str]:
     """Relative ``/v2/…`` links (both clients build on them); ``next`` only after a full page."""
     kept = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
@@ -171,7 +108,7 @@ async def list_images(request: Request) -> Response:
 
 def _list_images(request: Request) -> Response:
     call = authorize(request, Action.LIST_IMAGES)
-    query = _list_query(request)
+    query = glance_list_query(request.query_params)
     images = call.svc.images.list_visible(call.principal, query)
     body: dict[str, Any] = {"images": [image_v2(i) for i in images], "schema": "/v2/schemas/images"}
     body.update(_page_links(request, images, query.limit))

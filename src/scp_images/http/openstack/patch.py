@@ -5,13 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from scp_images.domain.errors import Conflict, Forbidden, InvalidRequest
-from scp_images.http.openstack.attributes import SETTABLE, read_only
-from scp_images.http.openstack.schemas import READ_ONLY_ATTRIBUTES
+from scp_images.http.openstack.attributes import ALWAYS_SHOWN, READ_ONLY_ATTRIBUTES, SETTABLE, read_only
 
 PATCH_MEDIA_TYPE = "application/openstack-images-v2.1-json-patch"
 MAX_OPERATIONS = 256
-# Always present (null at worst): replace works on them even when unset; only os_distro may be removed.
-_CORE = SETTABLE - {"os_distro"}
 
 
 def _key(path: Any) -> str:
@@ -38,11 +35,11 @@ def apply_patch(document: dict[str, Any], operations: Any) -> dict[str, Any]:
 
 
 def _remove(result: dict[str, Any], key: str) -> None:
-    if key in _CORE:
+    if key in ALWAYS_SHOWN:
         raise Forbidden("Attribute '{name}' cannot be removed.", name=key)
     if result.get(key) is None:
         raise Conflict(reason=f"there is no property {key[:80]!r} to remove")
-    if key == "os_distro":
+    if key in SETTABLE:  # an attribute that is shown only when set: removing it unsets it
         result[key] = None
     else:
         del result[key]

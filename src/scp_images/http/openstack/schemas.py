@@ -1,59 +1,49 @@
-"""``/v2/schemas/*``: what glanceclient validates against and builds its commands from. Only what we
-store is declared; ``additionalProperties`` lets extras be strings (their only type)."""
+"""``/v2/schemas/*``: what glanceclient validates against and builds its commands from. The image document
+is rendered from the attribute table the edge validates with (``attributes.py``), so the two cannot
+disagree; ``additionalProperties`` are the extras, strings within the domain's bound."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from scp_images.domain.image import ImageStatus, Visibility
 from scp_images.domain.member import MemberStatus
-from scp_images.domain.properties import CONTAINER_FORMATS, DISK_FORMATS, MAX_TAG_LENGTH
-
-_GLANCE_STATUSES = ("saving", "uploading", "pending_delete", "deleted")
-_READ_ONLY = ("status", "checksum", "os_hash_algo", "os_hash_value", "size", "virtual_size")
+from scp_images.domain.properties import MAX_PROPERTY_VALUE
+from scp_images.http.openstack.attributes import IMAGE_ATTRIBUTES, Attribute
 
 
-def _ro(schema: dict[str, Any]) -> dict[str, Any]:
-    return {**schema, "readOnly": True}
+def _string_bounds(attribute: Attribute) -> dict[str, Any]:
+    bounds: dict[str, Any] = {}
+    if attribute.min_length is not None:
+        bounds["minLength"] = attribute.min_length
+    if attribute.max_length is not None:
+        bounds["maxLength"] = attribute.max_length
+    return bounds
 
 
-def _nullable_string() -> dict[str, Any]:
-    return {"type": ["null", "string"]}
+def attribute_schema(attribute: Attribute) -> dict[str, Any]:
+    types = attribute.types
+    schema: dict[str, Any] = {"type": types[0] if len(types) == 1 else list(types)}
+    if attribute.pattern is not None:
+        schema["pattern"] = attribute.pattern
+    if attribute.description is not None:
+        schema["description"] = attribute.description
+    if "array" in types:  # of strings: the bounds are each item's
+        schema["items"] = {"type": "string", **_string_bounds(attribute)}
+    elif attribute.enum:  # the tighter bound: the length is the column's, checked before the enum
+        schema["enum"] = list(attribute.enum)
+    else:
+        schema.update(_string_bounds(attribute))
+    if attribute.read_only:
+        schema["readOnly"] = True
+    return schema
 
 
 def image_schema() -> dict[str, Any]:
-    properties: dict[str, Any] = {
-        "id": {
-            "type": "string",
-            "pattern": "^[0-9a-fA-F-]{36}$",
-            "description": "An identifier for the image",
-        },
-        "name": {**_nullable_string(), "maxLength": 255},
-        "status": {"type": "string", "enum": [*(s.value for s in ImageStatus), *_GLANCE_STATUSES]},
-        "visibility": {"type": "string", "enum": [v.value for v in Visibility]},
-        "protected": {"type": "boolean"},
-        "os_hidden": {"type": "boolean"},
-        "owner": _nullable_string(),
-        "tags": {"type": "array", "items": {"type": "string", "maxLength": MAX_TAG_LENGTH}},
-        "disk_format": {"type": ["null", "string"], "enum": [None, *DISK_FORMATS]},
-        "container_format": {"type": ["null", "string"], "enum": [None, *CONTAINER_FORMATS]},
-        "min_ram": {"type": "integer"},
-        "min_disk": {"type": "integer"},
-        "size": {"type": ["null", "integer"]},
-        "virtual_size": {"type": ["null", "integer"]},
-        "checksum": _nullable_string(),
-        "os_hash_algo": _nullable_string(),
-        "os_hash_value": _nullable_string(),
-        "os_distro": {"type": "string"},
-        "created_at": {"type": "string"},
-        "updated_at": {"type": "string"},
-        "self": {"type": "string"},
-        "file": {"type": "string"},
-        "schema": {"type": "string"},
+    return {
+        "name": "image",
+        "additionalProperties": {"type": "string", "maxLength": MAX_PROPERTY_VALUE},
+        "properties": {a.name: attribute_schema(a) for a in IMAGE_ATTRIBUTES},
     }
-    for name in (*_READ_ONLY, "created_at", "updated_at", "self", "file", "schema"):
-        properties[name] = _ro(properties[name])
-    return {"name": "image", "additionalProperties": {"type": "string"}, "properties": properties}
 
 
 def member_schema() -> dict[str, Any]:
@@ -82,19 +72,3 @@ SCHEMAS = {
     "member": member_schema,
     "members": lambda: _collection("members", member_schema()),
 }
-
-# What v2 callers may not set (Glance answers 403), besides the SCP fields shown only by the SCP API.
-READ_ONLY_ATTRIBUTES = frozenset(
-    {
-        *_READ_ONLY,
-        "id",
-        "owner",
-        "created_at",
-        "updated_at",
-        "self",
-        "file",
-        "schema",
-        "direct_url",
-        "locations",
-    }
-)

@@ -11,32 +11,6 @@ from scp_images.http.schemas import rfc3339
 # The SCP statuses have Glance's names already; ``importing`` covers Glance's saving and importing.
 _STATUS = {status: status.value for status in ImageStatus}
 
-# Fields the v2 API shows from the domain; extras are top-level strings beside them.
-CORE_FIELDS = (
-    "id",
-    "name",
-    "status",
-    "visibility",
-    "protected",
-    "os_hidden",
-    "checksum",
-    "os_hash_algo",
-    "os_hash_value",
-    "owner",
-    "size",
-    "virtual_size",
-    "container_format",
-    "disk_format",
-    "min_ram",
-    "min_disk",
-    "tags",
-    "created_at",
-    "updated_at",
-    "self",
-    "file",
-    "schema",
-)
-
 
 def image_v2(image: Image) -> dict[str, Any]:
     body: dict[str, Any] = dict(image.properties)

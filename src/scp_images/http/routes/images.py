@@ -11,19 +11,11 @@ from starlette.responses import Response
 from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import InvalidRequest
 from scp_images.domain.image import ImageSpec
-from scp_images.domain.listing import (
-    FILTER_KEYS,
-    MAX_LIMIT,
-    ListQuery,
-    parse_bool,
-    parse_limit,
-    parse_sort,
-    parse_visibility,
-)
 from scp_images.domain.principal import Action
 from scp_images.domain.properties import scp_tag
 from scp_images.http.audit import audited
 from scp_images.http.deps import services
+from scp_images.http.list_query import scp_list_query, scp_pending_query
 from scp_images.http.request_body import RawBody, raw_body
 from scp_images.http.request_models import (
     ImageCreateRequest,
@@ -42,21 +34,6 @@ def _body(request: Request, model: Any, raw: RawBody) -> Any:
     return parse_body(model, raw, limit=services(request).limits.max_body_bytes)
 
 
-def _list_query(request: Request, *, filters: tuple[str, ...], paged: bool) -> ListQuery:
-    params = request.query_params
-    values = {k: params[k] for k in filters if k in params and params[k] != "" and k != "visibility"}
-    if any("\x00" in value for value in params.values()):
-        raise InvalidRequest(reason="query parameters may not contain NUL characters")
-    return ListQuery(
-        filters=values,
-        visibility=parse_visibility(params.get("visibility")) if "visibility" in filters else None,
-        sort=parse_sort(params.get("sort")) if paged else parse_sort(None),
-        limit=parse_limit(params.get("limit")) if paged else MAX_LIMIT,
-        marker=(params.get("marker") or None) if paged else None,
-        hidden=parse_bool("os_hidden", params.get("os_hidden")) if paged else False,
-    )
-
-
 @router.get("/v1/images")
 async def list_images(request: Request) -> Response:
     return await services(request).offload(_list_images, request)
@@ -65,7 +42,7 @@ async def list_images(request: Request) -> Response:
 def _list_images(request: Request) -> Response:
     svc = services(request)
     call = svc.guard.authorize(request, Action.LIST_IMAGES)
-    images = svc.images.list_visible(call.principal, _list_query(request, filters=FILTER_KEYS, paged=True))
+    images = svc.images.list_visible(call.principal, scp_list_query(request.query_params))
     return json_response(image_list_body(images, call.version.version), headers=call.headers)
 
 
@@ -73,7 +50,7 @@ def _list_images(request: Request) -> Response:
 def list_pending_images(request: Request) -> Response:
     svc = services(request)
     call = svc.guard.authorize(request, Action.LIST_PENDING_IMAGES)
-    query = _list_query(request, filters=("scp_image_type", "scp_original_image_type"), paged=False)
+    query = scp_pending_query(request.query_params)
     images = svc.images.pending(call.principal, query)
     return json_response(image_list_body(images, call.version.version), headers=call.headers)
 
