@@ -39,7 +39,8 @@ def test_a_value_is_read_only_when_it_is_the_canonical_spelling_of_its_number(va
 
 
 @pytest.mark.parametrize(
-    "value", ["0" + NOW, "+" + NOW, " " + NOW, NOW + "\t", "1_767_225_600_000", "٣" * 13, "-1", "1e12", "1" * 17]
+    "value",
+    ["0" + NOW, "+" + NOW, " " + NOW, NOW + "\t", "1_767_225_600_000", "٣" * 13, "-1", "1e12", "1" * 17],
 )
 def test_other_spellings_are_refused(value: str) -> None:
     assert canonical_millis(value) is None

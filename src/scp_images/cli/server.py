@@ -153,6 +153,7 @@ def serve(
         "access_log": False,
         "proxy_headers": False,
         "timeout_graceful_shutdown": settings.shutdown_timeout_seconds,
+        "http": uvicorn_server.BoundedHttpToolsProtocol,
     }
     if count == 1:
         uvicorn_server.serve_one(create_app(settings, components=parts), sock, **options)
