@@ -156,6 +156,23 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
+def server_options(host: str, port: int, graceful_seconds: float) -> dict[str, Any]:
+    """uvicorn's settings for ``serve`` (and for the benchmark's bare app, so both run on one stack): our
+    own request log (not uvicorn's), no proxy headers trusted, bounded heads, httptools and uvloop (uvicorn
+    picks them when installed, as they are with the package)."""
+    return {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": graceful_seconds,
+        # By name: a spawned process unpickles its config before it answers the parent's pings, and a class
+        # would import this package (all of the app) then; by name it is imported once the process runs.
+        "http": f"{__name__}:BoundedHttpToolsProtocol",
+    }
+
+
 def serve_one(app: Any, sock: socket.socket, **options: Any) -> None:
     """This process serves; on SIGTERM uvicorn closes the socket and finishes in-flight requests."""
     uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
