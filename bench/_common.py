@@ -206,12 +206,18 @@ def running_server(
         server.stop()
 
 
+@dataclass(frozen=True)
+class Running:
+    base_url: str
+    pid: int
+
+
 @contextmanager
 def running_floor(
-    body: Path, workers: int = 1, server: str = "uvicorn", timeout: float = 120.0
-) -> Iterator[str]:
+    body: Path, workers: int = 1, server: str = "uvicorn", timeout: float = 180.0
+) -> Iterator[Running]:
     """``bench/floor_app.py``: the bare ASGI app answering ``body`` on the same stack as ``serve`` (or on
-    granian); yields its base URL."""
+    granian)."""
     port = free_port()
     cmd = [sys.executable, str(BENCH_DIR / "floor_app.py"), "--port", str(port), "--workers", str(workers)]
     cmd += ["--server", server, "--body", str(body)]
@@ -220,9 +226,31 @@ def running_floor(
     proc = start_process(cmd, {"PYTHONPATH": path}, log)
     try:
         wait_answering(proc, f"http://{HOST}:{port}/", timeout, log)
-        yield f"http://{HOST}:{port}"
+        yield Running(f"http://{HOST}:{port}", proc.pid)
     finally:
         stop_process(proc)
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU time of process ``root`` and its live descendants (Linux /proc). On a shared
+    machine this is the figure that holds: throughput follows the scheduler's share, CPU per request not."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            pid = int(stat.parent.name)
+            parent[pid] = int(fields[1])
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    total = 0.0
+    for pid, seconds in cpu.items():
+        ancestor = pid
+        while ancestor not in (root, 0, 1) and ancestor in parent:
+            ancestor = parent[ancestor]
+        if ancestor == root:
+            total += seconds
+    return total
 
 
 # --------------------------------------------------------------------------- signing

@@ -6,8 +6,11 @@ app (``floor_app.py``, the bytes of a real Show) and on our signed Show, 1 and 2
 granian is not a dependency: install it beside (``pip install --target DIR granian`` and DIR on
 ``PYTHONPATH``). The machine is shared and noisy, so each round measures both servers back to back, in
 alternating order, and the figure is the median over rounds of granian's req/s over uvicorn's in the same
-round (wrk, c=16, keep-alive). It also probes what granian answers to oversized request heads (a 9 KiB
-header line, 40 KiB of small lines, a 1 MiB line), the limits ``serve`` must enforce."""
+round (wrk, c=16, keep-alive), beside the servers' CPU time per request (their process trees, from /proc;
+the minimum over rounds), which a loaded machine disturbs far less: a server with more threads gets a
+larger share of a crowded machine, which shows in req/s but not in CPU per request. It also probes what
+granian answers to oversized request heads (a 9 KiB header line, 40 KiB of small lines, a 1 MiB line), the
+limits ``serve`` must enforce."""
 
 from __future__ import annotations
 
@@ -25,12 +28,14 @@ from _common import (
     BENCH_DIR,
     HOST,
     Report,
+    Running,
     free_port,
     run_main,
     running_floor,
     running_server,
     start_process,
     stop_process,
+    tree_cpu_seconds,
     wait_answering,
 )
 from _load import LoadResult, Request, run_load
@@ -42,13 +47,14 @@ CONCURRENCY = 16
 
 
 @contextmanager
-def running_app(server: str, data_dir: Path, workers: int) -> Iterator[str]:
+def running_app(server: str, data_dir: Path, workers: int) -> Iterator[Running]:
     """Our app on ``server``: ``scp-images serve`` itself for uvicorn; for granian, the factory each
-    ``serve --workers N`` process calls, under granian's own process model. Yields the base URL."""
+    ``serve --workers N`` process calls, under granian's own process model."""
     env = {"SCP_IMAGES_DATABASE_URL": "", "SCP_IMAGES_BLOB_URL": ""}
     if server == "uvicorn":
         with running_server(data_dir, env, workers=workers) as running:
-            yield running.base_url
+            assert running.proc is not None
+            yield Running(running.base_url, running.proc.pid)
         return
     port = free_port()
     factory = "scp_images.cli.server:process_app"
@@ -57,7 +63,7 @@ def running_app(server: str, data_dir: Path, workers: int) -> Iterator[str]:
     proc = start_process(cmd, {**env, "SCP_IMAGES_DATA_DIR": str(data_dir)}, log)
     try:
         wait_answering(proc, f"http://{HOST}:{port}/healthz", 180.0, log)
-        yield f"http://{HOST}:{port}"
+        yield Running(f"http://{HOST}:{port}", proc.pid)
     finally:
         stop_process(proc)
 
@@ -95,56 +101,68 @@ def main() -> int:
     report = Report("server_ab", vars(args))
     rps: dict[tuple[str, str, int], list[float]] = {}
     p99: dict[tuple[str, str, int], list[float]] = {}
+    cpu_us: dict[tuple[str, str, int], list[float]] = {}  # the server's CPU per request
     ratios: dict[tuple[str, int], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="scp-bench-ab-") as tmp:
         data_dir = Path(tmp) / "data"
         creds, ids = seed(data_dir, args.images)
         body = Path(tmp) / "show-body.json"
-        with running_app("uvicorn", data_dir, 1) as base:
-            body.write_bytes(show_body(base, creds, ids))
+        with running_app("uvicorn", data_dir, 1) as first:
+            body.write_bytes(show_body(first.base_url, creds, ids))
         for round_ in range(args.rounds):
             for workers in (int(w) for w in args.workers.split(",")):
                 order = SERVERS if round_ % 2 == 0 else SERVERS[::-1]
                 this: dict[tuple[str, str], LoadResult] = {}
                 for server in order:
                     with (
-                        running_app(server, data_dir, workers) as base,
+                        running_app(server, data_dir, workers) as app,
                         running_floor(body, workers, server) as floor,
                     ):
                         if round_ == 0 and workers == 1 and server == "granian":
-                            for name, answer in probe_heads(floor).items():
+                            for name, answer in probe_heads(floor.base_url).items():
                                 report.note(f"granian answers {name}: {answer}")
-                        run_load("wrk", base, signed_show_requests(base, creds, ids), CONCURRENCY, 1.0)
-                        this[server, "floor"] = run_load(
-                            "wrk", floor, [Request("/", {})], CONCURRENCY, args.duration
-                        )
-                        this[server, "show"] = run_load(
-                            "wrk", base, signed_show_requests(base, creds, ids), CONCURRENCY, args.duration
-                        )
-                for (server, app), result in this.items():
-                    rps.setdefault((server, app, workers), []).append(result.rps)
-                    p99.setdefault((server, app, workers), []).append(result.p99_ms)
-                    print(
-                        f"  round {round_} workers={workers} {server:<8} {app:<5} "
-                        f"{result.rps:8.0f} req/s p99 {result.p99_ms:6.2f} ms",
-                        flush=True,
+                        run_load("wrk", app.base_url, signed_show_requests(app.base_url, creds, ids), 16, 1.0)
+                        for name, running in (("floor", floor), ("show", app)):
+                            requests = (
+                                [Request("/", {})]
+                                if name == "floor"
+                                else signed_show_requests(app.base_url, creds, ids)
+                            )
+                            before = tree_cpu_seconds(running.pid)
+                            result = run_load("wrk", running.base_url, requests, CONCURRENCY, args.duration)
+                            spent = tree_cpu_seconds(running.pid) - before
+                            this[server, name] = result
+                            key = (server, name, workers)
+                            rps.setdefault(key, []).append(result.rps)
+                            p99.setdefault(key, []).append(result.p99_ms)
+                            cpu_us.setdefault(key, []).append(spent / max(result.requests, 1) * 1e6)
+                            print(
+                                f"  round {round_} workers={workers} {server:<8} {name:<5} "
+                                f"{result.rps:8.0f} req/s p99 {result.p99_ms:6.2f} ms "
+                                f"cpu {cpu_us[key][-1]:6.0f} us/req errors {result.errors}",
+                                flush=True,
+                            )
+                for name in ("floor", "show"):
+                    ratios.setdefault((name, workers), []).append(
+                        this["granian", name].rps / this["uvicorn", name].rps
                     )
-                for app in ("floor", "show"):
-                    ratios.setdefault((app, workers), []).append(
-                        this["granian", app].rps / this["uvicorn", app].rps
-                    )
-    for (app, workers), values in sorted(ratios.items()):
+    for (name, workers), values in sorted(ratios.items()):
+        uvicorn_cpu = min(cpu_us["uvicorn", name, workers])
+        granian_cpu = min(cpu_us["granian", name, workers])
         report.figure(
             "server_ab",
-            app=app,
+            app=name,
             workers=workers,
             c=CONCURRENCY,
-            uvicorn_rps=statistics.median(rps["uvicorn", app, workers]),
-            granian_rps=statistics.median(rps["granian", app, workers]),
-            uvicorn_p99_ms=statistics.median(p99["uvicorn", app, workers]),
-            granian_p99_ms=statistics.median(p99["granian", app, workers]),
+            uvicorn_rps=statistics.median(rps["uvicorn", name, workers]),
+            granian_rps=statistics.median(rps["granian", name, workers]),
+            uvicorn_p99_ms=statistics.median(p99["uvicorn", name, workers]),
+            granian_p99_ms=statistics.median(p99["granian", name, workers]),
             granian_over_uvicorn=statistics.median(values),
             rounds=" ".join(f"{v:.2f}" for v in values),
+            uvicorn_cpu_us=uvicorn_cpu,
+            granian_cpu_us=granian_cpu,
+            cpu_uvicorn_over_granian=uvicorn_cpu / granian_cpu,
         )
     report.write()
     return 0

@@ -359,7 +359,8 @@ def run(args: argparse.Namespace, report: Report, generator: str, seconds: float
             with running_server(data_dir, env, workers=workers) as server:
                 body = Path(tmp) / "show-body.json"
                 body.write_bytes(show_body(server.base_url, creds, ids))
-                with running_floor(body, workers) as floor_url:
+                with running_floor(body, workers) as floor:
+                    floor_url = floor.base_url
                     target = Target(
                         f"scp-images serve ({workers} worker(s), SQLite, {len(ids)} images)",
                         server.base_url,
