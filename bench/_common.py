@@ -133,7 +133,7 @@ class Server:
     def log_path(self) -> Path:
         return self.data_dir / "server.log"
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 180.0) -> None:  # a loaded 2-core machine takes 40 s for 2 workers
         self.port = self.port or free_port()
         cmd = [
             *scp_images_command(),
@@ -148,39 +148,50 @@ class Server:
             *self.args,
         ]
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=checkout_env(self.env),
-                preexec_fn=_die_with_parent,
-                start_new_session=True,
-            )
+        self.proc = start_process(cmd, self.env, self.log_path)
         self._wait_healthy(timeout)
 
     def _wait_healthy(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            with suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"the server did not answer /healthz within {timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        assert self.proc is not None
+        wait_answering(self.proc, f"{self.base_url}/healthz", timeout, self.log_path)
 
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc)
             self.proc = None
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def wait_answering(proc: subprocess.Popen[bytes], url: str, timeout: float, log: Path) -> None:
+    """Until ``url`` answers 200; an error with the log's tail if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}:\n{log_tail(log)}")
+        with suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s:\n{log_tail(log)}")
+
+
+def start_process(cmd: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A server subprocess of this checkout (see ``checkout_env``), logging to ``log``, that dies with us."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            list(cmd),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=checkout_env(env),
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
+        )
 
 
 @contextmanager
@@ -193,6 +204,53 @@ def running_server(
         yield server
     finally:
         server.stop()
+
+
+@dataclass(frozen=True)
+class Running:
+    base_url: str
+    pid: int
+
+
+@contextmanager
+def running_floor(
+    body: Path, workers: int = 1, server: str = "uvicorn", timeout: float = 180.0
+) -> Iterator[Running]:
+    """``bench/floor_app.py``: the bare ASGI app answering ``body`` on the same stack as ``serve`` (or on
+    granian)."""
+    port = free_port()
+    cmd = [sys.executable, str(BENCH_DIR / "floor_app.py"), "--port", str(port), "--workers", str(workers)]
+    cmd += ["--server", server, "--body", str(body)]
+    log = body.with_suffix(f".{port}.log")
+    path = os.pathsep.join(p for p in (str(BENCH_DIR), os.environ.get("PYTHONPATH", "")) if p)
+    proc = start_process(cmd, {"PYTHONPATH": path}, log)
+    try:
+        wait_answering(proc, f"http://{HOST}:{port}/", timeout, log)
+        yield Running(f"http://{HOST}:{port}", proc.pid)
+    finally:
+        stop_process(proc)
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU time of process ``root`` and its live descendants (Linux /proc). On a shared
+    machine this is the figure that holds: throughput follows the scheduler's share, CPU per request not."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            pid = int(stat.parent.name)
+            parent[pid] = int(fields[1])
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    total = 0.0
+    for pid, seconds in cpu.items():
+        ancestor = pid
+        while ancestor not in (root, 0, 1) and ancestor in parent:
+            ancestor = parent[ancestor]
+        if ancestor == root:
+            total += seconds
+    return total
 
 
 # --------------------------------------------------------------------------- signing

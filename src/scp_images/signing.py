@@ -89,7 +89,10 @@ def sign_request(
     timestamp_ms: int | None = None,
 ) -> SignedHeaders:
     """Sign ``url`` (scheme, host, path and, when present, ``?query``) the way SCP clients do."""
-    ts = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
+    millis = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+    if millis < 0:
+        raise ValueError(f"timestamp_ms must be epoch milliseconds, not {millis}")
+    ts = str(millis)  # canonical: the server accepts no other spelling (no sign, no leading zero)
     sig = compute_signature(method, url, ts, access_key, secret_key, account_id or "")
     return SignedHeaders(access_key=access_key, signature=sig, timestamp=ts, account_id=account_id)
 

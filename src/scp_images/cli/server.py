@@ -146,14 +146,7 @@ def serve(
     data = shown_url(settings.resolved_database_url())
     processes = f", {count} processes" if count > 1 else ""
     log.info("scp-images listening on http://%s:%d (data: %s%s)", host, port, data, processes)
-    options = {
-        "host": host,
-        "port": port,
-        "log_config": None,
-        "access_log": False,
-        "proxy_headers": False,
-        "timeout_graceful_shutdown": settings.shutdown_timeout_seconds,
-    }
+    options = uvicorn_server.server_options(host, port, settings.shutdown_timeout_seconds)
     if count == 1:
         uvicorn_server.serve_one(create_app(settings, components=parts), sock, **options)
         return

@@ -245,9 +245,10 @@ class Authenticator:
         return key
 
     def _check_timestamp(self, value: str) -> None:
-        if not (value.isascii() and value.isdigit() and len(value) <= 16):
+        millis = canonical_millis(value)
+        if millis is None:
             raise Unauthenticated(reason="Scp-Timestamp is not epoch milliseconds")
-        skew = abs(self._now_ms() - int(value))  # type: ignore[operator]
+        skew = abs(self._now_ms() - millis)  # type: ignore[operator]
         if skew > self._window_ms:
             raise ClockSkew(window=round(self._window_ms / 1000))
 
@@ -274,6 +275,21 @@ class Authenticator:
                 "the secret of access key %s cannot be decrypted with the configured keys", key.access_key
             )
             return None
+
+
+_MAX_TIMESTAMP_DIGITS = 16  # far beyond any clock, far below int()'s 4,300-digit refusal
+
+
+def canonical_millis(value: str) -> int | None:
+    """``Scp-Timestamp`` as epoch milliseconds, or None unless written the one canonical way: ASCII digits,
+    no sign, space, underscore or leading zero (a lone "0" is fine). The signed string has no separators,
+    so a second spelling of the number would let a digit move from the URL into the timestamp: a signature
+    for ``?limit=10`` at T would also sign ``?limit=1`` at "0" + T."""
+    if not (0 < len(value) <= _MAX_TIMESTAMP_DIGITS and value.isascii() and value.isdigit()):
+        return None
+    if value[0] == "0" and value != "0":
+        return None
+    return int(value)
 
 
 def may_name_a_key(access_key: str) -> bool:
