@@ -231,13 +231,9 @@ class ImageService:
                 if not image_store.update_image(conn, image_id, values):
                     raise ConcurrentUpdate(image_id=image_id)
             detail = ", ".join(f"{k}={v}" for k, v in sorted(values.items()) if k != "updated_at")
+            who = context or for_principal(principal)
             audit.record_change(
-                conn,
-                context or for_principal(principal),
-                self._clock(),
-                AuditAction.IMAGE_UPDATE,
-                image_id=image_id,
-                detail=detail or None,
+                conn, who, self._clock(), AuditAction.IMAGE_UPDATE, image_id=image_id, detail=detail or None
             )
             updated = image_store.get_image(conn, image_id)
         assert updated is not None
@@ -261,9 +257,8 @@ class ImageService:
                 if not image_store.move(conn, image_id, source, target, {"updated_at": self._clock()}):
                     raise ConcurrentUpdate(image_id=image_id)
             action = AuditAction.IMAGE_DEACTIVATE if deactivated else AuditAction.IMAGE_REACTIVATE
-            audit.record_change(
-                conn, context or for_principal(principal), self._clock(), action, image_id=image_id
-            )
+            who = context or for_principal(principal)
+            audit.record_change(conn, who, self._clock(), action, image_id=image_id)
             updated = image_store.get_image(conn, image_id)
         assert updated is not None
         return updated
@@ -277,13 +272,8 @@ class ImageService:
             if image.protected:
                 raise ImageProtected(image_id=image_id)
             image_store.delete_image(conn, image_id)
-            audit.record_change(
-                conn,
-                context or for_principal(principal),
-                self._clock(),
-                AuditAction.IMAGE_DELETE,
-                image_id=image_id,
-            )
+            who = context or for_principal(principal)
+            audit.record_change(conn, who, self._clock(), AuditAction.IMAGE_DELETE, image_id=image_id)
         if image.blob_key:
             self._blobs.delete(image.blob_key)
 
@@ -308,13 +298,9 @@ class ImageService:
             if not applied:
                 raise ConcurrentUpdate(image_id=image_id)
             job_store.put_job(conn, image_id, url, JobSource.URL, now, JobStatus.PENDING)
+            who = context or for_principal(principal)
             audit.record_change(
-                conn,
-                context or for_principal(principal),
-                self._clock(),
-                AuditAction.IMAGE_IMPORT,
-                image_id=image_id,
-                detail=redact_url(url),
+                conn, who, self._clock(), AuditAction.IMAGE_IMPORT, image_id=image_id, detail=redact_url(url)
             )
         self._on_job()
 
@@ -336,13 +322,9 @@ class ImageService:
             changes = {"updated_at": self._clock()}
             if not image_store.move(conn, image_id, ImageStatus.UPLOADING, ImageStatus.ACTIVE, changes):
                 raise ConcurrentUpdate(image_id=image_id)
+            who = context or for_principal(principal)
             audit.record_change(
-                conn,
-                context or for_principal(principal),
-                self._clock(),
-                AuditAction.IMAGE_IMPORT,
-                image_id=image_id,
-                detail="glance-direct",
+                conn, who, self._clock(), AuditAction.IMAGE_IMPORT, image_id=image_id, detail="glance-direct"
             )
 
     def import_status(self, principal: Principal, image_id: str) -> ImportJob:

@@ -67,13 +67,9 @@ class MemberService:
             # The check above answers quickly; the insert decides when two adds race past it.
             if not member_store.insert_member(conn, member):
                 raise MemberExists(image_id=image_id, member_id=member_id)
+            who = context or for_principal(principal)
             audit.record_change(
-                conn,
-                context or for_principal(principal),
-                self._clock(),
-                AuditAction.MEMBER_ADD,
-                image_id=image_id,
-                member_id=member_id,
+                conn, who, self._clock(), AuditAction.MEMBER_ADD, image_id=image_id, member_id=member_id
             )
         return member
 
@@ -113,9 +109,10 @@ class MemberService:
             now = self._clock()
             if not member_store.set_status(conn, member.image_id, member_id, status, now):
                 raise MemberNotFound(image_id=member.image_id, member_id=member_id)
+            who = context or for_principal(principal)
             audit.record_change(
                 conn,
-                context or for_principal(principal),
+                who,
                 self._clock(),
                 AuditAction.MEMBER_STATUS,
                 image_id=member.image_id,
@@ -136,13 +133,9 @@ class MemberService:
             require_owner(image, principal.account_id)
             if not member_store.delete_member(conn, image_id, member_id):
                 raise MemberNotFound(image_id=image_id, member_id=member_id)
+            who = context or for_principal(principal)
             audit.record_change(
-                conn,
-                context or for_principal(principal),
-                self._clock(),
-                AuditAction.MEMBER_REMOVE,
-                image_id=image_id,
-                member_id=member_id,
+                conn, who, self._clock(), AuditAction.MEMBER_REMOVE, image_id=image_id, member_id=member_id
             )
 
     def share(self, principal: Principal, image_id: str, context: AuditContext | None = None) -> None:
@@ -157,10 +150,5 @@ class MemberService:
             image_store.update_image(
                 conn, image_id, {"visibility": Visibility.SHARED, "updated_at": self._clock()}
             )
-            audit.record_change(
-                conn,
-                context or for_principal(principal),
-                self._clock(),
-                AuditAction.IMAGE_SHARE,
-                image_id=image_id,
-            )
+            who = context or for_principal(principal)
+            audit.record_change(conn, who, self._clock(), AuditAction.IMAGE_SHARE, image_id=image_id)
