@@ -31,7 +31,7 @@ import httpx
 from _common import Credentials, run_main, signed_headers
 from _seed import seed_images, throwaway_database
 
-from scp_images.app import build_components, create_app
+from scp_images.app import build_components, create_app, server_metrics
 from scp_images.config import Settings
 
 BASE = "http://127.0.0.1:8080"
@@ -158,7 +158,7 @@ def application(database_url: str | None, images: int) -> Iterator[tuple[Any, Cr
             settings = Settings(
                 data_dir=Path(tmp) / "data", database_url=url, blob_url=None, run_import_jobs=False
             )
-            parts = build_components(settings)
+            parts = build_components(settings, metrics=server_metrics())
             try:
                 creds, ids = seed_images(parts, images)
                 app = create_app(settings, components=parts)

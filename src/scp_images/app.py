@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
@@ -61,137 +60,83 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
-@dataclass
+@dataclass(frozen=True)
+class Observers:
+    """Where the services report imports, downloads and scrub findings: a process's Prometheus figures,
+    or nowhere (the operator CLI, most tests)."""
+
+    imports: ImportObserver = field(default_factory=NoObserver)
+    downloads: DownloadObserver = field(default_factory=NoDownloadObserver)
+    scrubs: ScrubObserver = field(default_factory=NoScrubObserver)
+
+
+@dataclass(frozen=True)
+class ProcessMetrics:
+    """The Prometheus registry a process exports, its import figures (whose queue gauges the process sets)
+    and the observers through which the services fill it."""
+
+    registry: CollectorRegistry
+    imports: ImportMetrics
+    observers: Observers
+
+
+def server_metrics() -> ProcessMetrics:
+    """The server's figures: imports, downloads and the scrub (``create_app`` adds the replay guard's)."""
+    registry = CollectorRegistry()
+    imports = ImportMetrics(registry)
+    observers = Observers(
+        PrometheusImportObserver(imports),
+        PrometheusDownloadObserver(DownloadMetrics(registry)),
+        PrometheusScrubObserver(ScrubMetrics(registry)),
+    )
+    return ProcessMetrics(registry, imports, observers)
+
+
+def worker_metrics(host: str, port: int) -> tuple[Any, ProcessMetrics]:
+    """``scp-images worker --metrics-port``: the HTTP server (``shutdown()`` ends it) of the worker's
+    figures: process, imports and the scrub (``watch_worker`` adds the queue's). It listens before the
+    worker opens anything (OSError on a busy port)."""
+    registry = CollectorRegistry()
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    ProcessCollector(registry=registry)
+    imports = ImportMetrics(registry)
+    observers = Observers(
+        imports=PrometheusImportObserver(imports), scrubs=PrometheusScrubObserver(ScrubMetrics(registry))
+    )
+    return server, ProcessMetrics(registry, imports, observers)
+
+
+@dataclass(frozen=True)
 class Components:
-    """Everything a process (server, worker, operator CLI) needs, built from one Settings."""
+    """Everything a process (server, worker, operator CLI) needs, each service built once from one
+    Settings by ``build_components`` and never replaced: what differs between processes is a parameter
+    of ``build_components``."""
 
     settings: Settings
     db: Database
     blobs: BlobStore
     clock: Clock
     sources: SourceResolver
-    on_job: Callable[[], None] = field(default=lambda: None)
-    observer: ImportObserver = field(default_factory=NoObserver)
-    downloads: DownloadObserver = field(default_factory=NoDownloadObserver)
-    secrets: SecretCipher = field(default_factory=lambda: SecretCipher(()))
-    scrubs: ScrubObserver = field(default_factory=NoScrubObserver)
-    redirects: Redirects | None = None
-
-    @property
-    def accounts(self) -> AccountService:
-        return AccountService(self.db, self.clock, self.secrets)
-
-    @property
-    def protected_buckets(self) -> frozenset[str]:
-        """The blob store's bucket: never an import source, never grantable (any S3-backed store)."""
-        bucket = getattr(self.blobs, "bucket", None)
-        return frozenset({bucket}) if isinstance(bucket, str) and bucket else frozenset()
-
-    @property
-    def import_sources(self) -> ImportSources:
-        """The resolver, with every read made on behalf of an account and under its grants."""
-        return ImportSources(self.db, self.sources, self.protected_buckets)
-
-    @property
-    def source_grants(self) -> SourceGrants:
-        return SourceGrants(self.db, self.protected_buckets, self.clock)
-
-    @property
-    def quotas(self) -> QuotaService:
-        settings = self.settings
-        return QuotaService(self.db, settings.quota_defaults(), settings.quota_step_bytes, self.clock)
-
-    @property
-    def images(self) -> ImageService:
-        return ImageService(
-            self.db,
-            self.blobs,
-            self.import_sources,
-            self.quotas,
-            self.clock,
-            on_job=lambda: self.on_job(),
-            downloads=self.downloads,
-            redirects=self.redirects,
-        )
-
-    @property
-    def ingest(self) -> IngestService:
-        limits = IngestLimits(self.settings.import_max_bytes, self.settings.max_virtual_size)
-        return IngestService(self.db, self.blobs, limits, self.quotas, self.clock, self.observer)
-
-    def runner(self, worker_id: str | None = None) -> ImportRunner:
-        timings = RunnerTimings(
-            heartbeat_seconds=self.settings.import_heartbeat_seconds,
-            stale_seconds=self.settings.import_stale_seconds,
-        )
-        return ImportRunner(
-            self.db,
-            self.ingest,
-            self.import_sources,
-            timings=timings,
-            clock=self.clock,
-            worker_id=worker_id,
-            discard=self.recovery.discard,
-        )
-
-    @property
-    def audit(self) -> AuditTrail:
-        settings = self.settings
-        return AuditTrail(
-            self.db, self.clock, settings.audit_retention_days, settings.audit_unauthenticated_per_second
-        )
-
-    @property
-    def recovery(self) -> Recovery:
-        return self.recovery_by(None)
-
-    def recovery_by(self, worker_id: str | None) -> Recovery:
-        """Recovery whose audit records name ``worker_id`` (the process's runner) as the actor."""
-        return Recovery(
-            self.db,
-            self.blobs,
-            stale_seconds=self.settings.import_stale_seconds,
-            grace_seconds=self.settings.orphan_grace_seconds,
-            upload_stale_seconds=self.settings.body_read_timeout_seconds + self.settings.import_stale_seconds,
-            clock=self.clock,
-            worker_id=worker_id,
-        )
-
-    @property
-    def scrubber(self) -> Scrubber:
-        return Scrubber(self.db, self.blobs, self.recovery, clock=self.clock, observer=self.scrubs)
-
-    @property
-    def restore(self) -> RestoreService:
-        return RestoreService(self.db, self.blobs, self.clock)
-
-    def scrub_worker(self, worker_id: str) -> ScrubWorker | None:
-        """The continuous scrub, or None while ``scrub_rate`` is 0 (off)."""
-        settings = self.settings
-        if not settings.scrub_rate:
-            return None
-        timings = ScrubTimings(
-            rate=settings.scrub_rate * MiB,
-            cycle_seconds=settings.scrub_cycle_seconds,
-            claim_seconds=settings.scrub_claim_seconds,
-            retry_seconds=settings.scrub_retry_seconds,
-        )
-        return ScrubWorker(
-            self.scrubber, self.db, timings, worker_id, clock=self.clock, skip_locked=self.db.is_postgres
-        )
-
-    def background(self) -> BackgroundWork:
-        # An orphan is removable once it is older than the grace, so sweeping more often gains nothing.
-        sweep_every = max(1.0, self.settings.orphan_grace_seconds)
-        runner = self.runner()
-        scrub = self.scrub_worker(runner.worker_id)
-        return BackgroundWork(
-            runner,
-            self.recovery_by(runner.worker_id),
-            sweep_every_seconds=sweep_every,
-            audit=self.audit,
-            scrub=scrub,
-        )
+    secrets: SecretCipher
+    metrics: ProcessMetrics | None
+    redirects: Redirects | None
+    # The blob store's bucket: never an import source, never grantable (any S3-backed store).
+    protected_buckets: frozenset[str]
+    accounts: AccountService
+    import_sources: ImportSources  # the resolver, every read made for an account and under its grants
+    source_grants: SourceGrants
+    quotas: QuotaService
+    audit: AuditTrail
+    recovery: Recovery  # its audit records name this process (the operator's repairs included)
+    ingest: IngestService
+    runner: ImportRunner
+    images: ImageService
+    members: MemberService
+    links: DownloadLinkService
+    scrubber: Scrubber
+    restore: RestoreService
+    health: HealthService
+    background: BackgroundWork  # the runner's loop, sweeps and scrub: run by the worker, or by the server
 
     def close(self) -> None:
         self.db.dispose()
@@ -208,28 +153,12 @@ def source_config(settings: Settings) -> SourceConfig:
     )
 
 
-_MAX_REDIRECT_SECONDS = 3600
-
-
 def download_redirects(settings: Settings, blobs: BlobStore) -> Redirects | None:
     """Whether downloads answer 307 to the object store. Only an S3 blob store can; on the filesystem store
-    SCP_IMAGES_DOWNLOAD_REDIRECT does nothing (a warning says so). Settings that cannot mean anything are
-    refused with ConfigError, naming the setting."""
-    public = settings.s3_public_endpoint_url
-    if public is not None:
-        _check_endpoint(public)
-        if not isinstance(blobs, PresignsReads):
-            raise ConfigError(
-                "SCP_IMAGES_S3_PUBLIC_ENDPOINT_URL is set but the blob store is not S3 "
-                f"({settings.resolved_blob_url()}); it is only used to presign S3 download redirects"
-            )
-    seconds = settings.download_redirect_seconds
-    if not 1 <= seconds <= _MAX_REDIRECT_SECONDS:
-        raise ConfigError(
-            f"SCP_IMAGES_DOWNLOAD_REDIRECT_SECONDS must be 1 to {_MAX_REDIRECT_SECONDS}, not {seconds}"
-        )
+    SCP_IMAGES_DOWNLOAD_REDIRECT does nothing (a warning says so). Settings that cannot mean anything
+    were refused when the Settings were made (``Settings.check``)."""
     if not settings.download_redirect:
-        if public is not None:
+        if settings.s3_public_endpoint_url is not None:
             log.warning(
                 "SCP_IMAGES_S3_PUBLIC_ENDPOINT_URL does nothing without SCP_IMAGES_DOWNLOAD_REDIRECT=1"
             )
@@ -237,29 +166,117 @@ def download_redirects(settings: Settings, blobs: BlobStore) -> Redirects | None
     if not isinstance(blobs, PresignsReads):
         log.warning("SCP_IMAGES_DOWNLOAD_REDIRECT does nothing on the filesystem blob store (bytes stream)")
         return None
-    return Redirects(blobs, seconds)
+    return Redirects(blobs, settings.download_redirect_seconds)
 
 
-def _check_endpoint(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ConfigError(
-            f"SCP_IMAGES_S3_PUBLIC_ENDPOINT_URL must be an http(s)://host[:port] URL, not {url!r}"
-        )
+def _protected_buckets(blobs: BlobStore) -> frozenset[str]:
+    bucket = getattr(blobs, "bucket", None)
+    return frozenset({bucket}) if isinstance(bucket, str) and bucket else frozenset()
 
 
-def build_components(
-    settings: Settings, *, clock: Clock = system_clock, check_blobs: bool = False
+def _scrub_worker(
+    settings: Settings, scrubber: Scrubber, db: Database, worker_id: str, clock: Clock
+) -> ScrubWorker | None:
+    """The continuous scrub, or None while ``scrub_rate`` is 0 (off)."""
+    if not settings.scrub_rate:
+        return None
+    timings = ScrubTimings(
+        rate=settings.scrub_rate * MiB,
+        cycle_seconds=settings.scrub_cycle_seconds,
+        claim_seconds=settings.scrub_claim_seconds,
+        retry_seconds=settings.scrub_retry_seconds,
+    )
+    return ScrubWorker(scrubber, db, timings, worker_id, clock=clock, skip_locked=db.is_postgres)
+
+
+def _recovery(
+    settings: Settings, db: Database, blobs: BlobStore, clock: Clock, worker_id: str | None
+) -> Recovery:
+    """Recovery whose audit records name ``worker_id`` (a runner) as the actor, or this process (None)."""
+    return Recovery(
+        db,
+        blobs,
+        stale_seconds=settings.import_stale_seconds,
+        grace_seconds=settings.orphan_grace_seconds,
+        upload_stale_seconds=settings.body_read_timeout_seconds + settings.import_stale_seconds,
+        clock=clock,
+        worker_id=worker_id,
+    )
+
+
+def _wire(
+    settings: Settings,
+    db: Database,
+    blobs: BlobStore,
+    clock: Clock,
+    sources: SourceResolver,
+    secrets: SecretCipher,
+    metrics: ProcessMetrics | None,
 ) -> Components:
-    """Connect to the configured stores, creating and migrating an empty database first; with
-    ``check_blobs``, the blob store must answer before the database is touched (BlobStoreUnavailable).
+    """Each service once, in the order they need one another."""
+    observers = metrics.observers if metrics is not None else Observers()
+    protected = _protected_buckets(blobs)
+    import_sources = ImportSources(db, sources, protected)
+    quotas = QuotaService(db, settings.quota_defaults(), settings.quota_step_bytes, clock)
+    audit = AuditTrail(db, clock, settings.audit_retention_days, settings.audit_unauthenticated_per_second)
+    recovery = _recovery(settings, db, blobs, clock, None)
+    limits = IngestLimits(settings.import_max_bytes, settings.max_virtual_size)
+    ingest = IngestService(db, blobs, limits, quotas, clock, observers.imports)
+    timings = RunnerTimings(
+        heartbeat_seconds=settings.import_heartbeat_seconds, stale_seconds=settings.import_stale_seconds
+    )
+    runner = ImportRunner(db, ingest, import_sources, timings=timings, clock=clock, discard=recovery.discard)
+    redirects = download_redirects(settings, blobs)
+    images = ImageService(
+        db,
+        blobs,
+        import_sources,
+        quotas,
+        clock,
+        on_job=runner.wake.set,  # a job made here starts at once when this process runs the background
+        downloads=observers.downloads,
+        redirects=redirects,
+    )
+    scrubber = Scrubber(db, blobs, recovery, clock=clock, observer=observers.scrubs)
+    # An orphan is removable once it is older than the grace, so sweeping more often gains nothing.
+    background = BackgroundWork(
+        runner,
+        _recovery(settings, db, blobs, clock, runner.worker_id),
+        sweep_every_seconds=max(1.0, settings.orphan_grace_seconds),
+        audit=audit,
+        scrub=_scrub_worker(settings, scrubber, db, runner.worker_id, clock),
+    )
+    return Components(
+        settings=settings,
+        db=db,
+        blobs=blobs,
+        clock=clock,
+        sources=sources,
+        secrets=secrets,
+        metrics=metrics,
+        redirects=redirects,
+        protected_buckets=protected,
+        accounts=AccountService(db, clock, secrets),
+        import_sources=import_sources,
+        source_grants=SourceGrants(db, protected, clock),
+        quotas=quotas,
+        audit=audit,
+        recovery=recovery,
+        ingest=ingest,
+        runner=runner,
+        images=images,
+        members=MemberService(db, clock),
+        links=DownloadLinkService(db, images, clock, secrets=secrets),
+        scrubber=scrubber,
+        restore=RestoreService(db, blobs, clock),
+        health=HealthService(db, blobs, clock=clock),
+        background=background,
+    )
 
-    Raises SecretKeyError when the secret encryption keys are malformed or cannot read stored secrets, and
-    ConfigError for settings that make no sense together."""
-    secrets = SecretCipher.from_setting(settings.secret_keys())
-    engine = create_db_engine(settings.resolved_database_url())
+
+def _blob_store(settings: Settings) -> BlobStore:
     try:
-        blobs = create_blob_store(
+        return create_blob_store(
             settings.resolved_blob_url(),
             s3_endpoint_url=settings.s3_endpoint_url,
             s3_access_key_id=settings.s3_access_key_id,
@@ -268,44 +285,50 @@ def build_components(
             s3_public_endpoint_url=settings.s3_public_endpoint_url,
         )
     except ValueError as exc:  # a malformed blob URL, or an S3 endpoint botocore cannot use
-        engine.dispose()
         raise ConfigError(f"{exc}: check SCP_IMAGES_BLOB_URL and SCP_IMAGES_S3_ENDPOINT_URL") from exc
+
+
+def build_components(
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    check_blobs: bool = False,
+    metrics: ProcessMetrics | None = None,
+    blobs: BlobStore | None = None,
+    sources: SourceResolver | None = None,
+) -> Components:
+    """Connect to the configured stores, creating and migrating an empty database first; with
+    ``check_blobs``, the blob store must answer before the database is touched (BlobStoreUnavailable).
+    ``metrics`` are the figures the services report to (``server_metrics()``, ``worker_metrics``; None for
+    the operator CLI). ``blobs`` and ``sources`` replace the configured blob store and import source
+    resolver (tests wrap or redirect them).
+
+    Raises SecretKeyError when the secret encryption keys are malformed or cannot read stored secrets, and
+    ConfigError for settings that make no sense together."""
+    settings.check()  # again: settings copied with model_copy(update=...) were never checked
+    secrets = SecretCipher.from_setting(settings.secret_keys())
+    engine = create_db_engine(settings.resolved_database_url())
     try:
+        store = _blob_store(settings) if blobs is None else blobs
         if check_blobs:
-            blobs.check()
+            store.check()
         migrate(engine)
-    except BaseException:
-        engine.dispose()
-        raise
-    parts = Components(settings, Database(engine), blobs, clock, SourceResolver(source_config(settings)))
-    parts.secrets = secrets
-    try:
-        parts.redirects = download_redirects(settings, blobs)
+        resolver = SourceResolver(source_config(settings)) if sources is None else sources
+        parts = _wire(settings, Database(engine), store, clock, resolver, secrets, metrics)
         parts.accounts.check_secrets()
     except BaseException:
-        parts.close()
+        engine.dispose()
         raise
     return parts
 
 
-def worker_metrics(host: str, port: int) -> tuple[Any, CollectorRegistry]:
-    """``scp-images worker --metrics-port``: the HTTP server (``shutdown()`` ends it) of a registry that
-    ``watch_worker`` fills. It listens before the worker opens anything (OSError on a busy port)."""
-    registry = CollectorRegistry()
-    server, _thread = start_http_server(port, addr=host, registry=registry)
-    return server, registry
-
-
-def watch_worker(parts: Components, registry: CollectorRegistry) -> None:
-    """The worker's import and scrub figures, its queue depth and age (read from the database when
-    scraped) and process figures, in ``registry``."""
-    ProcessCollector(registry=registry)
-    metrics = ImportMetrics(registry)
-    parts.observer = PrometheusImportObserver(metrics)
-    health = HealthService(parts.db, parts.blobs, clock=parts.clock)
-    metrics.queue_depth.set_function(lambda: health.import_queue().depth)
-    metrics.queue_age.set_function(lambda: health.import_queue().age_seconds)
-    parts.scrubs = PrometheusScrubObserver(ScrubMetrics(registry))
+def watch_worker(parts: Components) -> None:
+    """The worker's queue depth and age, read from the database when its metrics are scraped."""
+    if parts.metrics is None:
+        return
+    health = parts.health
+    parts.metrics.imports.queue_depth.set_function(lambda: health.import_queue().depth)
+    parts.metrics.imports.queue_age.set_function(lambda: health.import_queue().age_seconds)
 
 
 def create_app(
@@ -315,12 +338,12 @@ def create_app(
     today: Callable[[], date] = _today,
     now_ms: Callable[[], float] | None = None,
 ) -> FastAPI:
-    parts = components or build_components(settings)
-    registry = CollectorRegistry()
-    import_metrics = ImportMetrics(registry)
-    parts.observer = PrometheusImportObserver(import_metrics)
-    parts.downloads = PrometheusDownloadObserver(DownloadMetrics(registry))
-    parts.scrubs = PrometheusScrubObserver(ScrubMetrics(registry))
+    """The HTTP app on ``components`` built with ``metrics=server_metrics()`` (the figures its ``/metrics``
+    exports, which it adds to), or on components of its own when none are given."""
+    parts = components or build_components(settings, metrics=server_metrics())
+    if parts.metrics is None:
+        raise ValueError("a server's components are built with metrics=server_metrics()")
+    metrics = parts.metrics
     window = settings.signature_window_seconds
     replay = (
         ReplayGuard(
@@ -346,15 +369,14 @@ def create_app(
         today=today,
         rate_limiter=RateLimiter(parts.db, settings.rate_limit) if settings.rate_limit else None,
     )
-    images = parts.images
     services = Services(
         guard=guard,
-        images=images,
+        images=parts.images,
         ingest=parts.ingest,
-        members=MemberService(parts.db, parts.clock),
+        members=parts.members,
         source_grants=parts.source_grants,
         audit=parts.audit,
-        links=DownloadLinkService(parts.db, images, parts.clock, secrets=parts.secrets),
+        links=parts.links,
         transfers=TransferSlots(settings.max_transfers),
         limits=EdgeLimits(
             max_body_bytes=settings.max_body_bytes,
@@ -373,10 +395,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        thread = None
-        if settings.run_import_jobs:
-            thread = BackgroundThread(parts.background())
-            parts.on_job = thread.work.runner.wake.set
+        thread = BackgroundThread(parts.background) if settings.run_import_jobs else None
+        if thread is not None:
             thread.start()
         try:
             yield
@@ -385,17 +405,19 @@ def create_app(
                 thread.stop()
             goodbye()
 
-    health = HealthService(parts.db, parts.blobs, clock=parts.clock)
     gauges = ScrapeGauges(
-        import_metrics, health, ReplayMetrics(registry), replay, settings.replay_max_signatures
+        metrics.imports,
+        parts.health,
+        ReplayMetrics(metrics.registry),
+        replay,
+        settings.replay_max_signatures,
     )
     return build_http_app(
         services,
-        registry=registry,
+        registry=metrics.registry,
         lifespan=lifespan,
         scrape_gauges=gauges,
         version_table=table,
-        components=parts,
         settings=settings,
-        health=health,
+        health=parts.health,
     )

@@ -6,6 +6,7 @@ import json
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -17,6 +18,7 @@ GiB = 1 << 30
 TiB = 1 << 40
 
 CommaList = Annotated[list[str], NoDecode]
+MAX_REDIRECT_SECONDS = 3600
 
 
 def _split_commas(value: Any) -> Any:
@@ -117,6 +119,29 @@ class Settings(BaseSettings):
 
     _split_public = field_validator("public_urls", "import_allowed_hosts", mode="before")(_split_commas)
 
+    def __init__(self, **values: Any) -> None:
+        # Checked after pydantic's own validation, outside it: pydantic would wrap a ConfigError in a
+        # ValidationError, and the CLI shows a ConfigError's message as it is (one line naming the setting).
+        super().__init__(**values)
+        self.check()
+
+    def check(self) -> None:
+        """Refuse, with ConfigError naming the setting, settings that cannot mean anything. Settings() runs
+        it; so does build_components, for settings copied with ``model_copy(update=...)`` (no validation)."""
+        public = self.s3_public_endpoint_url
+        if public is not None:
+            _check_endpoint(public)
+            if urlsplit(self.resolved_blob_url()).scheme != "s3":
+                raise ConfigError(
+                    "SCP_IMAGES_S3_PUBLIC_ENDPOINT_URL is set but the blob store is not S3 "
+                    f"({self.resolved_blob_url()}); it is only used to presign S3 download redirects"
+                )
+        seconds = self.download_redirect_seconds
+        if not 1 <= seconds <= MAX_REDIRECT_SECONDS:
+            raise ConfigError(
+                f"SCP_IMAGES_DOWNLOAD_REDIRECT_SECONDS must be 1 to {MAX_REDIRECT_SECONDS}, not {seconds}"
+            )
+
     def quota_defaults(self) -> Quota:
         return Quota(
             self.quota_image_count_total, self.quota_image_size_total, self.quota_image_count_uploading
@@ -148,3 +173,11 @@ class Settings(BaseSettings):
             for version, spec in raw.items()
         )
         return VersionTable(entries)
+
+
+def _check_endpoint(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(
+            f"SCP_IMAGES_S3_PUBLIC_ENDPOINT_URL must be an http(s)://host[:port] URL, not {url!r}"
+        )

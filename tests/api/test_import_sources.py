@@ -295,7 +295,7 @@ def test_a_grant_revoked_before_the_job_starts_kills_the_import(
     kept = create(stack, owner, f"s3://{src}/kept/disk.qcow2").json()["id"]
     stack.components.source_grants.revoke(owner.account_id, src, "revoked/")  # "revoked/" is "revoked"
 
-    runner = stack.components.runner()
+    runner = stack.components.runner
     assert runner.run_once() and runner.run_once()
     assert not runner.run_once()
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from scp_images.app import build_components, source_config
+from scp_images.app import source_config
 from scp_images.config import Settings
 from scp_images.imports.sources import SourceResolver
 from tests.console.chromium import CHROMIUM_ARGS
@@ -58,9 +58,8 @@ def console_stack(tmp_path_factory: pytest.TempPathFactory, source: GatedSource)
         import_allowed_hosts=[source.host],
         import_heartbeat_seconds=0.2,
     )
-    components = build_components(settings)
-    components.sources = SourceResolver(source_config(settings), allow_plain_http_for_tests=True)
-    running = start_stack(settings, components=components)
+    sources = SourceResolver(source_config(settings), allow_plain_http_for_tests=True)
+    running = start_stack(settings, sources=sources)
     yield running
     running.stop()
 

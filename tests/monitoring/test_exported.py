@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from scp_images.app import build_components
 from scp_images.config import Settings
 from scp_images.domain.quotas import Overrides
 from tests.monitoring.helpers import (
@@ -132,7 +131,7 @@ def test_queue_age_grows_while_an_import_waits_for_a_runner(tmp_path: Path, data
         data_dir=tmp_path / "data", database_url=database_url, run_import_jobs=False, **UNUSED_S3
     )
     clock = MovableClock()
-    stack = start_stack(settings, components=build_components(settings, clock=clock))
+    stack = start_stack(settings, clock=clock)
     try:
         page = scrape(stack)
         assert sample(page, "scp_images_import_queue_depth") == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scp_images.app import build_components, source_config
+from scp_images.app import source_config
 from scp_images.config import Settings
 from scp_images.imports.sources import SourceResolver
 from tests.imports.helpers import start_image_server
@@ -33,9 +33,8 @@ def test_web_download_imports_from_an_allowlisted_mirror(
         configured = settings.model_copy(
             update={"import_allowed_hosts": [f"{MIRROR}:{server.port}"], "import_heartbeat_seconds": 0.2}
         )
-        parts = build_components(configured)
-        parts.sources = SourceResolver(source_config(configured), resolve_host=lambda host: ["127.0.0.1"])
-        stack = start_stack(configured, components=parts)
+        sources = SourceResolver(source_config(configured), resolve_host=lambda host: ["127.0.0.1"])
+        stack = start_stack(configured, sources=sources)
         try:
             key = stack.new_account("alpha")
             client = glance(stack, key)

@@ -66,19 +66,16 @@ def race_settings(settings: Settings, s3_endpoint: str) -> Settings:
 
 @pytest.fixture
 def served(kind: str, race_settings: Settings, s3: Any) -> Iterator[tuple[Stack, PausingBlobStore]]:
-    parts = build_components(race_settings)
     store = PausingBlobStore(_inner_store(kind, race_settings, s3))
-    parts.blobs = store
-    stack = start_stack(race_settings, components=parts)
+    stack = start_stack(race_settings, blobs=store)
     yield stack, store
     stack.stop()
 
 
 def _sweeper(stack: Stack) -> tuple[Components, PausingBlobStore]:
     """A second process's view: its own engine, and a store that stops before it lists."""
-    parts = build_components(stack.settings)
-    parts.blobs = PausingBlobStore(stack.components.blobs._inner)  # type: ignore[attr-defined]
-    return parts, parts.blobs  # type: ignore[return-value]
+    store = PausingBlobStore(stack.components.blobs._inner)  # type: ignore[attr-defined]
+    return build_components(stack.settings, blobs=store), store
 
 
 def _queued_upload(stack: Stack, key: Key) -> str:

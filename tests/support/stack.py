@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from scp_images.app import Components, build_components, create_app
+from scp_images.app import Components, build_components, create_app, server_metrics
 from scp_images.client import Client
 from scp_images.config import Settings
 from scp_images.signing import sign_request
@@ -95,10 +95,11 @@ def start_stack(
     *,
     today: Callable[[], date] | None = None,
     now_ms: Callable[[], float] | None = None,
-    components: Components | None = None,
+    **parts: Any,
 ) -> Stack:
-    """``components`` lets a test change a part before the server starts (e.g. the blob store)."""
-    components = components or build_components(settings)
+    """``parts`` are ``build_components``'s own (``clock``, ``blobs``, ``sources``): a test wraps or
+    replaces one of the server's parts."""
+    components = build_components(settings, metrics=server_metrics(), **parts)
     extra: dict[str, Any] = {}
     if today is not None:
         extra["today"] = today

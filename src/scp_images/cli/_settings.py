@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 
-from scp_images.app import Components, build_components
+from scp_images.app import Components, ProcessMetrics, build_components
 from scp_images.config import ConfigError, Settings
 from scp_images.domain.errors import Unavailable
 from scp_images.services.secrets import SecretKeyError
@@ -168,10 +168,17 @@ def shown_path(path: Path) -> str:
     return path.as_posix() if relative.startswith("..") else f"./{relative}"
 
 
-def open_components(settings: Settings, *, create: bool = False, check_blobs: bool = False) -> Components:
+def open_components(
+    settings: Settings,
+    *,
+    create: bool = False,
+    check_blobs: bool = False,
+    metrics: ProcessMetrics | None = None,
+) -> Components:
     """``build_components``, with its known failures as one line. Unless ``create``, a SQLite database
     that does not exist is not made: the command says where it looked and how to point elsewhere. With
-    ``check_blobs`` the blob store must answer first (serve and worker need it at once)."""
+    ``check_blobs`` the blob store must answer first (serve and worker need it at once); ``metrics`` are
+    the figures of a server or worker."""
     missing = missing_database(settings)
     if missing is not None and not create:
         fatal(
@@ -179,4 +186,4 @@ def open_components(settings: Settings, *, create: bool = False, check_blobs: bo
             f"{PREFIX}DATABASE_URL, or start one with `scp-images serve`"
         )
     with startup_errors(settings):
-        return build_components(settings, check_blobs=check_blobs)
+        return build_components(settings, check_blobs=check_blobs, metrics=metrics)

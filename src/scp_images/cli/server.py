@@ -12,9 +12,15 @@ from typing import Annotated, Any
 
 import typer
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
-from scp_images.app import Components, create_app, watch_worker, worker_metrics
+from scp_images.app import (
+    Components,
+    ProcessMetrics,
+    create_app,
+    server_metrics,
+    watch_worker,
+    worker_metrics,
+)
 from scp_images.cli import uvicorn_server
 from scp_images.cli._settings import (
     StartupError,
@@ -34,10 +40,10 @@ __all__ = ["is_embedded", "process_app", "serve", "worker", "worker_count"]
 log = logging.getLogger("scp_images.server")
 
 
-def _start(settings: Settings) -> Components:
+def _start(settings: Settings, metrics: ProcessMetrics | None = None) -> Components:
     """The components of a long-running process, which stops with one line when the blob store cannot be
     used (serve and worker need it at once), and warns when secrets are stored unencrypted."""
-    parts = open_components(settings, create=True, check_blobs=True)
+    parts = open_components(settings, create=True, check_blobs=True, metrics=metrics)
     if not settings.secret_keys():
         log.warning(
             "access-key secrets are stored unencrypted: set %s to encrypt them at rest",
@@ -140,7 +146,9 @@ def serve(
     # The port first: on a busy one nothing is created, nothing printed but one line.
     with startup_errors(settings):
         sock = uvicorn_server.listen(host, port)
-    parts = _start(settings)
+    # Each of several processes makes its own figures (process_app): none here, where they would be
+    # written to the shared multiprocess directory under this process's id.
+    parts = _start(settings, server_metrics() if count == 1 else None)
     endpoint = settings.public_urls[0] if settings.public_urls else f"http://{host}:{port}"
     _first_start(parts, endpoint, demo)
     data = shown_url(settings.resolved_database_url())
@@ -184,10 +192,10 @@ def process_app() -> FastAPI:
     """The app factory of each ``serve --workers N`` process: its own Settings and components."""
     configure_logging(os.environ.get(_LOG_LEVEL) or "info", log_format=os.environ.get(_LOG_FORMAT) or "auto")
     settings = build_settings()
-    return create_app(settings, components=open_components(settings, create=True))
+    return create_app(settings, components=open_components(settings, create=True, metrics=server_metrics()))
 
 
-def _metrics_port(settings: Settings, host: str, port: int | None) -> tuple[Any, CollectorRegistry | None]:
+def _metrics_port(settings: Settings, host: str, port: int | None) -> tuple[Any, ProcessMetrics | None]:
     """The worker's metrics server, listening before anything is opened (a busy port: one line)."""
     if port is None:
         return None, None
@@ -211,11 +219,10 @@ def worker(
     the continuous integrity scrub when SCP_IMAGES_SCRUB_RATE (MiB/s) is above 0."""
     configure_logging("info", log_format=log_format.value)
     settings = build_settings(data_dir, database_url)
-    exporter, registry = _metrics_port(settings, metrics_host, metrics_port)
-    parts = _start(settings)
-    if registry is not None:
-        watch_worker(parts, registry)
-    work = parts.background()
+    exporter, metrics = _metrics_port(settings, metrics_host, metrics_port)
+    parts = _start(settings, metrics)
+    watch_worker(parts)
+    work = parts.background
     stop = threading.Event()
 
     def request_stop(*_: object) -> None:

@@ -8,8 +8,6 @@ import string
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Connection
-
 from scp_images.domain.accounts import AccessKey, Account
 from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import AccessKeyNotFound, AccountNotFound, Conflict, InvalidRequest
@@ -39,20 +37,6 @@ class AccountService:
         self._clock = clock
         self._secrets = secrets or SecretCipher(())
 
-    def _record(
-        self,
-        conn: Connection,
-        context: AuditContext | None,
-        action: AuditAction,
-        account_id: str | None,
-        detail: str | None = None,
-    ) -> None:
-        """Operator actions are recorded with the operator (user@host) unless the caller says who."""
-        context = context or audit.operator()
-        audit.record(
-            conn, audit.entry(context, self._clock(), action=action, account_id=account_id, detail=detail)
-        )
-
     def create_account(
         self, name: str, account_id: str | None = None, context: AuditContext | None = None
     ) -> Account:
@@ -66,7 +50,14 @@ class AccountService:
             if store.account_exists(conn, account_id):
                 raise Conflict(reason=f"account {account_id} exists already")
             store.insert_account(conn, record)
-            self._record(conn, context, AuditAction.ACCOUNT_CREATE, account_id, f"name {name}")
+            audit.record_change(
+                conn,
+                context,
+                self._clock(),
+                AuditAction.ACCOUNT_CREATE,
+                account_id=account_id,
+                detail=f"name {name}",
+            )
         return record
 
     def create_first_account(self, name: str, user_name: str) -> tuple[Account, AccessKey] | None:
@@ -80,8 +71,18 @@ class AccountService:
             store.insert_account(conn, account)
             key = self._new_key(account, user_name, ())
             store.insert_key(conn, self._sealed(key))
-            self._record(conn, None, AuditAction.ACCOUNT_CREATE, account.id, f"first account, name {name}")
-            self._record(conn, None, AuditAction.KEY_CREATE, account.id, _key_detail(key))
+            detail = f"first account, name {name}"
+            audit.record_change(
+                conn, None, self._clock(), AuditAction.ACCOUNT_CREATE, account_id=account.id, detail=detail
+            )
+            audit.record_change(
+                conn,
+                None,
+                self._clock(),
+                AuditAction.KEY_CREATE,
+                account_id=account.id,
+                detail=_key_detail(key),
+            )
         return account, key
 
     def list_accounts(self) -> list[Account]:
@@ -101,7 +102,10 @@ class AccountService:
                 raise AccountNotFound(account_id=account_id)
             record = self._new_key(account, user_name, denied)
             store.insert_key(conn, self._sealed(record))
-            self._record(conn, context, AuditAction.KEY_CREATE, account_id, _key_detail(record))
+            detail = _key_detail(record)
+            audit.record_change(
+                conn, context, self._clock(), AuditAction.KEY_CREATE, account_id=account_id, detail=detail
+            )
         return record  # the secret in the clear, shown once to the operator who asked
 
     def _new_key(self, account: Account, user_name: str, denied: Iterable[Action]) -> AccessKey:
@@ -130,14 +134,20 @@ class AccountService:
             if key is None or not store.set_key_enabled(conn, access_key, enabled):
                 raise AccessKeyNotFound(access_key=access_key)
             action = AuditAction.KEY_ENABLE if enabled else AuditAction.KEY_DISABLE
-            self._record(conn, context, action, key.account_id, f"access key {access_key}")
+            detail = f"access key {access_key}"
+            audit.record_change(
+                conn, context, self._clock(), action, account_id=key.account_id, detail=detail
+            )
 
     def delete_key(self, access_key: str, context: AuditContext | None = None) -> None:
         with self._db.transaction() as conn:
             key = store.get_key(conn, access_key)
             if key is None or not store.delete_key(conn, access_key):
                 raise AccessKeyNotFound(access_key=access_key)
-            self._record(conn, context, AuditAction.KEY_DELETE, key.account_id, f"access key {access_key}")
+            detail = f"access key {access_key}"
+            audit.record_change(
+                conn, context, self._clock(), AuditAction.KEY_DELETE, account_id=key.account_id, detail=detail
+            )
 
     def check_secrets(self) -> None:
         """Start-up check: every stored secret can be read with the configured keys. A wrong or missing
@@ -175,7 +185,7 @@ class AccountService:
                 if store.replace_secret(conn, access_key, secret, sealed):
                     changed += 1
             detail = f"{changed} secrets encrypted with the first key, {unchanged} unchanged"
-            self._record(conn, context, AuditAction.KEY_REENCRYPT, None, detail)
+            audit.record_change(conn, context, self._clock(), AuditAction.KEY_REENCRYPT, detail=detail)
         return Reencrypted(changed, unchanged)
 
 

@@ -5,7 +5,7 @@ How other use cases record an action (the API for every part, operator commands 
 
     with self._db.transaction() as conn:
         ...  # the change
-        audit.record(conn, audit.entry(context, self._clock(), action=AuditAction.X, account_id=...))
+        audit.record_change(conn, context, self._clock(), AuditAction.X, account_id=...)
 
 ``context`` says who acts: ``for_principal`` (an API caller; the HTTP edge builds it with the request id),
 ``operator()`` (``scp-images admin …``) or ``worker(worker_id)``. Refused and failed calls change nothing;
@@ -155,6 +155,32 @@ def record(conn: Connection, written: AuditRecord) -> None:
             },
         )
         raise AuditUnavailable(reason="the audit trail cannot be written") from exc
+
+
+def record_change(
+    conn: Connection,
+    context: AuditContext | None,
+    at: datetime,
+    action: str,
+    *,
+    account_id: str | None = None,
+    image_id: str | None = None,
+    member_id: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """``record(conn, entry(...))`` in one call: how a use case writes the record of its own change, in
+    the change's transaction. ``context`` says who acts; None is the operator (``operator()``), as the
+    admin commands call the use cases without one."""
+    written = entry(
+        context or operator(),
+        at,
+        action=action,
+        account_id=account_id,
+        image_id=image_id,
+        member_id=member_id,
+        detail=detail,
+    )
+    record(conn, written)
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,20 +160,6 @@ class ImageService:
             self._on_job()
         return image
 
-    def _record(
-        self,
-        conn: Any,
-        principal: Principal,
-        context: AuditContext | None,
-        action: AuditAction,
-        image_id: str,
-        detail: str | None = None,
-    ) -> None:
-        context = context or for_principal(principal)
-        audit.record(
-            conn, audit.entry(context, self._clock(), action=action, image_id=image_id, detail=detail)
-        )
-
     def _owned(self, conn: Any, principal: Principal, image_id: str, *, for_update: bool = False) -> Image:
         image, member_status = image_store.get_image_for(conn, image_id, principal.account_id)
         image = require_visible(image, image_id, principal.account_id, member_status)
@@ -220,7 +206,10 @@ class ImageService:
                 if not image_store.update_image(conn, image_id, values):
                     raise ConcurrentUpdate(image_id=image_id)
             detail = ", ".join(f"{k}={v}" for k, v in sorted(values.items()) if k != "updated_at")
-            self._record(conn, principal, context, AuditAction.IMAGE_UPDATE, image_id, detail or None)
+            who = context or for_principal(principal)
+            audit.record_change(
+                conn, who, self._clock(), AuditAction.IMAGE_UPDATE, image_id=image_id, detail=detail or None
+            )
             updated = image_store.get_image(conn, image_id)
         assert updated is not None
         return updated if values else image
@@ -243,7 +232,8 @@ class ImageService:
                 if not image_store.move(conn, image_id, source, target, {"updated_at": self._clock()}):
                     raise ConcurrentUpdate(image_id=image_id)
             action = AuditAction.IMAGE_DEACTIVATE if deactivated else AuditAction.IMAGE_REACTIVATE
-            self._record(conn, principal, context, action, image_id)
+            who = context or for_principal(principal)
+            audit.record_change(conn, who, self._clock(), action, image_id=image_id)
             updated = image_store.get_image(conn, image_id)
         assert updated is not None
         return updated
@@ -257,7 +247,8 @@ class ImageService:
             if image.protected:
                 raise ImageProtected(image_id=image_id)
             image_store.delete_image(conn, image_id)
-            self._record(conn, principal, context, AuditAction.IMAGE_DELETE, image_id)
+            who = context or for_principal(principal)
+            audit.record_change(conn, who, self._clock(), AuditAction.IMAGE_DELETE, image_id=image_id)
         if image.blob_key:
             self._blobs.delete(image.blob_key)
 
@@ -282,7 +273,10 @@ class ImageService:
             if not applied:
                 raise ConcurrentUpdate(image_id=image_id)
             job_store.put_job(conn, image_id, url, JobSource.URL, now, JobStatus.PENDING)
-            self._record(conn, principal, context, AuditAction.IMAGE_IMPORT, image_id, redact_url(url))
+            who = context or for_principal(principal)
+            audit.record_change(
+                conn, who, self._clock(), AuditAction.IMAGE_IMPORT, image_id=image_id, detail=redact_url(url)
+            )
         self._on_job()
 
     def _start_room(self, conn: Any, principal: Principal, image_id: str) -> None:
@@ -303,7 +297,10 @@ class ImageService:
             changes = {"updated_at": self._clock()}
             if not image_store.move(conn, image_id, ImageStatus.UPLOADING, ImageStatus.ACTIVE, changes):
                 raise ConcurrentUpdate(image_id=image_id)
-            self._record(conn, principal, context, AuditAction.IMAGE_IMPORT, image_id, "glance-direct")
+            who = context or for_principal(principal)
+            audit.record_change(
+                conn, who, self._clock(), AuditAction.IMAGE_IMPORT, image_id=image_id, detail="glance-direct"
+            )
 
     def import_status(self, principal: Principal, image_id: str) -> ImportJob:
         image_id = parse_image_id(image_id)

@@ -47,24 +47,6 @@ class MemberService:
         image, status = image_store.get_image_for(conn, image_id, principal.account_id)
         return require_visible(image, image_id, principal.account_id, status)
 
-    def _record(
-        self,
-        conn: Any,
-        principal: Principal,
-        context: AuditContext | None,
-        action: AuditAction,
-        image_id: str,
-        member_id: str | None = None,
-        detail: str | None = None,
-    ) -> None:
-        context = context or for_principal(principal)
-        audit.record(
-            conn,
-            audit.entry(
-                context, self._clock(), action=action, image_id=image_id, member_id=member_id, detail=detail
-            ),
-        )
-
     def add(
         self, principal: Principal, image_id: str, member_id: str, context: AuditContext | None = None
     ) -> Member:
@@ -85,7 +67,10 @@ class MemberService:
             # The check above answers quickly; the insert decides when two adds race past it.
             if not member_store.insert_member(conn, member):
                 raise MemberExists(image_id=image_id, member_id=member_id)
-            self._record(conn, principal, context, AuditAction.MEMBER_ADD, image_id, member_id)
+            who = context or for_principal(principal)
+            audit.record_change(
+                conn, who, self._clock(), AuditAction.MEMBER_ADD, image_id=image_id, member_id=member_id
+            )
         return member
 
     def list(self, principal: Principal, image_id: str) -> list[Member]:
@@ -124,8 +109,15 @@ class MemberService:
             now = self._clock()
             if not member_store.set_status(conn, member.image_id, member_id, status, now):
                 raise MemberNotFound(image_id=member.image_id, member_id=member_id)
-            self._record(
-                conn, principal, context, AuditAction.MEMBER_STATUS, member.image_id, member_id, status.value
+            who = context or for_principal(principal)
+            audit.record_change(
+                conn,
+                who,
+                self._clock(),
+                AuditAction.MEMBER_STATUS,
+                image_id=member.image_id,
+                member_id=member_id,
+                detail=status.value,
             )
             updated = member_store.get_member(conn, member.image_id, member_id)
         assert updated is not None
@@ -141,7 +133,10 @@ class MemberService:
             require_owner(image, principal.account_id)
             if not member_store.delete_member(conn, image_id, member_id):
                 raise MemberNotFound(image_id=image_id, member_id=member_id)
-            self._record(conn, principal, context, AuditAction.MEMBER_REMOVE, image_id, member_id)
+            who = context or for_principal(principal)
+            audit.record_change(
+                conn, who, self._clock(), AuditAction.MEMBER_REMOVE, image_id=image_id, member_id=member_id
+            )
 
     def share(self, principal: Principal, image_id: str, context: AuditContext | None = None) -> None:
         """Create Sharing Image: our images are files already, so preparing one for sharing means
@@ -155,4 +150,5 @@ class MemberService:
             image_store.update_image(
                 conn, image_id, {"visibility": Visibility.SHARED, "updated_at": self._clock()}
             )
-            self._record(conn, principal, context, AuditAction.IMAGE_SHARE, image_id)
+            who = context or for_principal(principal)
+            audit.record_change(conn, who, self._clock(), AuditAction.IMAGE_SHARE, image_id=image_id)

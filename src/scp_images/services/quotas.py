@@ -122,7 +122,9 @@ class QuotaService:
             merged = changes.over(store.get_overrides(conn, account_id))
             store.put_overrides(conn, account_id, merged, self._clock())
             detail = " ".join(f"{key}={getattr(merged, key)}" for key in ("images", "bytes", "uploading"))
-            self._record(conn, context, AuditAction.QUOTA_SET, account_id, detail)
+            audit.record_change(
+                conn, context, self._clock(), AuditAction.QUOTA_SET, account_id=account_id, detail=detail
+            )
             return self._report(conn, account_id)
 
     def reset(self, account_id: str, context: AuditContext | None = None) -> QuotaReport:
@@ -130,28 +132,8 @@ class QuotaService:
         with self._db.transaction() as conn:
             self._locked(conn, account_id)
             store.delete_overrides(conn, account_id)
-            self._record(conn, context, AuditAction.QUOTA_RESET, account_id, None)
+            audit.record_change(conn, context, self._clock(), AuditAction.QUOTA_RESET, account_id=account_id)
             return self._report(conn, account_id)
-
-    def _record(
-        self,
-        conn: Connection,
-        context: AuditContext | None,
-        action: AuditAction,
-        account_id: str,
-        detail: str | None,
-    ) -> None:
-        # The operator's change and its record commit together, or neither does (the audit rule).
-        audit.record(
-            conn,
-            audit.entry(
-                context or audit.operator(),
-                self._clock(),
-                action=action,
-                account_id=account_id,
-                detail=detail,
-            ),
-        )
 
     def _locked(self, conn: Connection, account_id: str) -> None:
         if not store.lock_account(conn, account_id):

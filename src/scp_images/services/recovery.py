@@ -99,7 +99,14 @@ class Recovery:
         changes = {"updated_at": now}
         if job is None or job.status is not JobStatus.RUNNING:
             if image_store.move(conn, image_id, ImageStatus.IMPORTING, ImageStatus.KILLED, changes):
-                self._record(conn, AuditAction.IMPORT_KILL, image_id, "no running import writes it")
+                audit.record_change(
+                    conn,
+                    audit.worker(self.worker_id),
+                    self._clock(),
+                    AuditAction.IMPORT_KILL,
+                    image_id=image_id,
+                    detail="no running import writes it",
+                )
             return
         upload = job.source is JobSource.UPLOAD
         reason = "interrupted: the upload stopped" if upload else "interrupted: the operator import stopped"
@@ -107,13 +114,14 @@ class Recovery:
             target = ImageStatus.QUEUED if upload else ImageStatus.KILLED
             if image_store.move(conn, image_id, ImageStatus.IMPORTING, target, changes):
                 action = AuditAction.IMPORT_REQUEUE if upload else AuditAction.IMPORT_KILL
-                self._record(conn, action, image_id, reason)
-
-    def _record(self, conn: Connection, action: AuditAction, image_id: str, detail: str) -> None:
-        context = audit.worker(self.worker_id)
-        audit.record(
-            conn, audit.entry(context, self._clock(), action=action, image_id=image_id, detail=detail)
-        )
+                audit.record_change(
+                    conn,
+                    audit.worker(self.worker_id),
+                    self._clock(),
+                    action,
+                    image_id=image_id,
+                    detail=reason,
+                )
 
     # --- orphans -------------------------------------------------------------------------------
 

@@ -23,8 +23,6 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import Connection
-
 from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import ImageNotFound, InvalidImageStatus
 from scp_images.domain.image import DataFlag, Image
@@ -253,9 +251,25 @@ class Scrubber:
             )
             # A flag that changes is a change of the image's state: recorded with it, or not made at all.
             if flag is not None and image.data_flag is not flag:
-                self._record(conn, actor, AuditAction.DATA_FLAG, image, f"{flag.value}: {finding.detail}")
+                detail = f"{flag.value}: {finding.detail}"
+                audit.record_change(
+                    conn,
+                    actor,
+                    self._clock(),
+                    AuditAction.DATA_FLAG,
+                    account_id=image.owner,
+                    image_id=image.id,
+                    detail=detail,
+                )
             elif cleared:
-                self._record(conn, actor, AuditAction.DATA_CLEAR, image, None)
+                audit.record_change(
+                    conn,
+                    actor,
+                    self._clock(),
+                    AuditAction.DATA_CLEAR,
+                    account_id=image.owner,
+                    image_id=image.id,
+                )
         if cleared:
             assert image.data_flag is not None
             log.warning(
@@ -266,16 +280,6 @@ class Scrubber:
             )
         self._log(image, finding, flag)
         return finding
-
-    def _record(
-        self, conn: Connection, actor: AuditContext, action: AuditAction, image: Image, detail: str | None
-    ) -> None:
-        audit.record(
-            conn,
-            audit.entry(
-                actor, self._clock(), action=action, account_id=image.owner, image_id=image.id, detail=detail
-            ),
-        )
 
     def _log(self, image: Image, finding: Finding, flag: DataFlag | None) -> None:
         extra = {"image_id": image.id, "blob_key": finding.blob_key, "outcome": finding.outcome.value}

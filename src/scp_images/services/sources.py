@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import Connection
-
 from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import AccountNotFound, SourceGrantNotFound
 from scp_images.domain.principal import Principal
@@ -76,7 +74,15 @@ class SourceGrants:
             if not account_store.account_exists(conn, account_id):
                 raise AccountNotFound(account_id=account_id)
             grant_store.add_grant(conn, grant, self._clock())
-            self._record(conn, context, AuditAction.SOURCE_GRANT, grant)
+            where = f"s3://{grant.bucket}/{grant.prefix}"
+            audit.record_change(
+                conn,
+                context,
+                self._clock(),
+                AuditAction.SOURCE_GRANT,
+                account_id=grant.account_id,
+                detail=where,
+            )
         return grant
 
     def revoke(
@@ -87,18 +93,16 @@ class SourceGrants:
         with self._db.transaction() as conn:
             if not grant_store.delete_grant(conn, grant):
                 raise SourceGrantNotFound(account_id=account_id, bucket=bucket, prefix=grant.prefix)
-            self._record(conn, context, AuditAction.SOURCE_REVOKE, grant)
+            where = f"s3://{grant.bucket}/{grant.prefix}"
+            audit.record_change(
+                conn,
+                context,
+                self._clock(),
+                AuditAction.SOURCE_REVOKE,
+                account_id=grant.account_id,
+                detail=where,
+            )
         return grant
-
-    def _record(
-        self, conn: Connection, context: AuditContext | None, action: AuditAction, grant: SourceGrant
-    ) -> None:
-        where = f"s3://{grant.bucket}/{grant.prefix}"
-        context = context or audit.operator()
-        audit.record(
-            conn,
-            audit.entry(context, self._clock(), action=action, account_id=grant.account_id, detail=where),
-        )
 
     def list_grants(self, account_id: str | None = None) -> list[SourceGrant]:
         """Every row, for the operator (a row on the blob store's bucket included, so it can be revoked)."""
