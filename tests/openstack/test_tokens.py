@@ -95,7 +95,12 @@ def test_a_forged_or_garbled_token_is_refused(stack: Stack) -> None:
     key = stack.new_account("alpha")
     good = token(stack, key)
     prefix, payload, mac = good.split(".")
-    for bad in ("nonsense", f"{prefix}.{payload}.{_garbled(mac)}", f"{prefix}.{payload[:-2]}.{mac}", "x" * 5000):
+    for bad in (
+        "nonsense",
+        f"{prefix}.{payload}.{_garbled(mac)}",
+        f"{prefix}.{payload[:-2]}.{mac}",
+        "x" * 5000,
+    ):
         _assert_openstack_401(_images(stack, bad))
     assert _images(stack, good).status_code == 200  # type: ignore[attr-defined]
 
