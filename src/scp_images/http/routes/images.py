@@ -30,7 +30,7 @@ from scp_images.http.bodies import (
     parse_body,
 )
 from scp_images.http.body import RawBody, raw_body
-from scp_images.http.deps import services
+from scp_images.http.deps import Services, services
 from scp_images.http.responses import empty_response, json_response
 from scp_images.http.schemas import image_body, image_list_body, import_body
 from scp_images.services.images import NewImage
@@ -59,11 +59,15 @@ def _list_query(request: Request, *, filters: tuple[str, ...], paged: bool) -> L
 
 @router.get("/v1/images")
 async def list_images(request: Request) -> Response:
-    return await services(request).offload(_list_images, request)
+    return await read_list(services(request), request)
 
 
-def _list_images(request: Request) -> Response:
-    svc = services(request)
+async def read_list(svc: Services, request: Request, _: str = "") -> Response:
+    """The hot read (the pipeline's route table calls it directly, see application.py)."""
+    return await svc.offload(_list_images, svc, request)
+
+
+def _list_images(svc: Services, request: Request) -> Response:
     call = svc.guard.authorize(request, Action.LIST_IMAGES)
     images = svc.images.list_visible(call.principal, _list_query(request, filters=FILTER_KEYS, paged=True))
     return json_response(image_list_body(images, call.version.version), headers=call.headers)
@@ -110,11 +114,15 @@ def _new_image(request: Request, raw: RawBody) -> NewImage:
 
 @router.get("/v1/images/{image_id}")
 async def show_image(request: Request, image_id: str) -> Response:
-    return await services(request).offload(_show_image, request, image_id)
+    return await read_one(services(request), request, image_id)
 
 
-def _show_image(request: Request, image_id: str) -> Response:
-    svc = services(request)
+async def read_one(svc: Services, request: Request, image_id: str) -> Response:
+    """The hot read (the pipeline's route table calls it directly, see application.py)."""
+    return await svc.offload(_show_image, svc, request, image_id)
+
+
+def _show_image(svc: Services, request: Request, image_id: str) -> Response:
     call = svc.guard.authorize(request, Action.SHOW_IMAGE)
     image = svc.images.show(call.principal, image_id)
     return json_response(image_body(image, call.version.version), headers=call.headers)
