@@ -19,6 +19,7 @@ from scp_images.domain.image import Visibility
 from scp_images.http.pipeline import HotRoute, Pipeline, RouteTable
 from scp_images.services.images import NewImage
 from scp_images.signing import sign_request
+from scp_images.store.sql import images as image_store
 
 BASE = "http://testserver"
 _REQUEST_ID = re.compile(r"req-[0-9a-f]{32}")
@@ -224,3 +225,17 @@ def test_a_crash_in_a_hot_read_is_the_500_envelope_with_the_request_id(service: 
         answer.headers["x-request-id"],
     )
     assert error["detail"] == "내부 오류가 발생했습니다."
+
+
+def test_the_shows_row_read_reads_what_the_sqlalchemy_read_does(service: Service) -> None:
+    """The show's image row comes from the DBAPI cursor on SQLite: the same Image (times, enums, JSON
+    tags and properties) and membership as the SQLAlchemy query in a transaction."""
+    db, owner = service.parts.db, service.key.account_id
+    with db.transaction() as conn:
+        image_store.update_image(conn, service.image_id, {"tags": ("a", "b"), "properties": {"k": "v"}})
+    for account in (owner, "someone-else"):
+        with db.read() as conn:
+            expected = image_store.get_image_for(conn, service.image_id, account)
+        assert image_store.read_image_for(db, service.image_id, account) == expected
+    assert expected[0] is not None and expected[0].tags == ("a", "b")
+    assert image_store.read_image_for(db, "00000000-0000-4000-8000-000000000000", owner) == (None, None)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Dialect, Engine, Select, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from scp_images.domain.errors import Unavailable
@@ -158,6 +159,7 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._prepared: dict[int, _PreparedSelect] = {}  # by id() of a module-level (immortal) statement
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -193,6 +195,30 @@ class Database:
                 raise Unavailable(reason="the database cannot be reached") from exc
             raise
 
+    def first_row(self, statement: Select[Any], params: dict[str, Any]) -> Sequence[Any] | None:
+        """The first row of a SELECT that sees one snapshot by itself (as ``read_one``), its values
+        converted as SQLAlchemy converts them. On SQLite it runs on a pooled connection's DBAPI cursor,
+        compiled once: SQLAlchemy's Connection, transaction and result objects cost several times the
+        query itself on the hot show path. PostgreSQL's goes through SQLAlchemy (autocommit)."""
+        if self.is_postgres:
+            with self.read_one() as connection:
+                return connection.execute(statement, params).first()
+        prepared = self._prepared.get(id(statement))
+        if prepared is None:
+            prepared = self._prepared[id(statement)] = _PreparedSelect(statement, self.engine.dialect)
+        try:
+            raw = self.engine.raw_connection()  # SQLite's connections are in autocommit (_sqlite_pragmas)
+            try:
+                cursor = raw.cursor()
+                cursor.execute(prepared.sql, prepared.arguments(params))
+                row = cursor.fetchone()
+                cursor.close()
+            finally:
+                raw.close()  # back to the pool
+        except sqlite3.OperationalError as exc:
+            raise Unavailable(reason="the database cannot be reached") from exc
+        return prepared.convert(row) if row is not None else None
+
     @property
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
@@ -203,3 +229,27 @@ class Database:
 
 def _is_connection_problem(exc: DBAPIError) -> bool:
     return bool(exc.connection_invalidated) or isinstance(exc, OperationalError)
+
+
+class _PreparedSelect:
+    """A SELECT compiled for one (positional) dialect, with each column's result conversion."""
+
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        assert compiled.positiontup is not None, "a positional paramstyle (SQLite's qmark)"
+        self.sql = compiled.string
+        self._names = tuple(compiled.positiontup)
+        self._statement = statement  # keeps the id() it is cached under alive
+        self._convert = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in statement.selected_columns
+        )
+
+    def arguments(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(params[name] for name in self._names)
+
+    def convert(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if convert is None else convert(value)
+            for convert, value in zip(self._convert, row, strict=True)
+        )
