@@ -32,7 +32,7 @@ from scp_images.http.bodies import (
 from scp_images.http.body import RawBody, raw_body
 from scp_images.http.deps import Services, services
 from scp_images.http.responses import empty_response, json_response
-from scp_images.http.schemas import image_body, image_list_body, import_body
+from scp_images.http.schemas import image_list_wire, image_wire, import_body
 from scp_images.services.images import NewImage
 
 router = APIRouter()
@@ -70,7 +70,7 @@ async def read_list(svc: Services, request: Request, _: str = "") -> Response:
 def _list_images(svc: Services, request: Request) -> Response:
     call = svc.guard.authorize(request, Action.LIST_IMAGES)
     images = svc.images.list_visible(call.principal, _list_query(request, filters=FILTER_KEYS, paged=True))
-    return json_response(image_list_body(images, call.version.version), headers=call.headers)
+    return json_response(image_list_wire(images, call.version.version), headers=call.headers)
 
 
 @router.get("/v1/pending-images")
@@ -79,7 +79,7 @@ def list_pending_images(request: Request) -> Response:
     call = svc.guard.authorize(request, Action.LIST_PENDING_IMAGES)
     query = _list_query(request, filters=("scp_image_type", "scp_original_image_type"), paged=False)
     images = svc.images.pending(call.principal, query)
-    return json_response(image_list_body(images, call.version.version), headers=call.headers)
+    return json_response(image_list_wire(images, call.version.version), headers=call.headers)
 
 
 @router.post("/v1/images")
@@ -88,7 +88,7 @@ def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response
         svc = services(request)
         call = svc.guard.authorize(request, Action.CREATE_IMAGE)
         image = svc.images.create(call.principal, _new_image(request, raw), audit.context(call))
-    return json_response(image_body(image, call.version.version), headers=call.headers)
+    return json_response(image_wire(image, call.version.version), headers=call.headers)
 
 
 def _new_image(request: Request, raw: RawBody) -> NewImage:
@@ -125,7 +125,7 @@ async def read_one(svc: Services, request: Request, image_id: str) -> Response:
 def _show_image(svc: Services, request: Request, image_id: str) -> Response:
     call = svc.guard.authorize(request, Action.SHOW_IMAGE)
     image = svc.images.show(call.principal, image_id)
-    return json_response(image_body(image, call.version.version), headers=call.headers)
+    return json_response(image_wire(image, call.version.version), headers=call.headers)
 
 
 @router.put("/v1/images/{image_id}")
@@ -135,7 +135,7 @@ def update_image(request: Request, image_id: str, raw: RawBody = Depends(raw_bod
         call = svc.guard.authorize(request, Action.SET_IMAGE)
         changes = _body(request, ImageSetRequest, raw).model_dump(exclude_unset=True)
         image = svc.images.update(call.principal, image_id, changes, audit.context(call))
-    return json_response(image_body(image, call.version.version), headers=call.headers)
+    return json_response(image_wire(image, call.version.version), headers=call.headers)
 
 
 @router.delete("/v1/images/{image_id}")
