@@ -169,6 +169,7 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._prepared: dict[int, _PreparedSelect] = {}  # by id() of a module-level (immortal) statement
+        self._postgres = engine.dialect.name == "postgresql"
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -230,7 +231,7 @@ class Database:
 
     @property
     def is_postgres(self) -> bool:
-        return self.engine.dialect.name == "postgresql"
+        return self._postgres
 
     def dispose(self) -> None:
         self.engine.dispose()
