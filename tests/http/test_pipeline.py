@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,17 @@ class Service:
         )
         self.image_id = self.parts.images.create(principal, new).id
         self.token = self._token()
+        self.with_data = self.parts.images.create(principal, replace(new, disk_format="raw")).id
+        upload = asyncio.run(
+            _send(
+                self.app,
+                "PUT",
+                f"/image/v2/images/{self.with_data}/file",
+                {"X-Auth-Token": self.token, "Content-Type": "application/octet-stream"},
+                content=b"0123456789" * 1000,
+            )
+        )
+        assert upload.status_code == 204, upload.text
 
     def pipeline(self) -> Pipeline:
         return self.app.build_middleware_stack()  # type: ignore[return-value]
@@ -82,10 +94,12 @@ class Service:
         return {**headers, "Scp-Api-Version": "virtualserver 1.0"}
 
 
-async def _send(app: Any, method: str, path: str, headers: Any, json: Any = None) -> httpx.Response:
+async def _send(
+    app: Any, method: str, path: str, headers: Any, json: Any = None, content: bytes | None = None
+) -> httpx.Response:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
-        return await client.request(method, path, headers=headers, json=json)
+        return await client.request(method, path, headers=headers, json=json, content=content)
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +132,17 @@ def _requests(service: Service) -> Iterator[tuple[str, str, Any]]:
         "//v1/images/x",
         f"/v1/images/{image}/",
         "/v1/imagesx",
+        f"/v2/images/{image}/file",
+        f"/v2/images/{service.with_data}/file",
+        "/v2/images/not-an-id/file",
+        "/v2/images//file",
+        f"/v2/images/{image}/files",
+        "/v2/images/file",
     ):
         yield "GET", path, service.signed("GET", path)
+    path = f"/v2/images/{service.with_data}/file"
+    yield "GET", path, {**service.signed("GET", path), "Range": "bytes=10-19"}
+    yield "GET", path, {**service.signed("GET", path), "Range": "bytes=99999-"}
     path = f"/v1/images/{image}"
     yield "GET", path, {}
     yield "GET", path, {**service.signed("GET", path), "Accept-Language": "ko-KR"}
@@ -136,8 +159,13 @@ def _requests(service: Service) -> Iterator[tuple[str, str, Any]]:
         "/image/v2/images?limit=nope",
         "/image/v2/images/",
         "/image/v2/images/a/b",
+        f"/image/v2/images/{image}/file",
+        f"/image/v2/images/{service.with_data}/file",
+        "/image/v2/images/not-an-id/file",
+        "/image/v2/images//file",
     ):
         yield "GET", path, token
+    yield "GET", f"/image/v2/images/{service.with_data}/file", {**token, "Range": "bytes=0-4"}
     path = f"/image/v2/images/{image}"
     yield "GET", path, {}
     yield "GET", path, [("X-Auth-Token", service.token), ("X-Auth-Token", service.token)]
@@ -175,7 +203,7 @@ def test_the_hot_paths_answer_as_the_fastapi_routes_do(service: Service) -> None
         expected = _counted(service, fallback, method, path, again)
         assert _counted(service, hot, method, path, headers) == expected, (method, path)
         statuses.add(expected[0][0])
-    assert statuses == {200, 400, 401, 404, 405}
+    assert statuses == {200, 204, 206, 400, 401, 404, 405, 409, 416}
 
 
 def test_the_show_is_one_answer_with_the_request_id_in_header_and_body(service: Service) -> None:
@@ -194,9 +222,15 @@ def test_the_table_resolves_one_segment_below_a_prefix_only() -> None:
         raise AssertionError("not called")
 
     item, collection = HotRoute(handler, "/v1/images/{image_id}"), HotRoute(handler, "/v1/images")
+    file = HotRoute(handler, "/v1/images/{image_id}/file")
     table = RouteTable()
     table.add_collection("/v1/images", collection)
     table.add_item("/v1/images/", item)
+    table.add_item("/v1/images/", file, last="file")
+    assert table.resolve("GET", "/v1/images/abc/file") == (file, "abc")
+    assert table.resolve("GET", "/v1/images/file") == (item, "file")
+    for path in ("/v1/images//file", "/v1/images/a/b/file", "/v1/images/abc/files", "/v1/file", "/file"):
+        assert table.resolve("GET", path) is None, path
     assert table.resolve("GET", "/v1/images") == (collection, "")
     assert table.resolve("GET", "/v1/images/abc") == (item, "abc")
     assert table.resolve("GET", "/v1/images/a b%") == (item, "a b%")
@@ -239,3 +273,20 @@ def test_the_shows_row_read_reads_what_the_sqlalchemy_read_does(service: Service
         assert image_store.read_image_for(db, service.image_id, account) == expected
     assert expected[0] is not None and expected[0].tags == ("a", "b")
     assert image_store.read_image_for(db, "00000000-0000-4000-8000-000000000000", owner) == (None, None)
+
+
+def test_the_apps_table_holds_the_hot_reads_of_both_edges(service: Service) -> None:
+    routes = service.pipeline().routes
+    expected = {
+        "/v1/images": "/v1/images",
+        "/v1/images/x": "/v1/images/{image_id}",
+        "/v2/images/x/file": "/v2/images/{image_id}/file",
+        "/image/v2/images": "/v2/images",
+        "/image/v2/images/x": "/v2/images/{image_id}",
+        "/image/v2/images/x/file": "/v2/images/{image}/file",
+    }
+    for path, template in expected.items():
+        found = routes.resolve("GET", path)
+        assert found is not None and found[0].template == template, path
+    for path in ("/", "/v1/images/x/import", "/v1/pending-images", "/image/v2/schemas/image", "/identity/v3"):
+        assert routes.resolve("GET", path) is None, path

@@ -21,7 +21,7 @@ from scp_images.http.deps import Services
 from scp_images.http.errors import envelope
 from scp_images.http.metrics import HttpMetrics, note_refusal
 from scp_images.http.openstack.app import mount_openstack
-from scp_images.http.pipeline import HotRoute, Pipeline, RouteTable
+from scp_images.http.pipeline import HotRoute, Pipeline, RouteTable, in_thread
 from scp_images.http.responses import domain_error_response, json_response
 from scp_images.http.routes import (
     catalog,
@@ -141,4 +141,7 @@ def _hot_reads(services: Services) -> RouteTable:
     table = RouteTable()
     table.add_collection("/v1/images", HotRoute(partial(images.read_list, services), "/v1/images"))
     table.add_item("/v1/images/", HotRoute(partial(images.read_one, services), "/v1/images/{image_id}"))
+    # The download: the route's own (sync) handler, on the thread pool as FastAPI runs it.
+    download = HotRoute(in_thread(files.download_image), "/v2/images/{image_id}/file")
+    table.add_item("/v2/images/", download, last="file")
     return table

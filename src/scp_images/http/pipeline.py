@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -53,18 +54,23 @@ class HotRoute:
 
 @dataclass(slots=True)
 class RouteTable:
-    """GET routes resolved by dict lookups, built once at start: a collection path (``/v1/images``) and
-    one path segment below a prefix (``/v1/images/{id}``), matching what Starlette's ``[^/]+`` matches."""
+    """GET routes resolved by dict lookups, built once at start: a collection path (``/v1/images``), one
+    path segment below a prefix (``/v1/images/{id}``) and one segment followed by a fixed last one
+    (``/v2/images/{id}/file``), each segment matching what Starlette's ``[^/]+`` matches."""
 
     exact: dict[str, HotRoute] = field(default_factory=dict)
     one_segment: dict[str, HotRoute] = field(default_factory=dict)
+    before_last: dict[str, dict[str, HotRoute]] = field(default_factory=dict)  # last segment -> prefix
 
     def add_collection(self, path: str, route: HotRoute) -> None:
         self.exact[path] = route
 
-    def add_item(self, prefix: str, route: HotRoute) -> None:
+    def add_item(self, prefix: str, route: HotRoute, last: str | None = None) -> None:
         assert prefix.endswith("/")
-        self.one_segment[prefix] = route
+        if last is None:
+            self.one_segment[prefix] = route
+        else:
+            self.before_last.setdefault(last, {})[prefix] = route
 
     def resolve(self, method: str, path: str) -> tuple[HotRoute, str] | None:
         if method != "GET":
@@ -72,11 +78,27 @@ class RouteTable:
         route = self.exact.get(path)
         if route is not None:
             return route, ""
-        prefix, slash, segment = path.rpartition("/")
+        head, _, segment = path.rpartition("/")
         if not segment:
             return None
-        route = self.one_segment.get(prefix + slash)
-        return (route, segment) if route is not None else None
+        route = self.one_segment.get(head + "/")
+        if route is not None:
+            return route, segment
+        routes = self.before_last.get(segment)
+        if routes is None:
+            return None
+        prefix, _, item = head.rpartition("/")
+        route = routes.get(prefix + "/") if item else None
+        return (route, item) if route is not None else None
+
+
+def in_thread(endpoint: Callable[[Request, str], Response]) -> Handler:
+    """A sync route handler as a hot one: run on the thread pool, as FastAPI runs a ``def`` endpoint."""
+
+    async def handler(request: Request, parameter: str) -> Response:
+        return await run_in_threadpool(endpoint, request, parameter)
+
+    return handler
 
 
 @functools.lru_cache(maxsize=256)

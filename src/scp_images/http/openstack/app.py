@@ -15,7 +15,7 @@ from scp_images.domain.errors import DomainError
 from scp_images.http.deps import Services
 from scp_images.http.openstack import files, identity, images, members, projects
 from scp_images.http.openstack.errors import install_error_handlers, method_not_allowed
-from scp_images.http.pipeline import ErrorHandler, HotRoute, RouteTable
+from scp_images.http.pipeline import ErrorHandler, HotRoute, RouteTable, in_thread
 
 
 def _sub_app(services: Services, *routers: object) -> FastAPI:
@@ -59,3 +59,5 @@ def mount_openstack(app: FastAPI, services: Services, hot: RouteTable) -> None:
     hot.add_item(
         "/image/v2/images/", HotRoute(partial(images.read_one, services), "/v2/images/{image_id}", on_error)
     )
+    download = HotRoute(in_thread(files.download), "/v2/images/{image}/file", on_error)
+    hot.add_item("/image/v2/images/", download, last="file")
