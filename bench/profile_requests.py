@@ -3,6 +3,7 @@
     python bench/profile_requests.py [--database-url URL] [--requests N] [--what show,root,list]
     python bench/profile_requests.py --cprofile show        # cProfile of N shows, top functions
     python bench/profile_requests.py --what show,v2show     # the SCP show beside the OpenStack edge's
+    python bench/profile_requests.py --what floor,show      # a bare ASGI app sending the Show's body
     valgrind --tool=callgrind python bench/profile_requests.py --requests N --what show
 
 What it measures is the server's own work per request (routing, middleware, signature check, query,
@@ -80,6 +81,18 @@ class AsgiCall:
 
         await self.app(scope, receive, send)
         self.body = b"".join(chunks)
+
+
+def floor_app(body: bytes) -> Any:
+    """The floor: a bare ASGI app answering every request with ``body`` (what bench/show_image.py's
+    bare app does over a socket)."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
 
 
 def signed(creds: Credentials, path: str) -> dict[str, str]:
@@ -175,7 +188,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--images", type=int, default=2000, help="images to seed (>= 1000 for the list)")
     parser.add_argument("--requests", type=int, default=2000, help="shows per round (lists: 1/50 of it)")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--what", default="root,show,list", help="comma-separated: root, show, list, v2show")
+    parser.add_argument(
+        "--what", default="root,show,list", help="comma-separated: root, show, list, v2show, floor"
+    )
     parser.add_argument(
         "--cprofile", help="profile this one path (root, show, list, v2show) instead of timing"
     )
@@ -190,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         prepared = calls(app, creds, ids, token)
         for name, call in prepared.items():
             check(call, name)
+        prepared["floor"] = AsgiCall(floor_app(prepared["show"].body), prepared["show"].path, {})
         if args.cprofile:
             profile_path(prepared[args.cprofile], args.cprofile, args.requests, args.top, args.out)
             return 0
@@ -202,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report_ratios(best: dict[str, float]) -> None:
-    show, root, listing = (best.get(k) for k in ("show", "root", "list"))
+    show, root, listing, floor = (best.get(k) for k in ("show", "root", "list", "floor"))
+    if show and floor:
+        print(f"show share of the floor (floor time / show time): {floor / show:.2f}")
     if show and root:
         print(f"show share of root (root time / show time): {root / show:.2f}")
     if show and listing:

@@ -1,23 +1,27 @@
-"""The FastAPI application: routers, the error handlers and the request-context middleware."""
+"""The application: the request pipeline (request id, metrics, domain errors, the hot reads' route
+table) in front of the FastAPI routers and their error handlers."""
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from scp_images.domain.errors import DomainError
 from scp_images.http.deps import Services
 from scp_images.http.errors import envelope
-from scp_images.http.metrics import HttpMetrics, MetricsMiddleware, note_refusal
-from scp_images.http.middleware import RequestContextMiddleware
+from scp_images.http.metrics import HttpMetrics, note_refusal
 from scp_images.http.openstack.app import mount_openstack
+from scp_images.http.pipeline import HotRoute, Pipeline, RouteTable, in_thread
 from scp_images.http.responses import domain_error_response, json_response
 from scp_images.http.routes import (
     catalog,
@@ -80,10 +84,25 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     return _plain_error(request, 400, "virtualserver.request.Invalid")
 
 
+class ScpApplication(FastAPI):
+    """FastAPI with the request pipeline as its outermost layer, in place of Starlette's
+    ``ServerErrorMiddleware``: the pipeline answers a crash with the SCP envelope and the request id."""
+
+    hot_routes: RouteTable
+    http_metrics: HttpMetrics
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        # FastAPI puts ServerErrorMiddleware outermost; the pipeline does its work (and a 500 from it
+        # would have neither the envelope nor the request id).
+        inner = stack.app if isinstance(stack, ServerErrorMiddleware) else stack
+        return Pipeline(inner, self.hot_routes, self.http_metrics, _on_domain_error)
+
+
 def build_http_app(
     services: Services, *, registry: CollectorRegistry, lifespan: Any = None, **state: Any
 ) -> FastAPI:
-    app = FastAPI(
+    app = ScpApplication(
         title="scp-images",
         docs_url=None,
         redoc_url=None,
@@ -91,13 +110,15 @@ def build_http_app(
         lifespan=lifespan,
         redirect_slashes=False,  # a trailing slash is another path: 404 with the envelope, not a 307
     )
+    app.hot_routes = _hot_reads(services)
+    app.http_metrics = HttpMetrics(registry)
     app.state.services = services
     for key, value in state.items():
         setattr(app.state, key, value)
     if services.tokens is not None:
         # First: a mount is one prefix check for every other request, while the OpenStack edge's calls
         # would otherwise try every SCP route before reaching it.
-        mount_openstack(app, services)
+        mount_openstack(app, services, app.hot_routes)
     app.include_router(root.router)
     app.include_router(images.router)
     app.include_router(files.router)
@@ -107,10 +128,20 @@ def build_http_app(
     app.include_router(download_links.router)
     app.include_router(console.router)
     app.include_router(sources.router)
-    app.add_exception_handler(DomainError, _on_domain_error)
+    # Domain errors are the pipeline's (the same handler); these two are raised by FastAPI's routing.
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.state.metrics_registry = registry
-    app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
-    app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def _hot_reads(services: Services) -> RouteTable:
+    """The SCP edge's hot reads: answered by the pipeline without FastAPI's route scan or dependency
+    solving. Same handlers and error form as the routes in routes/images.py."""
+    table = RouteTable()
+    table.add_collection("/v1/images", HotRoute(partial(images.read_list, services), "/v1/images"))
+    table.add_item("/v1/images/", HotRoute(partial(images.read_one, services), "/v1/images/{image_id}"))
+    # The download: the route's own (sync) handler, on the thread pool as FastAPI runs it.
+    download = HotRoute(in_thread(files.download_image), "/v2/images/{image_id}/file")
+    table.add_item("/v2/images/", download, last="file")
+    return table

@@ -9,29 +9,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from email.utils import format_datetime
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 from scp_images.domain.errors import DomainError, InvalidRequest, Unauthenticated
 from scp_images.domain.principal import Action, Principal
 from scp_images.domain.versions import VersionInfo, VersionStatus, VersionTable
+from scp_images.http.state import SIGNED_HEADERS, note_caller, request_headers
 from scp_images.services.auth import Authenticator, SignedRequest
 from scp_images.services.ratelimit import RateLimiter
-from scp_images.signing import (
-    HEADER_ACCESS_KEY,
-    HEADER_ACCOUNT_ID,
-    HEADER_CLIENT_TYPE,
-    HEADER_SIGNATURE,
-    HEADER_TIMESTAMP,
-    signature_candidates,
-)
+from scp_images.signing import signature_candidates
 
-_SIGNED_HEADERS = (
-    HEADER_ACCESS_KEY,
-    HEADER_SIGNATURE,
-    HEADER_TIMESTAMP,
-    HEADER_CLIENT_TYPE,
-    HEADER_ACCOUNT_ID,
-)
-_WANTED = frozenset(name.lower().encode() for name in (*_SIGNED_HEADERS, "scp-api-version", "host"))
+# Each header's ASGI (lower-case) name, computed once.
+_SIGNED = tuple((name, name.lower().encode()) for name in SIGNED_HEADERS)
+_API_VERSION = b"scp-api-version"
 _MAX_HEADER_LEN = 256
 # SCP calls a version DEPRECATED when fewer than 90 days remain before its not-before date.
 _DEPRECATION_NOTICE = timedelta(days=90)
@@ -76,6 +66,7 @@ class Guard:
         self._strict_sunset = strict_sunset
         self._today = today
         self._version_headers = {e.version: version_headers(e) for e in versions.entries}
+        self._version_labels = {e.version: str(e.version) for e in versions.entries}
 
     def take_rate(self, access_key: str) -> None:
         """The per-key request budget (429 beyond), for every edge that authenticated a key."""
@@ -83,60 +74,46 @@ class Guard:
             self._rate_limiter.take(access_key)
 
     def authorize(self, request: Request, action: Action) -> Call:
-        found = _scan_headers(request.scope["headers"])
-        principal = self._authenticator.authenticate(self._signed_request(request, found))
+        scope = request.scope
+        found = request_headers(scope)
+        principal = self._authenticator.authenticate(self._signed_request(scope, found))
         self.take_rate(principal.access_key)
         version = self._versions.negotiate(
-            _single_header(found, "scp-api-version", InvalidRequest),
+            _single_header(found, "scp-api-version", _API_VERSION, InvalidRequest),
             self._today(),
             strict_sunset=self._strict_sunset,
         )
-        state = request.scope["state"]
-        state["api_version"] = str(version.version)
-        state["access_key"] = principal.access_key
-        state["account_id"] = principal.account_id  # the audit record of a refusal names it
+        state = scope["state"]
+        note_caller(state, principal, self._version_labels[version.version])
         principal.require(action)
         return Call(
             principal, version, state["language"], state["request_id"], self._version_headers[version.version]
         )
 
-    def _signed_request(self, request: Request, found: dict[bytes, list[str]]) -> SignedRequest:
+    def _signed_request(self, scope: Scope, found: dict[bytes, list[str]]) -> SignedRequest:
         headers = {}
-        for name in _SIGNED_HEADERS:
-            value = _single_header(found, name)
+        for name, key in _SIGNED:
+            value = _single_header(found, name, key)
             if value is not None:
                 headers[name] = value
-        scope = request.scope
         raw_path = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1").split("?", 1)[0]
         query = scope["query_string"].decode("latin-1")
         candidates = signature_candidates(self._bases(found), path, query)
-        return SignedRequest(
-            request.method, candidates, headers, request.scope["state"].get("request_id", "")
-        )
+        return SignedRequest(scope["method"], candidates, headers, scope["state"].get("request_id", ""))
 
     def _bases(self, found: dict[bytes, list[str]]) -> list[str]:
         hosts = found.get(b"host")
         host = hosts[0] if hosts else None  # the first, as Starlette's Headers.get answers
-        bases = list(self._public_urls)
-        if host:
-            bases += [f"http://{host}", f"https://{host}"]
-        return bases
-
-
-def _scan_headers(raw: list[tuple[bytes, bytes]]) -> dict[bytes, list[str]]:
-    """The headers the guard reads, from one pass over the request's (ASGI: lower-case) header list."""
-    found: dict[bytes, list[str]] = {}
-    for key, value in raw:
-        if key in _WANTED:
-            found.setdefault(key, []).append(value.decode("latin-1"))
-    return found
+        if not host:
+            return self._public_urls
+        return [*self._public_urls, f"http://{host}", f"https://{host}"]
 
 
 def _single_header(
-    found: dict[bytes, list[str]], name: str, error: type[DomainError] = Unauthenticated
+    found: dict[bytes, list[str]], name: str, key: bytes, error: type[DomainError] = Unauthenticated
 ) -> str | None:
-    values = found.get(name.lower().encode("latin-1"))
+    values = found.get(key)
     if not values:
         return None
     if len(values) > 1:

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from scp_images.domain import errors as e
 from scp_images.services.auth import ReplayGuard
 from scp_images.services.health import HealthService
 
+_MAX_CACHED_CHILDREN = 4096
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 
@@ -73,6 +74,29 @@ class HttpMetrics:
         )
         for limit in QUOTA_LIMITS.values():
             self.quota_refusals.labels(limit)  # every limit's series exists from the start, at 0
+        # The label children, looked up once: ``labels()`` validates and joins its arguments each call.
+        self._counted: dict[tuple[str, str, int, str], Any] = {}
+        self._timed: dict[tuple[str, str], Any] = {}
+
+    def observe(self, method: str, route: str, status: int, state: dict[str, Any], elapsed: float) -> None:
+        """One answered request; ``route`` is the path template, not the raw path."""
+        version = state.get("api_version", "none")
+        counted = self._counted.get((method, route, status, version))
+        if counted is None:
+            counted = self.requests.labels(method, route, str(status), version)
+            if len(self._counted) < _MAX_CACHED_CHILDREN:  # methods are the client's: keep the cache bounded
+                self._counted[(method, route, status, version)] = counted
+        counted.inc()
+        timed = self._timed.get((method, route))
+        if timed is None:
+            timed = self.latency.labels(method, route)
+            if len(self._timed) < _MAX_CACHED_CHILDREN:
+                self._timed[(method, route)] = timed
+        timed.observe(elapsed)
+        self.by_process.inc()
+        refused = state.get(_QUOTA_REFUSED)
+        if refused is not None:
+            self.quota_refusals.labels(refused).inc()
 
 
 def _scraped_gauge(name: str, documentation: str, registry: CollectorRegistry) -> Gauge:
@@ -263,40 +287,3 @@ def goodbye() -> None:
     directory = multiprocess_dir()
     if directory is not None:
         mark_process_dead(os.getpid(), str(directory))
-
-
-class MetricsMiddleware:
-    """Counts every request once it is answered; the route is the path template, not the raw path."""
-
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = [500]
-
-        async def observe(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, observe)
-        finally:
-            self._record(scope, status[0], time.perf_counter() - started)
-
-    def _record(self, scope: Scope, status: int, elapsed: float) -> None:
-        route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
-        version = scope.get("state", {}).get("api_version", "none")
-        method = scope["method"]
-        self.metrics.requests.labels(method, template, str(status), version).inc()
-        self.metrics.latency.labels(method, template).observe(elapsed)
-        self.metrics.by_process.inc()
-        refused = scope.get("state", {}).get(_QUOTA_REFUSED)
-        if refused is not None:
-            self.metrics.quota_refusals.labels(refused).inc()

@@ -10,12 +10,16 @@ from starlette.responses import Response
 from scp_images.domain.errors import DomainError, RateLimited, Unavailable
 from scp_images.http.errors import error_body
 
+# A naive datetime (the store's UTC) is written as RFC 3339 in whole seconds with a Z, as
+# schemas.rfc3339 writes it: "2026-01-02T03:04:05Z".
+JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS
+
 
 class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return orjson.dumps(content, option=JSON_OPTIONS)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

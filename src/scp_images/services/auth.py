@@ -40,6 +40,7 @@ REQUIRED_HEADERS = (HEADER_ACCESS_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADE
 _MAX_SIGNATURE_LEN = 128
 _MAX_ACCESS_KEY_LEN = 64  # the column's width: a longer one names no key
 _NO_SECRET = secrets.token_urlsafe(30)
+_MAX_OPENED_SECRETS = 10_000
 
 log = logging.getLogger("scp_images.auth")
 
@@ -188,6 +189,11 @@ class Authenticator:
         self._now_ms = now_ms or (lambda: time.time() * 1000)
         self._replay = replay_guard
         self._secrets = secrets or SecretCipher(())
+        # Secrets in the clear by their stored (encrypted) text: a Fernet decryption costs more than the
+        # rest of a signed request's check. The row is still read when the key cache says so, and a
+        # rotated or re-encrypted secret is another stored text, so this never answers for a changed key.
+        self._opened: dict[str, str] = {}
+        self._opened_lock = threading.Lock()
 
     def authenticate(self, request: SignedRequest) -> Principal:
         headers = request.headers
@@ -266,8 +272,11 @@ class Authenticator:
         return key
 
     def _readable(self, key: AccessKey) -> AccessKey | None:
+        opened = self._opened.get(key.secret_key)
+        if opened is not None:
+            return replace(key, secret_key=opened)
         try:
-            return replace(key, secret_key=self._secrets.open(key.secret_key))
+            opened = self._secrets.open(key.secret_key)
         except SecretUnreadable:
             # Start-up checks every stored secret, so this is a row written later by a process with
             # other keys: that key cannot authenticate here, and the operator must hear about it.
@@ -275,6 +284,9 @@ class Authenticator:
                 "the secret of access key %s cannot be decrypted with the configured keys", key.access_key
             )
             return None
+        with self._opened_lock:
+            _bounded_put(self._opened, key.secret_key, opened, _MAX_OPENED_SECRETS)
+        return replace(key, secret_key=opened)
 
 
 _MAX_TIMESTAMP_DIGITS = 16  # far beyond any clock, far below int()'s 4,300-digit refusal

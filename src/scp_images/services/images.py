@@ -91,8 +91,8 @@ class ImageService:
 
     def show(self, principal: Principal, image_id: str) -> Image:
         image_id = parse_image_id(image_id)
-        with self._db.read_one() as conn:  # one SELECT (the image joined with the caller's membership)
-            image, member_status = image_store.get_image_for(conn, image_id, principal.account_id)
+        # One SELECT (the image joined with the caller's membership), no transaction around it.
+        image, member_status = image_store.read_image_for(self._db, image_id, principal.account_id)
         return require_visible(image, image_id, principal.account_id, member_status)
 
     def list_visible(self, principal: Principal, query: ListQuery) -> list[Image]:

@@ -4,14 +4,18 @@ Each has its own error handlers (Glance's clients' error form) over the same ser
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
+from typing import cast
 
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
+from scp_images.domain.errors import DomainError
 from scp_images.http.deps import Services
 from scp_images.http.openstack import files, identity, images, members, projects
 from scp_images.http.openstack.errors import install_error_handlers, method_not_allowed
+from scp_images.http.pipeline import ErrorHandler, HotRoute, RouteTable, in_thread
 
 
 def _sub_app(services: Services, *routers: object) -> FastAPI:
@@ -35,9 +39,12 @@ def _bare(answer: Callable[[Request], Response]) -> Callable[[Request], Response
     return endpoint
 
 
-def mount_openstack(app: FastAPI, services: Services) -> None:
+def mount_openstack(app: FastAPI, services: Services, hot: RouteTable) -> None:
     """``/identity`` and ``/image`` answer their bare paths too: keystoneauth asks for exactly the
-    catalog URL (the one exception to "a trailing slash is another path")."""
+    catalog URL (the one exception to "a trailing slash is another path").
+
+    The image list and show also go into the pipeline's table of hot reads, answering errors with the
+    image sub-application's own handler (Glance's form)."""
     identity_app = _sub_app(services, identity.router, projects.router)
     image_app = _sub_app(services, images.router, files.router, members.router)
 
@@ -45,3 +52,12 @@ def mount_openstack(app: FastAPI, services: Services) -> None:
     app.add_api_route("/image", _bare(images.versions_response), methods=_METHODS, include_in_schema=False)
     app.mount("/identity", identity_app)
     app.mount("/image", image_app)
+    on_error = cast(ErrorHandler, image_app.exception_handlers[DomainError])  # async: errors.py
+    hot.add_collection(
+        "/image/v2/images", HotRoute(partial(images.read_list, services), "/v2/images", on_error)
+    )
+    hot.add_item(
+        "/image/v2/images/", HotRoute(partial(images.read_one, services), "/v2/images/{image_id}", on_error)
+    )
+    download = HotRoute(in_thread(files.download), "/v2/images/{image}/file", on_error)
+    hot.add_item("/image/v2/images/", download, last="file")

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from scp_images.domain.errors import Unauthenticated
 from scp_images.domain.principal import Action, Principal
 from scp_images.http.deps import Services, services
+from scp_images.http.state import note_caller, request_headers
 from scp_images.services.tokens import TokenService
 
 
@@ -28,14 +29,13 @@ def tokens(svc: Services) -> TokenService:
 def authorize(request: Request, action: Action | None) -> TokenCall:
     """401 for a missing, bad, expired or orphaned token; 403 when the key may not do ``action``."""
     svc = services(request)
-    values = request.headers.getlist("x-auth-token")
+    values = request_headers(request.scope).get(b"x-auth-token", ())
     if len(values) != 1 or not values[0]:
         raise Unauthenticated(reason="send one X-Auth-Token header")
     principal = tokens(svc).principal(values[0].strip())
     state = request.scope["state"]
     # The record of a refusal from here on (429, 403, …) names the verified key, never the token's text.
-    state["access_key"] = principal.access_key
-    state["account_id"] = principal.account_id
+    note_caller(state, principal)
     svc.guard.take_rate(principal.access_key)
     if action is not None:
         principal.require(action)

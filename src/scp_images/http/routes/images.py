@@ -14,7 +14,7 @@ from scp_images.domain.image import ImageSpec
 from scp_images.domain.principal import Action
 from scp_images.domain.properties import scp_tag
 from scp_images.http.audit import audited
-from scp_images.http.deps import services
+from scp_images.http.deps import Services, services
 from scp_images.http.list_query import scp_list_query, scp_pending_query
 from scp_images.http.request_body import RawBody, raw_body
 from scp_images.http.request_models import (
@@ -25,7 +25,7 @@ from scp_images.http.request_models import (
     parse_body,
 )
 from scp_images.http.responses import empty_response, json_response
-from scp_images.http.schemas import image_body, image_list_body, import_body
+from scp_images.http.schemas import image_list_wire, image_wire, import_body
 
 router = APIRouter()
 
@@ -36,14 +36,18 @@ def _body(request: Request, model: Any, raw: RawBody) -> Any:
 
 @router.get("/v1/images")
 async def list_images(request: Request) -> Response:
-    return await services(request).offload(_list_images, request)
+    return await read_list(services(request), request)
 
 
-def _list_images(request: Request) -> Response:
-    svc = services(request)
+async def read_list(svc: Services, request: Request, _: str = "") -> Response:
+    """The hot read (the pipeline's route table calls it directly, see application.py)."""
+    return await svc.offload(_list_images, svc, request)
+
+
+def _list_images(svc: Services, request: Request) -> Response:
     call = svc.guard.authorize(request, Action.LIST_IMAGES)
     images = svc.images.list_visible(call.principal, scp_list_query(request.query_params))
-    return json_response(image_list_body(images, call.version.version), headers=call.headers)
+    return json_response(image_list_wire(images, call.version.version), headers=call.headers)
 
 
 @router.get("/v1/pending-images")
@@ -52,7 +56,7 @@ def list_pending_images(request: Request) -> Response:
     call = svc.guard.authorize(request, Action.LIST_PENDING_IMAGES)
     query = scp_pending_query(request.query_params)
     images = svc.images.pending(call.principal, query)
-    return json_response(image_list_body(images, call.version.version), headers=call.headers)
+    return json_response(image_list_wire(images, call.version.version), headers=call.headers)
 
 
 @router.post("/v1/images")
@@ -61,7 +65,7 @@ def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response
         svc = services(request)
         call = svc.guard.authorize(request, Action.CREATE_IMAGE)
         image = svc.images.create(call.principal, _new_image(request, raw), audit.context(call))
-    return json_response(image_body(image, call.version.version), headers=call.headers)
+    return json_response(image_wire(image, call.version.version), headers=call.headers)
 
 
 def _new_image(request: Request, raw: RawBody) -> ImageSpec:
@@ -87,14 +91,18 @@ def _new_image(request: Request, raw: RawBody) -> ImageSpec:
 
 @router.get("/v1/images/{image_id}")
 async def show_image(request: Request, image_id: str) -> Response:
-    return await services(request).offload(_show_image, request, image_id)
+    return await read_one(services(request), request, image_id)
 
 
-def _show_image(request: Request, image_id: str) -> Response:
-    svc = services(request)
+async def read_one(svc: Services, request: Request, image_id: str) -> Response:
+    """The hot read (the pipeline's route table calls it directly, see application.py)."""
+    return await svc.offload(_show_image, svc, request, image_id)
+
+
+def _show_image(svc: Services, request: Request, image_id: str) -> Response:
     call = svc.guard.authorize(request, Action.SHOW_IMAGE)
     image = svc.images.show(call.principal, image_id)
-    return json_response(image_body(image, call.version.version), headers=call.headers)
+    return json_response(image_wire(image, call.version.version), headers=call.headers)
 
 
 @router.put("/v1/images/{image_id}")
@@ -104,7 +112,7 @@ def update_image(request: Request, image_id: str, raw: RawBody = Depends(raw_bod
         call = svc.guard.authorize(request, Action.SET_IMAGE)
         changes = _body(request, ImageSetRequest, raw).model_dump(exclude_unset=True)
         image = svc.images.update(call.principal, image_id, changes, audit.context(call))
-    return json_response(image_body(image, call.version.version), headers=call.headers)
+    return json_response(image_wire(image, call.version.version), headers=call.headers)
 
 
 @router.delete("/v1/images/{image_id}")

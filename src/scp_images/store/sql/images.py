@@ -25,6 +25,7 @@ from scp_images.domain.access import ListScope
 from scp_images.domain.image import DataFlag, Image, ImageStatus, Visibility, check_transition
 from scp_images.domain.listing import ListQuery, SortKey
 from scp_images.domain.member import MemberStatus
+from scp_images.store.sql.database import Database
 from scp_images.store.sql.json_tags import has_tags
 from scp_images.store.sql.tables import image_members, images
 
@@ -99,9 +100,20 @@ def get_image_for(
 ) -> tuple[Image | None, MemberStatus | None]:
     """The image and the caller's membership status on it, in one round trip."""
     row = conn.execute(_IMAGE_FOR, {"image_id": image_id, "account_id": account_id}).first()
+    return _image_and_membership(row)
+
+
+def read_image_for(db: Database, image_id: str, account_id: str) -> tuple[Image | None, MemberStatus | None]:
+    """``get_image_for`` as a statement of its own (the show): no transaction around it."""
+    row = db.first_row(_IMAGE_FOR, {"image_id": image_id, "account_id": account_id})
+    return _image_and_membership(row)
+
+
+def _image_and_membership(row: Any) -> tuple[Image | None, MemberStatus | None]:
     if row is None:
         return None, None
-    return _row_to_image(row), MemberStatus(row.member_status) if row.member_status else None
+    member_status = row[_FIELD_COUNT]
+    return _row_to_image(row), MemberStatus(member_status) if member_status else None
 
 
 def _column_values(changes: dict[str, Any]) -> dict[str, Any]:
