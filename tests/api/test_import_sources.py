@@ -6,7 +6,6 @@ the blob store's included; only grants decide. Runs on SQLite and PostgreSQL aga
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from scp_images.store.sql.tables import accounts, image_imports, images
 from tests.api.conftest import s3_settings
 from tests.api.helpers import file_digests
 from tests.support.stack import Key, Stack, start_stack
+from tests.support.tools import wait_until
 
 FORBIDDEN = "virtualserver.image.ImportSourceForbidden"
 OBJECT_STORE = "https://object-store.kr-west1.e.samsungsdscloud.com"
@@ -76,12 +76,13 @@ def queued_for_upload(stack: Stack, key: Key) -> str:
 
 
 def wait_settled(stack: Stack, key: Key, image_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = stack.request("GET", f"/v1/images/{image_id}", key).json()
-        if body["status"] in ("active", "killed") or time.monotonic() > deadline:
-            return body  # type: ignore[no-any-return]
-        time.sleep(0.05)
+    def shown() -> dict[str, Any]:
+        return stack.request("GET", f"/v1/images/{image_id}", key).json()  # type: ignore[no-any-return]
+
+    final = ("active", "killed")
+    return wait_until(
+        shown, accept=lambda body: body["status"] in final, what="image settled", timeout=timeout
+    )
 
 
 def counts(stack: Stack) -> tuple[int, int]:

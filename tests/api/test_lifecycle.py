@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,19 @@ from scp_images.store.sql.tables import image_imports, images
 from tests.api.helpers import file_digests
 from tests.conftest import qemu_virtual_size, run
 from tests.support.stack import Key, Stack
+from tests.support.tools import wait_until
 
 
 def wait_status(
     stack: Stack, key: Key, image_id: str, wanted: set[str], timeout: float = 60
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = stack.request("GET", f"/v1/images/{image_id}", key).json()
-        if body["status"] in wanted or time.monotonic() > deadline:
-            return body  # type: ignore[no-any-return]
-        time.sleep(0.1)
+    def shown() -> dict[str, Any]:
+        return stack.request("GET", f"/v1/images/{image_id}", key).json()  # type: ignore[no-any-return]
+
+    what = f"image {image_id} in {sorted(wanted)}"
+    return wait_until(
+        shown, accept=lambda body: body["status"] in wanted, what=what, timeout=timeout, interval=0.1
+    )
 
 
 def create(stack: Stack, key: Key, url: str | None, **fields: Any) -> Any:

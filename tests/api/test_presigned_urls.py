@@ -7,7 +7,6 @@ records every request's headers; the service has S3 credentials configured all a
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from tests.imports.helpers import ImageServer, start_image_server
 from tests.imports.test_https_source import assert_no_credentials
 from tests.imports.tls import make_ca
 from tests.support.stack import Key, Stack, start_stack
+from tests.support.tools import wait_until
 
 SERVICE_KEY, SERVICE_SECRET = "AKIDSERVICEKEY", "service-secret-value"
 SIGNATURE = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
@@ -69,12 +69,11 @@ def presigned_stack(settings: Settings, s3_endpoint: str, mirror: ImageServer) -
 
 
 def settled(stack: Stack, key: Key, image_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while True:
-        body: dict[str, Any] = stack.request("GET", f"/v1/images/{image_id}", key).json()
-        if body["status"] in ("active", "killed") or time.monotonic() > deadline:
-            return body
-        time.sleep(0.05)
+    def shown() -> dict[str, Any]:
+        return stack.request("GET", f"/v1/images/{image_id}", key).json()  # type: ignore[no-any-return]
+
+    final = ("active", "killed")
+    return wait_until(shown, accept=lambda body: body["status"] in final, what="image settled", timeout=60)
 
 
 def job_url(stack: Stack, image_id: str) -> str:
