@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -17,14 +18,25 @@ from tests.support.services import Services, services_stack
 DISK = b"\x00" * 4096 + b"not a disk image header, just raw bytes\n" * 100
 
 
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir whose database is migrated already: copying it saves most of a fresh one's set-up."""
+    data_dir = tmp_path_factory.mktemp("migrated")
+    with services_stack(data_dir):
+        pass
+    return data_dir
+
+
 @pytest.fixture
-def make_services(tmp_path: Path) -> Iterator[Callable[..., Services]]:
+def make_services(tmp_path: Path, migrated: Path) -> Iterator[Callable[..., Services]]:
     """Services on their own data dir, with the Settings fields given (quota defaults, limits)."""
     with ExitStack() as stack:
         count = iter(range(1_000))
 
         def make(**settings: Any) -> Services:
-            return stack.enter_context(services_stack(tmp_path / f"data{next(count)}", **settings))
+            data_dir = tmp_path / f"data{next(count)}"
+            shutil.copytree(migrated, data_dir)
+            return stack.enter_context(services_stack(data_dir, **settings))
 
         yield make
 
