@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -31,7 +32,7 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make_services(tmp_path: Path, migrated: Path) -> Iterator[Callable[..., Services]]:
     """Services on their own data dir, with the Settings fields given (quota defaults, limits)."""
     with ExitStack() as stack:
-        count = iter(range(1_000))
+        count = itertools.count()
 
         def make(**settings: Any) -> Services:
             data_dir = tmp_path / f"data{next(count)}"

@@ -15,8 +15,8 @@ from tests.services.conftest import create
 from tests.support.services import Services
 
 
-def listed(services: Services, caller: Principal, **query: object) -> set[str]:
-    return {image.id for image in services.parts.images.list_visible(caller, ListQuery(**query))}  # type: ignore[arg-type]
+def listed(services: Services, caller: Principal, **query: Any) -> set[str]:
+    return {image.id for image in services.parts.images.list_visible(caller, ListQuery(**query))}
 
 
 def published(services: Services, owner: Principal, visibility: Visibility, make_qcow2: Any) -> str:

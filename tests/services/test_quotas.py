@@ -10,13 +10,14 @@ from scp_images.domain.errors import ImageCountQuotaExceeded, ImageSizeQuotaExce
 from scp_images.domain.image import ImageStatus
 from scp_images.domain.jobs import JobStatus
 from scp_images.domain.listing import ListQuery
+from scp_images.domain.principal import Principal
 from scp_images.domain.quotas import UNLIMITED, Overrides
 from tests.services.conftest import DISK, create
 from tests.support.services import Services
 
 
-def count(services: Services, caller: object) -> int:
-    return len(services.parts.images.list_visible(caller, ListQuery()))  # type: ignore[arg-type]
+def count(services: Services, caller: Principal) -> int:
+    return len(services.parts.images.list_visible(caller, ListQuery()))
 
 
 def test_the_image_count_quota_refuses_one_more_and_stores_nothing(
