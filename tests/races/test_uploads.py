@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from scp_images.config import Settings
-from tests.api.helpers import file_digests
+from tests.api.helpers import file_digests, wait_status
 from tests.races.helpers import read_status, signed_put
 from tests.support.stack import Key, Stack, start_stack
 from tests.support.tools import wait_until
@@ -34,15 +34,6 @@ def queued(stack: Stack, key: Key) -> str:
     created = stack.request("POST", "/v1/images", key, params={"source": "upload"}, json=body)
     assert created.status_code == 200, created.text
     return str(created.json()["id"])
-
-
-def wait_status(stack: Stack, key: Key, image_id: str, status: str, timeout: float = 20) -> dict[str, Any]:
-    def shown() -> dict[str, Any]:
-        return stack.request("GET", f"/v1/images/{image_id}", key).json()  # type: ignore[no-any-return]
-
-    return wait_until(
-        shown, accept=lambda body: body["status"] == status, what=f"image {status}", timeout=timeout
-    )
 
 
 def staged_left(stack: Stack) -> list[Any]:
