@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from scp_images.config import Settings
+from tests.support.tools import wait_until
 
 SCP_IMAGES = [sys.executable, "-m", "scp_images.cli"]
 
@@ -84,3 +85,13 @@ def publish(stack: Any, path: Path, owner: str, visibility: str = "private", **e
         str(path), extra.pop("name", "test-image"), "ubuntu", owner, Visibility(visibility), **extra
     )
     return image_body(stack.components.ingest.publish_file(request), V1_3)
+
+
+def wait_status(stack: Any, key: Any, image_id: str, *status: str, timeout: float = 60) -> dict[str, Any]:
+    """The image as SCP's Show answers once its status is one of ``status``."""
+
+    def shown() -> dict[str, Any]:
+        return stack.request("GET", f"/v1/images/{image_id}", key).json()  # type: ignore[no-any-return]
+
+    what = f"image {image_id} to become {' or '.join(status)}"
+    return wait_until(shown, accept=lambda body: body["status"] in status, what=what, timeout=timeout)

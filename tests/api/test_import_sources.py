@@ -6,7 +6,6 @@ the blob store's included; only grants decide. Runs on SQLite and PostgreSQL aga
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ from scp_images.domain.sources import SourceGrant
 from scp_images.store.sql import grants as grant_store
 from scp_images.store.sql.tables import accounts, image_imports, images
 from tests.api.conftest import s3_settings
-from tests.api.helpers import file_digests
+from tests.api.helpers import file_digests, wait_status
 from tests.support.stack import Key, Stack, start_stack
 
 FORBIDDEN = "virtualserver.image.ImportSourceForbidden"
@@ -75,15 +74,6 @@ def queued_for_upload(stack: Stack, key: Key) -> str:
     return str(response.json()["id"])
 
 
-def wait_settled(stack: Stack, key: Key, image_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = stack.request("GET", f"/v1/images/{image_id}", key).json()
-        if body["status"] in ("active", "killed") or time.monotonic() > deadline:
-            return body  # type: ignore[no-any-return]
-        time.sleep(0.05)
-
-
 def counts(stack: Stack) -> tuple[int, int]:
     with stack.components.db.read() as conn:
         rows = conn.execute(select(func.count()).select_from(images)).scalar_one()
@@ -125,7 +115,7 @@ def test_the_issue_urls_are_refused_for_another_account(
     s3.upload_file(str(path), src, "a/private.qcow2")
     s3.upload_file(str(path), b_bucket, "b/own.qcow2")
     a_image = create(stack, a, f"s3://{src}/a/private.qcow2").json()
-    assert wait_settled(stack, a, a_image["id"])["status"] == "active"
+    assert wait_status(stack, a, a_image["id"], "active", "killed")["status"] == "active"
     # The object holding A's image, as it lies in the blob store's bucket (prefix "images/").
     listed = s3.list_objects_v2(Bucket=blob_bucket, Prefix=f"images/images/{a_image['id']}/")["Contents"]
     (a_blob,) = [item["Key"] for item in listed]
@@ -142,7 +132,7 @@ def test_the_issue_urls_are_refused_for_another_account(
     # B's own granted bucket still imports to active, for B, with the file's exact figures.
     own = create(stack, b, f"{OBJECT_STORE}/{b.account_id}/{b_bucket}/b/own.qcow2")
     assert own.status_code == 200, own.text
-    done = wait_settled(stack, b, own.json()["id"])
+    done = wait_status(stack, b, own.json()["id"], "active", "killed")
     md5, sha512, size = file_digests(path)
     assert (done["status"], done["owner"], done["checksum"], done["size"]) == (
         "active",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +12,9 @@ import pytest
 from sqlalchemy import func, select
 
 from scp_images.store.sql.tables import image_imports, images
-from tests.api.helpers import file_digests
+from tests.api.helpers import file_digests, wait_status
 from tests.conftest import qemu_virtual_size, run
 from tests.support.stack import Key, Stack
-
-
-def wait_status(
-    stack: Stack, key: Key, image_id: str, wanted: set[str], timeout: float = 60
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = stack.request("GET", f"/v1/images/{image_id}", key).json()
-        if body["status"] in wanted or time.monotonic() > deadline:
-            return body  # type: ignore[no-any-return]
-        time.sleep(0.1)
 
 
 def create(stack: Stack, key: Key, url: str | None, **fields: Any) -> Any:
@@ -66,7 +54,7 @@ def test_create_from_object_storage_ends_active_with_exact_figures(
     assert response.status_code == 200, response.text
     created = response.json()
     assert created["status"] == "queued" and created["url"] == url and created["min_disk"] == 10
-    done = wait_status(stack, owner, created["id"], {"active", "killed"})
+    done = wait_status(stack, owner, created["id"], "active", "killed")
     md5, sha512, size = file_digests(path)
     assert done["status"] == "active"
     assert (done["checksum"], done["os_hash_value"], done["size"]) == (md5, sha512, size)
@@ -85,7 +73,7 @@ def test_unsafe_object_ends_killed_with_reason_and_no_blob(
     run("qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2", str(child))
     url = put_object(child, "child.qcow2")
     created = create(stack, owner, url).json()
-    done = wait_status(stack, owner, created["id"], {"active", "killed"})
+    done = wait_status(stack, owner, created["id"], "active", "killed")
     assert done["status"] == "killed"
     status = stack.request("GET", f"/v1/images/{created['id']}/import", owner).json()
     assert status["status"] == "failed" and status["reason"].startswith("backing_file")
@@ -94,7 +82,7 @@ def test_unsafe_object_ends_killed_with_reason_and_no_blob(
 
 def test_missing_object_ends_killed(lifecycle_stack: Stack, owner: Key, source_bucket: str) -> None:
     created = create(lifecycle_stack, owner, f"s3://{source_bucket}/nothing.qcow2").json()
-    done = wait_status(lifecycle_stack, owner, created["id"], {"active", "killed"})
+    done = wait_status(lifecycle_stack, owner, created["id"], "active", "killed")
     assert done["status"] == "killed"
     reason = lifecycle_stack.request("GET", f"/v1/images/{created['id']}/import", owner).json()["reason"]
     assert "does not exist" in reason
@@ -159,7 +147,7 @@ def _active_image(
 ) -> tuple[str, Path]:
     path = make_qcow2(name, "32M")
     created = create(stack, key, put_object(path, name)).json()
-    assert wait_status(stack, key, created["id"], {"active", "killed"})["status"] == "active"
+    assert wait_status(stack, key, created["id"], "active", "killed")["status"] == "active"
     return created["id"], path
 
 
@@ -171,10 +159,10 @@ def test_import_only_from_queued_or_killed(
     url = {"url": f"s3://{source_bucket}/a.qcow2"}
     assert stack.request("POST", f"/v1/images/{image_id}/import", owner, json=url).status_code == 409
     broken = create(stack, owner, f"s3://{source_bucket}/missing.qcow2").json()["id"]
-    assert wait_status(stack, owner, broken, {"killed"})["status"] == "killed"
+    assert wait_status(stack, owner, broken, "killed")["status"] == "killed"
     response = stack.request("POST", f"/v1/images/{broken}/import", owner, json=url)
     assert response.status_code == 202 and response.content == b""
-    assert wait_status(stack, owner, broken, {"active"})["status"] == "active"
+    assert wait_status(stack, owner, broken, "active")["status"] == "active"
     bad = stack.request("POST", f"/v1/images/{broken}/import", owner, json={"url": "s3://b/not-qcow2.img"})
     assert bad.status_code == 400
     other = stack.new_account("other")

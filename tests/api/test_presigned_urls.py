@@ -7,7 +7,6 @@ records every request's headers; the service has S3 credentials configured all a
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from sqlalchemy import select
 
 from scp_images.config import Settings
 from scp_images.store.sql.tables import image_imports
-from tests.api.helpers import file_digests
+from tests.api.helpers import file_digests, wait_status
 from tests.imports.helpers import ImageServer, start_image_server
 from tests.imports.test_https_source import assert_no_credentials
 from tests.imports.tls import make_ca
@@ -68,15 +67,6 @@ def presigned_stack(settings: Settings, s3_endpoint: str, mirror: ImageServer) -
     running.stop()
 
 
-def settled(stack: Stack, key: Key, image_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while True:
-        body: dict[str, Any] = stack.request("GET", f"/v1/images/{image_id}", key).json()
-        if body["status"] in ("active", "killed") or time.monotonic() > deadline:
-            return body
-        time.sleep(0.05)
-
-
 def job_url(stack: Stack, image_id: str) -> str:
     with stack.components.db.read() as conn:
         query = select(image_imports.c.url).where(image_imports.c.image_id == image_id)
@@ -109,7 +99,7 @@ def test_a_presigned_url_is_imported_whole_and_shown_redacted(
     assert created.status_code == 200, created.text
     assert created.json()["url"] == shown
     image_id = created.json()["id"]
-    done = settled(stack, key, image_id)
+    done = wait_status(stack, key, image_id, "active", "killed")
     md5, _, size = file_digests(disk)
     assert (done["status"], done["checksum"], done["size"]) == ("active", md5, size)
 
@@ -137,7 +127,7 @@ def test_a_presigned_url_given_to_import_is_redacted_too(
     url = mirror.url(f"/files/disk.qcow2?{QUERY}", "localhost")
     started = stack.request("POST", f"/v1/images/{image_id}/import", key, json={"url": url})
     assert started.status_code == 202, started.text
-    assert settled(stack, key, image_id)["status"] == "active"
+    assert wait_status(stack, key, image_id, "active", "killed")["status"] == "active"
     shown = mirror.url(f"/files/disk.qcow2?{SHOWN_QUERY}", "localhost")
     assert shown_urls(stack, key, image_id) == [shown] * 4
     assert job_url(stack, image_id) == url

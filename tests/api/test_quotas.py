@@ -18,6 +18,7 @@ from scp_images.config import Settings
 from scp_images.domain.quotas import UNLIMITED, Overrides
 from scp_images.signing import sign_request
 from tests.api.conftest import s3_settings
+from tests.api.helpers import wait_status
 from tests.races.helpers import read_status, signed_put
 from tests.support.process import ServerProcess, settings_env
 from tests.support.s3 import drop_bucket
@@ -78,15 +79,6 @@ def qcow2_with(tmp_path: Path, name: str, data_mib: int) -> Path:
 
 def show(stack: Stack, key: Key, image_id: str) -> dict[str, Any]:
     return stack.request("GET", f"/v1/images/{image_id}", key).json()  # type: ignore[no-any-return]
-
-
-def wait_status(stack: Stack, key: Key, image_id: str, *status: str, timeout: float = 60) -> dict[str, Any]:
-    found = wait_until(
-        lambda: (body := show(stack, key, image_id))["status"] in status and body,
-        what=f"image {image_id} to become {' or '.join(status)}",
-        timeout=timeout,
-    )
-    return found  # type: ignore[return-value]
 
 
 def reason(stack: Stack, key: Key, image_id: str) -> str:

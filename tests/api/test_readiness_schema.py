@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from scp_images.store.sql.database import code_revisions
 from tests.support.stack import Stack
+from tests.support.tools import wait_until
 
 PATIENCE = 30.0  # the verdict is cached for 5 s; the rest is for a loaded machine
 
@@ -20,13 +21,14 @@ def _stamp(stack: Stack, revision: str) -> None:
 
 
 def _ready_becomes(stack: Stack, status: int) -> dict[str, str]:
-    deadline = time.monotonic() + PATIENCE
-    while True:
-        answer = stack.http.get(stack.base_url + "/readyz")
-        if answer.status_code == status:
-            return answer.json()  # type: ignore[no-any-return]
-        assert time.monotonic() < deadline, f"/readyz stayed {answer.status_code}: {answer.text}"
-        time.sleep(0.2)
+    answer = wait_until(
+        lambda: stack.http.get(stack.base_url + "/readyz"),
+        accept=lambda answer: answer.status_code == status,
+        what=f"/readyz answering {status}",
+        timeout=PATIENCE,
+        interval=0.2,
+    )
+    return answer.json()  # type: ignore[no-any-return]
 
 
 def test_ready_only_while_the_schema_is_not_older_than_the_code(stack: Stack) -> None:

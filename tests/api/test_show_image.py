@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from scp_images.signing import compute_signature
 from tests.api.helpers import admin, file_digests, import_image, publish
 from tests.conftest import qemu_virtual_size
 from tests.support.stack import Key, Stack
+from tests.support.tools import wait_until
 
 OFFICIAL_1_0_FIELDS = {
     "checksum",
@@ -228,7 +231,7 @@ def test_unknown_key_bad_signature_and_disabled_key_are_one_401(
         bad_signature = stack.request("GET", path, wrong)
         admin(stack.settings, "key", "disable", owner.access_key)
         # a process may keep a key it looked up for SCP_IMAGES_KEY_CACHE_SECONDS (1 s by default)
-        disabled = _eventually(lambda: stack.request("GET", path, owner), lambda r: r.status_code == 401)
+        disabled = _eventually(lambda: stack.request("GET", path, owner), 401)
     details = {_error(r, 401)["detail"] for r in (unknown, bad_signature, disabled)}
     (detail,) = details
     assert detail.startswith(
@@ -243,16 +246,13 @@ def test_unknown_key_bad_signature_and_disabled_key_are_one_401(
     assert ("bad_signature", owner.access_key, bad_signature.headers["x-request-id"]) in reasons
     assert ("disabled_key", owner.access_key, disabled.headers["x-request-id"]) in reasons
     admin(stack.settings, "key", "enable", owner.access_key)
-    assert _eventually(lambda: stack.request("GET", path, owner), lambda r: r.status_code == 200)
+    assert _eventually(lambda: stack.request("GET", path, owner), 200)
 
 
-def _eventually(call: Any, good: Any, seconds: float = 15.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        result = call()
-        if good(result) or time.monotonic() > deadline:
-            return result
-        time.sleep(0.1)
+def _eventually(call: Callable[[], httpx.Response], status: int) -> httpx.Response:
+    return wait_until(
+        call, accept=lambda r: r.status_code == status, what=f"a {status}", timeout=15, interval=0.1
+    )
 
 
 @pytest.mark.parametrize("skew_ms", [-6 * 60 * 1000, 6 * 60 * 1000])

@@ -3,7 +3,6 @@ reason; never importing forever, never active with wrong data, and no blob or st
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from tests.api.helpers import file_digests
 from tests.support.process import ServerProcess, WorkerProcess, settings_env
 from tests.support.slow_source import SlowSource
 from tests.support.stack import Key
+from tests.support.tools import wait_until
 
 
 def call(base: str, key: Key, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -24,24 +24,14 @@ def call(base: str, key: Key, method: str, path: str, **kwargs: Any) -> httpx.Re
     return httpx.request(method, url, headers=headers, timeout=30, **kwargs)
 
 
-def wait_for(predicate: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
 def settled(base: str, key: Key, image_id: str) -> dict[str, Any]:
     """The image once it has stopped moving: active or killed."""
 
-    def final() -> dict[str, Any] | None:
-        body = call(base, key, "GET", f"/v1/images/{image_id}").json()
-        return body if body["status"] in ("active", "killed") else None
+    def shown() -> dict[str, Any]:
+        return call(base, key, "GET", f"/v1/images/{image_id}").json()  # type: ignore[no-any-return]
 
-    return wait_for(final)  # type: ignore[no-any-return]
+    final = ("active", "killed")
+    return wait_until(shown, accept=lambda body: body["status"] in final, what="image settled", timeout=60)
 
 
 def import_status(base: str, key: Key, image_id: str) -> dict[str, Any]:
@@ -62,7 +52,11 @@ def start_mid_import(base: str, key: Key, url: str) -> str:
     created = call(base, key, "POST", "/v1/images", json={"name": "crash", "os_distro": "ubuntu", "url": url})
     assert created.status_code == 200, created.text
     image_id = created.json()["id"]
-    wait_for(lambda: import_status(base, key, image_id).get("bytes_read", 0) > 0)
+    wait_until(
+        lambda: import_status(base, key, image_id).get("bytes_read", 0) > 0,
+        what="import under way",
+        timeout=60,
+    )
     return str(image_id)
 
 
@@ -157,7 +151,9 @@ def test_delete_during_import_stops_it_and_leaves_nothing(
         assert call(server.base_url, key, "DELETE", f"/v1/images/{image_id}").status_code == 204
         assert call(server.base_url, key, "GET", f"/v1/images/{image_id}").status_code == 404
         # the import notices at its next heartbeat and cancels its staged upload
-        wait_for(lambda: leftovers(crash_settings, set()) == ([], []), timeout=20)
+        wait_until(
+            lambda: leftovers(crash_settings, set()) == ([], []), what="nothing left behind", timeout=20
+        )
     finally:
         server.stop()
 
@@ -183,7 +179,9 @@ def test_killed_between_the_row_delete_and_the_blob_delete_the_sweep_removes_the
         parts.close()
     server = ServerProcess(settings_env(crash_settings), tmp_path / "server.log")
     try:
-        wait_for(lambda: leftovers(crash_settings, set()) == ([], []), timeout=20)
+        wait_until(
+            lambda: leftovers(crash_settings, set()) == ([], []), what="nothing left behind", timeout=20
+        )
         assert call(server.base_url, key, "GET", f"/v1/images/{image.id}").status_code == 404
     finally:
         server.stop()

@@ -24,6 +24,7 @@ from tests.races.helpers import Gate, PausingBlobStore, read_status, signed_put
 from tests.support.process import ServerProcess, settings_env
 from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 from tests.support.stack import Key, Stack, start_stack
+from tests.support.tools import wait_until
 
 MiB = 1 << 20
 REPO = Path(__file__).resolve().parents[2]
@@ -202,15 +203,8 @@ def _signed(url: str, method: str, key: Key) -> dict[str, str]:
 
 def _wait_staged(settings: Settings) -> None:
     """Until the upload's bytes are staged (on S3: its multipart upload is open)."""
-    import time
-
     parts = build_components(settings)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if list(parts.blobs.staged()):
-                return
-            time.sleep(0.1)
+        wait_until(lambda: list(parts.blobs.staged()), what="the upload staged", timeout=60, interval=0.1)
     finally:
         parts.close()
-    raise AssertionError("the upload never staged anything")

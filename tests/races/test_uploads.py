@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from scp_images.config import Settings
-from tests.api.helpers import file_digests
+from tests.api.helpers import file_digests, wait_status
 from tests.races.helpers import read_status, signed_put
 from tests.support.stack import Key, Stack, start_stack
+from tests.support.tools import wait_until
 
 
 def make_stack(settings: Settings, **changes: Any) -> Stack:
@@ -33,16 +34,6 @@ def queued(stack: Stack, key: Key) -> str:
     created = stack.request("POST", "/v1/images", key, params={"source": "upload"}, json=body)
     assert created.status_code == 200, created.text
     return str(created.json()["id"])
-
-
-def wait_status(stack: Stack, key: Key, image_id: str, status: str, timeout: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        shown = stack.request("GET", f"/v1/images/{image_id}", key).json()
-        if shown["status"] == status:
-            return shown  # type: ignore[no-any-return]
-        time.sleep(0.05)
-    raise AssertionError(f"image {image_id} never became {status}")
 
 
 def staged_left(stack: Stack) -> list[Any]:
@@ -68,10 +59,7 @@ def test_an_interrupted_upload_leaves_the_image_queued_and_can_be_sent_again(
     wait_status(stack, key, image_id, "queued")
     job = stack.request("GET", f"/v1/images/{image_id}/import", key).json()
     assert job["status"] == "failed" and job["reason"].startswith("interrupted")
-    deadline = time.monotonic() + 10
-    while staged_left(stack) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert staged_left(stack) == []
+    wait_until(lambda: staged_left(stack) == [], what="the staged bytes removed", timeout=10)
     again = stack.request("PUT", f"/v2/images/{image_id}/file", key, content=data)
     assert again.status_code == 204, again.text
     shown = wait_status(stack, key, image_id, "active")

@@ -19,9 +19,11 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 ATTEMPTS = 5
 TOOL_TIMEOUT = 300.0
@@ -102,25 +104,29 @@ def run_tool(
 
 
 def wait_until(
-    ready: Callable[[], object],
+    ready: Callable[[], T],
     *,
     what: str,
     timeout: float = 30.0,
     alive: Callable[[], str | None] = lambda: None,
     interval: float = 0.05,
-) -> object:
-    """Poll ``ready`` until it returns something truthy, within ``timeout`` seconds.
+    accept: Callable[[T], object] = bool,
+) -> T:
+    """Poll ``ready`` until ``accept`` holds for what it returns (by default: it is truthy), within
+    ``timeout`` seconds, and return that value.
 
     ``alive`` returns why the thing being waited for cannot become ready any more (a process that exited),
-    which ends the wait at once instead of at the deadline."""
+    which ends the wait at once instead of at the deadline. When ``accept`` is given, the timeout message
+    shows the last value seen, which is what one needs to read a failure."""
     deadline = time.monotonic() + timeout
     while True:
         result = ready()
-        if result:
+        if accept(result):
             return result
         gone = alive()
         if gone:
             raise RuntimeError(f"{what}: {gone}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not ready after {timeout:.0f} s")
+            last = "" if accept is bool else f"; last seen: {repr(result)[:500]}"
+            raise TimeoutError(f"{what}: not ready after {timeout:.0f} s{last}")
         time.sleep(interval)
