@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from scp_images.domain.image import Image, Visibility
+from scp_images.domain.image import Image, ImageSpec, Visibility
 from scp_images.domain.principal import Principal
-from scp_images.services.images import NewImage
 from tests.support.services import Services, services_stack
 
 DISK = b"\x00" * 4096 + b"not a disk image header, just raw bytes\n" * 100
@@ -58,7 +57,7 @@ def other(services: Services) -> Principal:
 
 
 def create(services: Services, caller: Principal, name: str = "disk", **fields: Any) -> Image:
-    return services.parts.images.create(caller, NewImage(name=name, os_distro="ubuntu", url=None, **fields))
+    return services.parts.images.create(caller, ImageSpec(name=name, os_distro="ubuntu", **fields))
 
 
 def active(services: Services, caller: Principal, data: bytes = DISK, **fields: Any) -> Image:

@@ -1,8 +1,7 @@
 """The real services, built in this process by the composition root on a temporary SQLite database and
 filesystem blob store: for tests of the use cases where HTTP adds nothing (no server, no socket).
 
-The services come from ``build_components`` exactly as the server builds them; only the member service
-is made here, because the server makes it at its edge."""
+The services come from ``build_components`` exactly as the server builds them."""
 
 from __future__ import annotations
 
@@ -21,7 +20,10 @@ from scp_images.services.members import MemberService
 @dataclass(frozen=True)
 class Services:
     parts: Components
-    members: MemberService
+
+    @property
+    def members(self) -> MemberService:
+        return self.parts.members
 
     def account(self, name: str) -> Principal:
         """A new account with one access key, as its caller."""
@@ -40,6 +42,6 @@ def services_stack(data_dir: Path, **settings: Any) -> Iterator[Services]:
     """``settings`` are Settings fields (quota defaults, limits) on top of the embedded defaults."""
     parts = build_components(Settings(data_dir=data_dir, **settings))
     try:
-        yield Services(parts, MemberService(parts.db, parts.clock))
+        yield Services(parts)
     finally:
         parts.close()
