@@ -29,27 +29,34 @@ from scp_images.http.metrics import (
 )
 from scp_images.http.transfers import TransferSlots
 from scp_images.imports.sources import SourceConfig, SourceResolver
-from scp_images.services.accounts import AccountService
+from scp_images.services.access.accounts import AccountService
+from scp_images.services.access.auth import Authenticator, ReplayGuard
+from scp_images.services.access.ratelimit import RateLimiter
+from scp_images.services.access.secrets import SecretCipher
+from scp_images.services.access.sources import ImportSources, SourceGrants
+from scp_images.services.access.tokens import TokenService
 from scp_images.services.audit import AuditTrail
-from scp_images.services.auth import Authenticator, ReplayGuard
-from scp_images.services.background import BackgroundThread, BackgroundWork
 from scp_images.services.clock import Clock, system_clock
-from scp_images.services.download_links import DownloadLinkService
-from scp_images.services.downloads import Redirects
+from scp_images.services.data.download_links import DownloadLinkService
+from scp_images.services.data.downloads import Redirects
+from scp_images.services.data.ingest import IngestLimits, IngestService
+from scp_images.services.data.restore import RestoreService
 from scp_images.services.health import HealthService
 from scp_images.services.images import ImageService
-from scp_images.services.import_jobs import ImportRunner, RunnerTimings
-from scp_images.services.ingest import IngestLimits, IngestService
 from scp_images.services.members import MemberService
 from scp_images.services.observer import DownloadObserver, ImportObserver, NoDownloadObserver, NoObserver
 from scp_images.services.quotas import QuotaService
-from scp_images.services.ratelimit import RateLimiter
-from scp_images.services.recovery import Recovery
-from scp_images.services.restore import RestoreService
-from scp_images.services.scrub import MiB, NoScrubObserver, Scrubber, ScrubObserver, ScrubTimings, ScrubWorker
-from scp_images.services.secrets import SecretCipher
-from scp_images.services.sources import ImportSources, SourceGrants
-from scp_images.services.tokens import TokenService
+from scp_images.services.upkeep.background import BackgroundThread, BackgroundWork
+from scp_images.services.upkeep.import_jobs import ImportRunner, RunnerTimings
+from scp_images.services.upkeep.recovery import Recovery
+from scp_images.services.upkeep.scrub import (
+    MiB,
+    NoScrubObserver,
+    Scrubber,
+    ScrubObserver,
+    ScrubTimings,
+    ScrubWorker,
+)
 from scp_images.store.blob import BlobStore, PresignsReads, create_blob_store
 from scp_images.store.sql.database import Database, create_db_engine, migrate
 

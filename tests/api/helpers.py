@@ -79,7 +79,7 @@ def publish(stack: Any, path: Path, owner: str, visibility: str = "private", **e
     from scp_images.domain.image import Visibility
     from scp_images.domain.versions import V1_3
     from scp_images.http.schemas import image_body
-    from scp_images.services.ingest import PublishRequest
+    from scp_images.services.data.ingest import PublishRequest
 
     request = PublishRequest(
         str(path), extra.pop("name", "test-image"), "ubuntu", owner, Visibility(visibility), **extra

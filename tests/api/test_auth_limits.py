@@ -15,8 +15,8 @@ from sqlalchemy import event, func, select
 from scp_images.config import Settings
 from scp_images.domain.accounts import AccessKey
 from scp_images.domain.errors import RateLimited, Unavailable
-from scp_images.services.auth import KeyCache, ReplayGuard
-from scp_images.services.ratelimit import RateLimiter
+from scp_images.services.access.auth import KeyCache, ReplayGuard
+from scp_images.services.access.ratelimit import RateLimiter
 from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql.database import Database, create_db_engine, migrate
 from scp_images.store.sql.tables import rate_limits, seen_signatures

@@ -14,7 +14,7 @@ import pytest
 
 from scp_images.domain.accounts import AccessKey
 from scp_images.domain.errors import Conflict
-from scp_images.services.accounts import AccountService
+from scp_images.services.access.accounts import AccountService
 from scp_images.signing import sign_request
 from tests.api.helpers import publish
 from tests.support.stack import Key, Stack

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from scp_images.app import build_components
 from scp_images.cli.server import _start
 from scp_images.config import Settings
-from scp_images.services.secrets import PREFIX, SecretCipher, SecretKeyError, SecretUnreadable
+from scp_images.services.access.secrets import PREFIX, SecretCipher, SecretKeyError, SecretUnreadable
 from scp_images.store.sql.tables import access_keys
 from tests.api.helpers import SCP_IMAGES, cli_env, publish
 from tests.support.stack import Key, Stack, start_stack

@@ -15,7 +15,7 @@ import pytest
 from scp_images.config import Settings
 from scp_images.domain.audit import ActorKind, AuditRecord
 from scp_images.services.audit import AuditQuery
-from scp_images.services.recovery import Recovery
+from scp_images.services.upkeep.recovery import Recovery
 from scp_images.store.sql import audit as audit_store
 from tests.api.conftest import s3_settings
 from tests.audit.helpers import listed, rid, run_admin

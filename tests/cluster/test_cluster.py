@@ -4,7 +4,7 @@ For at least a minute several accounts create, import, upload, share, accept and
 nginx, while one worker and one server are SIGKILLed and restarted. Once in-flight work has settled,
 every image is ``active`` with its source's md5 and sha512, ``killed`` with a reason, or ``queued`` (an
 interrupted upload); nothing is left ``importing``; every stored object is owned by the ownership rule
-(services/recovery.py) and nothing the service acknowledged is lost. Then a signature accepted by one
+(services/upkeep/recovery.py) and nothing the service acknowledged is lost. Then a signature accepted by one
 server is refused by the other, and one key hammering both servers gets at most 1.2x its rate limit.
 """
 

@@ -15,7 +15,7 @@ import pytest
 from scp_images.domain.image import ImageSpec, Visibility
 from scp_images.domain.principal import Action
 from scp_images.services.clock import system_clock
-from scp_images.services.download_links import LINK_SECONDS, DownloadLinkService
+from scp_images.services.data.download_links import LINK_SECONDS, DownloadLinkService
 from tests.api.helpers import publish
 from tests.support.stack import Key, Stack
 

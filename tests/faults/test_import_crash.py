@@ -164,7 +164,7 @@ def test_killed_between_the_row_delete_and_the_blob_delete_the_sweep_removes_the
     """A SIGKILL during DELETE can land after the row's commit and before the bytes are removed; this
     makes exactly that state (row gone, blob kept) and restarts the server."""
     from scp_images.domain.image import Visibility
-    from scp_images.services.ingest import PublishRequest
+    from scp_images.services.data.ingest import PublishRequest
     from scp_images.store.sql.images import delete_image
 
     parts = build_components(crash_settings)

@@ -9,7 +9,7 @@ from typing import Any
 
 from scp_images.app import build_components
 from scp_images.config import Settings
-from scp_images.services.import_jobs import RunnerTimings
+from scp_images.services.upkeep.import_jobs import RunnerTimings
 from scp_images.store.sql.imports import get_job
 from tests.api.helpers import file_digests
 from tests.conftest import run

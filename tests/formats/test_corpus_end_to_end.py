@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from scp_images.config import Settings
 from scp_images.domain.errors import DiskImageRejected
 from scp_images.domain.image import Visibility
-from scp_images.services.ingest import PublishRequest
+from scp_images.services.data.ingest import PublishRequest
 from scp_images.store.sql.tables import images
 from tests.formats.test_qcow2_corpus import LEGAL, REFUSED, Builder
 from tests.support.stack import Key, Stack, start_stack

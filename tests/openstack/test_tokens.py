@@ -8,8 +8,8 @@ import time
 import pytest
 
 from scp_images.domain.principal import Action
-from scp_images.services.auth import Authenticator
-from scp_images.services.tokens import TokenService
+from scp_images.services.access.auth import Authenticator
+from scp_images.services.access.tokens import TokenService
 from tests.openstack.conftest import REGION, connect, glance, token
 from tests.support.stack import Stack
 from tests.support.tools import wait_until

@@ -17,7 +17,7 @@ from scp_images.app import Components, build_components
 from scp_images.config import Settings
 from scp_images.domain.image import ImageSpec, ImageStatus, new_image
 from scp_images.domain.jobs import JobSource, JobStatus
-from scp_images.services.import_jobs import MAX_ATTEMPTS, ImportRunner, RunnerTimings
+from scp_images.services.upkeep.import_jobs import MAX_ATTEMPTS, ImportRunner, RunnerTimings
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
 from tests.races.helpers import Gate

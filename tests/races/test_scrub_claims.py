@@ -21,8 +21,8 @@ from scp_images.app import Components, build_components
 from scp_images.config import Settings
 from scp_images.domain.image import DataFlag, Visibility
 from scp_images.services.clock import system_clock
-from scp_images.services.ingest import PublishRequest
-from scp_images.services.scrub import Outcome, Pacer, ScrubTimings, ScrubWorker
+from scp_images.services.data.ingest import PublishRequest
+from scp_images.services.upkeep.scrub import Outcome, Pacer, ScrubTimings, ScrubWorker
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import scrub as scrub_store
 from tests.support.process import settings_env

@@ -10,7 +10,7 @@ from scp_images.domain.errors import ImageNotFound, ImageProtected, InvalidReque
 from scp_images.domain.image import ImageStatus, Visibility
 from scp_images.domain.listing import ListQuery
 from scp_images.domain.principal import Principal
-from scp_images.services.ingest import PublishRequest
+from scp_images.services.data.ingest import PublishRequest
 from tests.services.conftest import create
 from tests.support.services import Services
 

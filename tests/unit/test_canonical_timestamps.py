@@ -7,7 +7,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from scp_images.services.auth import canonical_millis
+from scp_images.services.access.auth import canonical_millis
 from scp_images.signing import sign_request
 
 NOW = "1767225600000"

@@ -12,8 +12,8 @@ from cryptography.fernet import Fernet
 
 from scp_images.app import Components, build_components
 from scp_images.config import Settings
-from scp_images.services.auth import Authenticator
-from scp_images.services.secrets import SecretCipher
+from scp_images.services.access.auth import Authenticator
+from scp_images.services.access.secrets import SecretCipher
 
 
 class CountingCipher(SecretCipher):

@@ -8,7 +8,7 @@ import threading
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scp_images.services.scrub import Pacer
+from scp_images.services.upkeep.scrub import Pacer
 
 
 class _Clock:

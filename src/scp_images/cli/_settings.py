@@ -24,7 +24,7 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from scp_images.app import Components, ProcessMetrics, build_components
 from scp_images.config import ConfigError, Settings
 from scp_images.domain.errors import Unavailable
-from scp_images.services.secrets import SecretKeyError
+from scp_images.services.access.secrets import SecretKeyError
 from scp_images.store.blob.base import BlobStoreUnavailable
 from scp_images.store.sql.database import SchemaTooOld
 

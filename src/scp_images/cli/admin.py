@@ -41,9 +41,9 @@ from scp_images.domain.principal import parse_action
 from scp_images.domain.quotas import KEYS, Overrides
 from scp_images.domain.versions import V1_3
 from scp_images.http.schemas import grant_body, image_body
-from scp_images.services.ingest import PublishRequest
+from scp_images.services.data.ingest import PublishRequest
 from scp_images.services.quotas import QuotaReport
-from scp_images.services.scrub import MiB, ScrubReport
+from scp_images.services.upkeep.scrub import MiB, ScrubReport
 
 app = typer.Typer(
     help=(

@@ -33,7 +33,7 @@ from scp_images.cli._settings import (
 from scp_images.config import Settings
 from scp_images.domain.accounts import AccessKey, Account
 from scp_images.logs import configure_logging
-from scp_images.services.secrets import SETTING
+from scp_images.services.access.secrets import SETTING
 
 __all__ = ["is_embedded", "process_app", "serve", "worker", "worker_count"]
 

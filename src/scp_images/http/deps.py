@@ -11,13 +11,13 @@ from starlette.requests import Request
 
 from scp_images.http.guard import Guard
 from scp_images.http.transfers import TransferSlots
+from scp_images.services.access.sources import SourceGrants
+from scp_images.services.access.tokens import TokenService
 from scp_images.services.audit import AuditTrail
-from scp_images.services.download_links import DownloadLinkService
+from scp_images.services.data.download_links import DownloadLinkService
+from scp_images.services.data.ingest import IngestService
 from scp_images.services.images import ImageService
-from scp_images.services.ingest import IngestService
 from scp_images.services.members import MemberService
-from scp_images.services.sources import SourceGrants
-from scp_images.services.tokens import TokenService
 
 T = TypeVar("T")
 

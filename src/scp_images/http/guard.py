@@ -15,8 +15,8 @@ from scp_images.domain.errors import DomainError, InvalidRequest, Unauthenticate
 from scp_images.domain.principal import Action, Principal
 from scp_images.domain.versions import VersionInfo, VersionStatus, VersionTable
 from scp_images.http.state import SIGNED_HEADERS, note_caller, request_headers
-from scp_images.services.auth import Authenticator, SignedRequest
-from scp_images.services.ratelimit import RateLimiter
+from scp_images.services.access.auth import Authenticator, SignedRequest
+from scp_images.services.access.ratelimit import RateLimiter
 from scp_images.signing import signature_candidates
 
 # Each header's ASGI (lower-case) name, computed once.

@@ -19,7 +19,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from starlette.types import Scope
 
 from scp_images.domain import errors as e
-from scp_images.services.auth import ReplayGuard
+from scp_images.services.access.auth import ReplayGuard
 from scp_images.services.health import HealthService
 
 _MAX_CACHED_CHILDREN = 4096

@@ -5,7 +5,7 @@ Accepted sources:
 - ``https://object-store.{region}.{s|g|e}.samsungsdscloud.com/{account}/{bucket}/{key...}`` (SCP Object
   Storage) and ``s3://{bucket}/{key...}``: both read through the configured S3-compatible endpoint with the
   service's own credentials, never by fetching the URL's host. That credential can read more than any
-  tenant may, so callers first check the account's grants (``scp_images.services.sources``);
+  tenant may, so callers first check the account's grants (``scp_images.services.access.sources``);
 - ``https://`` on a host an operator allowlisted (``SourceConfig.allowed_hosts``), read with no credential.
 
 Everything else is refused with ``ImportSourceRejected`` saying why. ``check`` applies the rules that need

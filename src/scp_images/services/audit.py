@@ -39,8 +39,8 @@ from scp_images.domain.audit import (
 )
 from scp_images.domain.errors import AuditUnavailable, DomainError, RateLimited
 from scp_images.domain.principal import Principal
+from scp_images.services.access.ratelimit import LocalTokenBucket
 from scp_images.services.clock import Clock, system_clock
-from scp_images.services.ratelimit import LocalTokenBucket
 from scp_images.store.sql import audit as audit_store
 from scp_images.store.sql.database import Database
 

@@ -38,12 +38,12 @@ from scp_images.domain.properties import (
 )
 from scp_images.domain.sources import redact_url
 from scp_images.services import audit
+from scp_images.services.access.sources import ImportSources
 from scp_images.services.audit import AuditContext, for_principal
 from scp_images.services.clock import Clock, system_clock
-from scp_images.services.downloads import Download, ImageData, Redirects
+from scp_images.services.data.downloads import Download, ImageData, Redirects
 from scp_images.services.observer import DownloadObserver
 from scp_images.services.quotas import QuotaService
-from scp_images.services.sources import ImportSources
 from scp_images.store.blob.base import BlobStore
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store

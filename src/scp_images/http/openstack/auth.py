@@ -11,7 +11,7 @@ from scp_images.domain.errors import Unauthenticated
 from scp_images.domain.principal import Action, Principal
 from scp_images.http.deps import Services, services
 from scp_images.http.state import note_caller, request_headers
-from scp_images.services.tokens import TokenService
+from scp_images.services.access.tokens import TokenService
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,8 @@ from scp_images.http.openstack.auth import authorize, tokens
 from scp_images.http.public_url import public_base_url
 from scp_images.http.request_body import RawBody, json_document, raw_body
 from scp_images.http.responses import empty_response, json_response
-from scp_images.services.auth import may_name_a_key
-from scp_images.services.tokens import Token
+from scp_images.services.access.auth import may_name_a_key
+from scp_images.services.access.tokens import Token
 
 router = APIRouter()
 KEYSTONE_VERSION = "v3.14"

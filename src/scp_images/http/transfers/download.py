@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 from scp_images.http.deps import Services, services
 from scp_images.http.errors import envelope
 from scp_images.http.responses import empty_response, json_response
-from scp_images.services.downloads import Download
+from scp_images.services.data.downloads import Download
 
 # ASCII digits only: ``\d`` would also match other scripts' digits, which int() accepts.
 _RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$", re.ASCII)

@@ -1,5 +1,6 @@
 """State every server process shares to guard the API: seen signatures (replay protection) and each
-access key's rate-limit state. One statement per request each; see services/auth.py and ratelimit.py."""
+access key's rate-limit state. One statement per request each; see services/access/auth.py and
+ratelimit.py."""
 
 from __future__ import annotations
 

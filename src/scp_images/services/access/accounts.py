@@ -13,9 +13,9 @@ from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import AccessKeyNotFound, AccountNotFound, Conflict, InvalidRequest
 from scp_images.domain.principal import Action
 from scp_images.services import audit
+from scp_images.services.access.secrets import SETTING, SecretCipher, SecretKeyError, SecretUnreadable
 from scp_images.services.audit import AuditContext
 from scp_images.services.clock import Clock, system_clock
-from scp_images.services.secrets import SETTING, SecretCipher, SecretKeyError, SecretUnreadable
 from scp_images.store.sql import accounts as store
 from scp_images.store.sql.database import Database, lock_for_writing
 

@@ -22,7 +22,7 @@ import orjson
 from scp_images.domain.accounts import AccessKey
 from scp_images.domain.errors import Unauthenticated
 from scp_images.domain.principal import Principal
-from scp_images.services.auth import Authenticator
+from scp_images.services.access.auth import Authenticator
 
 PREFIX = "scp1"
 _LABEL = b"scp-images keystone token v1"  # keeps token MACs apart from request signatures and links

@@ -24,14 +24,14 @@ from scp_images.domain.failures import stored
 from scp_images.domain.image import ImageStatus
 from scp_images.domain.jobs import ImportJob, JobStatus
 from scp_images.services import audit
+from scp_images.services.access.sources import ImportSources
 from scp_images.services.clock import Clock, system_clock
-from scp_images.services.ingest import ImportReleased, IngestService
-from scp_images.services.sources import ImportSources
+from scp_images.services.data.ingest import ImportReleased, IngestService
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("scp_images.services.import_jobs")  # the logger's name from before the rooms
 
 MAX_ATTEMPTS = 3
 

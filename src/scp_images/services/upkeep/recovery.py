@@ -29,7 +29,7 @@ from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("scp_images.services.recovery")  # the logger's name from before the rooms
 
 # Staged bytes whose key the store cannot tell (written by an older version) are judged by age alone.
 _UNNAMED_STAGING_AGE = 86400.0

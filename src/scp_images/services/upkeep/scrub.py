@@ -29,7 +29,7 @@ from scp_images.domain.image import DataFlag, Image
 from scp_images.services import audit
 from scp_images.services.audit import AuditContext
 from scp_images.services.clock import Clock, system_clock
-from scp_images.services.recovery import Orphan, Recovery
+from scp_images.services.upkeep.recovery import Orphan, Recovery
 from scp_images.store.blob.base import BlobNotFound, BlobStore, BlobStoreUnavailable
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import scrub as scrub_store

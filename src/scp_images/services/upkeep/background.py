@@ -9,11 +9,11 @@ import threading
 import time
 
 from scp_images.services.audit import AuditTrail
-from scp_images.services.import_jobs import ImportRunner
-from scp_images.services.recovery import Recovery
-from scp_images.services.scrub import ScrubWorker
+from scp_images.services.upkeep.import_jobs import ImportRunner
+from scp_images.services.upkeep.recovery import Recovery
+from scp_images.services.upkeep.scrub import ScrubWorker
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("scp_images.services.background")  # the logger's name from before the rooms
 
 
 class BackgroundWork:

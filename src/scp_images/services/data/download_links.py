@@ -24,9 +24,9 @@ from scp_images.domain.accounts import AccessKey
 from scp_images.domain.errors import Unauthenticated
 from scp_images.domain.image import parse_image_id
 from scp_images.domain.principal import Action, Principal
+from scp_images.services.access.secrets import SecretCipher, SecretUnreadable
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.images import Download, ImageService
-from scp_images.services.secrets import SecretCipher, SecretUnreadable
 from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql.database import Database
 

@@ -28,7 +28,7 @@ from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("scp_images.services.ingest")  # the logger's name from before the rooms
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from scp_images.domain.errors import (
     Unavailable,
 )
 from scp_images.domain.principal import Principal
-from scp_images.services.secrets import SecretCipher, SecretUnreadable
+from scp_images.services.access.secrets import SecretCipher, SecretUnreadable
 from scp_images.signing import (
     HEADER_ACCESS_KEY,
     HEADER_ACCOUNT_ID,
