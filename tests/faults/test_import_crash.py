@@ -68,6 +68,9 @@ def test_server_killed_mid_import_resumes_to_the_right_bytes(
     env = settings_env(crash_settings, SSL_CERT_FILE=str(source.ca_file))
     server = ServerProcess(env, tmp_path / "server.log")
     image_id = start_mid_import(server.base_url, key, url)
+    # bytes_read is the runner's heartbeat, which a loaded machine may write before the staged file shows
+    # up on disk: wait for the file itself, so the kill below always lands mid-import with bytes staged.
+    wait_until(lambda: leftovers(crash_settings, set())[1], what="a staged upload on disk", timeout=60)
     server.kill()
     assert leftovers(crash_settings, set())[1], "the killed import should have left a staged upload"
     source.hurry()
