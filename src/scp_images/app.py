@@ -27,7 +27,7 @@ from scp_images.http.metrics import (
     ScrubMetrics,
     goodbye,
 )
-from scp_images.http.transfers import TransferSlots
+from scp_images.http.transfer_slots import TransferSlots
 from scp_images.imports.sources import SourceConfig, SourceResolver
 from scp_images.services.access.accounts import AccountService
 from scp_images.services.access.auth import Authenticator, ReplayGuard

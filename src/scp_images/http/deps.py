@@ -10,7 +10,7 @@ import anyio.to_thread
 from starlette.requests import Request
 
 from scp_images.http.guard import Guard
-from scp_images.http.transfers import TransferSlots
+from scp_images.http.transfer_slots import TransferSlots
 from scp_images.services.access.sources import SourceGrants
 from scp_images.services.access.tokens import TokenService
 from scp_images.services.audit import AuditTrail
