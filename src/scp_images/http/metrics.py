@@ -81,18 +81,16 @@ class HttpMetrics:
     def observe(self, method: str, route: str, status: int, state: dict[str, Any], elapsed: float) -> None:
         """One answered request; ``route`` is the path template, not the raw path."""
         version = state.get("api_version", "none")
-        counted = self._counted.get((method, route, status, version))
-        if counted is None:
-            counted = self.requests.labels(method, route, str(status), version)
-            if len(self._counted) < _MAX_CACHED_CHILDREN:  # methods are the client's: keep the cache bounded
-                self._counted[(method, route, status, version)] = counted
-        counted.inc()
-        timed = self._timed.get((method, route))
-        if timed is None:
-            timed = self.latency.labels(method, route)
-            if len(self._timed) < _MAX_CACHED_CHILDREN:
-                self._timed[(method, route)] = timed
-        timed.observe(elapsed)
+        _child(
+            self._counted,
+            (method, route, status, version),
+            self.requests,
+            method,
+            route,
+            str(status),
+            version,
+        ).inc()
+        _child(self._timed, (method, route), self.latency, method, route).observe(elapsed)
         self.by_process.inc()
         refused = state.get(_QUOTA_REFUSED)
         if refused is not None:
@@ -287,3 +285,14 @@ def goodbye() -> None:
     directory = multiprocess_dir()
     if directory is not None:
         mark_process_dead(os.getpid(), str(directory))
+
+
+def _child(cache: dict[Any, Any], key: tuple[Any, ...], metric: Any, *labels: str) -> Any:
+    """A metric's label child, looked up once (``labels()`` validates and joins its arguments each call);
+    the cache stays bounded, since a request's method is the client's to choose."""
+    child = cache.get(key)
+    if child is None:
+        child = metric.labels(*labels)
+        if len(cache) < _MAX_CACHED_CHILDREN:
+            cache[key] = child
+    return child

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from scp_images.domain.errors import DomainError
 from scp_images.http.errors import envelope
 from scp_images.http.metrics import HttpMetrics
+from scp_images.http.routing import route_path
 from scp_images.http.state import HEADERS_KEY, scan_headers
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -123,18 +124,6 @@ def pick_language(accept_language: str | None) -> str:
     return best
 
 
-def _route_path(scope: Scope) -> str:
-    """The path as the application's routes match it (below ``root_path``), as Starlette's
-    ``get_route_path`` computes it."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if not root or not path.startswith(root):
-        return path
-    if path == root:
-        return ""
-    return path[len(root) :] if path[len(root)] == "/" else path
-
-
 class Pipeline:
     def __init__(
         self,
@@ -159,7 +148,7 @@ class Pipeline:
         started = time.perf_counter()
         state = _begin(scope)
         reply = _Reply(send, state["request_id"], scope["path"].startswith(_OPENSTACK_PREFIXES))
-        hot = self.routes.resolve(scope["method"], _route_path(scope))
+        hot = self.routes.resolve(scope["method"], route_path(scope))
         try:
             await self._answer(hot, scope, receive, reply)
         except Exception:
