@@ -92,6 +92,14 @@ class ClockSkew(Unauthenticated):
     hint = "Set this computer's clock right (NTP) and send the request again."
 
 
+class TimestampMalformed(Unauthenticated):
+    template = (
+        "Scp-Timestamp must be the time in epoch milliseconds, written as digits only, with no sign, "
+        "space or leading zero."
+    )
+    hint = "Sign the request again with an SCP client or SDK, which write the timestamp this way."
+
+
 class Forbidden(DomainError):
     code = "virtualserver.auth.Forbidden"
     template = "You are not allowed to perform {action}."

@@ -46,6 +46,11 @@ TABLE: dict[type[e.DomainError], ErrorSpec] = {
         "Scp-Timestamp가 허용 시간 범위(서버 시계와 {window}초)를 벗어났습니다.",
         "이 컴퓨터의 시계를 맞추고(NTP) 요청을 다시 보내십시오.",
     ),
+    e.TimestampMalformed: ErrorSpec(
+        *_U,
+        "Scp-Timestamp는 에포크 밀리초를 부호, 공백, 앞자리 0 없이 숫자로만 쓴 값이어야 합니다.",
+        "SCP 클라이언트나 SDK로 요청에 다시 서명하십시오. 타임스탬프를 이 형식으로 씁니다.",
+    ),
     e.Forbidden: ErrorSpec(
         *_F,
         "{action} 작업을 수행할 권한이 없습니다.",
@@ -270,7 +275,6 @@ REASONS_PARAM_KO: dict[str, str] = {
     "the upload stopped before it was stored": "업로드가 저장되기 전에 멈췄습니다",
     "the client disconnected": "클라이언트 연결이 끊겼습니다",
     "this signature was already used": "이 서명은 이미 사용되었습니다",
-    "Scp-Timestamp is not epoch milliseconds": "Scp-Timestamp가 에포크 밀리초가 아닙니다",
     "the owner of an image cannot be its member": "이미지 소유자는 그 이미지의 멤버가 될 수 없습니다",
     "the body is not valid JSON": "본문이 올바른 JSON이 아닙니다",
     "the body must be a JSON object": "본문은 JSON 객체여야 합니다",

@@ -19,6 +19,7 @@ from scp_images.domain.errors import (
     AccountMismatch,
     BadCredentials,
     ClockSkew,
+    TimestampMalformed,
     Unauthenticated,
     Unavailable,
 )
@@ -253,7 +254,7 @@ class Authenticator:
     def _check_timestamp(self, value: str) -> None:
         millis = canonical_millis(value)
         if millis is None:
-            raise Unauthenticated(reason="Scp-Timestamp is not epoch milliseconds")
+            raise TimestampMalformed()
         skew = abs(self._now_ms() - millis)  # type: ignore[operator]
         if skew > self._window_ms:
             raise ClockSkew(window=round(self._window_ms / 1000))
