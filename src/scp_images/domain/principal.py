@@ -27,6 +27,18 @@ class Action(StrEnum):
     LIST_ENDPOINTS = "iam:ListEndpoints"
 
 
+class Role(StrEnum):
+    """Keystone's default roles, held by an access key (never carried in a token).
+
+    ``reader`` reads, lists and downloads what its account can; ``member`` (the default) does what keys
+    always did; ``admin`` has Glance's admin powers on the OpenStack edge only, and only on a key of an
+    operator account. Deny-lists apply on top of every role."""
+
+    READER = "reader"
+    MEMBER = "member"
+    ADMIN = "admin"
+
+
 def parse_action(value: str) -> Action:
     try:
         return Action(value)
@@ -42,6 +54,12 @@ class Principal:
     user_name: str
     access_key: str
     denied_actions: frozenset[Action] = frozenset()
+    role: Role = Role.MEMBER
+
+    @property
+    def is_admin(self) -> bool:
+        """Glance's admin powers; the OpenStack edge alone consults this (the SCP edge ignores it)."""
+        return self.role is Role.ADMIN
 
     def may(self, action: Action) -> bool:
         return action not in self.denied_actions
