@@ -15,18 +15,20 @@ from sqlalchemy import (
     exists,
     false,
     insert,
+    not_,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
 
 from scp_images.domain.access import ListScope
 from scp_images.domain.image import DataFlag, Image, ImageStatus, Visibility, check_transition
-from scp_images.domain.listing import ListQuery, SortKey
+from scp_images.domain.listing import ListQuery, SortKey, TimeRange
 from scp_images.domain.member import MemberStatus
 from scp_images.store.sql.database import Database
-from scp_images.store.sql.json_tags import has_tags
+from scp_images.store.sql.json_match import has_properties, has_tags
 from scp_images.store.sql.tables import image_members, images
 
 _FIELDS = tuple(f.name for f in fields(Image))
@@ -236,6 +238,10 @@ def _keyset_condition(sort: Sequence[SortKey], marker: Image) -> ColumnElement[b
 def _filter_conditions(dialect: str, query: ListQuery) -> list[ColumnElement[bool]]:
     conditions = [images.c.os_hidden == query.hidden]
     conditions += [images.c[key] == value for key, value in query.filters.items()]
+    conditions += [images.c[key].in_(values) for key, values in query.one_of.items()]
+    conditions += [_time_condition(bound) for bound in query.time_ranges]
+    if query.properties:
+        conditions.append(has_properties(dialect, query.properties))
     if query.visibility is not None:
         conditions.append(images.c.visibility == query.visibility.value)
     if query.tags:
@@ -248,6 +254,17 @@ def _filter_conditions(dialect: str, query: ListQuery) -> list[ColumnElement[boo
     if query.protected is not None:
         conditions.append(images.c.protected == query.protected)
     return conditions
+
+
+def _time_condition(bound: TimeRange) -> ColumnElement[bool]:
+    column = images.c[bound.field]
+    parts = []
+    if bound.start is not None:
+        parts.append(column >= bound.start)
+    if bound.end is not None:
+        parts.append(column < bound.end)
+    inside = and_(true(), *parts)
+    return inside if bound.inside else not_(inside)
 
 
 def list_images(conn: Connection, scope: ListScope, query: ListQuery, marker: Image | None) -> list[Image]:
