@@ -201,6 +201,34 @@ def test_pages_and_sorting_keep_the_filters(stack: Stack) -> None:
     assert lister.ids({"tier": "gold", "marker": marker}) == newest_first(*gold[:-1])
 
 
+@pytest.mark.parametrize("walk_rows", [1, 3, 1000])
+def test_a_property_page_whether_the_bounded_walk_fills_it_or_not(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, walk_rows: int
+) -> None:
+    """On PostgreSQL a property filter first walks the sort's index a bounded distance, then asks the GIN
+    index (``store/sql/images.py``): the pages are the same either way, clustered matches or spread."""
+    monkeypatch.setattr(image_store, "PROPERTY_WALK_ROWS", walk_rows)
+    me = stack.new_account("me")
+    made = [
+        seed(
+            stack,
+            me,
+            T0 + timedelta(seconds=i),
+            name=f"n{i % 4}",
+            properties={"lane": "old"} if i < 4 else {},
+        )
+        for i in range(12)
+    ]
+    old = made[:4]
+    lister = Lister(stack, me)
+    by_name = [i.id for i in sorted(old, key=lambda i: (i.name, i.id))]
+    no_size = sorted((i.id for i in old), reverse=True)  # every size is null: the id decides
+    cases = [({"limit": "1"}, newest_first(*old)), ({"limit": "3"}, newest_first(*old))]
+    cases += [({"limit": "2", "sort": "name:asc"}, by_name), ({"sort": "size:desc"}, no_size)]
+    for params, expected in cases:
+        assert [i["id"] for i in lister.every({"lane": "old", **params})] == expected
+
+
 @pytest.mark.parametrize(
     ("params", "word"),
     [

@@ -9,6 +9,7 @@ containment is served by a GIN index on ``properties::jsonb`` (migration 0012).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, cast, exists, func
 from sqlalchemy.dialects.postgresql import JSONB
@@ -29,14 +30,16 @@ def _sqlite_has_tag(tag: str) -> ColumnElement[bool]:
     return exists().select_from(each).where(each.c.type == "text", each.c.value == tag)
 
 
-def has_properties(dialect: str, wanted: Mapping[str, str]) -> ColumnElement[bool]:
-    """Every ``wanted`` property is set to exactly that string."""
+def has_properties(
+    dialect: str, wanted: Mapping[str, str], column: Any = images.c.properties
+) -> ColumnElement[bool]:
+    """Every ``wanted`` property is set to exactly that string (``column``: the table's, or a subquery's)."""
     if dialect == "postgresql":
         # The very expression the GIN index is built on, so the planner can use it.
-        return cast(images.c.properties, JSONB).contains(dict(wanted))
-    return and_(*(_sqlite_has_property(name, value) for name, value in wanted.items()))
+        return cast(column, JSONB).contains(dict(wanted))
+    return and_(*(_sqlite_has_property(column, name, value) for name, value in wanted.items()))
 
 
-def _sqlite_has_property(name: str, value: str) -> ColumnElement[bool]:
-    each = func.json_each(images.c.properties).table_valued("key", "value", "type").alias("property")
+def _sqlite_has_property(column: Any, name: str, value: str) -> ColumnElement[bool]:
+    each = func.json_each(column).table_valued("key", "value", "type").alias("property")
     return exists().select_from(each).where(each.c.key == name, each.c.type == "text", each.c.value == value)
