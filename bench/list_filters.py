@@ -134,10 +134,13 @@ def explain(url: str, account_id: str, markers: dict[str, str]) -> dict[str, str
                     query = ListQuery(properties={key: value}, limit=PAGE)
                     with captured_statements(engine) as seen:
                         image_store.list_images(conn, list_scope(account_id, None), query, marker)
-                    statement, parameters = seen[-1]
-                    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement, parameters)
-                    plans[f"{case} {page}"] = "\n".join(row[0] for row in cursor.fetchall())
+                    # Every statement of the page: the bounded walk, and the GIN fallback when it runs.
+                    texts = []
+                    for statement, parameters in seen:
+                        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement, parameters)
+                        texts.append("\n".join(row[0] for row in cursor.fetchall()))
+                    plans[f"{case} {page}"] = "\n-- then:\n".join(texts)
     finally:
         engine.dispose()
     return plans
