@@ -166,7 +166,20 @@ def test_every_query_reads_as_before(params: QueryParams) -> None:
     assert _outcome(scp_pending_query, params) == _outcome(
         lambda p: _old_scp(p, filters=pending, paged=False), params
     )
-    assert _outcome(glance_list_query, params) == _outcome(_old_glance, params)
+    if _reads_as_before_on_v2(params):
+        assert _outcome(glance_list_query, params) == _outcome(_old_glance, params)
+
+
+# Issue 20 gave the v2 list Glance's other filters: keys it ignored are property (or column) filters now,
+# and a colon in name, status or a format is an operator. Queries without those read as before.
+_NEW_ON_V2 = {"os_distro", "scp_image_type", "scp_original_image_type", "other"}
+_OPERATOR_KEYS = {"name", "status", "disk_format", "container_format"}
+
+
+def _reads_as_before_on_v2(params: QueryParams) -> bool:
+    if any(key in _NEW_ON_V2 for key in params):
+        return False
+    return not any(key in _OPERATOR_KEYS and ":" in params[key] for key in params)
 
 
 def test_a_plain_mapping_reads_as_its_query_params() -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    text,
 )
 
 metadata = MetaData()
@@ -101,6 +102,14 @@ images = Table(
     Index("ix_images_visibility_created_at_id", "visibility", "created_at", "id"),
     Index("ix_images_scrub_cycle", "scrub_cycle"),
 )
+# The v2 property filters' index (0012): containment on the properties as jsonb, PostgreSQL only.
+Index(
+    "ix_images_properties",
+    text("(properties::jsonb)"),
+    postgresql_using="gin",
+    postgresql_ops={"properties": "jsonb_path_ops"},
+    _table=images,
+).ddl_if(dialect="postgresql")
 
 image_members = Table(
     "image_members",
