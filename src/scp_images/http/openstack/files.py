@@ -46,7 +46,7 @@ async def _receive(request: Request, image: str, target: ImageStatus) -> Respons
     def authorized() -> TokenCall:
         call = authorize(request, Action.IMPORT_IMAGE)
         if _media(request) != _OCTET_STREAM:
-            raise UnsupportedMedia(_media(request), _OCTET_STREAM)
+            raise UnsupportedMedia(_media(request), (_OCTET_STREAM,))
         return call
 
     audit = audited(request, AuditAction.IMAGE_UPLOAD, 204, image_id=image)
