@@ -10,12 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
+from scp_images.domain.principal import Role
 from tests.openstack.conftest import connect, glance, token
 from tests.openstack.test_sdk import put_file
 from tests.support.stack import Key, Stack
 
 V20 = "application/openstack-images-v2.0-json-patch"
 V21 = "application/openstack-images-v2.1-json-patch"
+LOCAL = {"id": "local", "description": "Image data on this service's filesystem store", "default": "true"}
 
 
 def _call(stack: Stack, tok: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -308,3 +310,18 @@ def test_glanceclient_meets_the_reserved_namespace_and_the_store(stack: Stack) -
         client.images.get_stores_info_detail()
     client.images.upload(image.id, io.BytesIO(b"\x02" * 1024))
     assert client.images.get(image.id)["stores"] == "local"
+
+
+def test_an_admin_reads_the_stores_detail_and_a_reader_the_stores(stack: Stack) -> None:
+    """The role is the key's (roles on keys): an admin key of an operator account sees the detail,
+    through raw HTTP, openstacksdk and glanceclient; a reader lists the stores as anyone may."""
+    admin = stack.new_account("ops", role=Role.ADMIN, operator=True)
+    detail = _call(stack, token(stack, admin), "GET", "/v2/info/stores/detail")
+    assert detail.status_code == 200, detail.text
+    assert detail.json() == {"stores": [{**LOCAL, "type": "file", "properties": {}, "weight": 0}]}
+    assert glance(stack, admin).images.get_stores_info_detail() == detail.json()
+    (store,) = list(connect(stack, admin).image.stores(details=True))
+    assert (store.id, store.is_default, store.properties) == ("local", True, {})
+    reader = stack.new_account("readers", role=Role.READER)
+    assert _call(stack, token(stack, reader), "GET", "/v2/info/stores").json() == {"stores": [LOCAL]}
+    assert _call(stack, token(stack, reader), "GET", "/v2/info/stores/detail").status_code == 403
