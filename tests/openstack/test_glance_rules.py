@@ -325,3 +325,35 @@ def test_an_admin_reads_the_stores_detail_and_a_reader_the_stores(stack: Stack) 
     reader = stack.new_account("readers", role=Role.READER)
     assert _call(stack, token(stack, reader), "GET", "/v2/info/stores").json() == {"stores": [LOCAL]}
     assert _call(stack, token(stack, reader), "GET", "/v2/info/stores/detail").status_code == 403
+
+
+def test_an_import_may_name_only_the_one_store(stack: Stack, owner: tuple[Key, str]) -> None:
+    """Tempest imports with ``all_stores: true`` or the stores it listed; another store is Glance's 409."""
+    tok = owner[1]
+    image = _image(stack, tok)
+    staged = _call(
+        stack,
+        tok,
+        "PUT",
+        f"/v2/images/{image['id']}/stage",
+        content=b"\x03" * 4096,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert staged.status_code == 204, staged.text
+    path = f"/v2/images/{image['id']}/import"
+    direct = {"method": {"name": "glance-direct"}}
+    for body, headers, status in [
+        ({**direct, "stores": ["s3"]}, {}, 409),
+        (direct, {"X-Image-Meta-Store": "fast"}, 409),
+        ({**direct, "all_stores": True, "stores": ["local"]}, {}, 400),
+        ({**direct, "all_stores": "yes"}, {}, 400),
+        ({**direct, "stores": "local"}, {}, 400),
+    ]:
+        response = _call(stack, tok, "POST", path, json=body, headers=headers)
+        assert response.status_code == status, (body, response.text)
+    assert _call(stack, tok, "GET", f"/v2/images/{image['id']}").json()["status"] == "uploading"
+    done = _call(
+        stack, tok, "POST", path, json={**direct, "all_stores": True, "all_stores_must_succeed": False}
+    )
+    assert done.status_code == 202, done.text
+    assert _call(stack, tok, "GET", f"/v2/images/{image['id']}").json()["stores"] == "local"

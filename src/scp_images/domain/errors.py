@@ -26,7 +26,7 @@ Tree::
     │   ├── AdminNeedsOperatorAccount  the admin role on a key of an account not marked operator
     │   ├── ImageDataMissing     an active image whose bytes are gone from the blob store
     │   ├── ImageDataCorrupt     the integrity scrub found an active image's bytes changed
-    │   └── PropertyMissing, PropertyPresent  a v2 patch names an absent / present property
+    │   └── PropertyMissing, PropertyPresent, UnknownStore  a v2 patch or import names what is not there
     ├── UploadInterrupted        408  the upload's body stopped before its end
     ├── PayloadTooLarge          413
     ├── QuotaExceeded            413  an account quota (one code per limit: images, bytes, uploading)
@@ -409,6 +409,12 @@ class PropertyPresent(Conflict):
     code = "virtualserver.image.PropertyPresent"
     template = "Property {name} already present."
     hint = "Replace it instead: with the draft-4 patch form (v2.0), add only creates."
+
+
+class UnknownStore(Conflict):
+    code = "virtualserver.image.UnknownStore"
+    template = "Store {store} is not available on this service."
+    hint = "GET /v2/info/stores names the one store; leave stores out to use it."
 
 
 class ImageDataMissing(Conflict):

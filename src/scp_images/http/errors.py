@@ -242,6 +242,11 @@ TABLE: dict[type[e.DomainError], ErrorSpec] = {
         "속성 {name}이(가) 이미 있습니다.",
         "대신 값을 바꾸십시오(replace). draft-4 패치 형식(v2.0)의 add는 새 속성만 만듭니다.",
     ),
+    e.UnknownStore: ErrorSpec(
+        *_C,
+        "저장소 {store}은(는) 이 서비스에 없습니다.",
+        "GET /v2/info/stores가 하나뿐인 저장소를 알려 줍니다. stores를 빼면 그 저장소를 씁니다.",
+    ),
     e.MemberExists: ErrorSpec(
         *_C,
         "계정 {member_id}은(는) 이미 이미지 {image_id}의 멤버입니다.",

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from scp_images.domain.errors import AdminRequired
+from scp_images.domain.errors import AdminRequired, InvalidRequest, UnknownStore
 from scp_images.http.deps import StoreDescription
 from scp_images.http.openstack.auth import authorize
 from scp_images.http.responses import json_response
@@ -47,3 +47,21 @@ def info_stores_detail(request: Request) -> Response:
     store = call.svc.store
     detail = {**store_entry(store), "type": store.kind, "properties": {}, "weight": 0}
     return json_response({"stores": [detail]})
+
+
+def check_import_stores(body: dict[str, Any], header: str | None, store: StoreDescription) -> None:
+    """An import's ``stores``, ``all_stores`` and ``X-Image-Meta-Store``, checked as Glance checks them
+    (``utils.get_stores_from_request``): only the one store may be named (409 for another)."""
+    for flag in ("all_stores", "all_stores_must_succeed"):
+        if not isinstance(body.get(flag, False), bool):
+            raise InvalidRequest(reason=f"{flag} must be true or false")
+    named = body.get("stores")
+    if body.get("all_stores", False) and (named is not None or header is not None):
+        raise InvalidRequest(reason="all_stores cannot be sent with stores or X-Image-Meta-Store")
+    if named is not None and header is not None:
+        raise InvalidRequest(reason="send stores or X-Image-Meta-Store, not both")
+    if named is not None and (not isinstance(named, list) or not all(isinstance(s, str) for s in named)):
+        raise InvalidRequest(reason="stores must be a list of store ids")
+    for wanted in named if named is not None else [header] if header is not None else []:
+        if wanted != store.id:
+            raise UnknownStore(store=wanted[:80])
