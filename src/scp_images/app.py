@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector, start_http_se
 
 from scp_images.config import ConfigError, Settings
 from scp_images.http.application import build_http_app
-from scp_images.http.deps import EdgeLimits, Services
+from scp_images.http.deps import EdgeLimits, Services, store_description
 from scp_images.http.guard import Guard
 from scp_images.http.metrics import (
     DownloadMetrics,
@@ -392,6 +392,7 @@ def create_app(
             public_urls=tuple(settings.public_urls),
             region=settings.region,
         ),
+        store=store_description(settings.resolved_blob_url()),
         inline_io=not parts.db.is_postgres,
         tokens=TokenService(
             authenticator,

@@ -1,10 +1,12 @@
 """The v2 edge checks image attributes with the table ``/v2/schemas/image`` is rendered from: for every
 attribute, the edge accepts exactly the values the served document allows (judged by ``jsonschema``, the
-validator glanceclient itself runs through warlock), and refuses (403) what the document marks read-only.
+validator glanceclient itself runs through warlock), and refuses (403) what the document marks read-only,
+on create (once the value has the document's type, as Glance) and in a patch of either form.
 
 Known, recorded differences (docs/decisions.md): NUL in a string (the document cannot say it; PostgreSQL
 refuses it), min_ram/min_disk ranges and the tag count (checked by the service, the same on both APIs), and
-``id``/``owner``, which Glance lets an admin set and we refuse to everyone."""
+``id``, which Glance lets a caller choose and we refuse to everyone, and ``owner``, which a caller may
+only send as its own account (Glance's rule for a non-admin)."""
 
 from __future__ import annotations
 
@@ -17,8 +19,8 @@ from hypothesis import strategies as st
 
 from scp_images.domain.errors import Forbidden, InvalidRequest
 from scp_images.domain.properties import check_properties
-from scp_images.http.openstack.attributes import BY_NAME, SETTABLE, checked, split_attributes
-from scp_images.http.openstack.patch import apply_patch
+from scp_images.http.openstack.attributes import BY_NAME, SETTABLE, checked, create_fields
+from scp_images.http.openstack.patch import PatchForm, apply_patch, parse_patch
 from scp_images.http.openstack.schemas import SCHEMAS
 
 DOCUMENT = SCHEMAS["image"]()
@@ -81,10 +83,25 @@ def test_what_the_document_does_not_let_a_caller_set_is_refused(name: str) -> No
     assert settable == (not PROPERTIES[name].get("readOnly") and name not in REFUSED_THOUGH_WRITABLE)
     if settable:
         return
+    value = _WELL_TYPED.get(name, "x")
     with pytest.raises(Forbidden):
-        split_attributes({name: "x"})
-    with pytest.raises(Forbidden):
-        apply_patch({}, [{"op": "replace", "path": f"/{name}", "value": "x"}])
+        create_fields({name: value}, "own-account")
+    for form, operation in (
+        (PatchForm.RFC_6902, {"op": "replace", "path": f"/{name}", "value": value}),
+        (PatchForm.DRAFT_4, {"replace": f"/{name}", "value": value}),
+    ):
+        with pytest.raises(Forbidden):
+            apply_patch({}, parse_patch([operation], form), form)
+
+
+# A value of the document's type for each read-only attribute (a wrong type is a 400 first, as Glance).
+_WELL_TYPED: dict[str, Any] = {
+    "id": "0b1f7a40-2c0e-4f57-9d2b-5c8d3e1a9f00",
+    "status": "active",
+    "size": 1,
+    "virtual_size": 1,
+    "owner": "another-account",
+}
 
 
 def test_the_documents_keep_glances_shape() -> None:
@@ -114,6 +131,7 @@ def test_the_documents_keep_glances_shape() -> None:
         "self": "string",
         "file": "string",
         "schema": "string",
+        "stores": "string",
     }
     assert SCHEMAS["images"]()["properties"]["images"]["items"] == DOCUMENT
     assert PROPERTIES["visibility"]["enum"] == ["private", "shared", "public", "community"]

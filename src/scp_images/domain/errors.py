@@ -12,7 +12,9 @@ Tree::
     ├── Forbidden                403  action not allowed for the key, account mismatch, not the owner
     │   ├── ImportSourceForbidden  this account may not read the import source (no grant, another
     │   │                          account's Object Storage, the blob store's bucket)
-    │   └── ImageDeactivated     the image's bytes are withheld by its owner
+    │   ├── ImageDeactivated     the image's bytes are withheld by its owner
+    │   ├── AdminRequired        a call only an admin key may make (the v2 tasks API, stores detail)
+    │   └── Attribute…, Owner…, LocationsNotShown: v2 names a caller may not write
     ├── InvalidRequest           400  malformed path, query or body; bad API version
     │   ├── UnsupportedApiVersion
     │   ├── DiskImageRejected    the bytes are not a safe qcow2 (reason says why)
@@ -23,7 +25,8 @@ Tree::
     ├── Conflict                 409  wrong status, protected, already a member, lost race
     │   ├── AdminNeedsOperatorAccount  the admin role on a key of an account not marked operator
     │   ├── ImageDataMissing     an active image whose bytes are gone from the blob store
-    │   └── ImageDataCorrupt     the integrity scrub found an active image's bytes changed
+    │   ├── ImageDataCorrupt     the integrity scrub found an active image's bytes changed
+    │   └── PropertyMissing, PropertyPresent, UnknownStore  a v2 patch or import names what is not there
     ├── UploadInterrupted        408  the upload's body stopped before its end
     ├── PayloadTooLarge          413
     ├── QuotaExceeded            413  an account quota (one code per limit: images, bytes, uploading)
@@ -107,6 +110,12 @@ class Forbidden(DomainError):
     hint = "Use a key of an account that may do this, or ask the operator."
 
 
+class AdminRequired(Forbidden):
+    code = "virtualserver.auth.AdminRequired"
+    template = "Only a key with the admin role may use {what}."
+    hint = "Use an admin key of an operator account, or ask the operator."
+
+
 class NotOwner(Forbidden):
     code = "virtualserver.image.NotOwner"
     template = "Only the owner of image {image_id} may do this."
@@ -123,6 +132,49 @@ class ImageDeactivated(Forbidden):
     code = "virtualserver.image.Deactivated"
     template = "Image {image_id} is deactivated: its bytes cannot be downloaded."
     hint = "Ask its owner to reactivate it."
+
+
+class AttributeReadOnly(Forbidden):
+    """An image attribute the service sets (Glance's "read-only" answer on the OpenStack edge)."""
+
+    code = "virtualserver.image.AttributeReadOnly"
+    template = "Attribute '{name}' is read-only."
+    hint = "The service sets it: leave it out of the request."
+
+
+class AttributeReserved(Forbidden):
+    """A name the service keeps for itself: Glance's ``os_glance`` namespace and its internal names."""
+
+    code = "virtualserver.image.AttributeReserved"
+    template = "Attribute '{name}' is reserved."
+    hint = (
+        "Names starting with os_glance, and location, locations, deleted and deleted_at, are the "
+        "service's; use another name."
+    )
+
+
+class AttributeNotRemovable(Forbidden):
+    code = "virtualserver.image.AttributeNotRemovable"
+    template = "Property {name} may not be removed."
+    hint = "Replace its value instead."
+
+
+class OwnerNotYours(Forbidden):
+    code = "virtualserver.image.OwnerNotYours"
+    template = "You are not permitted to create images owned by '{owner}'."
+    hint = "Leave owner out, or send your own project id."
+
+
+class OwnerNotChangeable(Forbidden):
+    code = "virtualserver.image.OwnerNotChangeable"
+    template = "Owner can't be updated by non admin."
+    hint = "Only an admin may give an image to another project; leave owner out of the patch."
+
+
+class LocationsNotShown(Forbidden):
+    code = "virtualserver.image.LocationsNotShown"
+    template = "It's not allowed to {verb} locations if locations are invisible."
+    hint = "This service keeps image data in its own store: upload or import the data instead."
 
 
 class AccountMismatch(Forbidden):
@@ -345,6 +397,24 @@ class ConcurrentUpdate(Conflict):
     code = "virtualserver.image.ConcurrentUpdate"
     template = "Image {image_id} was changed by another request."
     hint = "Send the request again."
+
+
+class PropertyMissing(Conflict):
+    code = "virtualserver.image.PropertyMissing"
+    template = "Property {name} does not exist."
+    hint = "Add it instead of replacing or removing it; show the image to see its properties."
+
+
+class PropertyPresent(Conflict):
+    code = "virtualserver.image.PropertyPresent"
+    template = "Property {name} already present."
+    hint = "Replace it instead: with the draft-4 patch form (v2.0), add only creates."
+
+
+class UnknownStore(Conflict):
+    code = "virtualserver.image.UnknownStore"
+    template = "Store {store} is not available on this service."
+    hint = "GET /v2/info/stores names the one store; leave stores out to use it."
 
 
 class ImageDataMissing(Conflict):

@@ -34,6 +34,23 @@ class EdgeLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreDescription:
+    """The one blob store, as the OpenStack edge names it (``/v2/info/stores``, an image's ``stores``):
+    ``local`` for the filesystem store, ``s3`` for S3; ``kind`` is glance_store's name for its type."""
+
+    id: str = "local"
+    kind: str = "file"
+    description: str = "Image data on this service's filesystem store"
+
+
+def store_description(blob_url: str) -> StoreDescription:
+    """What a blob store URL (``file:///…``, ``s3://bucket/…``) is called on the OpenStack edge."""
+    if blob_url.startswith("s3://"):
+        return StoreDescription("s3", "s3", "Image data in this service's S3 bucket")
+    return StoreDescription()
+
+
+@dataclass(frozen=True, slots=True)
 class Services:
     guard: Guard
     images: ImageService
@@ -44,6 +61,7 @@ class Services:
     source_grants: SourceGrants
     audit: AuditTrail
     limits: EdgeLimits = EdgeLimits()
+    store: StoreDescription = StoreDescription()
     tokens: TokenService | None = None  # the OpenStack edge's Keystone tokens
     # SQLite answers in microseconds from a local file: calling it on the event loop beats a thread hop.
     # A networked database may hang, so its calls go to the thread pool and the loop stays responsive.

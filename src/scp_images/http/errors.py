@@ -56,6 +56,11 @@ TABLE: dict[type[e.DomainError], ErrorSpec] = {
         "{action} 작업을 수행할 권한이 없습니다.",
         "이 작업을 할 수 있는 계정의 키를 쓰거나 운영자에게 문의하십시오.",
     ),
+    e.AdminRequired: ErrorSpec(
+        *_F,
+        "admin 역할의 키만 {what}을(를) 쓸 수 있습니다.",
+        "운영자 계정의 admin 키를 쓰거나 운영자에게 문의하십시오.",
+    ),
     e.NotOwner: ErrorSpec(
         *_F, "이미지 {image_id}의 소유자만 이 작업을 할 수 있습니다.", "이미지 소유자 계정의 키를 쓰십시오."
     ),
@@ -68,6 +73,33 @@ TABLE: dict[type[e.DomainError], ErrorSpec] = {
         *_F,
         "이미지 {image_id}은(는) 비활성화되어 있어 내려받을 수 없습니다.",
         "소유자에게 다시 활성화해 달라고 요청하십시오.",
+    ),
+    e.AttributeReadOnly: ErrorSpec(
+        *_F, "속성 '{name}'은(는) 읽기 전용입니다.", "서비스가 정하는 값입니다. 요청에서 빼십시오."
+    ),
+    e.AttributeReserved: ErrorSpec(
+        *_F,
+        "속성 '{name}'은(는) 예약되어 있습니다.",
+        "os_glance로 시작하는 이름과 location, locations, deleted, deleted_at은 서비스가 씁니다. 다른 이름을 "
+        "쓰십시오.",
+    ),
+    e.AttributeNotRemovable: ErrorSpec(
+        *_F, "속성 {name}은(는) 제거할 수 없습니다.", "제거하는 대신 값을 바꾸십시오(replace)."
+    ),
+    e.OwnerNotYours: ErrorSpec(
+        *_F,
+        "'{owner}' 소유의 이미지를 만들 권한이 없습니다.",
+        "owner를 빼거나 자신의 프로젝트 ID를 보내십시오.",
+    ),
+    e.OwnerNotChangeable: ErrorSpec(
+        *_F,
+        "관리자가 아니면 이미지의 소유자를 바꿀 수 없습니다.",
+        "다른 프로젝트에 이미지를 넘기는 일은 관리자만 할 수 있습니다. 패치에서 owner를 빼십시오.",
+    ),
+    e.LocationsNotShown: ErrorSpec(
+        *_F,
+        "이 서비스는 이미지 위치(locations)를 보여 주지 않으므로 locations를 {verb}할 수 없습니다.",
+        "이미지 데이터는 서비스의 저장소에 있습니다. 데이터를 업로드하거나 가져오십시오.",
     ),
     e.AccountMismatch: ErrorSpec(
         *_F,
@@ -199,6 +231,21 @@ TABLE: dict[type[e.DomainError], ErrorSpec] = {
         *_C,
         "이미지 {image_id}의 공개 범위가 {visibility}입니다. 공유(shared) 이미지만 멤버를 가질 수 있습니다.",
         "먼저 공유하십시오: scp-images image share {image_id}.",
+    ),
+    e.PropertyMissing: ErrorSpec(
+        *_C,
+        "속성 {name}이(가) 없습니다.",
+        "바꾸거나 제거하는 대신 추가하십시오(add). 이미지를 조회하면 속성이 보입니다.",
+    ),
+    e.PropertyPresent: ErrorSpec(
+        *_C,
+        "속성 {name}이(가) 이미 있습니다.",
+        "대신 값을 바꾸십시오(replace). draft-4 패치 형식(v2.0)의 add는 새 속성만 만듭니다.",
+    ),
+    e.UnknownStore: ErrorSpec(
+        *_C,
+        "저장소 {store}은(는) 이 서비스에 없습니다.",
+        "GET /v2/info/stores가 하나뿐인 저장소를 알려 줍니다. stores를 빼면 그 저장소를 씁니다.",
     ),
     e.MemberExists: ErrorSpec(
         *_C,

@@ -59,7 +59,7 @@ def media_type(content_type: str) -> str:
 def json_document(
     raw: RawBody,
     limit: int,
-    check_media: Callable[[str | None], None] | None = None,
+    check_media: Callable[[str | None], object] | None = None,
     *,
     empty_is_none: bool = True,
 ) -> Any:

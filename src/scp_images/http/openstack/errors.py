@@ -37,10 +37,11 @@ _TITLES = {
 class UnsupportedMedia(Exception):
     """415: raised by a route for a body of another media type (the domain has no notion of media types)."""
 
-    def __init__(self, media: str, wanted: str) -> None:
+    def __init__(self, media: str, wanted: tuple[str, ...], *, accept_patch: bool = False) -> None:
         super().__init__(media)
         self.media = media
         self.wanted = wanted
+        self.accept_patch = accept_patch  # a PATCH: name the media types in Accept-Patch (RFC 5789)
 
 
 def openstack_error(status: int, title: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -81,8 +82,10 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
 
 async def _on_unsupported_media(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UnsupportedMedia)
-    message = f"Content-Type {exc.media[:60]!r} is not {exc.wanted}"
-    return openstack_error(415, "Unsupported Media Type", message)
+    wanted = ", ".join(exc.wanted)
+    message = f"Content-Type {exc.media[:60]!r} is not supported here; send one of: {wanted}"
+    headers = {"Accept-Patch": wanted} if exc.accept_patch else None
+    return openstack_error(415, "Unsupported Media Type", message, headers)
 
 
 def method_not_allowed(request: Request, allowed: str) -> Response:

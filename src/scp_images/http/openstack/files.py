@@ -17,6 +17,7 @@ from scp_images.domain.image import ImageStatus
 from scp_images.domain.principal import Action
 from scp_images.http.openstack.audit import audited
 from scp_images.http.openstack.auth import TokenCall, authorize
+from scp_images.http.openstack.discovery import check_import_stores
 from scp_images.http.openstack.errors import UnsupportedMedia
 from scp_images.http.openstack.images import image_id, json_body
 from scp_images.http.request_body import RawBody, media_type, raw_body
@@ -46,7 +47,7 @@ async def _receive(request: Request, image: str, target: ImageStatus) -> Respons
     def authorized() -> TokenCall:
         call = authorize(request, Action.IMPORT_IMAGE)
         if _media(request) != _OCTET_STREAM:
-            raise UnsupportedMedia(_media(request), _OCTET_STREAM)
+            raise UnsupportedMedia(_media(request), (_OCTET_STREAM,))
         return call
 
     audit = audited(request, AuditAction.IMAGE_UPLOAD, 204, image_id=image)
@@ -82,7 +83,9 @@ def _method(body: Any) -> tuple[str, str | None]:
 def import_image(request: Request, image: str, raw: RawBody = Depends(raw_body)) -> Response:
     with audited(request, AuditAction.IMAGE_IMPORT, 202, image_id=image) as audit:
         call = authorize(request, Action.IMPORT_IMAGE)
-        _, uri = _method(json_body(raw, call.svc.limits.max_body_bytes))
+        body = json_body(raw, call.svc.limits.max_body_bytes)
+        _, uri = _method(body)
+        check_import_stores(body, request.headers.get("x-image-meta-store"), call.svc.store)
         if uri is not None:
             call.svc.images.start_import(call.principal, image_id(image), uri, audit.context(call))
         else:

@@ -17,11 +17,12 @@ from scp_images.domain.principal import Action
 from scp_images.http.audit import AuditedCall
 from scp_images.http.deps import Services, services
 from scp_images.http.list_query import glance_list_query
-from scp_images.http.openstack.attributes import document, split_attributes
+from scp_images.http.openstack.attributes import create_fields, document, split_attributes
 from scp_images.http.openstack.audit import audited
 from scp_images.http.openstack.auth import authorize
+from scp_images.http.openstack.discovery import IMPORT_METHODS
 from scp_images.http.openstack.errors import UnsupportedMedia
-from scp_images.http.openstack.patch import PATCH_MEDIA_TYPE, apply_patch
+from scp_images.http.openstack.patch import PATCH_MEDIA_TYPES, PatchForm, apply_patch, parse_patch
 from scp_images.http.openstack.schemas import SCHEMAS
 from scp_images.http.openstack.views import image_v2
 from scp_images.http.public_url import public_base_url
@@ -30,10 +31,10 @@ from scp_images.http.responses import empty_response, json_response
 
 router = APIRouter()
 
-IMPORT_METHODS = ("glance-direct", "web-download")
 IMPORT_HEADERS = {"OpenStack-image-import-methods": ",".join(IMPORT_METHODS)}
-# Glance's minor versions; clients take the highest 2.x they know.
-_MINORS = range(17, -1, -1)
+# Glance's minor versions, as a Glance with stores and without an image cache lists them (2.14 and 2.16
+# are the cache API's); clients take the highest 2.x they know.
+_MINORS = tuple(minor for minor in range(17, -1, -1) if minor not in (14, 16))
 
 
 def image_id(value: str) -> str:
@@ -84,13 +85,6 @@ def schema(request: Request, name: str) -> Response:
     return json_response(SCHEMAS[name]())
 
 
-@router.get("/v2/info/import")
-def info_import(request: Request) -> Response:
-    authorize(request, None)
-    methods = {"description": "Import methods available.", "type": "array", "value": list(IMPORT_METHODS)}
-    return json_response({"import-methods": methods})
-
-
 def _page_links(request: Request, images: list[Image], limit: int) -> dict[str, str]:
     """Relative ``/v2/…`` links (both clients build on them); ``next`` only after a full page."""
     kept = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
@@ -115,7 +109,8 @@ def _list_images(request: Request) -> Response:
     call = authorize(request, Action.LIST_IMAGES)
     query = glance_list_query(request.query_params)
     images = call.svc.images.list_visible(call.principal, query)
-    body: dict[str, Any] = {"images": [image_v2(i) for i in images], "schema": "/v2/schemas/images"}
+    store = call.svc.store.id
+    body: dict[str, Any] = {"images": [image_v2(i, store) for i in images], "schema": "/v2/schemas/images"}
     body.update(_page_links(request, images, query.limit))
     return json_response(body)
 
@@ -132,7 +127,7 @@ async def read_one(svc: Services, request: Request, image_id: str) -> Response:
 
 def _show_image(request: Request, image_id: str) -> Response:
     call = authorize(request, Action.SHOW_IMAGE)
-    return json_response(image_v2(call.svc.images.show(call.principal, _id(image_id))))
+    return json_response(image_v2(call.svc.images.show(call.principal, _id(image_id)), call.svc.store.id))
 
 
 def json_body(raw: RawBody, limit: int, media_types: tuple[str, ...] = ("application/json",)) -> Any:
@@ -141,9 +136,19 @@ def json_body(raw: RawBody, limit: int, media_types: tuple[str, ...] = ("applica
     def check_media(content_type: str | None) -> None:
         media = media_type(content_type or media_types[0])
         if media not in media_types:
-            raise UnsupportedMedia(media, media_types[0])
+            raise UnsupportedMedia(media, media_types)
 
     return json_document(raw, limit, check_media)
+
+
+def patch_form(content_type: str | None) -> PatchForm:
+    """The patch's form by its media type (none sent: RFC 6902's); any other is a 415 whose
+    ``Accept-Patch`` names both, as Glance's."""
+    media = media_type(content_type or PatchForm.RFC_6902.value)
+    try:
+        return PatchForm(media)
+    except ValueError:
+        raise UnsupportedMedia(media, PATCH_MEDIA_TYPES, accept_patch=True) from None
 
 
 @router.post("/v2/images")
@@ -151,15 +156,16 @@ def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response
     with audited(request, AuditAction.IMAGE_CREATE, 201) as audit:
         call = authorize(request, Action.CREATE_IMAGE)
         data = json_body(raw, call.svc.limits.max_body_bytes)
-        image = call.svc.images.create(call.principal, _new_image(data), audit.context(call))
+        spec = _new_image(data, call.principal.account_id)
+        image = call.svc.images.create(call.principal, spec, audit.context(call))
     headers = {**IMPORT_HEADERS, "Location": f"{public_base_url(request)}/image/v2/images/{image.id}"}
-    return json_response(image_v2(image), 201, headers)
+    return json_response(image_v2(image, call.svc.store.id), 201, headers)
 
 
-def _new_image(data: Any) -> ImageSpec:
+def _new_image(data: Any, account_id: str) -> ImageSpec:
     if not isinstance(data, dict):
         raise InvalidRequest(reason="the body must be a JSON object")
-    fields, extras = split_attributes(data)
+    fields, extras = create_fields(data, account_id)
     return ImageSpec(
         name=fields.get("name") or "",
         os_distro=fields.get("os_distro"),
@@ -197,15 +203,17 @@ def patch_image(request: Request, image_id: str, raw: RawBody = Depends(raw_body
 
 def update_image(request: Request, image_id: str, raw: RawBody, audit: AuditedCall) -> Response:
     call = authorize(request, Action.SET_IMAGE)
-    operations = json_body(raw, call.svc.limits.max_body_bytes, (PATCH_MEDIA_TYPE,))
+    body = json_document(raw, call.svc.limits.max_body_bytes, patch_form)
+    form = patch_form(raw.content_type)
+    changes = parse_patch(body, form)
     # The patch applies to the image as it is under the row lock (owner only, even if empty).
     updated = call.svc.images.modify(
         call.principal,
         _id(image_id),
-        lambda image: _changes(image, apply_patch(document(image), operations)),
+        lambda image: _changes(image, apply_patch(document(image), changes, form)),
         audit.context(call),
     )
-    return json_response(image_v2(updated))
+    return json_response(image_v2(updated, call.svc.store.id))
 
 
 @router.delete("/v2/images/{image_id}")

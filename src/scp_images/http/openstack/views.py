@@ -10,12 +10,17 @@ from scp_images.http.schemas import rfc3339
 
 # The SCP statuses have Glance's names already; ``importing`` covers Glance's saving and importing.
 _STATUS = {status: status.value for status in ImageStatus}
+# The statuses whose data sits in the store (Glance shows ``stores`` on an image with locations).
+_STORED = frozenset({ImageStatus.ACTIVE, ImageStatus.DEACTIVATED})
 
 
-def image_v2(image: Image) -> dict[str, Any]:
+def image_v2(image: Image, store_id: str) -> dict[str, Any]:
+    """The image as Glance shows it; ``stores`` names ``store_id`` once its data is stored."""
     body: dict[str, Any] = dict(image.properties)
     if image.os_distro is not None:
         body["os_distro"] = image.os_distro
+    if image.status in _STORED:
+        body["stores"] = store_id
     body.update(
         id=image.id,
         name=image.name or None,  # stored "" for a nameless image (the SCP API's clients need a string)
