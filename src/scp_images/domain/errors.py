@@ -130,6 +130,12 @@ class AccountMismatch(Forbidden):
     hint = "Send the key's own account id in Scp-AccountId (--account-id), or leave it out."
 
 
+class MetadefAdminOnly(Forbidden):
+    code = "virtualserver.metadef.AdminOnly"
+    template = "Only an admin may create, change or delete metadata definitions."
+    hint = "Use a key with the admin role, or ask the operator."
+
+
 class ImportSourceForbidden(Forbidden):
     """Decided from the URL and the account's grants alone, so the text never depends on whether the
     object exists; the blob store's bucket gets the same text as any ungranted bucket."""
@@ -281,6 +287,12 @@ class ServerNotFound(NotFound):
     hint = "Check the server id."
 
 
+class MetadefNotFound(NotFound):
+    code = "virtualserver.metadef.NotFound"
+    template = "The metadata definition {kind} {name!r} could not be found."
+    hint = "See what exists with GET /v2/metadefs/namespaces and the namespace's own lists."
+
+
 class AccessKeyNotFound(NotFound):
     code = "virtualserver.auth.AccessKeyNotFound"
     template = "Access key {access_key} could not be found."
@@ -339,6 +351,26 @@ class ImageDataCorrupt(Conflict):
     code = "virtualserver.image.DataCorrupt"
     template = "The data of image {image_id} failed its integrity check (it no longer matches its checksums)."
     hint = "Ask the operator to restore it."
+
+
+class MetadefExists(Conflict):
+    code = "virtualserver.metadef.Exists"
+    template = "The metadata definition {kind} {name!r} exists already."
+    hint = "Choose another name, or change the existing one with PUT."
+
+
+class MetadefProtected(Conflict):
+    """403 on the OpenStack edge, as Glance answers."""
+
+    code = "virtualserver.metadef.Protected"
+    template = "Namespace {namespace!r} is protected: its definitions cannot be deleted."
+    hint = "Set protected to false with PUT /v2/metadefs/namespaces/{namespace} first."
+
+
+class MetadefLimitReached(DomainError):
+    code = "virtualserver.metadef.LimitReached"
+    template = "There can be at most {limit} metadata definition {kind} {where}."
+    hint = "Delete some you no longer need first."
 
 
 class PayloadTooLarge(DomainError):
