@@ -12,20 +12,24 @@ Tree::
     ├── Forbidden                403  action not allowed for the key, account mismatch, not the owner
     │   ├── ImportSourceForbidden  this account may not read the import source (no grant, another
     │   │                          account's Object Storage, the blob store's bucket)
-    │   └── ImageDeactivated     the image's bytes are withheld by its owner
+    │   ├── ImageDeactivated     the image's bytes are withheld by its owner
+    │   └── MetadefAdminOnly     metadata definitions are changed by admins only
     ├── InvalidRequest           400  malformed path, query or body; bad API version
     │   ├── UnsupportedApiVersion
     │   ├── DiskImageRejected    the bytes are not a safe qcow2 (reason says why)
     │   ├── RestoreMismatch      an operator's restore file is not the image's bytes
     │   ├── ImportSourceRejected the import URL is malformed, unsupported or cannot be read
     │   └── InvalidSourceGrant   an operator's source grant is malformed or names the blob store
-    ├── NotFound                 404  image, member, account, import, server, source grant
+    ├── NotFound                 404  image, member, account, import, server, source grant, metadef
     ├── Conflict                 409  wrong status, protected, already a member, lost race
+    │   ├── MetadefExists        a metadata definition of that name exists
+    │   ├── MetadefProtected     a protected namespace's definitions (403 on the v2 edge)
     │   ├── ImageDataMissing     an active image whose bytes are gone from the blob store
     │   └── ImageDataCorrupt     the integrity scrub found an active image's bytes changed
     ├── UploadInterrupted        408  the upload's body stopped before its end
     ├── PayloadTooLarge          413
     ├── QuotaExceeded            413  an account quota (one code per limit: images, bytes, uploading)
+    ├── MetadefLimitReached      413  a bound on the number of metadata definitions
     ├── RateLimited              429
     └── Unavailable              503  database or blob store down
 """
