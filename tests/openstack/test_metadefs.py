@@ -8,11 +8,12 @@ import dataclasses
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
 from scp_images.domain.principal import Role
 from scp_images.services.access.tokens import TokenService
-from tests.openstack.conftest import connect, token
+from tests.openstack.conftest import connect, glance, token
 from tests.support.stack import Key, Stack
 
 NS = "/image/v2/metadefs/namespaces"
@@ -96,7 +97,6 @@ def test_the_schemas_are_served_with_glances_names(as_alpha: Caller, path: str, 
 
 
 def test_the_schemas_validate_what_the_service_answers(as_admin: Caller) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     body = {
         "namespace": "schema-check",
         "description": "d",
@@ -395,3 +395,20 @@ def test_openstacksdk_reads_and_writes_metadefs(stack: Stack, admin: Key) -> Non
     assert [t.name for t in conn.image.metadef_resource_types()] == ["OS::Glance::Image"]
     conn.image.delete_metadef_namespace("sdk-ns")
     assert "sdk-ns" not in [n.namespace for n in conn.image.metadef_namespaces()]
+
+
+def test_glanceclient_validates_against_the_schemas_and_works(stack: Stack, admin: Key) -> None:
+    client = glance(stack, admin)
+    created = client.metadefs_namespace.create(namespace="gc-ns", visibility="public", protected=False)
+    assert created["namespace"] == "gc-ns"
+    client.metadefs_property.create("gc-ns", name="gc-prop", title="P", type="string")
+    client.metadefs_object.create("gc-ns", name="gc-obj")
+    assert len(list(client.metadefs_tag.create_multiple("gc-ns", tags=["a", "b"]))) == 2
+    client.metadefs_resource_type.associate("gc-ns", name="OS::Glance::Image", prefix="gc_")
+    shown = client.metadefs_namespace.get("gc-ns", resource_type="OS::Glance::Image")
+    assert set(shown["properties"]) == {"gc_gc-prop"}
+    assert [n["namespace"] for n in client.metadefs_namespace.list()] == ["gc-ns"]
+    assert [t["name"] for t in client.metadefs_resource_type.list()] == ["OS::Glance::Image"]
+    assert sorted(t["name"] for t in client.metadefs_tag.list("gc-ns")) == ["a", "b"]
+    client.metadefs_namespace.delete("gc-ns")
+    assert list(client.metadefs_namespace.list()) == []

@@ -155,6 +155,8 @@ def test_renames_and_replacements(metadefs: MetadefService) -> None:
     with pytest.raises(MetadefNotFound):
         metadefs.show_tag(ADMIN, "ns", "old")
     metadefs.create_property(ADMIN, "ns", PropertyDefinition("p", {"title": "P", "type": "string"}))
+    with pytest.raises(MetadefExists, match="property 'p'"):
+        metadefs.create_property(ADMIN, "ns", PropertyDefinition("p", {"title": "P", "type": "string"}))
     replaced = metadefs.replace_property(
         ADMIN, "ns", "p", PropertyDefinition("p2", {"title": "Q", "type": "integer"})
     )

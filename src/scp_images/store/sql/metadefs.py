@@ -34,6 +34,7 @@ from scp_images.store.sql.tables import (
 )
 
 _CHILDREN = {"objects": metadef_objects, "properties": metadef_properties, "tags": metadef_tags}
+_SINGULAR = {"objects": "object", "properties": "property", "tags": "tag"}
 
 
 def _namespace(row: Any) -> Namespace:
@@ -148,14 +149,14 @@ class SqlMetadefRecords:
 
     def _insert(self, kind: str, namespace_id: int, name: str, values: dict[str, Any], at: datetime) -> None:
         row = {"namespace_id": namespace_id, "name": name, "created_at": at, "updated_at": at, **values}
-        with integrity_as(MetadefExists(kind=kind.rstrip("s"), name=name)):
+        with integrity_as(MetadefExists(kind=_SINGULAR[kind], name=name)):
             self._conn.execute(insert(_CHILDREN[kind]).values(**row))
 
     def _replace(
         self, kind: str, namespace_id: int, name: str, new_name: str, values: dict[str, Any], at: datetime
     ) -> bool:
         table = _CHILDREN[kind]
-        with integrity_as(MetadefExists(kind=kind.rstrip("s"), name=new_name)):
+        with integrity_as(MetadefExists(kind=_SINGULAR[kind], name=new_name)):
             result = self._conn.execute(
                 update(table)
                 .where(table.c.namespace_id == namespace_id, table.c.name == name)
