@@ -4,7 +4,6 @@ the cascade of a namespace's definitions."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import httpx
@@ -12,7 +11,6 @@ import jsonschema
 import pytest
 
 from scp_images.domain.principal import Role
-from scp_images.services.access.tokens import TokenService
 from tests.openstack.conftest import connect, glance, token
 from tests.support.stack import Key, Stack
 
@@ -20,17 +18,9 @@ NS = "/image/v2/metadefs/namespaces"
 
 
 @pytest.fixture
-def admin(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Key:
-    """A key the token check sees as an admin (until keys carry roles, the seam is the check itself)."""
-    key = stack.new_account("operators")
-    original = TokenService.principal
-
-    def principal(self: TokenService, value: str) -> Any:
-        found = original(self, value)
-        return dataclasses.replace(found, role=Role.ADMIN) if found.access_key == key.access_key else found
-
-    monkeypatch.setattr(TokenService, "principal", principal)
-    return key
+def admin(stack: Stack) -> Key:
+    """A key with the admin role, of an operator account."""
+    return stack.new_account("operators", role=Role.ADMIN, operator=True)
 
 
 class Caller:

@@ -24,6 +24,7 @@ Tree::
     ├── Conflict                 409  wrong status, protected, already a member, lost race
     │   ├── MetadefExists        a metadata definition of that name exists
     │   ├── MetadefProtected     a protected namespace's definitions (403 on the v2 edge)
+    │   ├── AdminNeedsOperatorAccount  the admin role on a key of an account not marked operator
     │   ├── ImageDataMissing     an active image whose bytes are gone from the blob store
     │   └── ImageDataCorrupt     the integrity scrub found an active image's bytes changed
     ├── UploadInterrupted        408  the upload's body stopped before its end
@@ -307,6 +308,29 @@ class Conflict(DomainError):
     code = "virtualserver.Conflict"
     template = "The request conflicts with the current state: {reason}."
     hint = "Check the current state and try again."
+
+
+class AdminNeedsOperatorAccount(Conflict):
+    """The operator's own commands raise it: only an operator account's keys may hold ``admin``."""
+
+    code = "virtualserver.account.NotOperator"
+    template = (
+        "Account {account_id} is not an operator account: only keys of an operator account may hold "
+        "the admin role."
+    )
+    hint = (
+        "Mark the account first ('scp-images admin account set {account_id} --operator'), "
+        "or give the key the member or reader role."
+    )
+
+
+class OperatorAccountHasAdmins(Conflict):
+    code = "virtualserver.account.HasAdminKeys"
+    template = "Account {account_id} still has keys with the admin role: {keys}."
+    hint = (
+        "Give them another role first ('scp-images admin key set KEY --role member') or delete them, "
+        "then unmark the account."
+    )
 
 
 class InvalidImageStatus(Conflict):
