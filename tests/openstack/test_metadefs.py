@@ -402,3 +402,34 @@ def test_glanceclient_validates_against_the_schemas_and_works(stack: Stack, admi
     assert sorted(t["name"] for t in client.metadefs_tag.list("gc-ns")) == ["a", "b"]
     client.metadefs_namespace.delete("gc-ns")
     assert list(client.metadefs_namespace.list()) == []
+
+
+def test_a_reader_reads_and_changes_nothing(stack: Stack, as_admin: Caller) -> None:
+    _created(as_admin("POST", NS, {"namespace": "readable", "visibility": "public"}))
+    reader = Caller(stack, stack.new_account("readers", role=Role.READER))
+    assert reader("GET", f"{NS}/readable").status_code == 200
+    assert reader("GET", "/image/v2/schemas/metadefs/namespace").status_code == 200
+    assert reader("POST", f"{NS}/readable/tags/t").status_code == 403
+    assert reader("DELETE", f"{NS}/readable").status_code == 403
+
+
+def test_each_change_is_in_the_audit_trail(stack: Stack, as_admin: Caller, as_alpha: Caller) -> None:
+    from sqlalchemy import select
+
+    from scp_images.store.sql import tables
+
+    _created(as_admin("POST", NS, {"namespace": "audited"}))
+    _created(as_admin("POST", f"{NS}/audited/objects", {"name": "o"}))
+    assert as_admin("DELETE", f"{NS}/audited/objects/o").status_code == 204
+    assert as_alpha("POST", NS, {"namespace": "refused"}).status_code == 403
+    records = tables.audit_records
+    query = select(records.c.action, records.c.detail, records.c.access_key, records.c.status).where(
+        records.c.action.like("metadef.%")
+    )
+    with stack.components.db.read() as conn:
+        rows = {(r.action, r.detail, r.access_key, r.status) for r in conn.execute(query)}
+    admin_key = as_admin.key.access_key
+    assert any(r[:3] == ("metadef.create", "audited", admin_key) for r in rows)
+    assert any(r[:3] == ("metadef.create", "audited/objects/o", admin_key) for r in rows)
+    assert any(r[:3] == ("metadef.delete", "audited/objects/o", admin_key) for r in rows)
+    assert any(r[0] == "metadef.create" and r[2] == as_alpha.key.access_key and r[3] == 403 for r in rows)
