@@ -217,7 +217,7 @@ _keys = st.sampled_from(
 )
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(_keys, _json, max_size=6))
 def test_any_document_is_parsed_or_refused_with_a_domain_error(document: dict[str, Any]) -> None:
     for parse in (parse_namespace, parse_property):
