@@ -44,6 +44,7 @@ from scp_images.services.data.restore import RestoreService
 from scp_images.services.health import HealthService
 from scp_images.services.images import ImageService
 from scp_images.services.members import MemberService
+from scp_images.services.metadefs import MetadefService
 from scp_images.services.observer import DownloadObserver, ImportObserver, NoDownloadObserver, NoObserver
 from scp_images.services.quotas import QuotaService
 from scp_images.services.upkeep.background import BackgroundThread, BackgroundWork
@@ -139,6 +140,7 @@ class Components:
     runner: ImportRunner
     images: ImageService
     members: MemberService
+    metadefs: MetadefService
     links: DownloadLinkService
     scrubber: Scrubber
     restore: RestoreService
@@ -273,6 +275,7 @@ def _wire(
         runner=runner,
         images=images,
         members=MemberService(db, clock),
+        metadefs=MetadefService(db, clock),
         links=DownloadLinkService(db, images, clock, secrets=secrets),
         scrubber=scrubber,
         restore=RestoreService(db, blobs, clock),
@@ -381,6 +384,7 @@ def create_app(
         images=parts.images,
         ingest=parts.ingest,
         members=parts.members,
+        metadefs=parts.metadefs,
         source_grants=parts.source_grants,
         audit=parts.audit,
         links=parts.links,

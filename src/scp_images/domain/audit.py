@@ -56,6 +56,9 @@ class AuditAction(StrEnum):
     IMPORT_KILL = "import.kill"  # a worker ended an import killed
     IMPORT_REQUEUE = "import.requeue"  # a worker handed an import back (queued image, or pending job)
     AUDIT_SWEEP = "audit.sweep"  # the retention sweep removed older records
+    METADEF_CREATE = "metadef.create"  # an admin's metadata definitions (detail: namespace/kind/name)
+    METADEF_UPDATE = "metadef.update"
+    METADEF_DELETE = "metadef.delete"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ Tree::
     │   │                          account's Object Storage, the blob store's bucket)
     │   ├── ImageDeactivated     the image's bytes are withheld by its owner
     │   ├── AdminRequired        a call only an admin key may make (the v2 tasks API, stores detail)
+    │   ├── MetadefAdminOnly     metadata definitions are changed by admins only
     │   └── Attribute…, Owner…, LocationsNotShown: v2 names a caller may not write
     ├── InvalidRequest           400  malformed path, query or body; bad API version
     │   ├── UnsupportedApiVersion
@@ -21,8 +22,10 @@ Tree::
     │   ├── RestoreMismatch      an operator's restore file is not the image's bytes
     │   ├── ImportSourceRejected the import URL is malformed, unsupported or cannot be read
     │   └── InvalidSourceGrant   an operator's source grant is malformed or names the blob store
-    ├── NotFound                 404  image, member, account, import, server, source grant
+    ├── NotFound                 404  image, member, account, import, server, source grant, metadef
     ├── Conflict                 409  wrong status, protected, already a member, lost race
+    │   ├── MetadefExists        a metadata definition of that name exists
+    │   ├── MetadefProtected     a protected namespace's definitions (403 on the v2 edge)
     │   ├── AdminNeedsOperatorAccount  the admin role on a key of an account not marked operator
     │   ├── ImageDataMissing     an active image whose bytes are gone from the blob store
     │   ├── ImageDataCorrupt     the integrity scrub found an active image's bytes changed
@@ -30,6 +33,7 @@ Tree::
     ├── UploadInterrupted        408  the upload's body stopped before its end
     ├── PayloadTooLarge          413
     ├── QuotaExceeded            413  an account quota (one code per limit: images, bytes, uploading)
+    ├── MetadefLimitReached      413  a bound on the number of metadata definitions
     ├── RateLimited              429
     └── Unavailable              503  database or blob store down
 """
@@ -183,6 +187,12 @@ class AccountMismatch(Forbidden):
     hint = "Send the key's own account id in Scp-AccountId (--account-id), or leave it out."
 
 
+class MetadefAdminOnly(Forbidden):
+    code = "virtualserver.metadef.AdminOnly"
+    template = "Only an admin may create, change or delete metadata definitions."
+    hint = "Use a key with the admin role, or ask the operator."
+
+
 class ImportSourceForbidden(Forbidden):
     """Decided from the URL and the account's grants alone, so the text never depends on whether the
     object exists; the blob store's bucket gets the same text as any ungranted bucket."""
@@ -334,6 +344,12 @@ class ServerNotFound(NotFound):
     hint = "Check the server id."
 
 
+class MetadefNotFound(NotFound):
+    code = "virtualserver.metadef.NotFound"
+    template = "The metadata definition {kind} {name!r} could not be found."
+    hint = "See what exists with GET /v2/metadefs/namespaces and the namespace's own lists."
+
+
 class AccessKeyNotFound(NotFound):
     code = "virtualserver.auth.AccessKeyNotFound"
     template = "Access key {access_key} could not be found."
@@ -433,6 +449,26 @@ class ImageDataCorrupt(Conflict):
     code = "virtualserver.image.DataCorrupt"
     template = "The data of image {image_id} failed its integrity check (it no longer matches its checksums)."
     hint = "Ask the operator to restore it."
+
+
+class MetadefExists(Conflict):
+    code = "virtualserver.metadef.Exists"
+    template = "The metadata definition {kind} {name!r} exists already."
+    hint = "Choose another name, or change the existing one with PUT."
+
+
+class MetadefProtected(Conflict):
+    """403 on the OpenStack edge, as Glance answers."""
+
+    code = "virtualserver.metadef.Protected"
+    template = "Namespace {namespace!r} is protected: its definitions cannot be deleted."
+    hint = "Set protected to false with PUT /v2/metadefs/namespaces/{namespace} first."
+
+
+class MetadefLimitReached(DomainError):
+    code = "virtualserver.metadef.LimitReached"
+    template = "There can be at most {limit} metadata definition {kind} {where}."
+    hint = "Delete some you no longer need first."
 
 
 class PayloadTooLarge(DomainError):

@@ -18,6 +18,7 @@ from scp_images.services.data.download_links import DownloadLinkService
 from scp_images.services.data.ingest import IngestService
 from scp_images.services.images import ImageService
 from scp_images.services.members import MemberService
+from scp_images.services.metadefs import MetadefService
 
 T = TypeVar("T")
 
@@ -56,6 +57,7 @@ class Services:
     images: ImageService
     ingest: IngestService
     members: MemberService
+    metadefs: MetadefService
     links: DownloadLinkService
     transfers: TransferSlots
     source_grants: SourceGrants

@@ -106,6 +106,11 @@ TABLE: dict[type[e.DomainError], ErrorSpec] = {
         "Scp-AccountId {account_id}이(가) 액세스 키의 계정과 일치하지 않습니다.",
         "Scp-AccountId(--account-id)에 키의 계정 ID를 보내거나 빼십시오.",
     ),
+    e.MetadefAdminOnly: ErrorSpec(
+        *_F,
+        "관리자만 메타데이터 정의를 만들고, 바꾸고, 지울 수 있습니다.",
+        "admin 역할의 키를 쓰거나 운영자에게 문의하십시오.",
+    ),
     e.ImportSourceForbidden: ErrorSpec(
         *_F,
         "이 계정은 {location}을(를) 가져올 수 없습니다: 이 계정의 가져오기 소스 권한 중 이를 포함하는 것이 "
@@ -197,6 +202,11 @@ TABLE: dict[type[e.DomainError], ErrorSpec] = {
         "'scp-images admin source list'로 권한 목록을 확인하십시오.",
     ),
     e.ServerNotFound: ErrorSpec(*_N, "서버 {server_id}을(를) 찾을 수 없습니다.", "서버 ID를 확인하십시오."),
+    e.MetadefNotFound: ErrorSpec(
+        *_N,
+        "메타데이터 정의 {kind} {name!r}을(를) 찾을 수 없습니다.",
+        "GET /v2/metadefs/namespaces와 네임스페이스의 목록으로 있는 것을 확인하십시오.",
+    ),
     e.AccessKeyNotFound: ErrorSpec(
         *_N,
         "액세스 키 {access_key}을(를) 찾을 수 없습니다.",
@@ -262,6 +272,21 @@ TABLE: dict[type[e.DomainError], ErrorSpec] = {
         *_C,
         "이미지 {image_id}의 데이터가 무결성 검사에 실패했습니다(체크섬과 일치하지 않습니다).",
         _OPERATOR_RESTORE,
+    ),
+    e.MetadefExists: ErrorSpec(
+        *_C,
+        "메타데이터 정의 {kind} {name!r}이(가) 이미 있습니다.",
+        "다른 이름을 쓰거나 PUT으로 기존 정의를 바꾸십시오.",
+    ),
+    e.MetadefProtected: ErrorSpec(
+        *_C,
+        "네임스페이스 {namespace!r}은(는) 보호되어 있어 정의를 지울 수 없습니다.",
+        "먼저 PUT /v2/metadefs/namespaces/{namespace}로 protected를 false로 바꾸십시오.",
+    ),
+    e.MetadefLimitReached: ErrorSpec(
+        *_Q,
+        "메타데이터 정의 {kind}은(는) {where} 최대 {limit}개까지 둘 수 있습니다.",
+        "필요 없는 정의를 먼저 지우십시오.",
     ),
     e.UploadInterrupted: ErrorSpec(
         408,

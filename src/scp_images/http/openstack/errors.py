@@ -24,6 +24,7 @@ _GLANCE_STATUS: dict[type[e.DomainError], tuple[int, str]] = {
     e.ImageNotShared: (403, "Forbidden"),  # adding a member to a non-shared image
     e.ImageProtected: (403, "Forbidden"),  # deleting a protected image
     e.MemberExists: (409, "Conflict"),
+    e.MetadefProtected: (403, "Forbidden"),  # deleting a protected namespace or its definitions
 }
 _TITLES = {
     400: "Bad Request",

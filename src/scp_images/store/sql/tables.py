@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
     text,
 )
@@ -215,4 +218,78 @@ rate_limits = Table(
     metadata,
     Column("access_key", String(64), primary_key=True),
     Column("tat", Float, nullable=False),  # epoch seconds
+)
+
+# Metadata definitions (0013, Glance's metadefs): namespaces and what they hold. Children go with their
+# namespace (ON DELETE CASCADE); names are unique where Glance's are.
+metadef_namespaces = Table(
+    "metadef_namespaces",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("namespace", String(80), nullable=False, unique=True),
+    Column("display_name", String(80)),
+    Column("description", String(500)),
+    Column("visibility", String(16), nullable=False),
+    Column("protected", Boolean, nullable=False),
+    Column("owner", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_metadef_namespaces_owner", "owner"),
+)
+
+
+def _metadef_child(name: str, *columns: Column[Any]) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column(
+            "namespace_id",
+            Integer,
+            ForeignKey("metadef_namespaces.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("name", String(80), nullable=False),
+        *columns,
+        Column("created_at", DateTime, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+        UniqueConstraint("namespace_id", "name", name=f"uq_{name}_namespace_id_name"),
+    )
+
+
+metadef_objects = _metadef_child(
+    "metadef_objects",
+    Column("description", Text),
+    Column("required", JSON, nullable=False),  # names of required properties
+    Column("properties", JSON, nullable=False),  # name -> property definition
+)
+metadef_properties = _metadef_child("metadef_properties", Column("definition", JSON, nullable=False))
+metadef_tags = _metadef_child("metadef_tags")
+
+# The resource types namespaces apply to: seeded with OS::Glance::Image (0013); associating a namespace
+# with an unknown name adds one, as Glance does.
+metadef_resource_types = Table(
+    "metadef_resource_types",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(80), nullable=False, unique=True),
+    Column("protected", Boolean, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+metadef_namespace_resource_types = Table(
+    "metadef_namespace_resource_types",
+    metadata,
+    Column(
+        "namespace_id",
+        Integer,
+        ForeignKey("metadef_namespaces.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("resource_type_id", Integer, ForeignKey("metadef_resource_types.id"), primary_key=True),
+    Column("prefix", String(80)),
+    Column("properties_target", String(80)),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
 )
