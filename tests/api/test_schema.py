@@ -65,7 +65,8 @@ def test_0004_widens_the_secret_column_and_keeps_rows(empty_database: str) -> No
         _upgrade(engine, "0004")
         assert _revision(engine) == "0004"
         with engine.begin() as conn:
-            row = conn.execute(select(access_keys)).one()
+            kept = (access_keys.c.access_key, access_keys.c.secret_key, access_keys.c.denied_actions)
+            row = conn.execute(select(*kept)).one()
             assert (row.access_key, row.secret_key, row.denied_actions) == (
                 "KEPT",
                 "plain",

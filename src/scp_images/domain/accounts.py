@@ -25,6 +25,9 @@ class AccessKey:
     enabled: bool
     denied_actions: frozenset[Action]
     created_at: datetime
+    # How many times the key was disabled: a token or download link issued under a smaller count is dead
+    # for good, whatever the key's state now.
+    revocations: int = 0
 
     def principal(self) -> Principal:
         return Principal(
