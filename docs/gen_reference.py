@@ -54,7 +54,8 @@ MEANINGS: dict[str, str] = {
     "`Retry-After`); unset or 0: no limit.",
     "token_ttl_seconds": "Lifetime of a Keystone token of the OpenStack edge (300-86400).",
     "token_secret": "Server secret mixed into token MACs, so a key holder cannot mint tokens offline; the "
-    "same value on every process.",
+    "same value on every process. Unset: the deployment's own, generated at the first start and kept in "
+    "the database (see [Configure](../operator/configure.md#the-token-secret)).",
     "region": "Region named in the `/endpoints` catalog.",
     "s3_endpoint_url": "S3-compatible storage, for import sources and the S3 blob store.",
     "s3_access_key_id": "The service's S3 access key.",

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     rate_limit: float | None = None  # 0 or unset: no limit
     # OpenStack edge: Keystone tokens live this long (keystoneauth renews them 120 s before expiry), and
     # their MACs also mix in this secret, so only the server mints them (see services/access/tokens.py).
+    # Unset (or empty): the deployment's own, generated at the first start and kept in the database.
     token_ttl_seconds: int = Field(default=3600, ge=300, le=86_400)
     token_secret: SecretStr | None = None
     region: str = "kr-west1"

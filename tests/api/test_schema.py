@@ -15,7 +15,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, insert, inspect, select, text
 
 from scp_images.store.sql.database import _MIGRATIONS
-from scp_images.store.sql.tables import access_keys, accounts, metadata, seen_signatures
+from scp_images.store.sql.tables import access_keys, accounts, metadata, seen_signatures, server_secrets
 from tests.support import postgres
 
 
@@ -111,6 +111,33 @@ def test_0010_makes_existing_keys_members_and_no_account_an_operator(empty_datab
             )
         with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
             conn.execute(text("UPDATE audit_records SET role = 'admin'"))
+    finally:
+        engine.dispose()
+
+
+def test_0011_starts_every_key_at_no_revocation_and_no_token_secret(empty_database: str) -> None:
+    """Keys from before keep their tokens until their first disable; the first start generates the secret."""
+    engine = create_engine(empty_database)
+    try:
+        _upgrade(engine, "0009")
+        with engine.begin() as conn:
+            conn.execute(insert(accounts).values(id="a" * 32, name="kept", created_at=datetime(2026, 1, 1)))
+            conn.execute(
+                insert(access_keys).values(
+                    access_key="KEPT",
+                    secret_key="plain",
+                    account_id="a" * 32,
+                    user_name="u",
+                    enabled=False,
+                    denied_actions=[],
+                    created_at=datetime(2026, 1, 1),
+                )
+            )
+        _upgrade(engine, "0011")
+        with engine.begin() as conn:
+            kept = conn.execute(select(access_keys.c.access_key, access_keys.c.revocations)).one()
+            assert tuple(kept) == ("KEPT", 0)
+            assert conn.execute(select(server_secrets)).all() == []
     finally:
         engine.dispose()
 

@@ -19,7 +19,7 @@ from scp_images.app import build_components
 from scp_images.cli.server import _start
 from scp_images.config import Settings
 from scp_images.services.access.secrets import PREFIX, SecretCipher, SecretKeyError, SecretUnreadable
-from scp_images.store.sql.tables import access_keys
+from scp_images.store.sql.tables import access_keys, server_secrets
 from tests.api.helpers import SCP_IMAGES, cli_env, publish
 from tests.support.stack import Key, Stack, start_stack
 
@@ -34,6 +34,11 @@ def _stored(stack: Stack) -> dict[str, str]:
     with stack.components.db.transaction() as conn:
         rows = conn.execute(select(access_keys.c.access_key, access_keys.c.secret_key))
         return {r.access_key: r.secret_key for r in rows}
+
+
+def _token_secret_stored(stack: Stack) -> str:
+    with stack.components.db.transaction() as conn:
+        return str(conn.execute(select(server_secrets.c.secret)).scalar_one())
 
 
 def _works(stack: Stack, key: Key) -> bool:
@@ -80,7 +85,8 @@ def test_plain_rows_keep_working_and_rotation_with_two_keys(settings: Settings) 
         first.stop()
     result = _reencrypt(settings, A)
     assert result.returncode == 0, result.stderr
-    assert '"reencrypted": 1' in result.stdout and '"unchanged": 1' in result.stdout
+    # the old key's secret and the token secret (generated plain at the first start); under_a's was sealed
+    assert '"reencrypted": 2' in result.stdout and '"unchanged": 1' in result.stdout
     # rotation: the new key first, the old one still listed to decrypt
     rotating = start_stack(_with_keys(settings, f"{B},{A}"))
     try:
@@ -90,16 +96,17 @@ def test_plain_rows_keep_working_and_rotation_with_two_keys(settings: Settings) 
         rotating.stop()
     result = _reencrypt(settings, f"{B},{A}")
     assert result.returncode == 0, result.stderr
-    assert '"reencrypted": 2' in result.stdout and '"unchanged": 1' in result.stdout
-    rotated = start_stack(_with_keys(settings, B))  # the old key is gone now
+    assert '"reencrypted": 3' in result.stdout and '"unchanged": 1' in result.stdout
+    rotated = start_stack(_with_keys(settings, B))  # the old key is gone now: B alone reads everything
     try:
         stored = _stored(rotated)
         assert all(v.startswith(PREFIX) for v in stored.values())
+        assert _token_secret_stored(rotated).startswith(PREFIX)
         assert all(k.secret_key not in stored[k.access_key] for k in (old, under_a, under_b))
         assert all(_works(rotated, k) for k in (old, under_a, under_b))
     finally:
         rotated.stop()
-    with pytest.raises(SecretKeyError, match="3 of 3"):
+    with pytest.raises(SecretKeyError, match="4 of 4"):
         build_components(_with_keys(settings, A))
 
 

@@ -18,6 +18,7 @@ from scp_images.services.clock import system_clock
 from scp_images.services.data.download_links import LINK_SECONDS, DownloadLinkService
 from tests.api.helpers import publish
 from tests.support.stack import Key, Stack
+from tests.support.tools import wait_until
 
 
 @pytest.fixture
@@ -149,6 +150,26 @@ def test_rights_are_checked_again_when_the_link_is_used(
     url = link_for(stack, owner, image["id"]).json()["url"]
     stack.components.accounts.set_key_enabled(owner.access_key, False)
     assert unsigned(stack, url).status_code == 401
+
+
+def test_a_link_issued_before_a_disable_stays_dead_after_enable(
+    stack: Stack, owner: Key, image: dict[str, Any]
+) -> None:
+    """Enabling the key again brings back no link it was given before the disable; new links work."""
+    before = link_for(stack, owner, image["id"]).json()["url"]
+    assert unsigned(stack, before).status_code == 200
+    stack.components.accounts.set_key_enabled(owner.access_key, False)
+    stack.components.accounts.set_key_enabled(owner.access_key, True)
+    refused = unsigned(stack, before)
+    assert refused.status_code == 401
+    assert "revoked when its key was disabled" in refused.json()["errors"][0]["detail"]
+
+    def a_new_link() -> httpx.Response:  # the server's key cache may hold the disabled key a moment
+        return link_for(stack, owner, image["id"])
+
+    fresh = wait_until(a_new_link, accept=lambda r: r.status_code == 200, what="a new link", timeout=10)
+    assert unsigned(stack, fresh.json()["url"]).status_code == 200
+    assert unsigned(stack, before).status_code == 401
 
 
 def test_links_need_the_right_to_show_and_an_active_image(

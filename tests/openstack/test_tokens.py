@@ -57,7 +57,7 @@ def test_token_shape_and_catalog(stack: Stack) -> None:
     issued = response.json()["token"]
     assert response.headers["X-Subject-Token"]
     assert issued["project"]["id"] == key.account_id
-    assert issued["user"]["name"] == key.user_name
+    assert (issued["user"]["id"], issued["user"]["name"]) == (key.access_key, key.user_name)
     assert issued["expires_at"].endswith("Z")
     services = {service["type"]: service for service in issued["catalog"]}
     assert sorted(services) == ["identity", "image"]
@@ -262,3 +262,119 @@ def test_a_scope_other_than_the_keys_account_gets_no_token(stack: Stack, scope: 
     )
     assert granted.status_code == 201, granted.text
     assert granted.json()["token"]["project"]["id"] == key.account_id
+
+
+def _password_auth(user: dict[str, str], project_id: str) -> dict[str, object]:
+    identity = {"methods": ["password"], "password": {"user": user}}
+    return {"auth": {"identity": identity, "scope": {"project": {"id": project_id}}}}
+
+
+def _sign_in(stack: Stack, body: dict[str, object]) -> object:
+    return stack.http.post(f"{stack.base_url}/identity/v3/auth/tokens", json=body)
+
+
+def test_the_tokens_user_id_signs_in_again_as_the_same_key(stack: Stack) -> None:
+    """Tempest's auth provider re-authenticates with ``password.user.id`` = the ``user.id`` the first token
+    gave it (and the project id it gave): the same key and project come back. By name (the access key,
+    as the glance CLI sends it) too; Keystone's order when both are sent: the id."""
+    key = stack.new_account("again")
+    first = stack.http.get(
+        f"{stack.base_url}/identity/v3/auth/tokens",
+        headers={"X-Auth-Token": token(stack, key), "X-Subject-Token": token(stack, key)},
+    ).json()["token"]
+    user_id, project_id = first["user"]["id"], first["project"]["id"]
+    assert (user_id, project_id) == (key.access_key, key.account_id)
+    secret = key.secret_key
+    for user in (
+        {"id": user_id, "password": secret},
+        {"name": key.access_key, "domain": {"id": "default"}, "password": secret},  # type: ignore[dict-item]
+        {"id": user_id, "name": "whoever", "password": secret},
+    ):
+        again = _sign_in(stack, _password_auth(user, project_id))
+        assert again.status_code == 201, (user, again.text)  # type: ignore[attr-defined]
+        body = again.json()["token"]  # type: ignore[attr-defined]
+        assert (body["user"]["id"], body["project"]["id"], body["methods"]) == (
+            user_id,
+            project_id,
+            ["password"],
+        )
+        assert _images(stack, again.headers["X-Subject-Token"]).status_code == 200  # type: ignore[attr-defined]
+    # The key's user name is a label, not an id; the id wins over a right name.
+    for user in (
+        {"id": key.user_name, "password": secret},
+        {"id": "x", "name": key.access_key, "password": secret},
+    ):
+        _assert_openstack_401(_sign_in(stack, _password_auth(user, project_id)))
+
+
+def test_a_user_reads_itself_and_no_other(stack: Stack) -> None:
+    """``GET /v3/users/{id}`` as Keystone answers a non-admin: its own user (the id its tokens carry),
+    403 for another (``identity:get_user``), 401 without a token."""
+    key, other = stack.new_account("self"), stack.new_account("other")
+    headers = {"X-Auth-Token": token(stack, key)}
+    base = f"{stack.base_url}/identity/v3/users"
+    own = stack.http.get(f"{base}/{key.access_key}", headers=headers)
+    assert own.status_code == 200, own.text
+    user = own.json()["user"]
+    assert (user["id"], user["name"], user["domain_id"]) == (key.access_key, key.user_name, "default")
+    assert user["default_project_id"] == key.account_id
+    for foreign in (other.access_key, key.user_name):
+        refused = stack.http.get(f"{base}/{foreign}", headers=headers)
+        assert refused.status_code == 403
+        assert "identity:get_user" in refused.json()["error"]["message"]
+    _assert_openstack_401(stack.http.get(f"{base}/{key.access_key}"))
+
+
+def test_openstacksdk_signs_in_again_by_the_user_id_it_was_given(stack: Stack) -> None:
+    """openstacksdk with a password by name (the access key), then, as Tempest does, by the user id and
+    project id the first token named: both list images as the same key and read that user."""
+    import openstack
+
+    key = stack.new_account("sdk")
+    common = {
+        "auth_url": f"{stack.base_url}/identity/v3",
+        "password": key.secret_key,
+        "project_id": key.account_id,
+        "region_name": REGION,
+    }
+    by_name = openstack.connect(
+        auth_type="password", username=key.access_key, user_domain_id="default", **common
+    )
+    list(by_name.image.images())
+    assert by_name.current_user_id == key.access_key
+    assert by_name.current_project_id == key.account_id
+    by_id = openstack.connect(auth_type="password", user_id=by_name.current_user_id, **common)
+    image = by_id.image.create_image(
+        name="again", disk_format="raw", container_format="bare", allow_duplicates=True
+    )
+    assert image.owner == key.account_id
+    assert [i.id for i in by_name.image.images()] == [image.id]
+    assert by_id.identity.get_user(by_id.current_user_id).name == key.user_name
+
+
+@pytest.mark.parametrize("disables", [1, 2])
+def test_a_token_issued_before_a_disable_stays_dead_after_enable(stack: Stack, disables: int) -> None:
+    """Keystone keeps revoked tokens revoked: enabling the key again brings back none issued before its
+    disable (in any process: the count is the key's row), while new ones work."""
+    key = stack.new_account("revoked")
+    before = token(stack, key)
+    assert _images(stack, before).status_code == 200  # type: ignore[attr-defined]
+    accounts = stack.components.accounts
+    for _ in range(disables):
+        accounts.set_key_enabled(key.access_key, False)
+    wait_until(lambda: _images(stack, before).status_code == 401, what="the token refused", timeout=10)  # type: ignore[attr-defined]
+    accounts.set_key_enabled(key.access_key, True)
+
+    def a_new_token_works() -> bool:
+        response = _sign_in(
+            stack, _password_auth({"id": key.access_key, "password": key.secret_key}, key.account_id)
+        )
+        return (
+            response.status_code == 201
+            and _images(stack, response.headers["X-Subject-Token"]).status_code == 200
+        )  # type: ignore[attr-defined]
+
+    wait_until(a_new_token_works, what="a new token accepted", timeout=10)
+    _assert_openstack_401(_images(stack, before))
+    validated = _validate(stack, "GET", token(stack, key), before)
+    assert validated.status_code == 404  # type: ignore[attr-defined]

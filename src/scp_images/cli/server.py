@@ -45,8 +45,10 @@ def _start(settings: Settings, metrics: ProcessMetrics | None = None) -> Compone
     used (serve and worker need it at once), and warns when secrets are stored unencrypted."""
     parts = open_components(settings, create=True, check_blobs=True, metrics=metrics)
     if not settings.secret_keys():
+        stored = "access-key secrets" if settings.token_secret else "access-key secrets and the token secret"
         log.warning(
-            "access-key secrets are stored unencrypted: set %s to encrypt them at rest",
+            "%s are stored unencrypted: set %s to encrypt them at rest",
+            stored,
             SETTING,
             extra={"secret_encryption": False},
         )

@@ -27,6 +27,9 @@ class AccessKey:
     denied_actions: frozenset[Action]
     created_at: datetime
     role: Role = Role.MEMBER  # read from the key's row on every request, never from a token
+    # How many times the key was disabled: a token or download link issued under a smaller count is dead
+    # for good, whatever the key's state now.
+    revocations: int = 0
 
     def principal(self) -> Principal:
         return Principal(

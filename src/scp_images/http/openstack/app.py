@@ -13,7 +13,16 @@ from starlette.responses import Response
 
 from scp_images.domain.errors import DomainError
 from scp_images.http.deps import Services
-from scp_images.http.openstack import discovery, files, identity, images, members, metadefs, projects
+from scp_images.http.openstack import (
+    discovery,
+    files,
+    identity,
+    images,
+    members,
+    metadefs,
+    projects,
+    users,
+)
 from scp_images.http.openstack.errors import install_error_handlers, method_not_allowed
 from scp_images.http.pipeline import ErrorHandler, HotRoute, RouteTable, in_thread
 
@@ -45,7 +54,7 @@ def mount_openstack(app: FastAPI, services: Services, hot: RouteTable) -> None:
 
     The image list and show also go into the pipeline's table of hot reads, answering errors with the
     image sub-application's own handler (Glance's form)."""
-    identity_app = _sub_app(services, identity.router, projects.router)
+    identity_app = _sub_app(services, identity.router, projects.router, users.router)
     image_app = _sub_app(
         services, metadefs.router, images.router, discovery.router, files.router, members.router
     )

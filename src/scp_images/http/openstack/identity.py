@@ -1,7 +1,9 @@
 """Just enough Keystone v3: version discovery, ``POST /v3/auth/tokens`` with the
 ``application_credential`` method (credential id = access key, secret = secret key) and the ``password``
-method the ``glance`` CLI insists on (user name = access key, password = secret key, project = account),
-and token validation (``GET``/``HEAD /v3/auth/tokens``)."""
+method the ``glance`` CLI insists on (user id or user name = access key, password = secret key, project =
+account), and token validation (``GET``/``HEAD /v3/auth/tokens``). The token's user is the key: its
+``user.id`` is the access key, so a client re-authenticating by the id a token gave it (Tempest does, when a
+token nears expiry) signs in as the same key."""
 
 from __future__ import annotations
 
@@ -87,16 +89,20 @@ def _credentials(identity: dict[str, Any]) -> tuple[str, str, str]:
             _string(cred.get("secret"), "application_credential.secret"),
         )
     if "password" in methods:
-        user = _object(
-            _object(identity.get("password"), "auth.identity.password").get("user"), "password.user"
-        )
-        key = user.get("name") if user.get("name") is not None else user.get("id")
-        return (
-            "password",
-            _string(key, "password.user.name"),
-            _string(user.get("password"), "password.user.password"),
-        )
+        return _password(identity)
     raise Unauthenticated(reason="only the application_credential and password methods are supported")
+
+
+def _password(identity: dict[str, Any]) -> tuple[str, str, str]:
+    """Keystone's order: the user's id when given (the token's ``user.id``), else its name; either is the
+    access key."""
+    password = _object(identity.get("password"), "auth.identity.password")
+    user = _object(password.get("user"), "password.user")
+    if user.get("id") is not None:
+        key = _string(user["id"], "password.user.id")
+    else:
+        key = _string(user.get("name"), "password.user.name")
+    return "password", key, _string(user.get("password"), "password.user.password")
 
 
 def _check_scope(auth: dict[str, Any], token: Token) -> None:
@@ -143,7 +149,7 @@ def token_body(request: Request, token: Token, *, catalog: bool = True) -> dict[
             "issued_at": _stamp(token.issued_at),
             "expires_at": _stamp(token.expires_at),
             "audit_ids": [token.value[-22:]],
-            "user": {"id": key.user_name, "name": key.user_name, "domain": DOMAIN},
+            "user": {"id": key.access_key, "name": key.user_name, "domain": DOMAIN},
             "project": {"id": key.account_id, "name": key.account_name, "domain": DOMAIN},
             "roles": token_roles(key.role),
             "application_credential": {"id": key.access_key, "name": key.access_key, "restricted": True},
@@ -208,7 +214,7 @@ def _subject(request: Request) -> Token:
         token = svc.verify(subject)
     except Unauthenticated:
         raise NotFound("Could not find token: it is not valid or has expired.") from None
-    if (token.key.account_id, token.key.user_name) != (caller.account_id, caller.user_name):
+    if token.key.access_key != caller.access_key:  # another user.id
         raise Forbidden(action="identity:validate_token")
     return token
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 import secrets
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+
+from sqlalchemy import Connection
 
 from scp_images.domain.accounts import AccessKey, Account
 from scp_images.domain.audit import AuditAction
@@ -24,10 +26,14 @@ from scp_images.services.access.secrets import SETTING, SecretCipher, SecretKeyE
 from scp_images.services.audit import AuditContext
 from scp_images.services.clock import Clock, system_clock
 from scp_images.store.sql import accounts as store
+from scp_images.store.sql import server_secrets as server_secret_store
 from scp_images.store.sql.database import Database, lock_for_writing
 
 _ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 _KEY_ALPHABET = string.ascii_letters + string.digits
+
+
+_Replace = Callable[[Connection, str, str, str], bool]  # compare-and-set of one stored secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,10 +214,11 @@ class AccountService:
             )
 
     def check_secrets(self) -> None:
-        """Start-up check: every stored secret can be read with the configured keys. A wrong or missing
-        key is one clear error here rather than a 401 for each request of every affected key."""
+        """Start-up check: every stored secret (the keys' and the server's own) can be read with the
+        configured keys. A wrong or missing key is one clear error here rather than a 401 for each request
+        of every affected key."""
         with self._db.read() as conn:
-            stored = store.list_secrets(conn)
+            stored = store.list_secrets(conn) + server_secret_store.list_secrets(conn)
         unreadable = 0
         for _, secret in stored:
             try:
@@ -225,7 +232,8 @@ class AccountService:
                 else "holds none of the keys they were encrypted with"
             )
             raise SecretKeyError(
-                f"{unreadable} of {len(stored)} stored access-key secrets are encrypted, and {SETTING} {hint}"
+                f"{unreadable} of {len(stored)} stored secrets (access keys', the token secret) are "
+                f"encrypted, and {SETTING} {hint}"
             )
 
     def reencrypt_secrets(self, context: AuditContext | None = None) -> Reencrypted:
@@ -235,13 +243,18 @@ class AccountService:
             raise InvalidRequest(reason=f"{SETTING} is not set: there is no key to encrypt with")
         changed = unchanged = 0
         with self._db.transaction() as conn:
-            for access_key, secret in store.list_secrets(conn):
-                if self._secrets.is_current(secret):
-                    unchanged += 1
-                    continue
-                sealed = self._secrets.seal(self._secrets.open(secret))
-                if store.replace_secret(conn, access_key, secret, sealed):
-                    changed += 1
+            kinds: tuple[tuple[list[tuple[str, str]], _Replace], ...] = (
+                (store.list_secrets(conn), store.replace_secret),  # the keys' secrets
+                (server_secret_store.list_secrets(conn), server_secret_store.replace_secret),
+            )
+            for rows, replace_secret in kinds:
+                for name, secret in rows:
+                    if self._secrets.is_current(secret):
+                        unchanged += 1
+                        continue
+                    sealed = self._secrets.seal(self._secrets.open(secret))
+                    if replace_secret(conn, name, secret, sealed):
+                        changed += 1
             detail = f"{changed} secrets encrypted with the first key, {unchanged} unchanged"
             audit.record_change(conn, context, self._clock(), AuditAction.KEY_REENCRYPT, detail=detail)
         return Reencrypted(changed, unchanged)

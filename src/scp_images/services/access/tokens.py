@@ -1,11 +1,13 @@
 """Keystone-style tokens for the OpenStack edge: issued for a key pair, verifiable by any process.
 
-A token is ``scp1.<payload>.<mac>``: the payload names the access key, the issue and expiry times; the MAC
-is HMAC-SHA256 under a key derived from the access key's secret and the server's token secret (a setting).
-So every process can check a token with nothing but the database it already reads: no token table, no
-shared memory. A token dies with its key: once the key is disabled or deleted its lookup fails (within
-the key cache's seconds), and a new secret would make every MAC wrong. The server's secret keeps a key
-holder from minting tokens offline with far expiries; without it, ``max_ttl`` still bounds them.
+A token is ``scp1.<payload>.<mac>``: the payload names the access key, the issue and expiry times, the
+methods and the key's revocation count; the MAC is HMAC-SHA256 under a key derived from the access key's
+secret and the deployment's token secret (``SCP_IMAGES_TOKEN_SECRET``, or the one generated at the first
+start: ``server_secrets.py``). So every process can check a token with nothing but the database it already
+reads: no token table, no shared memory. A token dies with its key: once the key is disabled or deleted its
+lookup fails (within the key cache's seconds), and a disable counts one more revocation, so the token stays
+refused when the key is enabled again (Keystone keeps revoked tokens revoked). The token secret, never
+empty, keeps a key holder from minting tokens offline (no request budget spent, no audit record).
 """
 
 from __future__ import annotations
@@ -54,9 +56,12 @@ class TokenService:
         authenticator: Authenticator,
         *,
         ttl_seconds: float,
-        server_secret: str = "",
+        server_secret: str,
         now: Callable[[], float] = time.time,
     ) -> None:
+        if not server_secret:
+            # A MAC key its holder alone knows would let any key holder mint tokens offline.
+            raise ValueError("a token service needs the deployment's token secret (never empty)")
         self._auth = authenticator
         self._ttl = ttl_seconds
         self._server_secret = server_secret.encode()
@@ -68,7 +73,8 @@ class TokenService:
         key = self._auth.sign_in(access_key, secret_key, request_id)
         issued = int(self._now())
         expires = issued + int(self._ttl)
-        payload = _b64(orjson.dumps({"k": key.access_key, "i": issued, "e": expires, "m": list(methods)}))
+        claims = {"k": key.access_key, "i": issued, "e": expires, "m": list(methods), "r": key.revocations}
+        payload = _b64(orjson.dumps(claims))
         value = f"{PREFIX}.{payload}.{self._mac(key, payload)}"
         return Token(value, key, issued, expires, methods)
 
@@ -81,7 +87,8 @@ class TokenService:
             claims = orjson.loads(_unb64(parts[1]))
             access_key, issued, expires = str(claims["k"]), int(claims["i"]), int(claims["e"])
             methods = tuple(str(m) for m in claims["m"])
-        except (ValueError, TypeError, KeyError, orjson.JSONDecodeError):
+            revocations = int(claims.get("r", 0))  # tokens of the previous release carry none
+        except (ValueError, TypeError, KeyError, AttributeError, orjson.JSONDecodeError):
             raise Unauthenticated(reason=INVALID_TOKEN) from None
         key = self._auth.load_key(access_key)
         expected = self._mac(key, parts[1]) if key is not None else ""
@@ -90,7 +97,9 @@ class TokenService:
         # Issued in the future (beyond a minute of clock skew between processes), past its expiry, or
         # living longer than this server issues: refused like a forgery.
         in_time = issued <= now + _SKEW_SECONDS and now < expires and expires - issued <= self._ttl
-        if key is None or not key.enabled or forged or not in_time:
+        # Issued before the key's last disable: revoked for good, though the key is enabled again.
+        revoked = key is not None and revocations != key.revocations
+        if key is None or not key.enabled or forged or not in_time or revoked:
             raise Unauthenticated(reason=INVALID_TOKEN)
         return Token(value, key, issued, expires, methods)
 

@@ -2,9 +2,11 @@
 
 A browser cannot add SCP's signature headers to a navigation, and a multi-GB image must not pass through
 page memory, so a signed call asks for a link and the browser then simply opens it. The link names the
-access key, the image and an expiry, and carries an HMAC-SHA256 over them computed by the server with a
-key derived from that access key's secret. So it cannot be guessed or altered, it works on every server
-process without a shared server secret, and disabling or deleting the key ends every link it was given.
+access key, the image, an expiry and the key's revocation count, and carries an HMAC-SHA256 over them
+computed by the server with a key derived from that access key's secret. So it cannot be guessed or
+altered, it works on every server process without a shared server secret, and disabling or deleting the
+key ends every link it was given, for good: a disable counts one more revocation, so enabling the key
+again brings no earlier link back.
 
 Nothing is trusted from the link but that proof: when it is used, the key must still be enabled and allowed
 to show images, the expiry must lie within one lifetime from now (which also bounds a link its key holder
@@ -31,7 +33,8 @@ from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql.database import Database
 
 LINK_SECONDS = 300
-_VERSION = "v1"
+_VERSION = "v2"
+_VERSION_1 = "v1"  # without the revocation count: as if 0 (links of the previous release, 5 minutes long)
 _KEY_LABEL = b"scp-images download-link v1"  # keeps link MACs apart from request signatures
 _MAX_TOKEN = 512
 
@@ -48,6 +51,7 @@ class _Claim:
     access_key: str
     image_id: str
     expires: int  # epoch seconds
+    revocations: int  # the key's count when the link was issued
 
 
 def _b64(data: bytes) -> str:
@@ -59,7 +63,8 @@ def _unb64(text: str) -> bytes:
 
 
 def _payload(claim: _Claim) -> bytes:
-    return f"{_VERSION}\n{claim.access_key}\n{claim.image_id}\n{claim.expires}".encode()
+    fields = (_VERSION, claim.access_key, claim.image_id, str(claim.expires), str(claim.revocations))
+    return "\n".join(fields).encode()
 
 
 def _mac(key: AccessKey, payload: bytes) -> bytes:
@@ -78,12 +83,21 @@ def _parse(token: str) -> tuple[_Claim, bytes, bytes]:
     encoded, _, mac_text = token.partition(".")
     try:
         payload, mac = _unb64(encoded), _unb64(mac_text)
-        version, access_key, image_id, expires = payload.decode("ascii").split("\n")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        fields = payload.decode("ascii").split("\n")
+    except (binascii.Error, UnicodeDecodeError):
         raise _invalid("the download link is malformed") from None
-    if version != _VERSION or not expires.isdigit() or len(expires) > 12 or not access_key:
+    if fields[0] == _VERSION_1 and len(fields) == 4:
+        fields = [_VERSION, *fields[1:], "0"]
+    if len(fields) != 5 or fields[0] != _VERSION:
         raise _invalid("the download link is malformed")
-    return _Claim(access_key, image_id, int(expires)), payload, mac
+    _, access_key, image_id, expires, revocations = fields
+    if not access_key or not _number(expires) or not _number(revocations):
+        raise _invalid("the download link is malformed")
+    return _Claim(access_key, image_id, int(expires), int(revocations)), payload, mac
+
+
+def _number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 12
 
 
 class DownloadLinkService:
@@ -120,9 +134,10 @@ class DownloadLinkService:
         """A link for an image the caller may download now (visible and active, else the same error
         the download route gives)."""
         image = self._images.download(principal, image_id).image
-        claim = _Claim(principal.access_key, image.id, self._now() + self._seconds)
+        key = self._key(principal.access_key)
+        claim = _Claim(key.access_key, image.id, self._now() + self._seconds, key.revocations)
         payload = _payload(claim)
-        token = f"{_b64(payload)}.{_b64(_mac(self._key(principal.access_key), payload))}"
+        token = f"{_b64(payload)}.{_b64(_mac(key, payload))}"
         expires_at = datetime.fromtimestamp(claim.expires, UTC).replace(tzinfo=None)
         return DownloadLink(token, image.id, expires_at)
 
@@ -134,6 +149,8 @@ class DownloadLinkService:
         key = self._key(claim.access_key)
         if not hmac.compare_digest(mac, _mac(key, payload)):
             raise _invalid("the download link's signature does not match")
+        if claim.revocations != key.revocations:
+            raise _invalid("the download link was revoked when its key was disabled; ask for a new one")
         now = self._now()
         if claim.expires <= now:
             raise _invalid("the download link has expired; ask for a new one")

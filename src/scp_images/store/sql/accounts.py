@@ -93,6 +93,7 @@ def _key_record(row: object) -> AccessKey:
         denied_actions=frozenset(Action(a) for a in row.denied_actions),  # type: ignore[attr-defined]
         created_at=row.created_at,  # type: ignore[attr-defined]
         role=Role(row.role),  # type: ignore[attr-defined]
+        revocations=row.revocations,  # type: ignore[attr-defined]
     )
 
 
@@ -112,9 +113,12 @@ def list_keys(conn: Connection, account_id: str | None) -> list[AccessKey]:
 
 
 def set_key_enabled(conn: Connection, access_key: str, enabled: bool) -> bool:
-    result = conn.execute(
-        update(access_keys).where(access_keys.c.access_key == access_key).values(enabled=enabled)
-    )
+    """Disabling also counts one more revocation, in the same statement: whatever the key was given
+    before (tokens, download links) stays refused after it is enabled again."""
+    values: dict[str, object] = {"enabled": enabled}
+    if not enabled:
+        values["revocations"] = access_keys.c.revocations + 1
+    result = conn.execute(update(access_keys).where(access_keys.c.access_key == access_key).values(**values))
     return result.rowcount == 1
 
 

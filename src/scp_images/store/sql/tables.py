@@ -50,6 +50,19 @@ access_keys = Table(
     Column("created_at", DateTime, nullable=False),
     # Keystone's default role the key holds: reader, member or admin (0010); read on every request.
     Column("role", String(16), nullable=False, server_default="member"),
+    # How many times the key was disabled (0011): tokens and download links issued under a smaller count
+    # are refused for good.
+    Column("revocations", Integer, nullable=False, server_default="0"),
+)
+
+# Secrets the server generates for itself, one row each (0011): ``token``, the Keystone token secret.
+# Stored as access-key secrets are (a Fernet token when secrets are encrypted at rest).
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("secret", String(512), nullable=False),
+    Column("created_at", DateTime, nullable=False),
 )
 
 images = Table(

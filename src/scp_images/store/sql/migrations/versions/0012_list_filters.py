@@ -8,14 +8,14 @@ the only question asked. SQLite has no such index; its lists stay small.
 Additive: an index only; code of the previous revision runs unchanged beside it.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07
 """
 
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
