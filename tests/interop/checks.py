@@ -6,7 +6,9 @@ import os
 import shutil
 from pathlib import Path
 
+from tests.interop import tempest_venv
 from tests.interop.tempest_run import Target, Verdict, run_suite
+from tests.support.tools import missing
 
 # The bar: across the two runs, at least this many tests pass.
 MIN_PASSED = 60
@@ -20,6 +22,10 @@ def check_tempest(tmp_path: Path, target: Target, database: str) -> list[Verdict
         root = Path(os.environ[KEEP]).resolve() / database
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
+    try:
+        tempest_venv.ensure()
+    except tempest_venv.TempestUnavailable as exc:
+        missing(f"Tempest {tempest_venv.VERSION} could not be installed: {exc}")
     verdicts = run_suite(root, target)
     report = "\n\n".join(v.summary() for v in verdicts)
     print(report)  # shown with -rA / on failure: counts, failures with their first error line, skips

@@ -236,7 +236,7 @@ def config_text(
         disk_formats = {disk_formats}
         http_image = {target.http_image}
         http_qcow2_image = {target.http_image}
-        build_timeout = 60
+        build_timeout = 90
         build_interval = 1
         image_caching_enabled = false
 
@@ -318,7 +318,6 @@ def run(workspace: Path, name: str, regex: str, config: str) -> Verdict:
 def run_suite(root: Path, target: Target) -> list[Verdict]:
     """The image suite (qcow2 and raw, format enforcement on), then ListUserImagesTest with raw only and
     enforcement off (it uploads random bytes, which are only a valid raw image)."""
-    tempest_venv.ensure()
     workspace = make_workspace(root)
     write_accounts(workspace, target.credentials)
     runs = (
