@@ -3,6 +3,7 @@ CA the server trusts and allowlists (web-download's source), and the accounts Te
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from pydantic import SecretStr
 from scp_images.app import source_config
 from scp_images.config import Settings
 from scp_images.imports.sources import SourceResolver
+from tests.audit.helpers import run_admin
 from tests.imports.helpers import start_image_server
 from tests.imports.tls import make_ca
 from tests.interop.tempest_run import Credential, Target
@@ -57,26 +59,31 @@ def tempest_stack(settings: Settings, mirror: tuple[str, str]) -> Iterator[Stack
     stack.stop()
 
 
-def provision(stack: Stack) -> tuple[Credential, ...]:
-    """A member and a reader in one account, members of two more, an admin in an operator account.
+# (account, its keys' roles, extra options); Tempest's ``alt`` takes the first free non-admin entry of
+# accounts.yaml, so the two single-member accounts come first and ``alt`` is never the primary's reader.
+ACCOUNTS = (
+    ("tempest-beta", ("member",), ()),
+    ("tempest-gamma", ("member",), ()),
+    ("tempest-alpha", ("member", "reader"), ()),
+    ("tempest-operator", ("admin",), ("--operator",)),
+)
 
-    Waits for roles (issue 20): until keys have roles, every key is a member key; the reader and the
-    admin are members that Tempest only believes to be a reader and an admin."""
-    accounts = stack.components.accounts
 
-    def key(account_id: str, project: str, user: str, role: str) -> Credential:
-        record = accounts.create_key(account_id, f"{user}@example.com", ())
-        return Credential(record.access_key, record.secret_key, project, role)
+def provision(settings: Settings) -> tuple[Credential, ...]:
+    """A member and a reader in one account, members of two more, and an admin in an operator account,
+    made with ``scp-images admin`` as an operator makes them (in-process: a subprocess each costs seconds
+    on a loaded machine)."""
+
+    def admin(*args: str) -> dict[str, str]:
+        return json.loads(run_admin(settings, *args, "--json").stdout)  # type: ignore[no-any-return]
 
     made = []
-    for name, roles in (
-        ("tempest-beta", ("member",)),
-        ("tempest-gamma", ("member",)),
-        ("tempest-alpha", ("member", "reader")),
-        ("tempest-operator", ("admin",)),
-    ):
-        account = accounts.create_account(name)
-        made += [key(account.id, name, f"{name}-{role}", role) for role in roles]
+    for name, roles, extra in ACCOUNTS:
+        account_id = admin("account", "create", "--name", name, *extra)["id"]
+        for role in roles:
+            user = f"{name}-{role}@example.com"
+            key = admin("key", "create", "--account", account_id, "--user", user, "--role", role)
+            made.append(Credential(key["access_key"], key["secret_key"], name, role))
     return tuple(made)
 
 
@@ -84,4 +91,4 @@ def provision(stack: Stack) -> tuple[Credential, ...]:
 def tempest_target(tempest_stack: Stack, mirror: tuple[str, str]) -> Target:
     _, url = mirror
     region = tempest_stack.settings.region
-    return Target(tempest_stack.base_url, region, url, provision(tempest_stack))
+    return Target(tempest_stack.base_url, region, url, provision(tempest_stack.settings))
