@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test deps test-deps lint bench conformance clean screenshots
+.PHONY: run test deps test-deps lint bench conformance clean screenshots tempest tempest-venv
 
 run:
 	$(PIP) install -q -e '.[server]'
@@ -52,3 +52,12 @@ conformance: test-deps
 # The console's pictures in the docs (docs/screenshots/*.png), through the browser tests' own harness.
 screenshots: deps
 	SCP_IMAGES_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PYTHON) -m pytest -n 0 -q tests/console/test_screenshots.py
+
+# Tempest 47.0.0's image suite against a live server, on SQLite and PostgreSQL (tests/interop; make test
+# runs it too). Tempest lives in its own venv, .cache/tempest-venv, made on first use and kept.
+# TEMPEST_KEEP=DIR keeps each run's workspace (tempest.conf, accounts.yaml, logs) in DIR/<database>.
+tempest-venv:
+	$(PYTHON) -m tests.interop.tempest_venv
+
+tempest: test-deps tempest-venv
+	SCP_IMAGES_TEMPEST_KEEP=$(TEMPEST_KEEP) $(PYTHON) -m pytest -n 2 --dist loadfile -rA tests/interop

@@ -81,10 +81,20 @@ def _scheme_of(text: str) -> str:
     return match.group(1).lower()
 
 
-def _scheme_refusal(scheme: str) -> ImportSourceRejected:
+def _scheme_refusal(scheme: str, text: str) -> ImportSourceRejected:
+    """A plain http URL's refusal names its host (only the host: a path or query may hold a secret), so
+    that the caller sees which URL was refused, as Glance's answer names the URL that did not pass."""
     if scheme == "http":
-        return _refuse("plain http:// is not allowed because it is not encrypted; use https://")
+        return _refuse(f"plain http:// is not allowed because it is not encrypted; use https://{_host_of(text)}")
     return _refuse(f"the scheme {scheme}: is not supported; {_SUPPORTED}")
+
+
+def _host_of(text: str) -> str:
+    """The URL's host as shown in messages, or nothing when it has no valid one."""
+    try:
+        return _shown_host(_checked_host(_split(text)[0]))
+    except ImportSourceRejected:
+        return ""
 
 
 def _check_key(key: str) -> str:
@@ -184,7 +194,7 @@ class UrlRules:
 
     def _split_web(self, text: str, scheme: str) -> tuple[SplitResult, int | None, str]:
         if scheme not in self._schemes:
-            raise _scheme_refusal(scheme)
+            raise _scheme_refusal(scheme, text)
         parts, port = _split(text)
         return parts, port, _checked_host(parts)
 
