@@ -46,6 +46,7 @@ from scp_images.services.images import ImageService
 from scp_images.services.members import MemberService
 from scp_images.services.observer import DownloadObserver, ImportObserver, NoDownloadObserver, NoObserver
 from scp_images.services.quotas import QuotaService
+from scp_images.services.tasks import TaskService
 from scp_images.services.upkeep.background import BackgroundThread, BackgroundWork
 from scp_images.services.upkeep.import_jobs import ImportRunner, RunnerTimings
 from scp_images.services.upkeep.recovery import Recovery
@@ -138,6 +139,7 @@ class Components:
     ingest: IngestService
     runner: ImportRunner
     images: ImageService
+    tasks: TaskService  # the OpenStack edge's view of import jobs as Glance tasks
     members: MemberService
     links: DownloadLinkService
     scrubber: Scrubber
@@ -272,6 +274,7 @@ def _wire(
         ingest=ingest,
         runner=runner,
         images=images,
+        tasks=TaskService(db, images, clock),
         members=MemberService(db, clock),
         links=DownloadLinkService(db, images, clock, secrets=secrets),
         scrubber=scrubber,
@@ -379,6 +382,7 @@ def create_app(
     services = Services(
         guard=guard,
         images=parts.images,
+        tasks=parts.tasks,
         ingest=parts.ingest,
         members=parts.members,
         source_grants=parts.source_grants,

@@ -12,14 +12,15 @@ Tree::
     ├── Forbidden                403  action not allowed for the key, account mismatch, not the owner
     │   ├── ImportSourceForbidden  this account may not read the import source (no grant, another
     │   │                          account's Object Storage, the blob store's bucket)
-    │   └── ImageDeactivated     the image's bytes are withheld by its owner
+    │   ├── ImageDeactivated     the image's bytes are withheld by its owner
+    │   └── AdminRequired        a call only an admin key may make (the v2 tasks API)
     ├── InvalidRequest           400  malformed path, query or body; bad API version
     │   ├── UnsupportedApiVersion
     │   ├── DiskImageRejected    the bytes are not a safe qcow2 (reason says why)
     │   ├── RestoreMismatch      an operator's restore file is not the image's bytes
     │   ├── ImportSourceRejected the import URL is malformed, unsupported or cannot be read
     │   └── InvalidSourceGrant   an operator's source grant is malformed or names the blob store
-    ├── NotFound                 404  image, member, account, import, server, source grant
+    ├── NotFound                 404  image, member, account, import, task, server, source grant
     ├── Conflict                 409  wrong status, protected, already a member, lost race
     │   ├── ImageDataMissing     an active image whose bytes are gone from the blob store
     │   └── ImageDataCorrupt     the integrity scrub found an active image's bytes changed
@@ -104,6 +105,12 @@ class Forbidden(DomainError):
     code = "virtualserver.auth.Forbidden"
     template = "You are not allowed to perform {action}."
     hint = "Use a key of an account that may do this, or ask the operator."
+
+
+class AdminRequired(Forbidden):
+    code = "virtualserver.auth.AdminRequired"
+    template = "Only a key with the admin role may use {what}."
+    hint = "Use an admin key of an operator account, or ask the operator."
 
 
 class NotOwner(Forbidden):
@@ -261,6 +268,12 @@ class AccountNotFound(NotFound):
     code = "virtualserver.account.NotFound"
     template = "Account {account_id} could not be found."
     hint = "Check the account id (an operator lists them with 'scp-images admin account list')."
+
+
+class TaskNotFound(NotFound):
+    code = "virtualserver.task.NotFound"
+    template = "Task {task_id} could not be found."
+    hint = "Check the id: 'GET /v2/tasks' lists the tasks, and a finished one expires after 48 hours."
 
 
 class ImportNotFound(NotFound):

@@ -18,6 +18,7 @@ from scp_images.services.data.download_links import DownloadLinkService
 from scp_images.services.data.ingest import IngestService
 from scp_images.services.images import ImageService
 from scp_images.services.members import MemberService
+from scp_images.services.tasks import TaskService
 
 T = TypeVar("T")
 
@@ -37,6 +38,7 @@ class EdgeLimits:
 class Services:
     guard: Guard
     images: ImageService
+    tasks: TaskService
     ingest: IngestService
     members: MemberService
     links: DownloadLinkService

@@ -56,6 +56,11 @@ TABLE: dict[type[e.DomainError], ErrorSpec] = {
         "{action} 작업을 수행할 권한이 없습니다.",
         "이 작업을 할 수 있는 계정의 키를 쓰거나 운영자에게 문의하십시오.",
     ),
+    e.AdminRequired: ErrorSpec(
+        *_F,
+        "admin 역할의 키만 {what}을(를) 쓸 수 있습니다.",
+        "운영자 계정의 admin 키를 쓰거나 운영자에게 문의하십시오.",
+    ),
     e.NotOwner: ErrorSpec(
         *_F, "이미지 {image_id}의 소유자만 이 작업을 할 수 있습니다.", "이미지 소유자 계정의 키를 쓰십시오."
     ),
@@ -153,6 +158,11 @@ TABLE: dict[type[e.DomainError], ErrorSpec] = {
         *_N,
         "계정 {account_id}을(를) 찾을 수 없습니다.",
         "계정 ID를 확인하십시오(운영자는 'scp-images admin account list'로 볼 수 있습니다).",
+    ),
+    e.TaskNotFound: ErrorSpec(
+        *_N,
+        "작업 {task_id}을(를) 찾을 수 없습니다.",
+        "ID를 확인하십시오. 'GET /v2/tasks'가 작업을 나열하며, 끝난 작업은 48시간 뒤 만료됩니다.",
     ),
     e.ImportNotFound: ErrorSpec(
         *_N,

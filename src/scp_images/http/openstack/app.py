@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from scp_images.domain.errors import DomainError
 from scp_images.http.deps import Services
-from scp_images.http.openstack import files, identity, images, members, projects
+from scp_images.http.openstack import files, identity, images, members, projects, tasks
 from scp_images.http.openstack.errors import install_error_handlers, method_not_allowed
 from scp_images.http.pipeline import ErrorHandler, HotRoute, RouteTable, in_thread
 
@@ -46,7 +46,7 @@ def mount_openstack(app: FastAPI, services: Services, hot: RouteTable) -> None:
     The image list and show also go into the pipeline's table of hot reads, answering errors with the
     image sub-application's own handler (Glance's form)."""
     identity_app = _sub_app(services, identity.router, projects.router)
-    image_app = _sub_app(services, images.router, files.router, members.router)
+    image_app = _sub_app(services, images.router, files.router, members.router, tasks.router)
 
     app.add_api_route("/identity", _bare(identity.versions), methods=_METHODS, include_in_schema=False)
     app.add_api_route("/image", _bare(images.versions_response), methods=_METHODS, include_in_schema=False)

@@ -151,12 +151,12 @@ def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response
     with audited(request, AuditAction.IMAGE_CREATE, 201) as audit:
         call = authorize(request, Action.CREATE_IMAGE)
         data = json_body(raw, call.svc.limits.max_body_bytes)
-        image = call.svc.images.create(call.principal, _new_image(data), audit.context(call))
+        image = call.svc.images.create(call.principal, new_image_spec(data), audit.context(call))
     headers = {**IMPORT_HEADERS, "Location": f"{public_base_url(request)}/image/v2/images/{image.id}"}
     return json_response(image_v2(image), 201, headers)
 
 
-def _new_image(data: Any) -> ImageSpec:
+def new_image_spec(data: Any) -> ImageSpec:
     if not isinstance(data, dict):
         raise InvalidRequest(reason="the body must be a JSON object")
     fields, extras = split_attributes(data)
