@@ -65,7 +65,8 @@ def test_0004_widens_the_secret_column_and_keeps_rows(empty_database: str) -> No
         _upgrade(engine, "0004")
         assert _revision(engine) == "0004"
         with engine.begin() as conn:
-            row = conn.execute(select(access_keys)).one()
+            kept = (access_keys.c.access_key, access_keys.c.secret_key, access_keys.c.denied_actions)
+            row = conn.execute(select(*kept)).one()
             assert (row.access_key, row.secret_key, row.denied_actions) == (
                 "KEPT",
                 "plain",
@@ -79,6 +80,37 @@ def test_0004_widens_the_secret_column_and_keeps_rows(empty_database: str) -> No
             ("accounts", "CASCADE")
         ]
         assert any(i["column_names"] == ["account_id"] for i in inspect(engine).get_indexes("access_keys"))
+    finally:
+        engine.dispose()
+
+
+def test_0010_makes_existing_keys_members_and_no_account_an_operator(empty_database: str) -> None:
+    engine = create_engine(empty_database)
+    try:
+        _upgrade(engine, "0009")
+        with engine.begin() as conn:
+            conn.execute(insert(accounts).values(id="a" * 32, name="kept", created_at=datetime(2026, 1, 1)))
+            conn.execute(
+                insert(access_keys).values(
+                    access_key="KEPT",
+                    secret_key="plain",
+                    account_id="a" * 32,
+                    user_name="u",
+                    enabled=True,
+                    denied_actions=[],
+                    created_at=datetime(2026, 1, 1),
+                )
+            )
+        _upgrade(engine, "0010")
+        with engine.begin() as conn:
+            assert conn.execute(select(access_keys.c.role)).scalar_one() == "member"
+            assert conn.execute(select(accounts.c.operator)).scalar_one() is False
+            # The audit table was not rebuilt: its append-only trigger still refuses an UPDATE.
+            conn.execute(
+                text("INSERT INTO audit_records (at, actor_kind, action) VALUES ('2026-01-01', 'api', 'x')")
+            )
+        with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+            conn.execute(text("UPDATE audit_records SET role = 'admin'"))
     finally:
         engine.dispose()
 

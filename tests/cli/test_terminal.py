@@ -157,14 +157,17 @@ def test_admin_tables_have_headers_fit_and_show_tenant_text_as_text(stack: Stack
     records = len(json.loads(_admin_on_terminal(stack, "audit", "list", "--json").text)["records"])
     for columns in WIDTHS:
         accounts = _check_table(
-            _admin_on_terminal(stack, "account", "list", columns=columns), columns, {"id", "name"}, 2
+            _admin_on_terminal(stack, "account", "list", columns=columns),
+            columns,
+            {"id", "name", "operator"},
+            2,
         )
         assert any("ev\\x1b[31mil\\x9b[/x]\\n\\u202e" in row for row in accounts)
         assert any(row.startswith(hostile_account.account_id + "  ") for row in accounts)  # whole
         keys = _check_table(
             _admin_on_terminal(stack, "key", "list", columns=columns),
             columns,
-            {"access_key", "account_id", "user_name", "state", "denied_actions"},
+            {"access_key", "account_id", "user_name", "role", "state", "denied_actions"},
             3,
         )
         assert sum("ev\\x1b[31mil" in row for row in keys) == 2  # its own key, and the one made here

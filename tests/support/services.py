@@ -13,7 +13,7 @@ from typing import Any
 
 from scp_images.app import Components, build_components
 from scp_images.config import Settings
-from scp_images.domain.principal import Principal
+from scp_images.domain.principal import Principal, Role
 from scp_images.services.members import MemberService
 
 
@@ -25,10 +25,17 @@ class Services:
     def members(self) -> MemberService:
         return self.parts.members
 
-    def account(self, name: str) -> Principal:
-        """A new account with one access key, as its caller."""
-        account = self.parts.accounts.create_account(name)
-        return self.parts.accounts.create_key(account.id, f"{name}@example.com").principal()
+    def account(self, name: str, *, role: Role = Role.MEMBER, operator: bool = False) -> Principal:
+        """A new account with one access key of ``role``, as its caller (``role=Role.ADMIN`` needs
+        ``operator=True``)."""
+        account = self.parts.accounts.create_account(name, operator=operator)
+        key = self.parts.accounts.create_key(account.id, f"{name}@example.com", role=role)
+        return key.principal()
+
+    def key(self, account_id: str, role: Role) -> Principal:
+        """One more key of ``role`` in an existing account, as its caller."""
+        user = f"{role.value}-{account_id[:8]}@example.com"
+        return self.parts.accounts.create_key(account_id, user, role=role).principal()
 
     def upload(self, caller: Principal, image_id: str, chunks: Iterable[bytes]) -> Any:
         """What a direct upload does once its body arrives: claim the queued image, then stream it in

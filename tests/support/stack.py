@@ -15,6 +15,7 @@ import uvicorn
 from scp_images.app import Components, build_components, create_app, server_metrics
 from scp_images.client import Client
 from scp_images.config import Settings
+from scp_images.domain.principal import Role
 from scp_images.signing import sign_request
 from tests.support.tools import wait_until
 
@@ -33,6 +34,7 @@ class Key:
     secret_key: str
     account_id: str
     user_name: str
+    role: Role = Role.MEMBER
 
 
 @dataclass
@@ -45,11 +47,37 @@ class Stack:
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
     def new_account(
-        self, name: str = "acct", deny: tuple[Any, ...] = (), account_id: str | None = None
+        self,
+        name: str = "acct",
+        deny: tuple[Any, ...] = (),
+        account_id: str | None = None,
+        *,
+        role: Role = Role.MEMBER,
+        operator: bool = False,
     ) -> Key:
-        account = self.components.accounts.create_account(name, account_id)
-        record = self.components.accounts.create_key(account.id, f"{name}@example.com", deny)
-        return Key(record.access_key, record.secret_key, account.id, record.user_name)
+        """A new account with one key of ``role``; ``operator`` marks it an operator account (which
+        ``role=Role.ADMIN`` needs: ``stack.new_account("ops", role=Role.ADMIN, operator=True)``)."""
+        account = self.components.accounts.create_account(name, account_id, operator=operator)
+        return self.new_key(account.id, role=role, deny=deny, user=f"{name}@example.com")
+
+    def new_key(
+        self,
+        account_id: str,
+        *,
+        role: Role = Role.MEMBER,
+        deny: tuple[Any, ...] = (),
+        user: str | None = None,
+    ) -> Key:
+        """One more key of ``role`` in an existing account (e.g. a reader beside a member:
+        ``stack.new_key(member.account_id, role=Role.READER)``)."""
+        user = user or f"{role.value}-{account_id[:8]}@example.com"
+        record = self.components.accounts.create_key(account_id, user, deny, role=role)
+        return Key(record.access_key, record.secret_key, account_id, record.user_name, record.role)
+
+    def set_role(self, key: Key, role: Role) -> Key:
+        """What ``scp-images admin key set KEY --role ROLE`` does, in-process."""
+        self.components.accounts.set_key_role(key.access_key, role)
+        return Key(key.access_key, key.secret_key, key.account_id, key.user_name, role)
 
     def grant(self, key: Key, bucket: str, prefix: str = "") -> None:
         """What ``scp-images admin source grant`` does, in-process: ``key``'s account may import from

@@ -37,7 +37,7 @@ from scp_images.cli._settings import (
 )
 from scp_images.domain.errors import DomainError, InvalidSourceGrant
 from scp_images.domain.image import OS_DISTROS, Visibility, parse_image_id
-from scp_images.domain.principal import parse_action
+from scp_images.domain.principal import Role, parse_action
 from scp_images.domain.quotas import KEYS, Overrides
 from scp_images.domain.versions import V1_3
 from scp_images.http.schemas import grant_body, image_body
@@ -73,13 +73,21 @@ app.add_typer(audit_app, name="audit")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
 LongOpt = Annotated[bool, typer.Option("--long", "-l", help="Every column, full ids and values")]
+RoleOpt = Annotated[
+    Role,
+    typer.Option(
+        help="reader: read, list, download; member: what keys do; admin: Glance's admin on /v2 "
+        "(operator accounts only)"
+    ),
+]
 
 # Account ids stay whole where an operator copies them from (the commands taking --account need all 32).
-ACCOUNT_COLUMNS = (Column("id"), name_column())
+ACCOUNT_COLUMNS = (Column("id"), name_column(), Column("operator"))
 KEY_COLUMNS = (
     Column("access_key"),
     Column("account_id", kind="id"),
     Column("user_name", cut=30),
+    Column("role"),
     Column("state"),
     Column("denied_actions", cut=24, drop=1),
 )
@@ -128,23 +136,51 @@ def account_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="Account name")],
     id: Annotated[str | None, typer.Option("--id", help="32 hex characters; random when omitted")] = None,
+    operator: Annotated[
+        bool, typer.Option("--operator", help="An operator account: its keys may hold the admin role")
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
     """Create an account (and the embedded database, when there is none yet)."""
     with components(ctx, create=True) as parts:
-        account = parts.accounts.create_account(name, id)
-    _show({"id": account.id, "name": account.name}, json, "Account")
+        account = parts.accounts.create_account(name, id, operator=operator)
+    _show(_account_row(account), json, "Account")
+
+
+def _account_row(account: Any) -> dict[str, Any]:
+    return {"id": account.id, "name": account.name, "operator": account.operator}
+
+
+@account_app.command("set")
+def account_set(
+    ctx: typer.Context,
+    account_id: Annotated[str, typer.Argument(help="Account id")],
+    operator: Annotated[
+        bool,
+        typer.Option(
+            "--operator/--no-operator",
+            help="Mark an operator account (its keys may hold the admin role), or unmark it",
+        ),
+    ],
+    json: JsonOpt = False,
+) -> None:
+    """Change an account: mark or unmark it as an operator account. Unmarking is refused while one of
+    its keys holds the admin role (give those keys another role first)."""
+    with components(ctx) as parts:
+        account = parts.accounts.set_operator(account_id, operator)
+    _show(_account_row(account), json, "Account")
 
 
 @account_app.command("list")
 def account_list(ctx: typer.Context, long: LongOpt = False, json: JsonOpt = False) -> None:
     """List accounts (a JSON object {"accounts": [...]} with --json)."""
     with components(ctx) as parts:
-        rows = [{"id": a.id, "name": a.name} for a in parts.accounts.list_accounts()]
+        rows = [_account_row(a) for a in parts.accounts.list_accounts()]
     if json:
         print_json({"accounts": rows})
     else:
-        print_table(ACCOUNT_COLUMNS, rows, long)
+        shown = [{**r, "operator": "yes" if r["operator"] else "no"} for r in rows]
+        print_table(ACCOUNT_COLUMNS, shown, long)
 
 
 @key_app.command("create")
@@ -155,6 +191,7 @@ def key_create(
     deny: Annotated[
         list[str] | None, typer.Option(help="Action to deny, e.g. virtualserver:ShowImage")
     ] = None,
+    role: RoleOpt = Role.MEMBER,
     json: JsonOpt = False,
 ) -> None:
     """Create an access key; the secret is shown only now."""
@@ -163,14 +200,24 @@ def key_create(
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)
     with components(ctx) as parts:
-        key = parts.accounts.create_key(account, user, denied)
+        key = parts.accounts.create_key(account, user, denied, role=role)
     record = {
         "access_key": key.access_key,
         "secret_key": key.secret_key,
         "account_id": key.account_id,
         "user_name": key.user_name,
+        "role": key.role.value,
     }
     _show(record, json, "Access key")
+
+
+@key_app.command("set")
+def key_set(ctx: typer.Context, access_key: str, role: RoleOpt, json: JsonOpt = False) -> None:
+    """Change a key's role; its next request, and the next use of a token issued for it, act with it."""
+    with components(ctx) as parts:
+        key = parts.accounts.set_key_role(access_key, role)
+    result = {"access_key": key.access_key, "role": key.role.value}
+    print_done(f"{access_key} role {key.role.value}", json, result)
 
 
 @key_app.command("list")
@@ -188,6 +235,7 @@ def key_list(
             "access_key": k.access_key,
             "account_id": k.account_id,
             "user_name": k.user_name,
+            "role": k.role.value,
             "enabled": k.enabled,
             "denied_actions": sorted(a.value for a in k.denied_actions),
         }

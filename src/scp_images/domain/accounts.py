@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from scp_images.domain.principal import Action, Principal
+from scp_images.domain.principal import Action, Principal, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,6 +13,7 @@ class Account:
     id: str
     name: str
     created_at: datetime
+    operator: bool = False  # marked by the operator: only its keys may hold the admin role
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +26,14 @@ class AccessKey:
     enabled: bool
     denied_actions: frozenset[Action]
     created_at: datetime
+    role: Role = Role.MEMBER  # read from the key's row on every request, never from a token
 
     def principal(self) -> Principal:
         return Principal(
-            self.account_id, self.account_name, self.user_name, self.access_key, self.denied_actions
+            self.account_id,
+            self.account_name,
+            self.user_name,
+            self.access_key,
+            self.denied_actions,
+            self.role,
         )

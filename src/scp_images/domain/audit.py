@@ -37,10 +37,13 @@ class AuditAction(StrEnum):
     TOKEN_ISSUE = "token.issue"  # a Keystone sign-in; only refusals are recorded (a token changes nothing)
     IMAGE_PUBLISH = "image.publish"  # the operator's `admin image import` of a local file
     ACCOUNT_CREATE = "account.create"
+    ACCOUNT_OPERATOR = "account.operator"  # marked an operator account (its keys may hold admin)
+    ACCOUNT_NOT_OPERATOR = "account.not-operator"
     KEY_CREATE = "key.create"
     KEY_ENABLE = "key.enable"
     KEY_DISABLE = "key.disable"
     KEY_DELETE = "key.delete"
+    KEY_ROLE = "key.role"  # the key's role changed
     KEY_REENCRYPT = "key.reencrypt"
     SOURCE_GRANT = "source.grant"
     SOURCE_REVOKE = "source.revoke"

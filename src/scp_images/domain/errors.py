@@ -22,6 +22,7 @@ Tree::
     │   └── InvalidSourceGrant   an operator's source grant is malformed or names the blob store
     ├── NotFound                 404  image, member, account, import, task, server, source grant
     ├── Conflict                 409  wrong status, protected, already a member, lost race
+    │   ├── AdminNeedsOperatorAccount  the admin role on a key of an account not marked operator
     │   ├── ImageDataMissing     an active image whose bytes are gone from the blob store
     │   └── ImageDataCorrupt     the integrity scrub found an active image's bytes changed
     ├── UploadInterrupted        408  the upload's body stopped before its end
@@ -304,6 +305,29 @@ class Conflict(DomainError):
     code = "virtualserver.Conflict"
     template = "The request conflicts with the current state: {reason}."
     hint = "Check the current state and try again."
+
+
+class AdminNeedsOperatorAccount(Conflict):
+    """The operator's own commands raise it: only an operator account's keys may hold ``admin``."""
+
+    code = "virtualserver.account.NotOperator"
+    template = (
+        "Account {account_id} is not an operator account: only keys of an operator account may hold "
+        "the admin role."
+    )
+    hint = (
+        "Mark the account first ('scp-images admin account set {account_id} --operator'), "
+        "or give the key the member or reader role."
+    )
+
+
+class OperatorAccountHasAdmins(Conflict):
+    code = "virtualserver.account.HasAdminKeys"
+    template = "Account {account_id} still has keys with the admin role: {keys}."
+    hint = (
+        "Give them another role first ('scp-images admin key set KEY --role member') or delete them, "
+        "then unmark the account."
+    )
 
 
 class InvalidImageStatus(Conflict):

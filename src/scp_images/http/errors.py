@@ -183,6 +183,18 @@ TABLE: dict[type[e.DomainError], ErrorSpec] = {
     e.Conflict: ErrorSpec(
         *_C, "요청이 현재 상태와 충돌합니다: {reason}.", "현재 상태를 확인하고 다시 시도하십시오."
     ),
+    e.AdminNeedsOperatorAccount: ErrorSpec(
+        *_C,
+        "계정 {account_id}은(는) 운영자 계정이 아닙니다. 운영자 계정의 키만 admin 역할을 가질 수 있습니다.",
+        "먼저 계정을 표시하거나('scp-images admin account set {account_id} --operator') "
+        "키에 member 또는 reader 역할을 주십시오.",
+    ),
+    e.OperatorAccountHasAdmins: ErrorSpec(
+        *_C,
+        "계정 {account_id}에 아직 admin 역할의 키가 있습니다: {keys}.",
+        "먼저 그 키들에 다른 역할을 주거나('scp-images admin key set KEY --role member') 삭제한 뒤 "
+        "계정 표시를 해제하십시오.",
+    ),
     e.InvalidImageStatus: ErrorSpec(
         *_C,
         "이미지 {image_id}의 상태가 {status}입니다. 이 작업에는 {expected} 상태가 필요합니다.",

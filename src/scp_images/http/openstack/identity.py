@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated
+from scp_images.domain.principal import Role
 from scp_images.http.audit import AuditedCall
 from scp_images.http.deps import Services, services
 from scp_images.http.openstack.audit import audited
@@ -122,6 +123,16 @@ def _service(kind: str, name: str, url: str, endpoint: dict[str, str]) -> dict[s
     return {"type": kind, "name": name, "id": kind, "endpoints": endpoints}
 
 
+# Keystone's default implied roles (keystone-manage bootstrap): admin implies member, member implies
+# reader; a token lists the assigned role with every role it implies.
+_IMPLIED = {Role.ADMIN: (Role.ADMIN, Role.MEMBER, Role.READER), Role.MEMBER: (Role.MEMBER, Role.READER)}
+
+
+def token_roles(role: Role) -> list[dict[str, str]]:
+    """The key's role as read from its row when the token is issued or checked, never from the token."""
+    return [{"id": r.value, "name": r.value} for r in _IMPLIED.get(role, (role,))]
+
+
 def token_body(request: Request, token: Token, *, catalog: bool = True) -> dict[str, Any]:
     key = token.key
     region = services(request).limits.region
@@ -134,7 +145,7 @@ def token_body(request: Request, token: Token, *, catalog: bool = True) -> dict[
             "audit_ids": [token.value[-22:]],
             "user": {"id": key.user_name, "name": key.user_name, "domain": DOMAIN},
             "project": {"id": key.account_id, "name": key.account_name, "domain": DOMAIN},
-            "roles": [{"id": "member", "name": "member"}],
+            "roles": token_roles(key.role),
             "application_credential": {"id": key.access_key, "name": key.access_key, "restricted": True},
             # identity too, as every Keystone lists it: gophercloud's NewIdentityV3 with endpoint options
             # (Terraform's identity client, its auth-scope data source) finds Keystone only here.

@@ -10,8 +10,15 @@ from dataclasses import dataclass, replace
 
 from scp_images.domain.accounts import AccessKey, Account
 from scp_images.domain.audit import AuditAction
-from scp_images.domain.errors import AccessKeyNotFound, AccountNotFound, Conflict, InvalidRequest
-from scp_images.domain.principal import Action
+from scp_images.domain.errors import (
+    AccessKeyNotFound,
+    AccountNotFound,
+    AdminNeedsOperatorAccount,
+    Conflict,
+    InvalidRequest,
+    OperatorAccountHasAdmins,
+)
+from scp_images.domain.principal import Action, Role
 from scp_images.services import audit
 from scp_images.services.access.secrets import SETTING, SecretCipher, SecretKeyError, SecretUnreadable
 from scp_images.services.audit import AuditContext
@@ -38,14 +45,19 @@ class AccountService:
         self._secrets = secrets or SecretCipher(())
 
     def create_account(
-        self, name: str, account_id: str | None = None, context: AuditContext | None = None
+        self,
+        name: str,
+        account_id: str | None = None,
+        context: AuditContext | None = None,
+        *,
+        operator: bool = False,
     ) -> Account:
         account_id = account_id or secrets.token_hex(16)
         if not _ACCOUNT_ID.match(account_id):
             raise InvalidRequest(reason="an account id is 32 lower-case hex characters")
         if not name.strip():
             raise InvalidRequest(reason="an account needs a name")
-        record = Account(account_id, name, self._clock())
+        record = Account(account_id, name, self._clock(), operator)
         with self._db.transaction() as conn:
             if store.account_exists(conn, account_id):
                 raise Conflict(reason=f"account {account_id} exists already")
@@ -56,9 +68,26 @@ class AccountService:
                 self._clock(),
                 AuditAction.ACCOUNT_CREATE,
                 account_id=account_id,
-                detail=f"name {name}",
+                detail=f"name {name}" + (", operator account" if operator else ""),
             )
         return record
+
+    def set_operator(self, account_id: str, operator: bool, context: AuditContext | None = None) -> Account:
+        """Mark (or unmark) an operator account: only its keys may hold the admin role. Unmarking is
+        refused while the account still has admin keys, so no key holds a role its account may not
+        give. Serialised with :meth:`create_key` and :meth:`set_key_role` (a rare operator action)."""
+        with self._db.transaction() as conn:
+            lock_for_writing(conn)
+            account = store.get_account(conn, account_id)
+            if account is None:
+                raise AccountNotFound(account_id=account_id)
+            admins = [] if operator else store.admin_keys(conn, account_id)
+            if admins:
+                raise OperatorAccountHasAdmins(account_id=account_id, keys=", ".join(admins))
+            store.set_operator(conn, account_id, operator)
+            action = AuditAction.ACCOUNT_OPERATOR if operator else AuditAction.ACCOUNT_NOT_OPERATOR
+            audit.record_change(conn, context, self._clock(), action, account_id=account_id)
+        return replace(account, operator=operator)
 
     def create_first_account(self, name: str, user_name: str) -> tuple[Account, AccessKey] | None:
         """An account with one key, made only while there is no account at all (else None). Processes
@@ -95,12 +124,17 @@ class AccountService:
         user_name: str,
         denied: Iterable[Action] = (),
         context: AuditContext | None = None,
+        *,
+        role: Role = Role.MEMBER,
     ) -> AccessKey:
         with self._db.transaction() as conn:
+            if role is Role.ADMIN:
+                lock_for_writing(conn)
             account = store.get_account(conn, account_id)
             if account is None:
                 raise AccountNotFound(account_id=account_id)
-            record = self._new_key(account, user_name, denied)
+            _check_role(account, role)
+            record = self._new_key(account, user_name, denied, role)
             store.insert_key(conn, self._sealed(record))
             detail = _key_detail(record)
             audit.record_change(
@@ -108,7 +142,9 @@ class AccountService:
             )
         return record  # the secret in the clear, shown once to the operator who asked
 
-    def _new_key(self, account: Account, user_name: str, denied: Iterable[Action]) -> AccessKey:
+    def _new_key(
+        self, account: Account, user_name: str, denied: Iterable[Action], role: Role = Role.MEMBER
+    ) -> AccessKey:
         return AccessKey(
             access_key="".join(secrets.choice(_KEY_ALPHABET) for _ in range(20)),
             secret_key=secrets.token_urlsafe(30),
@@ -118,6 +154,7 @@ class AccountService:
             enabled=True,
             denied_actions=frozenset(denied),
             created_at=self._clock(),
+            role=role,
         )
 
     def _sealed(self, key: AccessKey) -> AccessKey:
@@ -138,6 +175,27 @@ class AccountService:
             audit.record_change(
                 conn, context, self._clock(), action, account_id=key.account_id, detail=detail
             )
+
+    def set_key_role(self, access_key: str, role: Role, context: AuditContext | None = None) -> AccessKey:
+        """The key's next request (and the next check of a token issued for it) acts with ``role``, in
+        every process within the key cache's seconds: a token never carries a role."""
+        with self._db.transaction() as conn:
+            if role is Role.ADMIN:
+                lock_for_writing(conn)
+            key = store.get_key(conn, access_key)
+            if key is None:
+                raise AccessKeyNotFound(access_key=access_key)
+            account = store.get_account(conn, key.account_id)
+            if account is None:  # deleted with its keys meanwhile
+                raise AccessKeyNotFound(access_key=access_key)
+            _check_role(account, role)
+            if not store.set_key_role(conn, access_key, role):
+                raise AccessKeyNotFound(access_key=access_key)
+            detail = f"access key {access_key}, role {key.role.value} -> {role.value}"
+            audit.record_change(
+                conn, context, self._clock(), AuditAction.KEY_ROLE, account_id=key.account_id, detail=detail
+            )
+        return replace(key, role=role)
 
     def delete_key(self, access_key: str, context: AuditContext | None = None) -> None:
         with self._db.transaction() as conn:
@@ -189,6 +247,12 @@ class AccountService:
         return Reencrypted(changed, unchanged)
 
 
+def _check_role(account: Account, role: Role) -> None:
+    if role is Role.ADMIN and not account.operator:
+        raise AdminNeedsOperatorAccount(account_id=account.id)
+
+
 def _key_detail(key: AccessKey) -> str:
     denied = ",".join(sorted(a.value for a in key.denied_actions))
-    return f"access key {key.access_key} for {key.user_name}" + (f", denied {denied}" if denied else "")
+    text = f"access key {key.access_key} for {key.user_name}, role {key.role.value}"
+    return text + (f", denied {denied}" if denied else "")

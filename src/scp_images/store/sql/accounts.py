@@ -6,7 +6,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from scp_images.domain.accounts import AccessKey, Account
 from scp_images.domain.errors import Conflict
-from scp_images.domain.principal import Action
+from scp_images.domain.principal import Action, Role
 from scp_images.store.sql.conflicts import integrity_as
 from scp_images.store.sql.tables import access_keys, accounts
 
@@ -14,17 +14,38 @@ from scp_images.store.sql.tables import access_keys, accounts
 def insert_account(conn: Connection, record: Account) -> None:
     """Conflict when the id exists: the caller's check may have raced with another create."""
     with integrity_as(Conflict(reason=f"account {record.id} exists already")):
-        conn.execute(insert(accounts).values(id=record.id, name=record.name, created_at=record.created_at))
+        conn.execute(
+            insert(accounts).values(
+                id=record.id, name=record.name, created_at=record.created_at, operator=record.operator
+            )
+        )
+
+
+def _account_record(row: object) -> Account:
+    return Account(row.id, row.name, row.created_at, row.operator)  # type: ignore[attr-defined]
 
 
 def get_account(conn: Connection, account_id: str) -> Account | None:
     row = conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
-    return Account(row.id, row.name, row.created_at) if row else None
+    return _account_record(row) if row else None
 
 
 def list_accounts(conn: Connection) -> list[Account]:
     rows = conn.execute(select(accounts).order_by(accounts.c.created_at, accounts.c.id))
-    return [Account(r.id, r.name, r.created_at) for r in rows]
+    return [_account_record(r) for r in rows]
+
+
+def set_operator(conn: Connection, account_id: str, operator: bool) -> bool:
+    result = conn.execute(update(accounts).where(accounts.c.id == account_id).values(operator=operator))
+    return result.rowcount == 1
+
+
+def admin_keys(conn: Connection, account_id: str) -> list[str]:
+    """The account's keys holding the admin role."""
+    query = select(access_keys.c.access_key).where(
+        access_keys.c.account_id == account_id, access_keys.c.role == Role.ADMIN.value
+    )
+    return list(conn.execute(query.order_by(access_keys.c.access_key)).scalars())
 
 
 def has_accounts(conn: Connection) -> bool:
@@ -51,6 +72,7 @@ def _insert_key(conn: Connection, record: AccessKey) -> None:
             enabled=record.enabled,
             denied_actions=sorted(a.value for a in record.denied_actions),
             created_at=record.created_at,
+            role=record.role.value,
         )
     )
 
@@ -70,6 +92,7 @@ def _key_record(row: object) -> AccessKey:
         enabled=row.enabled,  # type: ignore[attr-defined]
         denied_actions=frozenset(Action(a) for a in row.denied_actions),  # type: ignore[attr-defined]
         created_at=row.created_at,  # type: ignore[attr-defined]
+        role=Role(row.role),  # type: ignore[attr-defined]
     )
 
 
@@ -91,6 +114,13 @@ def list_keys(conn: Connection, account_id: str | None) -> list[AccessKey]:
 def set_key_enabled(conn: Connection, access_key: str, enabled: bool) -> bool:
     result = conn.execute(
         update(access_keys).where(access_keys.c.access_key == access_key).values(enabled=enabled)
+    )
+    return result.rowcount == 1
+
+
+def set_key_role(conn: Connection, access_key: str, role: Role) -> bool:
+    result = conn.execute(
+        update(access_keys).where(access_keys.c.access_key == access_key).values(role=role.value)
     )
     return result.rowcount == 1
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -26,6 +27,8 @@ accounts = Table(
     Column("id", String(32), primary_key=True),
     Column("name", String(255), nullable=False),
     Column("created_at", DateTime, nullable=False),
+    # Only an operator account's keys may hold the admin role (0010).
+    Column("operator", Boolean, nullable=False, server_default=false()),
 )
 
 access_keys = Table(
@@ -41,6 +44,8 @@ access_keys = Table(
     Column("enabled", Boolean, nullable=False, default=True),
     Column("denied_actions", JSON, nullable=False),
     Column("created_at", DateTime, nullable=False),
+    # Keystone's default role the key holds: reader, member or admin (0010); read on every request.
+    Column("role", String(16), nullable=False, server_default="member"),
 )
 
 images = Table(
@@ -187,6 +192,7 @@ audit_records = Table(
     Column("status", Integer),
     Column("error_code", String(128)),
     Column("detail", String(512)),
+    Column("role", String(16)),  # the role an API call acted with (0010); None for others
     Index("ix_audit_records_at_id", "at", "id"),
     Index("ix_audit_records_account_id_at", "account_id", "at"),
     Index("ix_audit_records_image_id_at", "image_id", "at"),
