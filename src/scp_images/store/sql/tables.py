@@ -133,7 +133,7 @@ image_imports = Table(
     Column("staging_key", String(255)),
     # Bytes of the account's image_size_total this attempt holds while it runs (quotas, 0006).
     Column("bytes_reserved", BigInteger, nullable=False, server_default="0"),
-    # Who asked for the job, shown on the OpenStack edge as its task (0010_tasks); NULL task_type: not
+    # Who asked for the job, shown on the OpenStack edge as its task (0011); NULL task_type: not
     # (yet) a task, such as glance-direct's staging before its import call.
     Column("task_id", String(36)),
     Column("task_type", String(32)),  # TaskType: api_image_import or import

@@ -1,15 +1,15 @@
 """Import jobs say who asked for them, so that the OpenStack edge can show them as Glance tasks.
 
-Revision ID: 0010_tasks
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-07
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_tasks"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
