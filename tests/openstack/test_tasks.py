@@ -283,6 +283,10 @@ def test_bad_task_bodies_and_list_parameters_are_400s(stack: Stack) -> None:
         admin.call("GET", "/tasks", params={"marker": "0b5e8e3a-9d3c-4f7a-8a1e-2c4d6f8a0b1c"}).status_code
         == 400
     )
+    for path in ("/tasks/" + "x" * 5000, "/tasks/%00", "/images/" + "9" * 5000 + "/tasks"):
+        assert admin.call("GET", path).status_code == 404, path
+    repeated = [("status", "success"), ("status", "failure")]
+    assert admin.call("GET", "/tasks", params=repeated).status_code == 400
 
 
 def test_glanceclient_and_openstacksdk_use_the_tasks_api(mirrored: Mirrored) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scp_images.domain.errors import InvalidRequest
@@ -117,6 +117,7 @@ def test_the_image_takes_the_source_format() -> None:
     assert legacy_import(GOOD).image_properties == {"disk_format": "raw"}
 
 
+@settings(deadline=None)  # timing is not what these check (a loaded CI host)
 @given(
     st.recursive(
         st.none() | st.booleans() | st.integers() | st.text(),
@@ -158,6 +159,7 @@ def test_bad_list_parameters_are_a_400(params: dict[str, str]) -> None:
         parse_task_query(params)
 
 
+@settings(deadline=None)  # timing is not what these check (a loaded CI host)
 @given(
     st.dictionaries(st.sampled_from(["status", "type", "sort_key", "sort_dir", "marker", "limit"]), st.text())
 )

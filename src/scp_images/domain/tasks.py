@@ -219,11 +219,21 @@ def _limit(text: str) -> int:
     return min(int(text), MAX_TASK_LIMIT)
 
 
-def _marker(text: str) -> str:
+def task_id(text: str) -> str | None:
+    """A task id as stored (a lower-case UUID), or None for text that names no task (never queried)."""
+    if len(text) > 45:
+        return None
     try:
         return str(uuid.UUID(text))
     except ValueError:
-        raise InvalidRequest(reason="marker must be a task id (a UUID)") from None
+        return None
+
+
+def _marker(text: str) -> str:
+    marker = task_id(text)
+    if marker is None:
+        raise InvalidRequest(reason="marker must be a task id (a UUID)")
+    return marker
 
 
 def parse_task_query(params: Mapping[str, str]) -> TaskQuery:

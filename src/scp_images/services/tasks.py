@@ -18,6 +18,7 @@ from scp_images.domain.tasks import (
     shown_since,
     task_of,
 )
+from scp_images.domain.tasks import task_id as stored_task_id
 from scp_images.services.audit import AuditContext
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.images import ImageService
@@ -47,8 +48,9 @@ class TaskService:
 
     def show(self, principal: Principal, task_id: str) -> Task:
         require_tasks_api(principal)
+        wanted = stored_task_id(task_id)
         with self._db.read() as conn:
-            owned = task_store.get_task(conn, task_id, shown_since(self._clock()))
+            owned = task_store.get_task(conn, wanted, shown_since(self._clock())) if wanted else None
         tasks = self._visible(principal, [owned] if owned else [])
         if not tasks:
             raise TaskNotFound(task_id=task_id[:80])
