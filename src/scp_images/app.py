@@ -48,6 +48,7 @@ from scp_images.services.members import MemberService
 from scp_images.services.metadefs import MetadefService
 from scp_images.services.observer import DownloadObserver, ImportObserver, NoDownloadObserver, NoObserver
 from scp_images.services.quotas import QuotaService
+from scp_images.services.tasks import TaskService
 from scp_images.services.upkeep.background import BackgroundThread, BackgroundWork
 from scp_images.services.upkeep.import_jobs import ImportRunner, RunnerTimings
 from scp_images.services.upkeep.recovery import Recovery
@@ -140,6 +141,7 @@ class Components:
     ingest: IngestService
     runner: ImportRunner
     images: ImageService
+    tasks: TaskService  # the OpenStack edge's view of import jobs as Glance tasks
     members: MemberService
     metadefs: MetadefService
     links: DownloadLinkService
@@ -280,6 +282,7 @@ def _wire(
         ingest=ingest,
         runner=runner,
         images=images,
+        tasks=TaskService(db, images, clock),
         members=MemberService(db, clock),
         metadefs=MetadefService(db, clock),
         links=DownloadLinkService(db, images, clock, secrets=secrets),
@@ -400,6 +403,7 @@ def create_app(
     services = Services(
         guard=guard,
         images=parts.images,
+        tasks=parts.tasks,
         ingest=parts.ingest,
         members=parts.members,
         metadefs=parts.metadefs,

@@ -1,5 +1,5 @@
 """The migrations build exactly the schema of ``store/sql/tables.py``; 0004 keeps existing rows, 0005 makes
-the shared guard tables unlogged on PostgreSQL."""
+the shared guard tables unlogged on PostgreSQL, 0011 makes existing import jobs tasks."""
 
 from __future__ import annotations
 
@@ -138,6 +138,36 @@ def test_0011_starts_every_key_at_no_revocation_and_no_token_secret(empty_databa
             kept = conn.execute(select(access_keys.c.access_key, access_keys.c.revocations)).one()
             assert tuple(kept) == ("KEPT", 0)
             assert conn.execute(select(server_secrets)).all() == []
+    finally:
+        engine.dispose()
+
+
+def test_0014_makes_existing_jobs_tasks_named_by_their_image(empty_database: str) -> None:
+    engine = create_engine(empty_database)
+    image_id, at = "0b5e8e3a-9d3c-4f7a-8a1e-2c4d6f8a0b1c", datetime(2026, 1, 1)
+    try:
+        _upgrade(engine, "0013")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO images (id, name, owner, status, visibility, protected, os_hidden,"
+                    " container_format, disk_format, min_disk, min_ram, created_at, updated_at, tags)"
+                    " VALUES (:id, 'n', :owner, 'active', 'private', false, false, 'bare', 'qcow2', 0, 0,"
+                    " :at, :at, '[]')"
+                ),
+                {"id": image_id, "owner": "a" * 32, "at": at},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO image_imports (image_id, source, status, bytes_read, attempts, created_at)"
+                    " VALUES (:id, 'upload', 'succeeded', 0, 1, :at)"
+                ),
+                {"id": image_id, "at": at},
+            )
+        _upgrade(engine, "0014")
+        with engine.begin() as conn:
+            row = conn.execute(text("SELECT task_id, task_type, request_id FROM image_imports")).one()
+        assert tuple(row) == (image_id, "api_image_import", None)
     finally:
         engine.dispose()
 

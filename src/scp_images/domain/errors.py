@@ -22,7 +22,7 @@ Tree::
     │   ├── RestoreMismatch      an operator's restore file is not the image's bytes
     │   ├── ImportSourceRejected the import URL is malformed, unsupported or cannot be read
     │   └── InvalidSourceGrant   an operator's source grant is malformed or names the blob store
-    ├── NotFound                 404  image, member, account, import, server, source grant, metadef
+    ├── NotFound                 404  image, member, account, import, task, server, source grant, metadef
     ├── Conflict                 409  wrong status, protected, already a member, lost race
     │   ├── MetadefExists        a metadata definition of that name exists
     │   ├── MetadefProtected     a protected namespace's definitions (403 on the v2 edge)
@@ -324,6 +324,12 @@ class AccountNotFound(NotFound):
     code = "virtualserver.account.NotFound"
     template = "Account {account_id} could not be found."
     hint = "Check the account id (an operator lists them with 'scp-images admin account list')."
+
+
+class TaskNotFound(NotFound):
+    code = "virtualserver.task.NotFound"
+    template = "Task {task_id} could not be found."
+    hint = "Check the id: 'GET /v2/tasks' lists the tasks, and a finished one expires after 48 hours."
 
 
 class ImportNotFound(NotFound):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class JobStatus(StrEnum):
@@ -39,6 +40,19 @@ class JobFence:
 
 
 @dataclass(frozen=True, slots=True)
+class JobRequest:
+    """Who asked for a job, and how: the OpenStack edge shows a job with a request as a Glance task
+    (``domain/tasks.py``). ``task_type`` is a ``TaskType`` value; ``task_input`` the task's input as
+    shown (built by ``domain/tasks.py``, URLs redacted)."""
+
+    task_id: str
+    task_type: str
+    task_input: dict[str, Any]
+    request_id: str | None
+    requested_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ImportJob:
     image_id: str
     url: str | None
@@ -54,6 +68,7 @@ class ImportJob:
     started_at: datetime | None
     finished_at: datetime | None
     staging_key: str | None = None
+    request: JobRequest | None = None  # None: not (yet) a task
 
     @property
     def fence(self) -> JobFence:

@@ -19,6 +19,7 @@ from scp_images.services.data.ingest import IngestService
 from scp_images.services.images import ImageService
 from scp_images.services.members import MemberService
 from scp_images.services.metadefs import MetadefService
+from scp_images.services.tasks import TaskService
 
 T = TypeVar("T")
 
@@ -55,6 +56,7 @@ def store_description(blob_url: str) -> StoreDescription:
 class Services:
     guard: Guard
     images: ImageService
+    tasks: TaskService
     ingest: IngestService
     members: MemberService
     metadefs: MetadefService

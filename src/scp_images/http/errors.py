@@ -191,6 +191,11 @@ TABLE: dict[type[e.DomainError], ErrorSpec] = {
         "계정 {account_id}을(를) 찾을 수 없습니다.",
         "계정 ID를 확인하십시오(운영자는 'scp-images admin account list'로 볼 수 있습니다).",
     ),
+    e.TaskNotFound: ErrorSpec(
+        *_N,
+        "작업 {task_id}을(를) 찾을 수 없습니다.",
+        "ID를 확인하십시오. 'GET /v2/tasks'가 작업을 나열하며, 끝난 작업은 48시간 뒤 만료됩니다.",
+    ),
     e.ImportNotFound: ErrorSpec(
         *_N,
         "이미지 {image_id}에 가져오기 작업이 없습니다.",

@@ -27,7 +27,7 @@ from scp_images.domain.image import (
     parse_image_id,
     require_user_settable,
 )
-from scp_images.domain.jobs import ImportJob, JobFence, JobSource, JobStatus
+from scp_images.domain.jobs import ImportJob, JobFence, JobRequest, JobSource, JobStatus
 from scp_images.domain.listing import ListQuery
 from scp_images.domain.principal import Principal
 from scp_images.domain.properties import (
@@ -37,6 +37,7 @@ from scp_images.domain.properties import (
     check_tags,
 )
 from scp_images.domain.sources import redact_url
+from scp_images.domain.tasks import ImportMethod, LegacyImport, import_request, legacy_request
 from scp_images.services import audit
 from scp_images.services.access.sources import ImportSources
 from scp_images.services.audit import AuditContext, for_principal
@@ -123,9 +124,16 @@ class ImageService:
         except Exception:
             raise InvalidRequest(reason=f"marker {marker_id} is not an image you can list") from None
 
-    def create(self, principal: Principal, spec: ImageSpec, context: AuditContext | None = None) -> Image:
+    def create(
+        self,
+        principal: Principal,
+        spec: ImageSpec,
+        context: AuditContext | None = None,
+        legacy_task: LegacyImport | None = None,
+    ) -> Image:
         """A queued image of the caller's; when a URL is given its import job is written in the same
-        transaction. The spec's bounds are checked by ``new_image``; whose image it is, here."""
+        transaction (a web-download task, or the ``legacy_task`` of ``POST /v2/tasks`` that asked for
+        it). The spec's bounds are checked by ``new_image``; whose image it is, here."""
         url = spec.url
         if url is not None:
             self._sources.check(url, principal.account_id)
@@ -146,7 +154,9 @@ class ImageService:
             )
             image_store.insert_image(conn, image)
             if url is not None:
-                job_store.put_job(conn, image.id, url, JobSource.URL, image.created_at, JobStatus.PENDING)
+                request = _url_request(image.id, url, principal, context, legacy_task)
+                now = image.created_at
+                job_store.put_job(conn, image.id, url, JobSource.URL, now, JobStatus.PENDING, request=request)
             audit.record(
                 conn,
                 audit.entry(
@@ -272,7 +282,8 @@ class ImageService:
                 applied = image_store.move(conn, image_id, image.status, ImageStatus.QUEUED, changes)
             if not applied:
                 raise ConcurrentUpdate(image_id=image_id)
-            job_store.put_job(conn, image_id, url, JobSource.URL, now, JobStatus.PENDING)
+            request = _url_request(image_id, url, principal, context, None)
+            job_store.put_job(conn, image_id, url, JobSource.URL, now, JobStatus.PENDING, request=request)
             who = context or for_principal(principal)
             audit.record_change(
                 conn, who, self._clock(), AuditAction.IMAGE_IMPORT, image_id=image_id, detail=redact_url(url)
@@ -297,6 +308,11 @@ class ImageService:
             changes = {"updated_at": self._clock()}
             if not image_store.move(conn, image_id, ImageStatus.UPLOADING, ImageStatus.ACTIVE, changes):
                 raise ConcurrentUpdate(image_id=image_id)
+            # The staging's job becomes the import's task (Glance records one from the import call).
+            request_id = context.request_id if context else None
+            job_store.set_request(
+                conn, image_id, _request(image_id, ImportMethod.GLANCE_DIRECT, principal, request_id)
+            )
             who = context or for_principal(principal)
             audit.record_change(
                 conn, who, self._clock(), AuditAction.IMAGE_IMPORT, image_id=image_id, detail="glance-direct"
@@ -312,10 +328,18 @@ class ImageService:
         return job
 
     def begin_upload(
-        self, principal: Principal, image_id: str, worker: str, total: int | None = None
+        self,
+        principal: Principal,
+        image_id: str,
+        worker: str,
+        total: int | None = None,
+        *,
+        request_id: str | None = None,
+        staging: bool = False,
     ) -> JobFence:
         """Claim a queued image for a direct upload: it moves to importing, so one upload wins. ``total``
-        is the body's announced length, shown by import-status as ``bytes_total``."""
+        is the body's announced length, shown by import-status as ``bytes_total``. An upload is a task
+        (asked for by ``request_id``); glance-direct's ``staging`` becomes one at its import call."""
         image_id = parse_image_id(image_id)
         with self._db.transaction() as conn:
             image = self._owned(conn, principal, image_id, for_update=True)
@@ -326,8 +350,9 @@ class ImageService:
             changes = {"updated_at": now}
             if not image_store.move(conn, image_id, ImageStatus.QUEUED, ImageStatus.IMPORTING, changes):
                 raise ConcurrentUpdate(image_id=image_id)
+            request = None if staging else _request(image_id, ImportMethod.UPLOAD, principal, request_id)
             fence = job_store.put_job(
-                conn, image_id, None, JobSource.UPLOAD, now, JobStatus.RUNNING, worker, total
+                conn, image_id, None, JobSource.UPLOAD, now, JobStatus.RUNNING, worker, total, request
             )
         assert fence is not None
         return fence
@@ -338,6 +363,26 @@ class ImageService:
         if image.status is not ImageStatus.ACTIVE or image.blob_key is None:
             raise InvalidImageStatus(image_id=image.id, status=image.status.value, expected="active")
         return self._data.download(image)
+
+
+def _request(image_id: str, method: ImportMethod, principal: Principal, request_id: str | None) -> JobRequest:
+    return import_request(image_id, method, request_id=request_id, requested_by=principal.user_name)
+
+
+def _url_request(
+    image_id: str,
+    url: str,
+    principal: Principal,
+    context: AuditContext | None,
+    legacy_task: LegacyImport | None,
+) -> JobRequest:
+    """A URL job's task: web-download's, or the legacy import task's that asked for a new image."""
+    request_id, user = (context.request_id if context else None), principal.user_name
+    if legacy_task is not None:
+        return legacy_request(image_id, legacy_task, request_id=request_id, requested_by=user)
+    return import_request(
+        image_id, ImportMethod.WEB_DOWNLOAD, uri=url, request_id=request_id, requested_by=user
+    )
 
 
 def _checked_changes(changes: dict[str, Any]) -> dict[str, Any]:

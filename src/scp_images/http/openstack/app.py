@@ -21,6 +21,7 @@ from scp_images.http.openstack import (
     members,
     metadefs,
     projects,
+    tasks,
     users,
 )
 from scp_images.http.openstack.errors import install_error_handlers, method_not_allowed
@@ -56,7 +57,8 @@ def mount_openstack(app: FastAPI, services: Services, hot: RouteTable) -> None:
     image sub-application's own handler (Glance's form)."""
     identity_app = _sub_app(services, identity.router, projects.router, users.router)
     image_app = _sub_app(
-        services, metadefs.router, images.router, discovery.router, files.router, members.router
+        services, metadefs.router, images.router, discovery.router, files.router, members.router,
+        tasks.router,
     )
 
     app.add_api_route("/identity", _bare(identity.versions), methods=_METHODS, include_in_schema=False)

@@ -156,13 +156,13 @@ def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response
     with audited(request, AuditAction.IMAGE_CREATE, 201) as audit:
         call = authorize(request, Action.CREATE_IMAGE)
         data = json_body(raw, call.svc.limits.max_body_bytes)
-        spec = _new_image(data, call.principal.account_id)
+        spec = new_image_spec(data, call.principal.account_id)
         image = call.svc.images.create(call.principal, spec, audit.context(call))
     headers = {**IMPORT_HEADERS, "Location": f"{public_base_url(request)}/image/v2/images/{image.id}"}
     return json_response(image_v2(image, call.svc.store.id), 201, headers)
 
 
-def _new_image(data: Any, account_id: str) -> ImageSpec:
+def new_image_spec(data: Any, account_id: str) -> ImageSpec:
     if not isinstance(data, dict):
         raise InvalidRequest(reason="the body must be a JSON object")
     fields, extras = create_fields(data, account_id)

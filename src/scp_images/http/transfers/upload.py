@@ -88,7 +88,16 @@ async def _run_upload(
     worker = f"upload:{context.request_id}"
     length = request.headers.get("content-length", "")
     total = int(length) if length.isascii() and length.isdigit() and len(length) <= 19 else None
-    fence = await anyio.to_thread.run_sync(svc.images.begin_upload, principal, image_id, worker, total)
+    fence = await anyio.to_thread.run_sync(
+        lambda: svc.images.begin_upload(
+            principal,
+            image_id,
+            worker,
+            total,
+            request_id=context.request_id,
+            staging=target is ImageStatus.UPLOADING,
+        )
+    )
     stream = upload_chunks(request).__aiter__()
 
     async def next_chunk() -> bytes | None:

@@ -12,11 +12,35 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
-from scp_images.domain.jobs import ImportJob, JobFence, JobSource, JobStatus
+from scp_images.domain.jobs import ImportJob, JobFence, JobRequest, JobSource, JobStatus
 from scp_images.store.sql.tables import image_imports
 
 
-def _job(row: Any) -> ImportJob:
+def _request(row: Any) -> JobRequest | None:
+    if row.task_type is None:
+        return None
+    return JobRequest(row.task_id, row.task_type, row.task_input or {}, row.request_id, row.requested_by)
+
+
+def _request_values(request: JobRequest | None) -> dict[str, Any]:
+    if request is None:
+        return {
+            "task_id": None,
+            "task_type": None,
+            "task_input": None,
+            "request_id": None,
+            "requested_by": None,
+        }
+    return {
+        "task_id": request.task_id,
+        "task_type": request.task_type,
+        "task_input": request.task_input,
+        "request_id": request.request_id,
+        "requested_by": request.requested_by,
+    }
+
+
+def job_of_row(row: Any) -> ImportJob:
     return ImportJob(
         row.image_id,
         row.url,
@@ -32,6 +56,7 @@ def _job(row: Any) -> ImportJob:
         row.started_at,
         row.finished_at,
         row.staging_key,
+        _request(row),
     )
 
 
@@ -44,8 +69,10 @@ def put_job(
     status: JobStatus,
     claimed_by: str | None = None,
     bytes_total: int | None = None,
+    request: JobRequest | None = None,
 ) -> JobFence | None:
-    """Start a fresh import record for the image, replacing an earlier one; a claimed record's fence."""
+    """Start a fresh import record for the image, replacing an earlier one (and its task); a claimed
+    record's fence. ``request``: who asked for it (None: not a task, yet)."""
     conn.execute(delete(image_imports).where(image_imports.c.image_id == image_id))
     conn.execute(
         insert(image_imports).values(
@@ -64,14 +91,23 @@ def put_job(
             finished_at=None,
             staging_key=None,
             bytes_reserved=0,
+            **_request_values(request),
         )
     )
     return JobFence(image_id, claimed_by, 0) if claimed_by else None
 
 
+def set_request(conn: Connection, image_id: str, request: JobRequest) -> bool:
+    """Say who asked for the image's job (glance-direct's import call, after its staging)."""
+    query = (
+        update(image_imports).where(image_imports.c.image_id == image_id).values(**_request_values(request))
+    )
+    return conn.execute(query).rowcount == 1
+
+
 def get_job(conn: Connection, image_id: str) -> ImportJob | None:
     row = conn.execute(select(image_imports).where(image_imports.c.image_id == image_id)).first()
-    return _job(row) if row else None
+    return job_of_row(row) if row else None
 
 
 def _stale(stale_before: datetime) -> Any:

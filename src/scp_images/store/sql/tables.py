@@ -158,8 +158,17 @@ image_imports = Table(
     Column("staging_key", String(255)),
     # Bytes of the account's image_size_total this attempt holds while it runs (quotas, 0006).
     Column("bytes_reserved", BigInteger, nullable=False, server_default="0"),
+    # Who asked for the job, shown on the OpenStack edge as its task (0014); NULL task_type: not
+    # (yet) a task, such as glance-direct's staging before its import call.
+    Column("task_id", String(36)),
+    Column("task_type", String(32)),  # TaskType: api_image_import or import
+    Column("task_input", JSON),  # the task's input as shown (URLs redacted), built by domain/tasks.py
+    Column("request_id", String(64)),
+    Column("requested_by", String(255)),  # the user name of the key that asked
     Index("ix_image_imports_status", "status"),
     Index("ix_image_imports_staging_key", "staging_key"),
+    Index("ix_image_imports_task_id", "task_id", unique=True),
+    Index("ix_image_imports_created_at", "created_at"),
 )
 
 # Which buckets (and key prefixes) an account may import from; written only by operators.
