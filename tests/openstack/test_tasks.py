@@ -76,7 +76,7 @@ def test_a_glance_direct_import_is_one_task_named_by_the_import_call(
         key.account_id,
     )
     assert (task["result"], task["message"], task["deleted"]) == ({"image_id": image_id}, "", False)
-    assert task["user_id"] == key.user_name
+    assert task["user_id"] == key.access_key  # the token's user.id
     assert task["expires_at"] > task["created_at"]
 
 

@@ -366,7 +366,7 @@ class ImageService:
 
 
 def _request(image_id: str, method: ImportMethod, principal: Principal, request_id: str | None) -> JobRequest:
-    return import_request(image_id, method, request_id=request_id, requested_by=principal.user_name)
+    return import_request(image_id, method, request_id=request_id, requested_by=principal.access_key)
 
 
 def _url_request(
@@ -377,7 +377,7 @@ def _url_request(
     legacy_task: LegacyImport | None,
 ) -> JobRequest:
     """A URL job's task: web-download's, or the legacy import task's that asked for a new image."""
-    request_id, user = (context.request_id if context else None), principal.user_name
+    request_id, user = (context.request_id if context else None), principal.access_key
     if legacy_task is not None:
         return legacy_request(image_id, legacy_task, request_id=request_id, requested_by=user)
     return import_request(
