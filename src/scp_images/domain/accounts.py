@@ -28,7 +28,9 @@ class AccessKey:
     created_at: datetime
     role: Role = Role.MEMBER  # read from the key's row on every request, never from a token
 
-    def principal(self) -> Principal:
+    def principal(self, *, admin_powers: bool = False) -> Principal:
+        """The caller this key makes; ``admin_powers`` only where the admin role grants any (an
+        OpenStack token's call): a signed SCP request or a console link acts as a member."""
         return Principal(
             self.account_id,
             self.account_name,
@@ -36,4 +38,5 @@ class AccessKey:
             self.access_key,
             self.denied_actions,
             self.role,
+            admin_powers,
         )

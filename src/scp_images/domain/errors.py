@@ -12,6 +12,7 @@ Tree::
     ├── Forbidden                403  action not allowed for the key, account mismatch, not the owner
     │   ├── ImportSourceForbidden  this account may not read the import source (no grant, another
     │   │                          account's Object Storage, the blob store's bucket)
+    │   ├── ReaderMayNot         a reader key asked for a change
     │   └── ImageDeactivated     the image's bytes are withheld by its owner
     ├── InvalidRequest           400  malformed path, query or body; bad API version
     │   ├── UnsupportedApiVersion
@@ -105,6 +106,12 @@ class Forbidden(DomainError):
     code = "virtualserver.auth.Forbidden"
     template = "You are not allowed to perform {action}."
     hint = "Use a key of an account that may do this, or ask the operator."
+
+
+class ReaderMayNot(Forbidden):
+    code = "virtualserver.auth.ReaderRole"
+    template = "This access key has the reader role: it may read, list and download, not perform {action}."
+    hint = "Use a key with the member role, or ask the operator to give this key that role."
 
 
 class NotOwner(Forbidden):

@@ -175,6 +175,8 @@ def _scope_condition(scope: ListScope) -> ColumnElement[bool]:
         if scope.own_visibilities is not None:
             own = and_(own, images.c.visibility.in_([v.value for v in scope.own_visibilities]))
         parts.append(own)
+    if scope.every_owner:
+        parts.append(images.c.visibility.in_(sorted(v.value for v in scope.every_owner)))
     if scope.public:
         parts.append(images.c.visibility == Visibility.PUBLIC.value)
     if scope.community:
