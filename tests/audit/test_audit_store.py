@@ -25,11 +25,16 @@ def test_0007_adds_the_trail_and_keeps_rows(empty_database: str) -> None:  # noq
         assert _revision(engine) == "0007"
         with engine.begin() as conn:
             assert conn.execute(select(accounts.c.name)).scalar_one() == "kept"
-            audit_store.insert_record(
-                conn,
-                AuditRecord(datetime(2026, 1, 2), ActorKind.OPERATOR, "account.create", account_id="a" * 32),
+            # The columns 0007 made (today's store writes the role of 0010 too).
+            conn.execute(
+                insert(audit_records).values(
+                    at=datetime(2026, 1, 2),
+                    actor_kind="operator",
+                    action="account.create",
+                    account_id="a" * 32,
+                )
             )
-            assert [r.account_id for r in audit_store.list_records(conn)] == ["a" * 32]
+            assert conn.execute(select(audit_records.c.account_id)).scalars().all() == ["a" * 32]
     finally:
         engine.dispose()
 

@@ -26,16 +26,16 @@ class Services:
         return self.parts.members
 
     def account(self, name: str, *, role: Role = Role.MEMBER, operator: bool = False) -> Principal:
-        """A new account with one access key of ``role``, as its caller (``role=Role.ADMIN`` needs
-        ``operator=True``)."""
+        """A new account with one access key of ``role``, as its caller on the OpenStack edge (where an
+        admin has its powers; ``role=Role.ADMIN`` needs ``operator=True``)."""
         account = self.parts.accounts.create_account(name, operator=operator)
         key = self.parts.accounts.create_key(account.id, f"{name}@example.com", role=role)
-        return key.principal()
+        return key.principal(admin_powers=True)
 
     def key(self, account_id: str, role: Role) -> Principal:
-        """One more key of ``role`` in an existing account, as its caller."""
+        """One more key of ``role`` in an existing account, as its caller on the OpenStack edge."""
         user = f"{role.value}-{account_id[:8]}@example.com"
-        return self.parts.accounts.create_key(account_id, user, role=role).principal()
+        return self.parts.accounts.create_key(account_id, user, role=role).principal(admin_powers=True)
 
     def upload(self, caller: Principal, image_id: str, chunks: Iterable[bytes]) -> Any:
         """What a direct upload does once its body arrives: claim the queued image, then stream it in

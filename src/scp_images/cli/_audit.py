@@ -26,6 +26,7 @@ _FIELDS = (
     "actor",
     "account_id",
     "access_key",
+    "role",
     "request_id",
     "action",
     "image_id",
@@ -51,6 +52,7 @@ AUDIT_COLUMNS = (
     Column("detail", kind="quoted", cut=40, drop=5),
     Column("account_id", kind="id", long=True),
     Column("access_key", kind="quoted", long=True),
+    Column("role", long=True),
     Column("request_id", kind="quoted", long=True),
     Column("id", long=True),
 )

@@ -31,7 +31,9 @@ class AccessKey:
     # for good, whatever the key's state now.
     revocations: int = 0
 
-    def principal(self) -> Principal:
+    def principal(self, *, admin_powers: bool = False) -> Principal:
+        """The caller this key makes; ``admin_powers`` only where the admin role grants any (an
+        OpenStack token's call): a signed SCP request or a console link acts as a member."""
         return Principal(
             self.account_id,
             self.account_name,
@@ -39,4 +41,5 @@ class AccessKey:
             self.access_key,
             self.denied_actions,
             self.role,
+            admin_powers,
         )

@@ -75,6 +75,7 @@ class AuditRecord:
     status: int | None = None  # the HTTP status answered (API calls only)
     error_code: str | None = None  # the stable error code, None when it succeeded
     detail: str | None = None
+    role: str | None = None  # the role an API call acted with (reader, member, admin)
     id: int | None = None  # given by the store
 
 

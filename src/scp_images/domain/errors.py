@@ -12,6 +12,7 @@ Tree::
     ├── Forbidden                403  action not allowed for the key, account mismatch, not the owner
     │   ├── ImportSourceForbidden  this account may not read the import source (no grant, another
     │   │                          account's Object Storage, the blob store's bucket)
+    │   ├── ReaderMayNot         a reader key asked for a change
     │   ├── ImageDeactivated     the image's bytes are withheld by its owner
     │   ├── AdminRequired        a call only an admin key may make (the v2 tasks API, stores detail)
     │   ├── MetadefAdminOnly     metadata definitions are changed by admins only
@@ -118,6 +119,12 @@ class AdminRequired(Forbidden):
     code = "virtualserver.auth.AdminRequired"
     template = "Only a key with the admin role may use {what}."
     hint = "Use an admin key of an operator account, or ask the operator."
+
+
+class ReaderMayNot(Forbidden):
+    code = "virtualserver.auth.ReaderRole"
+    template = "This access key has the reader role: it may read, list and download, not perform {action}."
+    hint = "Use a key with the member role, or ask the operator to give this key that role."
 
 
 class NotOwner(Forbidden):

@@ -77,12 +77,13 @@ class Visibility(StrEnum):
     COMMUNITY = "community"
 
 
-# What an account may give its own images; public and community images are published by the operator.
+# What an account may give its own images; public and community images are published by the operator
+# (``admin image import``) or, on the OpenStack edge, by an admin key (Glance's publicize_image).
 USER_SETTABLE_VISIBILITIES = frozenset({Visibility.PRIVATE, Visibility.SHARED})
 
 
-def require_user_settable(visibility: Visibility) -> Visibility:
-    if visibility not in USER_SETTABLE_VISIBILITIES:
+def require_user_settable(visibility: Visibility, *, admin: bool = False) -> Visibility:
+    if not admin and visibility not in USER_SETTABLE_VISIBILITIES:
         shown = visibility.value
         raise InvalidRequest(reason=f"an account may not set visibility {shown}; use private or shared")
     return visibility

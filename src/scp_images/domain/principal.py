@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from scp_images.domain.errors import Forbidden
+from scp_images.domain.errors import Forbidden, ReaderMayNot
 
 
 class Action(StrEnum):
@@ -39,6 +39,21 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+# What a reader may do: read, list and download what its account can (Keystone's reader); every other
+# action writes.
+READ_ACTIONS = frozenset(
+    {
+        Action.SHOW_IMAGE,
+        Action.LIST_IMAGES,
+        Action.LIST_IMAGE_MEMBERS,
+        Action.SHOW_IMAGE_MEMBER,
+        Action.LIST_PENDING_IMAGES,
+        Action.LIST_IMPORT_SOURCES,
+        Action.LIST_ENDPOINTS,
+    }
+)
+
+
 def parse_action(value: str) -> Action:
     try:
         return Action(value)
@@ -55,15 +70,27 @@ class Principal:
     access_key: str
     denied_actions: frozenset[Action] = frozenset()
     role: Role = Role.MEMBER
+    # Whether this call may use the admin role's powers: an OpenStack token's call may; a signed SCP
+    # request or a console link may not (SCP's API has no admin, so an admin key acts there as a member).
+    admin_powers: bool = True
 
     @property
     def is_admin(self) -> bool:
-        """Glance's admin powers; the OpenStack edge alone consults this (the SCP edge ignores it)."""
-        return self.role is Role.ADMIN
+        """Glance's admin powers: an admin key's call on the OpenStack edge."""
+        return self.role is Role.ADMIN and self.admin_powers
+
+    @property
+    def acting_role(self) -> Role:
+        """The role this call acts with (what the audit trail records): an admin key's role, except
+        where admin grants nothing, where it acts as a member."""
+        return Role.MEMBER if self.role is Role.ADMIN and not self.admin_powers else self.role
 
     def may(self, action: Action) -> bool:
-        return action not in self.denied_actions
+        return action not in self.denied_actions and (self.role is not Role.READER or action in READ_ACTIONS)
 
     def require(self, action: Action) -> None:
-        if not self.may(action):
+        """The deny-list first (its refusal names the action), then the role: a reader only reads."""
+        if action in self.denied_actions:
             raise Forbidden(action=action.value)
+        if self.role is Role.READER and action not in READ_ACTIONS:
+            raise ReaderMayNot(action=action.value)

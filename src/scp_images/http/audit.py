@@ -95,6 +95,7 @@ class AuditedCall:
             request_id=state.get("request_id"),
             action=self.action,
             status_of=self.status_of,
+            role=state.get("role"),
         )
         trail = services(self._request).audit
         record = entry(

@@ -56,6 +56,11 @@ TABLE: dict[type[e.DomainError], ErrorSpec] = {
         "{action} 작업을 수행할 권한이 없습니다.",
         "이 작업을 할 수 있는 계정의 키를 쓰거나 운영자에게 문의하십시오.",
     ),
+    e.ReaderMayNot: ErrorSpec(
+        *_F,
+        "이 액세스 키는 reader 역할입니다. 조회, 목록, 내려받기만 할 수 있고 {action} 작업은 할 수 없습니다.",
+        "member 역할의 키를 쓰거나 운영자에게 이 키에 그 역할을 달라고 요청하십시오.",
+    ),
     e.AdminRequired: ErrorSpec(
         *_F,
         "admin 역할의 키만 {what}을(를) 쓸 수 있습니다.",

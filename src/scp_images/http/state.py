@@ -69,3 +69,4 @@ def note_caller(state: dict[str, Any], principal: Principal, api_version: str | 
         state["api_version"] = api_version
     state["access_key"] = principal.access_key
     state["account_id"] = principal.account_id
+    state["role"] = principal.acting_role.value

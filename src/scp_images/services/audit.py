@@ -68,6 +68,7 @@ class AuditContext:
     action: str | None = None  # the call's own action (wins); None lets the use case say what happened
     ok_status: int | None = None  # what the edge answers when the use case returns
     status_of: Callable[[BaseException], int | None] = _no_status  # what it answers for an error
+    role: str | None = None  # an API caller's role, as it acted (Principal.acting_role)
 
 
 def for_principal(
@@ -86,6 +87,7 @@ def for_principal(
         action,
         ok_status,
         status_of,
+        principal.acting_role.value,
     )
 
 
@@ -135,6 +137,7 @@ def entry(
         status=context.ok_status if error is None else context.status_of(error),
         error_code=None if error is None else bounded(error_code(error), MAX_ERROR_CODE),
         detail=as_text(detail, MAX_DETAIL),
+        role=context.role,
     )
 
 

@@ -6,7 +6,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from scp_images.domain.access import list_scope, pending_scope, require_owner, require_visible
+from scp_images.domain.access import (
+    downloadable_statuses,
+    list_scope,
+    pending_scope,
+    require_owner,
+    require_visible,
+)
 from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import (
     ConcurrentUpdate,
@@ -94,7 +100,7 @@ class ImageService:
         image_id = parse_image_id(image_id)
         # One SELECT (the image joined with the caller's membership), no transaction around it.
         image, member_status = image_store.read_image_for(self._db, image_id, principal.account_id)
-        return require_visible(image, image_id, principal.account_id, member_status)
+        return require_visible(image, image_id, principal.account_id, member_status, admin=principal.is_admin)
 
     def list_visible(self, principal: Principal, query: ListQuery) -> list[Image]:
         scope = list_scope(
@@ -102,6 +108,7 @@ class ImageService:
             query.visibility,
             query.member_statuses,
             every_visibility=query.every_visibility,
+            admin=principal.is_admin,
         )
         with self._db.read() as conn:
             marker = self._marker(conn, principal, query.marker)
@@ -120,7 +127,9 @@ class ImageService:
             raise InvalidRequest(reason=f"marker {marker[:80]!r} is not an image id") from None
         image, member_status = image_store.get_image_for(conn, marker_id, principal.account_id)
         try:
-            return require_visible(image, marker_id, principal.account_id, member_status)
+            return require_visible(
+                image, marker_id, principal.account_id, member_status, admin=principal.is_admin
+            )
         except Exception:
             raise InvalidRequest(reason=f"marker {marker_id} is not an image you can list") from None
 
@@ -137,7 +146,7 @@ class ImageService:
         url = spec.url
         if url is not None:
             self._sources.check(url, principal.account_id)
-        require_user_settable(spec.visibility)
+        require_user_settable(spec.visibility, admin=principal.is_admin)
         spec = replace(
             spec,
             owner=principal.account_id,
@@ -170,13 +179,24 @@ class ImageService:
             self._on_job()
         return image
 
-    def _owned(self, conn: Any, principal: Principal, image_id: str, *, for_update: bool = False) -> Image:
+    def _owned(
+        self,
+        conn: Any,
+        principal: Principal,
+        image_id: str,
+        *,
+        for_update: bool = False,
+        admin_may: bool = False,
+    ) -> Image:
+        """The caller's own image; with ``admin_may``, any image for an admin (Glance's admin changes
+        any image's metadata and status, never another account's bytes: no upload or import)."""
+        admin = admin_may and principal.is_admin
         image, member_status = image_store.get_image_for(conn, image_id, principal.account_id)
-        image = require_visible(image, image_id, principal.account_id, member_status)
-        require_owner(image, principal.account_id)
+        image = require_visible(image, image_id, principal.account_id, member_status, admin=admin)
+        require_owner(image, principal.account_id, admin=admin)
         if for_update:
             locked = image_store.get_image(conn, image_id, for_update=True)
-            image = require_visible(locked, image_id, principal.account_id, member_status)
+            image = require_visible(locked, image_id, principal.account_id, member_status, admin=admin)
         return image
 
     def update(
@@ -200,12 +220,13 @@ class ImageService:
         documents) run one after the other and never lose each other's change."""
         image_id = parse_image_id(image_id)
         with self._db.transaction() as conn:
-            image = self._owned(conn, principal, image_id, for_update=True)
+            image = self._owned(conn, principal, image_id, for_update=True, admin_may=True)
             changes = change(image)
             unknown = set(changes) - UPDATABLE_FIELDS
             if unknown:
                 raise InvalidRequest(reason=f"these fields cannot be changed: {', '.join(sorted(unknown))}")
-            values = _checked_changes({k: v for k, v in changes.items() if v is not None or k == "os_distro"})
+            kept = {k: v for k, v in changes.items() if v is not None or k == "os_distro"}
+            values = _checked_changes(kept, admin=principal.is_admin)
             data_fields = _BEFORE_DATA_FIELDS & values.keys()
             if image.status is not ImageStatus.QUEUED and any(
                 values[k] != getattr(image, k) for k in data_fields
@@ -232,7 +253,7 @@ class ImageService:
         image_id = parse_image_id(image_id)
         target = ImageStatus.DEACTIVATED if deactivated else ImageStatus.ACTIVE
         with self._db.transaction() as conn:
-            image = self._owned(conn, principal, image_id, for_update=True)
+            image = self._owned(conn, principal, image_id, for_update=True, admin_may=True)
             if image.status is not target:
                 source = ImageStatus.ACTIVE if deactivated else ImageStatus.DEACTIVATED
                 if image.status is not source:
@@ -253,7 +274,7 @@ class ImageService:
         notices at its next heartbeat and discards what it wrote."""
         image_id = parse_image_id(image_id)
         with self._db.transaction() as conn:
-            image = self._owned(conn, principal, image_id, for_update=True)
+            image = self._owned(conn, principal, image_id, for_update=True, admin_may=True)
             if image.protected:
                 raise ImageProtected(image_id=image_id)
             image_store.delete_image(conn, image_id)
@@ -359,10 +380,11 @@ class ImageService:
 
     def download(self, principal: Principal, image_id: str) -> Download:
         image = self.show(principal, image_id)
-        self._data.check_downloadable(image)
-        if image.status is not ImageStatus.ACTIVE or image.blob_key is None:
+        admin = principal.is_admin
+        self._data.check_downloadable(image, admin=admin)
+        if image.status not in downloadable_statuses(admin=admin) or image.blob_key is None:
             raise InvalidImageStatus(image_id=image.id, status=image.status.value, expected="active")
-        return self._data.download(image)
+        return self._data.download(image, admin=admin)
 
 
 def _request(image_id: str, method: ImportMethod, principal: Principal, request_id: str | None) -> JobRequest:
@@ -385,10 +407,10 @@ def _url_request(
     )
 
 
-def _checked_changes(changes: dict[str, Any]) -> dict[str, Any]:
+def _checked_changes(changes: dict[str, Any], *, admin: bool = False) -> dict[str, Any]:
     """Each changed field within the same bounds as on create."""
     checks: dict[str, Any] = {
-        "visibility": require_user_settable,
+        "visibility": lambda visibility: require_user_settable(visibility, admin=admin),
         "tags": check_tags,
         "properties": check_properties,
         "disk_format": check_disk_format,

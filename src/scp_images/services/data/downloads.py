@@ -8,15 +8,15 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from scp_images.domain.access import require_downloadable
 from scp_images.domain.errors import (
     DomainError,
     ImageDataCorrupt,
     ImageDataMissing,
-    ImageDeactivated,
     ImageNotFound,
     Unavailable,
 )
-from scp_images.domain.image import DataFlag, Image, ImageStatus
+from scp_images.domain.image import DataFlag, Image
 from scp_images.services.observer import DownloadObserver, NoDownloadObserver
 from scp_images.store.blob.base import BlobNotFound, BlobStore, BlobStoreUnavailable, PresignsReads
 from scp_images.store.sql import images as image_store
@@ -61,14 +61,14 @@ class ImageData:
         self._observer = observer or NoDownloadObserver()
         self._redirects = redirects
 
-    def download(self, image: Image) -> Download:
+    def download(self, image: Image, *, admin: bool = False) -> Download:
         key = image.blob_key
         assert key is not None
         redirect = None
         if self._redirects is not None:
             redirects = self._redirects
             redirect = lambda disposition: self._presign(redirects, image.id, key, disposition)  # noqa: E731
-        return Download(image, image.size or 0, self.reader(image), redirect)
+        return Download(image, image.size or 0, self.reader(image, admin=admin), redirect)
 
     def require_intact(self, image: Image) -> None:
         """Every way of handing out an image's bytes (the file route, download links, redirects to the
@@ -89,15 +89,15 @@ class ImageData:
         raise ImageDataMissing(image_id=image.id)
 
     @staticmethod
-    def check_downloadable(image: Image) -> None:
-        """A deactivated image's bytes are withheld on every download path (both APIs, links)."""
-        if image.status is ImageStatus.DEACTIVATED:
-            raise ImageDeactivated(image_id=image.id)
+    def check_downloadable(image: Image, *, admin: bool = False) -> None:
+        """A deactivated image's bytes are withheld on every download path (both APIs, links), from all
+        but an admin (domain/access.py)."""
+        require_downloadable(image, admin=admin)
 
-    def reader(self, image: Image) -> Reader:
+    def reader(self, image: Image, *, admin: bool = False) -> Reader:
         """Opens the blob when called (before any byte is sent), so its errors still get a status.
         A deactivated or flagged image is refused here, before any reader exists."""
-        self.check_downloadable(image)
+        self.check_downloadable(image, admin=admin)
         self.require_intact(image)
         key = image.blob_key
         assert key is not None

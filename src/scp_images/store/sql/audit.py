@@ -25,6 +25,7 @@ _FIELDS = (
     "status",
     "error_code",
     "detail",
+    "role",
 )
 
 

@@ -180,6 +180,8 @@ def _scope_parts(scope: ListScope, *, disjoint: bool = False) -> list[ColumnElem
         if scope.own_visibilities is not None:
             own = and_(own, images.c.visibility.in_([v.value for v in scope.own_visibilities]))
     others: list[ColumnElement[bool]] = []
+    if scope.every_owner:
+        others.append(images.c.visibility.in_(sorted(v.value for v in scope.every_owner)))
     if scope.public:
         others.append(images.c.visibility == Visibility.PUBLIC.value)
     if scope.community:
