@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
 
-        for name, server in servers.items():  # warm both
+        for server in servers.values():  # warm both
             run_load("wrk", server.base_url, signed_show_requests(server.base_url, creds, ids), 16, 1.0)
         for round_ in range(args.rounds):
             order = list(servers) if round_ % 2 == 0 else list(reversed(servers))
@@ -111,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
                     row[f"{name}/floor"] = ratio(best.rps, floor_best.rps)
                     row[f"{name}_cpu_us"] = min(cpu_us[(name, what, mode)])
                     report.figure(
-                        f"{what}_{name}", connection=mode, rps=best.rps, p99_ms=best.p99_ms, workers=args.workers
+                        f"{what}_{name}",
+                        connection=mode,
+                        rps=best.rps,
+                        p99_ms=best.p99_ms,
+                        workers=args.workers,
                     )
                 row["floor_rps"] = floor_best.rps
                 row["floor_p99_ms"] = floor_best.p99_ms

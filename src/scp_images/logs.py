@@ -26,6 +26,13 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
 
 
+_LOGGING_STARTED: float = logging._startTime  # type: ignore[attr-defined]  # relativeCreated's origin
+# What LogRecord.__init__ sets anew for each record; CallSite keeps the rest from one template record.
+_PER_RECORD = frozenset(
+    ("args", "created", "msecs", "relativeCreated", "thread", "threadName", "process", "processName")
+)
+
+
 class CallSite:
     """One log call made often (the access log: one per request), its records made without
     ``Logger.info``'s per-call work: no caller lookup through the stack, no ``LogRecord.__init__``
@@ -34,15 +41,9 @@ class CallSite:
     logger's handlers as ``Logger.handle`` does; the caller checks ``enabled()`` first."""
 
     def __init__(self, logger: logging.Logger, level: int, msg: str) -> None:
-        caller = sys._getframe(1)
-        template = logger.makeRecord(
-            logger.name, level, caller.f_code.co_filename, caller.f_lineno, msg, (), None, caller.f_code.co_name
-        )
-        self._fixed = {
-            k: v
-            for k, v in template.__dict__.items()
-            if k not in ("created", "msecs", "relativeCreated", "thread", "threadName", "process", "processName")
-        }
+        code, line = sys._getframe(1).f_code, sys._getframe(1).f_lineno
+        template = logger.makeRecord(logger.name, level, code.co_filename, line, msg, (), None, code.co_name)
+        self._fixed = {k: v for k, v in template.__dict__.items() if k not in _PER_RECORD}
         self._logger = logger
         self._level = level
         self._new = logging.LogRecord.__new__
@@ -58,7 +59,7 @@ class CallSite:
         entry["args"] = args
         entry["created"] = now
         entry["msecs"] = int((now - int(now)) * 1000) + 0.0
-        entry["relativeCreated"] = (now - logging._startTime) * 1000
+        entry["relativeCreated"] = (now - _LOGGING_STARTED) * 1000
         thread = threading.current_thread()
         entry["thread"] = thread.ident
         entry["threadName"] = thread.name

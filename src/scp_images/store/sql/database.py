@@ -295,12 +295,12 @@ class _ThreadConnections:
         if mine is not None and local.pid == _pid():
             return mine  # type: ignore[no-any-return]
         wrapper = self._engine.raw_connection()
-        connection = wrapper.dbapi_connection
+        connection: sqlite3.Connection = wrapper.dbapi_connection  # type: ignore[assignment]
         wrapper.detach()
         with self._lock:
             self._opened.append(wrapper)
         local.wrapper, local.connection, local.pid = wrapper, connection, _pid()
-        return connection  # type: ignore[no-any-return]
+        return connection
 
     def drop(self) -> None:
         """Close this thread's connection (after an error: it may be broken)."""
