@@ -164,6 +164,8 @@ def test_a_show_sees_every_change_at_once_from_any_thread(services: Services, ow
         thread.start()
         thread.join()
         assert seen == [name]
+    services.parts.db.dispose()  # closes every thread's connection; the next show opens another
+    assert images.show(owner, made.id).name == "again"
     images.delete(owner, made.id)
     with pytest.raises(ImageNotFound):
         images.show(owner, made.id)

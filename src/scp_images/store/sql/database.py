@@ -281,25 +281,27 @@ class _ThreadConnections:
     and detached from it (so it has the pool's PRAGMAs and does not count against the pool); it holds no
     transaction between statements (autocommit, and every statement is reset after its row), so writers
     in this and other processes are never held up by it. A process forked after one was opened opens its
-    own (a SQLite connection must not cross a fork)."""
+    own (a SQLite connection must not cross a fork), and so does every thread after ``Database.dispose``,
+    as the pool would."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._local = threading.local()
         self._lock = threading.Lock()
         self._opened: list[Any] = []  # the pool's wrappers, to close them all in dispose()
+        self._generation = 0  # raised by close_all: every thread opens a new one after a dispose()
 
     def connection(self) -> sqlite3.Connection:
         local = self._local
         mine = getattr(local, "connection", None)
-        if mine is not None and local.pid == _pid():
+        if mine is not None and local.opened == (_pid(), self._generation):
             return mine  # type: ignore[no-any-return]
         wrapper = self._engine.raw_connection()
         connection: sqlite3.Connection = wrapper.dbapi_connection  # type: ignore[assignment]
         wrapper.detach()
         with self._lock:
             self._opened.append(wrapper)
-        local.wrapper, local.connection, local.pid = wrapper, connection, _pid()
+        local.wrapper, local.connection, local.opened = wrapper, connection, (_pid(), self._generation)
         return connection
 
     def drop(self) -> None:
@@ -316,6 +318,7 @@ class _ThreadConnections:
     def close_all(self) -> None:
         with self._lock:
             opened, self._opened = self._opened, []
+            self._generation += 1
         for wrapper in opened:
             with contextlib.suppress(Exception):
                 wrapper.close()
