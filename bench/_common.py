@@ -90,11 +90,12 @@ def scp_images_command() -> list[str]:
     return [sys.executable, "-m", "scp_images.cli"]
 
 
-def checkout_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment for a server subprocess: this checkout's code first on the import path, so the
-    benchmark measures the code next to it even where another checkout is installed in editable mode."""
+def checkout_env(env: Mapping[str, str], src: Path = SRC_DIR) -> dict[str, str]:
+    """The environment for a server subprocess: this checkout's code (or ``src``, another checkout's, for
+    an A/B) first on the import path, so the benchmark measures the code it means to even where another
+    checkout is installed in editable mode."""
     merged = {**os.environ, **env}
-    merged["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC_DIR), merged.get("PYTHONPATH", "")) if p)
+    merged["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), merged.get("PYTHONPATH", "")) if p)
     return merged
 
 
@@ -124,6 +125,7 @@ class Server:
     workers: int = 1
     proc: subprocess.Popen[bytes] | None = None
     args: Sequence[str] = ()  # more ``serve`` options, e.g. ``--workers 2``
+    src: Path = SRC_DIR  # the code to run (another checkout's ``src`` for an A/B)
 
     @property
     def base_url(self) -> str:
@@ -148,7 +150,7 @@ class Server:
             *self.args,
         ]
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.proc = start_process(cmd, self.env, self.log_path)
+        self.proc = start_process(cmd, self.env, self.log_path, self.src)
         self._wait_healthy(timeout)
 
     def _wait_healthy(self, timeout: float) -> None:
@@ -181,14 +183,17 @@ def wait_answering(proc: subprocess.Popen[bytes], url: str, timeout: float, log:
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s:\n{log_tail(log)}")
 
 
-def start_process(cmd: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """A server subprocess of this checkout (see ``checkout_env``), logging to ``log``, that dies with us."""
+def start_process(
+    cmd: Sequence[str], env: Mapping[str, str], log: Path, src: Path = SRC_DIR
+) -> subprocess.Popen[bytes]:
+    """A server subprocess of this checkout or ``src`` (see ``checkout_env``), logging to ``log``, that
+    dies with us."""
     with open(log, "ab") as out:
         return subprocess.Popen(
             list(cmd),
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=checkout_env(env),
+            env=checkout_env(env, src),
             preexec_fn=_die_with_parent,
             start_new_session=True,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -147,3 +148,24 @@ def test_a_malformed_or_unknown_id_is_refused_or_not_found(
 ) -> None:
     with pytest.raises((InvalidRequest, ImageNotFound)):
         services.parts.images.show(owner, image_id)
+
+
+def test_a_show_sees_every_change_at_once_from_any_thread(services: Services, owner: Principal) -> None:
+    """The show reads on a connection of its thread's own, kept open (SQLite): it holds no snapshot
+    between shows, so each change is seen by the next show, in this thread and in others."""
+    made = create(services, owner, "before")
+    images = services.parts.images
+    assert images.show(owner, made.id).name == "before"
+    for name in ("after", "again"):
+        images.update(owner, made.id, {"name": name})
+        assert images.show(owner, made.id).name == name
+        seen: list[str] = []
+        thread = threading.Thread(target=lambda into=seen: into.append(images.show(owner, made.id).name))
+        thread.start()
+        thread.join()
+        assert seen == [name]
+    services.parts.db.dispose()  # closes every thread's connection; the next show opens another
+    assert images.show(owner, made.id).name == "again"
+    images.delete(owner, made.id)
+    with pytest.raises(ImageNotFound):
+        images.show(owner, made.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -113,15 +114,18 @@ def new_image_id() -> str:
     return str(uuid.uuid4())
 
 
+# A UUID in its canonical form, in either case: what uuid.UUID parses and prints back as the value
+# lower-cased (no braces, urn: prefix or missing hyphens). ASCII only: no other character lower-cases
+# to a hex digit or a hyphen.
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def parse_image_id(value: str) -> str:
-    """The canonical form of an image id; a value that is not a UUID is a bad request."""
-    try:
-        parsed = uuid.UUID(value)
-    except ValueError:
-        raise MalformedImageId(value=value[:80]) from None
-    if str(parsed) != value.lower():
+    """The canonical form of an image id; a value that is not a UUID in its canonical form (either
+    case) is a bad request."""
+    if _CANONICAL_UUID.fullmatch(value) is None:
         raise MalformedImageId(value=value[:80])
-    return str(parsed)
+    return value.lower()
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scp_images.domain.errors import DomainError
 from scp_images.http.deps import Services
@@ -85,18 +85,26 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 
 class ScpApplication(FastAPI):
-    """FastAPI with the request pipeline as its outermost layer, in place of Starlette's
-    ``ServerErrorMiddleware``: the pipeline answers a crash with the SCP envelope and the request id."""
+    """FastAPI behind the request pipeline: the server calls the pipeline first, and the pipeline calls
+    FastAPI (its entry, Starlette's middleware stack, the routers) only for what its table does not hold.
+    Starlette's ``ServerErrorMiddleware`` is left out of the stack: the pipeline answers a crash with the
+    SCP envelope and the request id."""
 
-    hot_routes: RouteTable
-    http_metrics: HttpMetrics
+    pipeline: Pipeline
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
         # FastAPI puts ServerErrorMiddleware outermost; the pipeline does its work (and a 500 from it
         # would have neither the envelope nor the request id).
-        inner = stack.app if isinstance(stack, ServerErrorMiddleware) else stack
-        return Pipeline(inner, self.hot_routes, self.http_metrics, _on_domain_error)
+        return stack.app if isinstance(stack, ServerErrorMiddleware) else stack
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self  # what Starlette's entry sets, for a hot route's Request too
+        await self.pipeline(scope, receive, send)
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI's own entry: the pipeline's fallback."""
+        await super().__call__(scope, receive, send)
 
 
 def build_http_app(
@@ -110,15 +118,15 @@ def build_http_app(
         lifespan=lifespan,
         redirect_slashes=False,  # a trailing slash is another path: 404 with the envelope, not a 307
     )
-    app.hot_routes = _hot_reads(services)
-    app.http_metrics = HttpMetrics(registry)
+    hot_routes = _hot_reads(services)
+    app.pipeline = Pipeline(app.framework, hot_routes, HttpMetrics(registry), _on_domain_error)
     app.state.services = services
     for key, value in state.items():
         setattr(app.state, key, value)
     if services.tokens is not None:
         # First: a mount is one prefix check for every other request, while the OpenStack edge's calls
         # would otherwise try every SCP route before reaching it.
-        mount_openstack(app, services, app.hot_routes)
+        mount_openstack(app, services, hot_routes)
     app.include_router(root.router)
     app.include_router(images.router)
     app.include_router(files.router)

@@ -25,6 +25,7 @@ _API_VERSION = b"scp-api-version"
 _MAX_HEADER_LEN = 256
 # SCP calls a version DEPRECATED when fewer than 90 days remain before its not-before date.
 _DEPRECATION_NOTICE = timedelta(days=90)
+_NEGOTIATED_KEPT = 64  # spellings of a version header whose answer is kept (a bound, not a cache size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ class Guard:
         self._today = today
         self._version_headers = {e.version: version_headers(e) for e in versions.entries}
         self._version_labels = {e.version: str(e.version) for e in versions.entries}
+        self._negotiated: dict[str | None, VersionInfo] = {}
 
     def take_rate(self, access_key: str) -> None:
         """The per-key request budget (429 beyond), for every edge that authenticated a key."""
@@ -78,17 +80,23 @@ class Guard:
         found = request_headers(scope)
         principal = self._authenticator.authenticate(self._signed_request(scope, found))
         self.take_rate(principal.access_key)
-        version = self._versions.negotiate(
-            _single_header(found, "scp-api-version", _API_VERSION, InvalidRequest),
-            self._today(),
-            strict_sunset=self._strict_sunset,
-        )
+        version = self._negotiate(_single_header(found, "scp-api-version", _API_VERSION, InvalidRequest))
         state = scope["state"]
         note_caller(state, principal, self._version_labels[version.version])
         principal.require(action)
         return Call(
             principal, version, state["language"], state["request_id"], self._version_headers[version.version]
         )
+
+    def _negotiate(self, header: str | None) -> VersionInfo:
+        """``VersionTable.negotiate``, its answers kept by header value: clients send the same few. Only
+        without strict sunsets, where the answer does not depend on the day; refusals are not kept."""
+        version = self._negotiated.get(header)
+        if version is None:
+            version = self._versions.negotiate(header, self._today(), strict_sunset=self._strict_sunset)
+            if not self._strict_sunset and len(self._negotiated) < _NEGOTIATED_KEPT:
+                self._negotiated[header] = version
+        return version
 
     def _signed_request(self, scope: Scope, found: dict[bytes, list[str]]) -> SignedRequest:
         headers = {}

@@ -27,6 +27,7 @@ from scp_images.http.errors import envelope
 from scp_images.http.metrics import HttpMetrics
 from scp_images.http.routing import route_path
 from scp_images.http.state import HEADERS_KEY, scan_headers
+from scp_images.logs import CallSite
 
 REQUEST_ID_HEADER = b"x-request-id"
 # OpenStack's clients read the request id from their own header (openstacksdk puts it on its exceptions),
@@ -161,7 +162,7 @@ class Pipeline:
             template = hot[0].template if hot else getattr(scope.get("route"), "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
             self._metrics.observe(scope["method"], template, reply.status, state, elapsed)
-            if access_log.isEnabledFor(logging.INFO):
+            if _ACCESS.enabled():
                 _log_access(scope, state, reply.status, elapsed)
 
     async def _answer(
@@ -227,16 +228,17 @@ async def _send_internal_error(send: Send, state: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+_ACCESS = CallSite(access_log, logging.INFO, "%s %s %d")
+
+
 def _log_access(scope: Scope, state: dict[str, Any], status: int, elapsed: float) -> None:
-    access_log.info(
-        "%s %s %d",
-        scope["method"],
-        scope["path"],
-        status,
-        extra={
+    method, path = scope["method"], scope["path"]
+    _ACCESS.emit(
+        (method, path, status),
+        {
             "request_id": state["request_id"],
-            "method": scope["method"],
-            "path": scope["path"],
+            "method": method,
+            "path": path,
             "status": status,
             "duration_ms": round(elapsed * 1000, 3),
             "api_version": state.get("api_version"),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from scp_images.domain.errors import DomainError, RateLimited, Unavailable
@@ -15,8 +17,30 @@ from scp_images.http.errors import error_body
 JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS
 
 
+_JSON_TYPE = (b"content-type", b"application/json")
+
+
 class JSONResponse(Response):
     media_type = "application/json"
+
+    def __init__(
+        self,
+        content: Any,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: BackgroundTask | None = None,
+    ) -> None:
+        plain = not headers and media_type is None and background is None
+        if not plain or status_code < 200 or status_code in (204, 304):
+            super().__init__(content, status_code, headers, media_type, background)
+            return
+        # The common answer (a status with a body, no extra headers) built directly: the same two
+        # headers, in the order Starlette's init_headers writes them.
+        self.status_code = status_code
+        self.background = None
+        self.body = body = orjson.dumps(content, option=JSON_OPTIONS)
+        self.raw_headers = [(b"content-length", str(len(body)).encode()), _JSON_TYPE]
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=JSON_OPTIONS)

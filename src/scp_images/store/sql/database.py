@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -170,6 +173,7 @@ class Database:
         self.engine = engine
         self._prepared: dict[int, _PreparedSelect] = {}  # by id() of a module-level (immortal) statement
         self._postgres = engine.dialect.name == "postgresql"
+        self._own = _ThreadConnections(engine)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -207,9 +211,10 @@ class Database:
 
     def first_row(self, statement: Select[Any], params: dict[str, Any]) -> Sequence[Any] | None:
         """The first row of a SELECT that sees one snapshot by itself (as ``read_one``), its values
-        converted as SQLAlchemy converts them. On SQLite it runs on a pooled connection's DBAPI cursor,
-        compiled once: SQLAlchemy's Connection, transaction and result objects cost several times the
-        query itself on the hot show path. PostgreSQL's goes through SQLAlchemy (autocommit)."""
+        converted as SQLAlchemy converts them. On SQLite it runs on the calling thread's own connection
+        (see ``_ThreadConnections``), compiled once: SQLAlchemy's Connection, transaction, result and pool
+        objects cost several times the query itself on the hot show path. PostgreSQL's goes through
+        SQLAlchemy (autocommit)."""
         if self.is_postgres:
             with self.read_one() as connection:
                 return connection.execute(statement, params).first()
@@ -217,16 +222,17 @@ class Database:
         if prepared is None:
             prepared = self._prepared[id(statement)] = _PreparedSelect(statement, self.engine.dialect)
         try:
-            raw = self.engine.raw_connection()  # SQLite's connections are in autocommit (_sqlite_pragmas)
+            cursor = self._own.connection().cursor()
             try:
-                cursor = raw.cursor()
                 cursor.execute(prepared.sql, prepared.arguments(params))
                 row = cursor.fetchone()
-                cursor.close()
             finally:
-                raw.close()  # back to the pool
-        except sqlite3.OperationalError as exc:
-            raise Unavailable(reason="the database cannot be reached") from exc
+                cursor.close()  # ends the statement, and with it the read snapshot
+        except sqlite3.Error as exc:
+            self._own.drop()  # the next call opens a fresh one
+            if isinstance(exc, sqlite3.OperationalError):
+                raise Unavailable(reason="the database cannot be reached") from exc
+            raise
         return prepared.convert(row) if row is not None else None
 
     @property
@@ -234,6 +240,7 @@ class Database:
         return self._postgres
 
     def dispose(self) -> None:
+        self._own.close_all()
         self.engine.dispose()
 
 
@@ -250,16 +257,83 @@ class _PreparedSelect:
         self.sql = compiled.string
         self._names = tuple(compiled.positiontup)
         self._statement = statement  # keeps the id() it is cached under alive
-        self._convert = tuple(
+        processors = (
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in statement.selected_columns
         )
+        # Only the columns that have a conversion (times, JSON): the rest come from sqlite3 as they are.
+        self._converting = tuple((i, p) for i, p in enumerate(processors) if p is not None)
 
     def arguments(self, params: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(params[name] for name in self._names)
 
-    def convert(self, row: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(
-            value if convert is None else convert(value)
-            for convert, value in zip(self._convert, row, strict=True)
-        )
+    def convert(self, row: Sequence[Any]) -> list[Any]:
+        values = list(row)
+        for index, convert in self._converting:
+            values[index] = convert(values[index])
+        return values
+
+
+class _ThreadConnections:
+    """A SQLite connection per thread for single-statement reads (``Database.first_row``): the show runs
+    on the event loop's thread (``Services.inline_io``), so it is one connection, kept open, with a warm
+    page cache and SQLite's own cache of prepared statements. Each is taken from the engine's pool once
+    and detached from it (so it has the pool's PRAGMAs and does not count against the pool); it holds no
+    transaction between statements (autocommit, and every statement is reset after its row), so writers
+    in this and other processes are never held up by it. A process forked after one was opened opens its
+    own (a SQLite connection must not cross a fork), and so does every thread after ``Database.dispose``,
+    as the pool would."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list[Any] = []  # the pool's wrappers, to close them all in dispose()
+        self._generation = 0  # raised by close_all: every thread opens a new one after a dispose()
+
+    def connection(self) -> sqlite3.Connection:
+        local = self._local
+        mine = getattr(local, "connection", None)
+        if mine is not None and local.opened == (_pid(), self._generation):
+            return mine  # type: ignore[no-any-return]
+        wrapper = self._engine.raw_connection()
+        connection: sqlite3.Connection = wrapper.dbapi_connection  # type: ignore[assignment]
+        wrapper.detach()
+        with self._lock:
+            self._opened.append(wrapper)
+        local.wrapper, local.connection, local.opened = wrapper, connection, (_pid(), self._generation)
+        return connection
+
+    def drop(self) -> None:
+        """Close this thread's connection (after an error: it may be broken)."""
+        wrapper = getattr(self._local, "wrapper", None)
+        self._local.connection = self._local.wrapper = None
+        if wrapper is not None:
+            with self._lock:
+                if wrapper in self._opened:
+                    self._opened.remove(wrapper)
+            with contextlib.suppress(Exception):
+                wrapper.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            opened, self._opened = self._opened, []
+            self._generation += 1
+        for wrapper in opened:
+            with contextlib.suppress(Exception):
+                wrapper.close()
+
+
+_process_id = os.getpid()
+
+
+def _pid() -> int:
+    return _process_id
+
+
+def _after_fork() -> None:
+    global _process_id
+    _process_id = os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork)
