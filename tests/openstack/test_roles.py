@@ -260,7 +260,9 @@ def test_an_admin_creates_for_and_gives_images_to_other_projects(stack: Stack, f
     assert stack.client(old).images.show(image_id).owner_account_name == "old"
 
     op = {"op": "replace", "path": "/owner"} if form == PATCH else {"replace": "/owner"}
-    given = v2("PATCH", f"/images/{image_id}", json=[{**op, "value": new.account_id}], headers={"Content-Type": form})
+    given = v2(
+        "PATCH", f"/images/{image_id}", json=[{**op, "value": new.account_id}], headers={"Content-Type": form}
+    )
     assert given.status_code == 200 and given.json()["owner"] == new.account_id
 
     # The new owner sees and manages it (SCP Show too); the old owner no longer sees it.

@@ -286,7 +286,9 @@ def test_an_admins_owner_is_a_project_id(owner: str) -> None:
 @pytest.mark.parametrize("form", [D4, D10])
 def test_an_admin_adds_or_replaces_the_owner(form: PatchForm) -> None:
     for op in ("add", "replace"):
-        patched = apply_patch(DOC, parse_patch([_op(form, op, "/owner", value=_PROJECT)], form), form, admin=True)
+        patched = apply_patch(
+            DOC, parse_patch([_op(form, op, "/owner", value=_PROJECT)], form), form, admin=True
+        )
         assert patched["owner"] == _PROJECT
     with pytest.raises(e.InvalidRequest):
         apply_patch(DOC, parse_patch([_op(form, "replace", "/owner", value="nope")], form), form, admin=True)
