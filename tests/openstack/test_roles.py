@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from scp_images.domain.principal import Role
+from scp_images.domain.quotas import Overrides
 from scp_images.services.audit import AuditQuery
 from tests.openstack.conftest import connect, token
 from tests.openstack.test_sdk import put_file
@@ -238,3 +239,110 @@ def test_an_admin_keys_refusals_and_a_members_records_say_their_role(stack: Stac
     records = stack.components.audit.list(AuditQuery(image_id=created))
     roles = {(r.action, r.status): r.role for r in records}
     assert roles == {("image.create", 201): "member", ("image.delete", 403): "reader"}
+
+
+# --- an admin gives images to other projects (Glance's owner on create and patch) -----------------
+
+DRAFT_4 = "application/openstack-images-v2.0-json-patch"
+_NO_ACCOUNT = "feedc0de" * 4  # a project id that is no account here
+
+
+@pytest.mark.parametrize("form", [PATCH, DRAFT_4])
+def test_an_admin_creates_for_and_gives_images_to_other_projects(stack: Stack, form: str) -> None:
+    admin = stack.new_account("ops", role=Role.ADMIN, operator=True)
+    old, new = stack.new_account("old"), stack.new_account("new")
+    v2 = V2(stack, admin)
+    body = {"container_format": "bare", "disk_format": "raw", "owner": old.account_id, "name": "given"}
+    created = v2("POST", "/images", json=body)
+    assert created.status_code == 201 and created.json()["owner"] == old.account_id
+    image_id = created.json()["id"]
+    assert V2(stack, old)("GET", f"/images/{image_id}").status_code == 200
+    assert stack.client(old).images.show(image_id).owner_account_name == "old"
+
+    op = {"op": "replace", "path": "/owner"} if form == PATCH else {"replace": "/owner"}
+    given = v2(
+        "PATCH", f"/images/{image_id}", json=[{**op, "value": new.account_id}], headers={"Content-Type": form}
+    )
+    assert given.status_code == 200 and given.json()["owner"] == new.account_id
+
+    # The new owner sees and manages it (SCP Show too); the old owner no longer sees it.
+    new_v2 = V2(stack, new)
+    renamed = [{"op": "replace", "path": "/name", "value": "mine-now"}]
+    patched = new_v2("PATCH", f"/images/{image_id}", json=renamed, headers={"Content-Type": PATCH})
+    assert patched.status_code == 200 and patched.json()["name"] == "mine-now"
+    shown = stack.client(new).images.show(image_id)
+    assert (shown.owner, shown.owner_account_name, shown.owner_user_name) == (new.account_id, "new", None)
+    assert image_id in {i.id for i in connect(stack, new).image.images()}
+    assert V2(stack, old)("GET", f"/images/{image_id}").status_code == 404
+    assert image_id not in {i.id for i in connect(stack, old).image.images()}
+
+    records = stack.components.audit.list(AuditQuery(image_id=image_id))
+    change = next(r for r in records if r.action == "image.update" and r.access_key == admin.access_key)
+    assert change.role == "admin" and f"owner={new.account_id}" in (change.detail or "")
+    assert new_v2("DELETE", f"/images/{image_id}").status_code == 204
+
+
+def test_an_admin_gives_an_image_to_a_project_that_is_no_account(stack: Stack) -> None:
+    """Glance does not check the project: nor does this service; nothing breaks on such an owner."""
+    admin = stack.new_account("ops", role=Role.ADMIN, operator=True)
+    tenant = stack.new_account("tenant")
+    v2 = V2(stack, admin)
+    created = v2("POST", "/images", json={"name": "orphan", "owner": _NO_ACCOUNT})
+    assert created.status_code == 201 and created.json()["owner"] == _NO_ACCOUNT
+    image_id = created.json()["id"]
+    assert v2("GET", f"/images/{image_id}").json()["owner"] == _NO_ACCOUNT
+    assert image_id in {i["id"] for i in v2("GET", f"/images?owner={_NO_ACCOUNT}").json()["images"]}
+    assert v2("GET", f"/images/{image_id}/members").status_code < 500  # members stay the owner's
+    shown = stack.request("GET", f"/v1/images/{image_id}", admin)  # SCP: an admin acts as a member there
+    assert shown.status_code == 404
+
+    # Given on to a real tenant, and back to no account, by patch.
+    mine = [{"replace": "/owner", "value": tenant.account_id}]
+    assert v2("PATCH", f"/images/{image_id}", json=mine, headers={"Content-Type": DRAFT_4}).status_code == 200
+    assert stack.client(tenant).images.show(image_id).owner_account_name == "tenant"
+    away = [{"op": "replace", "path": "/owner", "value": _NO_ACCOUNT}]
+    moved = v2("PATCH", f"/images/{image_id}", json=away, headers={"Content-Type": PATCH})
+    assert moved.status_code == 200 and moved.json()["owner"] == _NO_ACCOUNT
+    assert V2(stack, tenant)("GET", f"/images/{image_id}").status_code == 404
+    assert v2("DELETE", f"/images/{image_id}").status_code == 204
+
+
+@pytest.mark.parametrize("owner", ["not-a-project", "FEEDC0DE" * 4, 5, ""])
+def test_an_admins_owner_must_be_a_project_id(stack: Stack, owner: Any) -> None:
+    admin = stack.new_account("ops", role=Role.ADMIN, operator=True)
+    v2 = V2(stack, admin)
+    refused = v2("POST", "/images", json={"name": "bad", "owner": owner})
+    assert refused.status_code == 400, refused.text
+    image_id = v2("POST", "/images", json={"name": "ok"}).json()["id"]
+    patch = [{"op": "replace", "path": "/owner", "value": owner}]
+    bad = v2("PATCH", f"/images/{image_id}", json=patch, headers={"Content-Type": PATCH})
+    assert bad.status_code == 400, bad.text
+    assert v2("GET", f"/images/{image_id}").json()["owner"] == admin.account_id
+
+
+def test_a_given_image_counts_to_its_new_owners_image_limit(stack: Stack) -> None:
+    admin = stack.new_account("ops", role=Role.ADMIN, operator=True)
+    full = stack.new_account("full")
+    stack.components.quotas.set(full.account_id, Overrides(images=1))
+    v2 = V2(stack, admin)
+    assert v2("POST", "/images", json={"name": "one", "owner": full.account_id}).status_code == 201
+    over = v2("POST", "/images", json={"name": "two", "owner": full.account_id})
+    assert over.status_code == 413, over.text
+    image_id = v2("POST", "/images", json={"name": "admins"}).json()["id"]
+    patch = [{"op": "replace", "path": "/owner", "value": full.account_id}]
+    refused = v2("PATCH", f"/images/{image_id}", json=patch, headers={"Content-Type": PATCH})
+    assert refused.status_code == 413, refused.text
+    assert v2("GET", f"/images/{image_id}").json()["owner"] == admin.account_id
+
+
+def test_a_member_still_may_not_name_or_change_the_owner(stack: Stack) -> None:
+    member, other = stack.new_account("tenant"), stack.new_account("other")
+    v2 = V2(stack, member)
+    refused = v2("POST", "/images", json={"name": "x", "owner": other.account_id})
+    assert refused.status_code == 403 and other.account_id in refused.json()["error"]["message"]
+    image_id = v2("POST", "/images", json={"name": "x", "owner": member.account_id}).json()["id"]
+    for form, op in ((PATCH, {"op": "replace", "path": "/owner"}), (DRAFT_4, {"replace": "/owner"})):
+        patch = [{**op, "value": other.account_id}]
+        answer = v2("PATCH", f"/images/{image_id}", json=patch, headers={"Content-Type": form})
+        assert answer.status_code == 403 and "Owner can't be updated by non admin." in answer.text
+    assert v2("GET", f"/images/{image_id}").json()["owner"] == member.account_id

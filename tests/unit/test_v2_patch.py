@@ -264,3 +264,33 @@ def test_create_refusals_follow_glances_order(body: dict[str, Any], refused: typ
 def test_a_create_may_name_its_own_owner() -> None:
     fields, extras = create_fields({"owner": "own-account", "name": "n", "hw_x": "v"}, "own-account")
     assert (fields, extras) == ({"name": "n"}, {"hw_x": "v"})
+
+
+_PROJECT = "0123456789abcdef0123456789abcdef"
+
+
+def test_an_admin_may_name_another_owner_on_create() -> None:
+    fields, _ = create_fields({"owner": _PROJECT, "name": "n"}, "own-account", admin=True)
+    assert fields == {"name": "n", "owner": _PROJECT}
+    # Null or the admin's own account is the admin's own image: nothing to carry.
+    assert create_fields({"owner": None}, "own-account", admin=True)[0] == {}
+    assert create_fields({"owner": "own-account"}, "own-account", admin=True)[0] == {}
+
+
+@pytest.mark.parametrize("owner", ["another-account", _PROJECT.upper(), _PROJECT + "0", "", "x" * 255])
+def test_an_admins_owner_is_a_project_id(owner: str) -> None:
+    with pytest.raises(e.InvalidRequest):
+        create_fields({"owner": owner}, "own-account", admin=True)
+
+
+@pytest.mark.parametrize("form", [D4, D10])
+def test_an_admin_adds_or_replaces_the_owner(form: PatchForm) -> None:
+    for op in ("add", "replace"):
+        patched = apply_patch(
+            DOC, parse_patch([_op(form, op, "/owner", value=_PROJECT)], form), form, admin=True
+        )
+        assert patched["owner"] == _PROJECT
+    with pytest.raises(e.InvalidRequest):
+        apply_patch(DOC, parse_patch([_op(form, "replace", "/owner", value="nope")], form), form, admin=True)
+    with pytest.raises(e.AttributeNotRemovable):
+        apply_patch(DOC, parse_patch([_op(form, "remove", "/owner")], form), form, admin=True)

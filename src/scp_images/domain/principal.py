@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from scp_images.domain.errors import Forbidden, ReaderMayNot
+from scp_images.domain.errors import Forbidden, InvalidRequest, ReaderMayNot
+
+# An account's id, which OpenStack calls a project id (an image's ``owner``).
+ACCOUNT_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def check_project_id(value: object) -> str:
+    """An owner an admin gives an image: an account id's form (32 lower-case hex characters, what
+    Keystone's project ids look like); the account need not exist (docs/decisions.md)."""
+    if not isinstance(value, str) or not ACCOUNT_ID.fullmatch(value):
+        raise InvalidRequest(reason="owner must be a project id of 32 lower-case hex characters")
+    return value
 
 
 class Action(StrEnum):

@@ -27,12 +27,12 @@ from scp_images.domain.errors import (
     ImportSourceOtherAccount,
     InvalidSourceGrant,
 )
+from scp_images.domain.principal import ACCOUNT_ID
 
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 MAX_PREFIX_BYTES = 1024  # S3's limit on a whole key
 REDACTED = "REDACTED"
 MAX_SHOWN_URL = 1024  # the image row's url column
-_ACCOUNT_ID = re.compile(r"[0-9a-f]{32}")
 _SHOWN_KEY_CHARS = 300
 
 
@@ -93,7 +93,7 @@ def normalise_prefix(prefix: str) -> str:
 
 def new_grant(account_id: str, bucket: str, prefix: str, protected_buckets: Collection[str]) -> SourceGrant:
     """A validated grant; the blob store's bucket can never be granted, not even a prefix of it."""
-    if not _ACCOUNT_ID.fullmatch(account_id):
+    if not ACCOUNT_ID.fullmatch(account_id):
         raise InvalidSourceGrant(reason="an account id is 32 lower-case hex characters")
     if not is_valid_bucket(bucket):
         raise InvalidSourceGrant(

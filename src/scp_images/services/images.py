@@ -20,6 +20,8 @@ from scp_images.domain.errors import (
     ImportNotFound,
     InvalidImageStatus,
     InvalidRequest,
+    OwnerNotChangeable,
+    OwnerNotYours,
 )
 from scp_images.domain.image import (
     IMPORTABLE_STATUSES,
@@ -35,7 +37,7 @@ from scp_images.domain.image import (
 )
 from scp_images.domain.jobs import ImportJob, JobFence, JobRequest, JobSource, JobStatus
 from scp_images.domain.listing import ListQuery
-from scp_images.domain.principal import Principal
+from scp_images.domain.principal import Principal, check_project_id
 from scp_images.domain.properties import (
     check_container_format,
     check_disk_format,
@@ -52,6 +54,7 @@ from scp_images.services.data.downloads import Download, ImageData, Redirects
 from scp_images.services.observer import DownloadObserver
 from scp_images.services.quotas import QuotaService
 from scp_images.store.blob.base import BlobStore
+from scp_images.store.sql import accounts as account_store
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database
@@ -60,6 +63,7 @@ UPDATABLE_FIELDS = frozenset(
     {
         "min_disk",
         "min_ram",
+        "owner",  # an admin's only (``_checked_changes``)
         "protected",
         "visibility",
         # Changed through the OpenStack Image API only (the SCP edge's body names the four above).
@@ -147,20 +151,23 @@ class ImageService:
         if url is not None:
             self._sources.check(url, principal.account_id)
         require_user_settable(spec.visibility, admin=principal.is_admin)
-        spec = replace(
-            spec,
-            owner=principal.account_id,
-            owner_account_name=principal.account_name,
-            owner_user_name=principal.user_name,
-            status=ImageStatus.QUEUED,
-            url=redact_url(url),  # the job row alone keeps a presigned URL whole
-        )
-        image = new_image(spec, self._clock())
+        owner = spec.owner or principal.account_id
+        if owner != principal.account_id:
+            _require_owner_settable(principal)
+            check_project_id(owner)
         importing = url is not None
         with self._db.transaction() as conn:
-            self._quotas.require_room(
-                conn, principal.account_id, images=1, uploading=int(importing), bytes_room=importing
+            spec = replace(
+                spec,
+                owner=owner,
+                owner_account_name=_owner_name(conn, principal, owner),
+                owner_user_name=principal.user_name if owner == principal.account_id else None,
+                status=ImageStatus.QUEUED,
+                url=redact_url(url),  # the job row alone keeps a presigned URL whole
             )
+            image = new_image(spec, self._clock())
+            # The image counts to its owner's limits, whoever creates it.
+            self._quotas.require_room(conn, owner, images=1, uploading=int(importing), bytes_room=importing)
             image_store.insert_image(conn, image)
             if url is not None:
                 request = _url_request(image.id, url, principal, context, legacy_task)
@@ -227,6 +234,14 @@ class ImageService:
                 raise InvalidRequest(reason=f"these fields cannot be changed: {', '.join(sorted(unknown))}")
             kept = {k: v for k, v in changes.items() if v is not None or k == "os_distro"}
             values = _checked_changes(kept, admin=principal.is_admin)
+            if values.get("owner", image.owner) != image.owner:
+                # Given to another project: it counts to the new owner's image limit from now on (its
+                # bytes move with it, unchecked: an admin's deliberate act; docs/decisions.md).
+                self._quotas.require_room(conn, values["owner"], images=1)
+                values["owner_account_name"] = _owner_name(conn, principal, values["owner"])
+                values["owner_user_name"] = None
+            else:
+                values.pop("owner", None)
             data_fields = _BEFORE_DATA_FIELDS & values.keys()
             if image.status is not ImageStatus.QUEUED and any(
                 values[k] != getattr(image, k) for k in data_fields
@@ -407,6 +422,20 @@ def _url_request(
     )
 
 
+def _require_owner_settable(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise OwnerNotYours(owner=principal.account_id)
+
+
+def _owner_name(conn: Any, principal: Principal, owner: str) -> str | None:
+    """The owning account's name, kept on the image row; None for an owner that is no account (an admin
+    may give an image to any project id, as Glance does)."""
+    if owner == principal.account_id:
+        return principal.account_name
+    account = account_store.get_account(conn, owner)
+    return account.name if account is not None else None
+
+
 def _checked_changes(changes: dict[str, Any], *, admin: bool = False) -> dict[str, Any]:
     """Each changed field within the same bounds as on create."""
     checks: dict[str, Any] = {
@@ -416,6 +445,10 @@ def _checked_changes(changes: dict[str, Any], *, admin: bool = False) -> dict[st
         "disk_format": check_disk_format,
         "container_format": check_container_format,
     }
+    if "owner" in changes:
+        if not admin:
+            raise OwnerNotChangeable()
+        check_project_id(changes["owner"])
     values = {k: checks[k](v) if k in checks else v for k, v in changes.items()}
     if len(values.get("name", "")) > MAX_NAME_LENGTH:
         raise InvalidRequest(reason=f"an image name has at most {MAX_NAME_LENGTH} characters")

@@ -21,6 +21,7 @@ from scp_images.domain.errors import (
 )
 from scp_images.domain.image import MAX_NAME_LENGTH, Image, ImageStatus, Visibility
 from scp_images.domain.listing import visibility_named
+from scp_images.domain.principal import check_project_id
 from scp_images.domain.properties import (
     CONTAINER_FORMATS,
     DISK_FORMATS,
@@ -45,7 +46,7 @@ class Write(Enum):
     SET = "set"  # a caller sets it
     READ_ONLY = "read-only"  # 403 "is read-only"; on create only once its value has the document's type
     SERVED = "served"  # the server's own links: 403 "is read-only" before anything else is looked at
-    OWNER = "owner"  # the caller's own account on create; never changed by a patch (not an admin's)
+    OWNER = "owner"  # an admin sets and replaces it; anyone else sends only their own account on create
     RESERVED = "reserved"  # 403 "is reserved": the service's own names
     LOCATIONS = "locations"  # reserved on create; a patch is told that locations are not shown
 
@@ -266,11 +267,14 @@ def _refuse_extra_name(name: str) -> None:
         raise reserved(name)
 
 
-def create_fields(body: dict[str, Any], account_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def create_fields(
+    body: dict[str, Any], account_id: str, *, admin: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """A create body's (domain fields, extra properties), refused in Glance's order: the server's own
     links (403), then every value's type (400), then extras' names (400 for a long one, 403 for a
-    reserved one), then an owner other than the caller's account (403), then read-only attributes (403),
-    then the domain's checks (400)."""
+    reserved one), then an owner other than the caller's account (403, unless ``admin``), then read-only
+    attributes (403), then the domain's checks (400). An admin's ``owner`` (a project id, else 400) is
+    in the fields; null or the caller's own account is left out (the caller's image)."""
     for name in body:
         if write_of(name) is Write.SERVED:
             raise read_only(name)
@@ -279,13 +283,17 @@ def create_fields(body: dict[str, Any], account_id: str) -> tuple[dict[str, Any]
             check_value(name, value)
     for name in body:
         _refuse_extra_name(name)
-    if "owner" in body and body["owner"] != account_id:
-        raise OwnerNotYours(owner=str(body["owner"])[:80])
+    owner = body.get("owner")
+    if "owner" in body and owner != account_id and not admin:
+        raise OwnerNotYours(owner=str(owner)[:80])
     errors = (refusal(name, creating=True) for name in body if name != "owner")
     error = next((error for error in errors if error is not None), None)
     if error is not None:
         raise error
-    return split_attributes({name: value for name, value in body.items() if name != "owner"})
+    fields, extras = split_attributes({name: value for name, value in body.items() if name != "owner"})
+    if owner is not None and owner != account_id:
+        fields["owner"] = check_project_id(owner)
+    return fields, extras
 
 
 def split_attributes(document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -156,18 +156,19 @@ def create_image(request: Request, raw: RawBody = Depends(raw_body)) -> Response
     with audited(request, AuditAction.IMAGE_CREATE, 201) as audit:
         call = authorize(request, Action.CREATE_IMAGE)
         data = json_body(raw, call.svc.limits.max_body_bytes)
-        spec = new_image_spec(data, call.principal.account_id)
+        spec = new_image_spec(data, call.principal.account_id, admin=call.principal.is_admin)
         image = call.svc.images.create(call.principal, spec, audit.context(call))
     headers = {**IMPORT_HEADERS, "Location": f"{public_base_url(request)}/image/v2/images/{image.id}"}
     return json_response(image_v2(image, call.svc.store.id), 201, headers)
 
 
-def new_image_spec(data: Any, account_id: str) -> ImageSpec:
+def new_image_spec(data: Any, account_id: str, *, admin: bool = False) -> ImageSpec:
     if not isinstance(data, dict):
         raise InvalidRequest(reason="the body must be a JSON object")
-    fields, extras = create_fields(data, account_id)
+    fields, extras = create_fields(data, account_id, admin=admin)
     return ImageSpec(
         name=fields.get("name") or "",
+        owner=fields.get("owner", ""),
         os_distro=fields.get("os_distro"),
         container_format=fields.get("container_format") or "bare",
         disk_format=fields.get("disk_format") or "qcow2",
@@ -183,7 +184,10 @@ def new_image_spec(data: Any, account_id: str) -> ImageSpec:
 
 
 def _changes(image: Image, patched: dict[str, Any]) -> dict[str, Any]:
+    owner = patched.pop("owner", image.owner)  # in the document only when an admin's patch set it
     fields, extras = split_attributes(patched)
+    if owner != image.owner:
+        fields["owner"] = owner
     if "name" in fields:
         fields["name"] = fields["name"] or ""
     for name in ("disk_format", "container_format"):
@@ -206,11 +210,12 @@ def update_image(request: Request, image_id: str, raw: RawBody, audit: AuditedCa
     body = json_document(raw, call.svc.limits.max_body_bytes, patch_form)
     form = patch_form(raw.content_type)
     changes = parse_patch(body, form)
+    admin = call.principal.is_admin
     # The patch applies to the image as it is under the row lock (owner only, even if empty).
     updated = call.svc.images.modify(
         call.principal,
         _id(image_id),
-        lambda image: _changes(image, apply_patch(document(image), changes, form)),
+        lambda image: _changes(image, apply_patch(document(image), changes, form, admin=admin)),
         audit.context(call),
     )
     return json_response(image_v2(updated, call.svc.store.id))

@@ -25,6 +25,7 @@ from scp_images.domain.errors import (
     PropertyMissing,
     PropertyPresent,
 )
+from scp_images.domain.principal import check_project_id
 from scp_images.http.openstack.attributes import (
     CORE_ATTRIBUTES,
     SETTABLE,
@@ -127,12 +128,14 @@ def parse_patch(operations: Any, form: PatchForm) -> list[Change]:
     return [_change(raw, form) for raw in operations]
 
 
-def apply_patch(document: dict[str, Any], changes: list[Change], form: PatchForm) -> dict[str, Any]:
+def apply_patch(
+    document: dict[str, Any], changes: list[Change], form: PatchForm, *, admin: bool = False
+) -> dict[str, Any]:
     """The document with ``changes`` applied in order; the image's attributes are checked afterwards
-    (``attributes.split_attributes``)."""
+    (``attributes.split_attributes``). Only an ``admin`` may add or replace ``owner`` (a project id)."""
     result = dict(document)
     for change in changes:
-        _apply(result, change, form)
+        _apply(result, change, form, admin)
     return result
 
 
@@ -140,13 +143,18 @@ def _present(result: dict[str, Any], name: str) -> bool:
     return result.get(name) is not None
 
 
-def _apply(result: dict[str, Any], change: Change, form: PatchForm) -> None:
+def _apply(result: dict[str, Any], change: Change, form: PatchForm, admin: bool) -> None:
     name, op = change.name, change.op
     write = write_of(name)
     if write is Write.LOCATIONS:
         raise LocationsNotShown(verb=_LOCATIONS_VERB[op])
-    if write is Write.OWNER or (op == "remove" and name in CORE_ATTRIBUTES):
-        raise AttributeNotRemovable(name=name) if op == "remove" else OwnerNotChangeable()
+    if op == "remove" and name in CORE_ATTRIBUTES:
+        raise AttributeNotRemovable(name=name)
+    if write is Write.OWNER:
+        if not admin:
+            raise OwnerNotChangeable()
+        result[name] = check_project_id(change.value)  # add or replace: the owner is always present
+        return
     if op == "remove":
         if not _present(result, name):
             raise PropertyMissing(name=name[:80])
