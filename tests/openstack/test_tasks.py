@@ -220,7 +220,9 @@ def test_an_admin_imports_through_the_tasks_api(mirrored: Mirrored) -> None:
     assert answer.status_code == 201, answer.text
     task = answer.json()
     assert answer.headers["Location"] == f"/v2/tasks/{task['id']}"
-    assert (task["type"], task["status"], task["self"]) == ("import", "pending", f"/v2/tasks/{task['id']}")
+    assert (task["type"], task["self"]) == ("import", f"/v2/tasks/{task['id']}")
+    # A worker may take the job before the answer is built: the answer shows the job as it is then.
+    assert task["status"] in ("pending", "processing", "success")
     assert task["input"]["image_properties"] == {
         "name": "legacy",
         "container_format": "bare",

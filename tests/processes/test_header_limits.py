@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import select
 import socket
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -33,9 +34,13 @@ def _head(*headers: str, path: str = "/healthz") -> bytes:
     return "\r\n".join(lines).encode()
 
 
+# Bytes read past one response (pipelined answers can arrive in one recv), kept for the next read.
+_LEFTOVER: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
+
+
 def _response(sock: socket.socket) -> tuple[int, bytes]:
     """The status and body of one response (Content-Length framed), read from ``sock``."""
-    data = b""
+    data = _LEFTOVER.pop(sock, b"")
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         assert chunk, f"closed before a response; got {data!r}"
@@ -49,11 +54,13 @@ def _response(sock: socket.socket) -> tuple[int, bytes]:
         chunk = sock.recv(65536)
         assert chunk, "closed in the body"
         body += chunk
-    return int(lines[0].split()[1]), body
+    if len(body) > length:
+        _LEFTOVER[sock] = body[length:]
+    return int(lines[0].split()[1]), body[:length]
 
 
 def _closed(sock: socket.socket) -> bool:
-    return sock.recv(1) == b""
+    return _LEFTOVER.pop(sock, b"") == b"" and sock.recv(1) == b""
 
 
 def _rss_kib(pid: int) -> int:
