@@ -303,7 +303,9 @@ def _chunks(text: str, width: int) -> list[str]:
 
 def print_error(message: str) -> None:
     text = Text.assemble((t("error"), "bold red"), " ", safe(message, keep_newlines=True))
-    err_console.print(text, soft_wrap=True)  # piped, a message is never folded into the middle of a word
+    # On a terminal Rich folds the message between words at the terminal's width; piped, it is never
+    # folded (a log or a test reads one line), where soft wrap would leave a terminal to cut words in two.
+    err_console.print(text, soft_wrap=not err_console.is_terminal)
 
 
 def fail(message: str, code: int = EXIT_API_ERROR) -> NoReturn:

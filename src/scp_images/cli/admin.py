@@ -144,11 +144,13 @@ def account_create(
     """Create an account (and the embedded database, when there is none yet)."""
     with components(ctx, create=True) as parts:
         account = parts.accounts.create_account(name, id, operator=operator)
-    _show(_account_row(account), json, "Account")
+    _show(_account_row(account, for_people=not json), json, "Account")
 
 
-def _account_row(account: Any) -> dict[str, Any]:
-    return {"id": account.id, "name": account.name, "operator": account.operator}
+def _account_row(account: Any, *, for_people: bool = False) -> dict[str, Any]:
+    """An account as JSON gives it (``operator`` a boolean), or as the tables show it (yes or no)."""
+    operator: bool | str = ("yes" if account.operator else "no") if for_people else account.operator
+    return {"id": account.id, "name": account.name, "operator": operator}
 
 
 @account_app.command("set")
@@ -168,19 +170,18 @@ def account_set(
     its keys holds the admin role (give those keys another role first)."""
     with components(ctx) as parts:
         account = parts.accounts.set_operator(account_id, operator)
-    _show(_account_row(account), json, "Account")
+    _show(_account_row(account, for_people=not json), json, "Account")
 
 
 @account_app.command("list")
 def account_list(ctx: typer.Context, long: LongOpt = False, json: JsonOpt = False) -> None:
     """List accounts (a JSON object {"accounts": [...]} with --json)."""
     with components(ctx) as parts:
-        rows = [_account_row(a) for a in parts.accounts.list_accounts()]
+        accounts = parts.accounts.list_accounts()
     if json:
-        print_json({"accounts": rows})
+        print_json({"accounts": [_account_row(a) for a in accounts]})
     else:
-        shown = [{**r, "operator": "yes" if r["operator"] else "no"} for r in rows]
-        print_table(ACCOUNT_COLUMNS, shown, long)
+        print_table(ACCOUNT_COLUMNS, [_account_row(a, for_people=True) for a in accounts], long)
 
 
 @key_app.command("create")
