@@ -258,14 +258,82 @@ class ApiVersionRetired(UnsupportedApiVersion):
     template = "API version {version!r} is no longer supported since {sunset}; supported: {supported}."
 
 
+_SEND_QCOW2 = "Send a qcow2 disk image (convert one with 'qemu-img convert -O qcow2 IN OUT.qcow2')."
+_FLATTEN = "Make it one self-contained file with 'qemu-img convert -O qcow2 IN OUT.qcow2' and send that."
+_SMALLER = "Send a smaller image, or ask the operator about the limit."
+_ONE_VMDK = (
+    "Export the disk again as one monolithicSparse or streamOptimized VMDK or as an OVA "
+    "('qemu-img convert -O vmdk -o subformat=streamOptimized IN OUT.vmdk'), and send that."
+)
+_DAMAGED = "The file is damaged or incomplete: export the disk again and send the whole file."
+
+# reason -> the next step, in English, for every refusal of a disk image (the inspectors', the
+# converter's). ``failures.NEXT_STEPS`` includes them; the Korean texts are in ``http/errors.py``.
+DISK_NEXT_STEPS: dict[str, str] = {
+    "not_qcow2": _SEND_QCOW2,
+    "truncated": "The file is incomplete: send the whole file again.",
+    "bad_geometry": _SEND_QCOW2,
+    "corrupt": "Repair it ('qemu-img check -r all') or convert it again, and send that.",
+    "unknown_incompatible_features": _SEND_QCOW2,
+    "polyglot": _SEND_QCOW2,
+    "format_mismatch": "Create the image with the disk format of the file, or convert the file.",
+    "encrypted": "Send an unencrypted image ('qemu-img convert -O qcow2' without encryption).",
+    "backing_file": _FLATTEN,
+    "external_data_file": _FLATTEN,
+    "too_large": _SMALLER,
+    "virtual_size_too_large": _SMALLER,
+    # formats converted into qcow2 (formats/vmdk.py, ova.py, vhdx.py, vhd.py, vdi.py)
+    "unknown_format": (
+        "Send a disk image in an accepted format (qcow2, VMDK, OVA, VHDX, VHD or VDI); for a raw disk, "
+        "say so (disk_format raw on the OpenStack API, input format raw on an SCP upload or import)."
+    ),
+    "format_not_accepted": (
+        "This service does not take that format: convert the disk with "
+        "'qemu-img convert -O qcow2 IN OUT.qcow2', or ask the operator."
+    ),
+    "vmdk_descriptor_only": _ONE_VMDK,
+    "vmdk_create_type": _ONE_VMDK,
+    "vmdk_extent": _ONE_VMDK,
+    "vmdk_parent": (
+        "This is a delta (snapshot) disk: consolidate its snapshots, or convert the chain into one "
+        "file, and send that."
+    ),
+    "vmdk_protocol": _ONE_VMDK,
+    "vmdk_header": _DAMAGED,
+    "vmdk_outside_file": _DAMAGED,
+    "vhdx_parent": (
+        "This is a differencing disk: merge it into its parent (Hyper-V: Edit Disk, Merge) and send "
+        "the merged disk."
+    ),
+    "vhdx_structure": _DAMAGED,
+    "vhd_checksum": _DAMAGED,
+    "vhd_disk_type": "Send a fixed or dynamic VHD: merge a differencing disk into its parent first.",
+    "vhd_structure": _DAMAGED,
+    "vdi_image_type": "Send a normal or fixed VDI: merge its snapshots (or clone the disk) first.",
+    "vdi_structure": _DAMAGED,
+    "ova_member": "Export the OVA again: its members must be plain files with plain names.",
+    "ova_descriptor": "Export the OVA again: it must hold one plain OVF descriptor (no DTD, no entities).",
+    "ova_disks": "Send an OVA with exactly one disk, or upload that disk's VMDK by itself.",
+    "conversion_failed": (
+        "Check the disk with 'qemu-img check', then send it again; if it keeps failing, tell the "
+        "operator the image id."
+    ),
+    "conversion_timeout": "Send a smaller disk, or ask the operator about the conversion time limit.",
+    "conversion_output": "Tell the operator the image id: the converted disk did not pass inspection.",
+    "no_temp_space": "The server has no room to convert the disk now: try again later, or ask the operator.",
+}
+
+
 class DiskImageRejected(InvalidRequest):
-    """The image data is not a qcow2 this service will store. ``reason`` is a stable short word."""
+    """The image data is not a disk this service will store or convert. ``reason`` is a stable short
+    word, one of ``DISK_NEXT_STEPS``; ``detail`` says which rule, and where (an offset, a name)."""
 
     code = "virtualserver.image.DiskImageRejected"
     template = "The image data was refused ({reason}): {detail}."
-    hint = "Send a qcow2 disk image (convert one with 'qemu-img convert -O qcow2 IN OUT.qcow2')."
+    hint = _SEND_QCOW2
 
     def __init__(self, reason: str, detail: str) -> None:
+        self.hint = DISK_NEXT_STEPS.get(reason, _SEND_QCOW2)  # type: ignore[misc]
         super().__init__(reason=reason, detail=detail)
 
     @property

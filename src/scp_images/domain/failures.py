@@ -9,25 +9,10 @@ from __future__ import annotations
 
 from scp_images.domain import errors as e
 
-_QCOW2 = "Send a qcow2 disk image (convert one with 'qemu-img convert -O qcow2 IN OUT.qcow2')."
-_FLATTEN = "Make it one self-contained file with 'qemu-img convert -O qcow2 IN OUT.qcow2' and send that."
-_SMALLER = "Send a smaller image, or ask the operator about the limit."
-
 # code -> the next step, in English. Every code a failure can carry is here (a test checks the Korean).
 NEXT_STEPS: dict[str, str] = {
-    # the disk-image inspectors' refusals (DiskImageRejected.reason)
-    "not_qcow2": _QCOW2,
-    "truncated": "The file is incomplete: send the whole file again.",
-    "bad_geometry": _QCOW2,
-    "corrupt": "Repair it ('qemu-img check -r all') or convert it again, and send that.",
-    "unknown_incompatible_features": _QCOW2,
-    "polyglot": _QCOW2,
-    "format_mismatch": "Create the image with the disk format of the file, or convert the file.",
-    "encrypted": "Send an unencrypted image ('qemu-img convert -O qcow2' without encryption).",
-    "backing_file": _FLATTEN,
-    "external_data_file": _FLATTEN,
-    "too_large": _SMALLER,
-    "virtual_size_too_large": _SMALLER,
+    # the disk-image inspectors' and the converter's refusals (DiskImageRejected.reason)
+    **e.DISK_NEXT_STEPS,
     # the source, the account and the run
     "source_rejected": "Check the URL and that the file is there, or upload the file instead.",
     "no_object_storage": (

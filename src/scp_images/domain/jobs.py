@@ -24,6 +24,26 @@ class JobStatus(StrEnum):
 IN_FLIGHT = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
 
 
+class ImportPhase(StrEnum):
+    """Where a job is (shown by the import status): an upload or import receives the bytes while
+    inspecting them; a disk in another format is then converted into qcow2, hashed and stored."""
+
+    RECEIVING = "receiving"
+    INSPECTING = "inspecting"
+    CONVERTING = "converting"
+    HASHING = "hashing"
+    STORING = "storing"
+
+
+@dataclass(frozen=True, slots=True)
+class OriginalDisk:
+    """The disk as the caller sent it, when it was converted: kept on the job and the image."""
+
+    disk_format: str  # a ``DiskFormat`` value (``ova`` for an OVA)
+    size: int
+    sha512: str
+
+
 class JobSource(StrEnum):
     URL = "url"  # an import from a URL, run by a runner; resumable elsewhere
     UPLOAD = "upload"  # PUT /v2/images/{id}/file; lives and dies with its request
@@ -69,6 +89,14 @@ class ImportJob:
     finished_at: datetime | None
     staging_key: str | None = None
     request: JobRequest | None = None  # None: not (yet) a task
+    # Conversion (issue 21): the phase and its percentage (converting), the input format the caller
+    # declared (None: detect), the received original once staged, and the blob key of that staged
+    # original: unlike ``staging_key`` (one attempt's output) it survives a takeover.
+    phase: ImportPhase | None = None
+    percent: int | None = None
+    input_format: str | None = None
+    original: OriginalDisk | None = None
+    original_key: str | None = None
 
     @property
     def fence(self) -> JobFence:

@@ -388,13 +388,21 @@ def localised_detail(error: e.DomainError, language: str) -> str:
         reason = params.get("reason")
         if isinstance(reason, str) and reason in REASONS_PARAM_KO:
             params = {**params, "reason": REASONS_PARAM_KO[reason]}
-        return e.compose(spec.ko, spec.ko_hint, params)
+        ko_hint = spec.ko_hint
+        if isinstance(error, e.DiskImageRejected) and error.reason in REASONS_KO:
+            ko_hint = REASONS_KO[error.reason][1]  # the next step depends on the refusal's rule
+        return e.compose(spec.ko, ko_hint, params)
     return error.message
 
 
 _KO_QCOW2 = "qcow2 디스크 이미지를 보내십시오('qemu-img convert -O qcow2 IN OUT.qcow2'로 변환할 수 있습니다)."
 _KO_FLATTEN = "'qemu-img convert -O qcow2 IN OUT.qcow2'로 하나의 독립된 파일로 만들어 보내십시오."
 _KO_SMALLER = "더 작은 이미지를 보내거나 운영자에게 한도를 문의하십시오."
+_KO_ONE_VMDK = (
+    "디스크를 하나의 monolithicSparse 또는 streamOptimized VMDK나 OVA로 다시 내보내 보내십시오"
+    "('qemu-img convert -O vmdk -o subformat=streamOptimized IN OUT.vmdk')."
+)
+_KO_DAMAGED = "파일이 손상되었거나 완전하지 않습니다. 디스크를 다시 내보내 전체 파일을 보내십시오."
 
 # Import failure codes (scp_images.domain.failures): what happened and the next step, in Korean. The
 # stored English text follows in parentheses: it carries the figures (offsets, sizes, names).
@@ -420,6 +428,71 @@ REASONS_KO: dict[str, tuple[str, str]] = {
     "external_data_file": ("이미지가 외부 데이터 파일을 씁니다", _KO_FLATTEN),
     "too_large": ("이미지가 크기 한도보다 큽니다", _KO_SMALLER),
     "virtual_size_too_large": ("디스크의 가상 크기가 한도보다 큽니다", _KO_SMALLER),
+    # formats converted into qcow2, and the converter
+    "unknown_format": (
+        "데이터가 허용된 형식의 디스크 이미지가 아닙니다",
+        "허용된 형식(qcow2, VMDK, OVA, VHDX, VHD, VDI)의 디스크 이미지를 보내십시오. raw 디스크라면 "
+        "그렇게 밝히십시오(OpenStack API는 disk_format raw, SCP 업로드와 가져오기는 입력 형식 raw).",
+    ),
+    "format_not_accepted": (
+        "이 서비스는 이 형식을 받지 않습니다",
+        "'qemu-img convert -O qcow2 IN OUT.qcow2'로 변환해 보내거나 운영자에게 문의하십시오.",
+    ),
+    "vmdk_descriptor_only": ("VMDK 데이터가 디스크립터 밖의 다른 파일에 있습니다", _KO_ONE_VMDK),
+    "vmdk_create_type": ("이 종류(createType)의 VMDK는 받지 않습니다", _KO_ONE_VMDK),
+    "vmdk_extent": ("VMDK 익스텐트가 허용되지 않습니다", _KO_ONE_VMDK),
+    "vmdk_parent": (
+        "부모 디스크가 필요한 델타(스냅샷) VMDK입니다",
+        "스냅샷을 통합하거나 체인을 하나의 파일로 변환해 보내십시오.",
+    ),
+    "vmdk_protocol": ("VMDK 디스크립터에 프로토콜이나 JSON 파일 이름이 있습니다", _KO_ONE_VMDK),
+    "vmdk_header": ("VMDK 헤더가 올바르지 않습니다", _KO_DAMAGED),
+    "vmdk_outside_file": ("VMDK 구조가 파일 밖을 가리킵니다", _KO_DAMAGED),
+    "vhdx_parent": (
+        "부모 디스크가 필요한 차이점 보관용 VHDX입니다",
+        "부모 디스크에 병합한 뒤(Hyper-V: 디스크 편집, 병합) 병합된 디스크를 보내십시오.",
+    ),
+    "vhdx_structure": ("VHDX 구조가 올바르지 않습니다", _KO_DAMAGED),
+    "vhd_checksum": ("VHD 푸터의 체크섬이 맞지 않습니다", _KO_DAMAGED),
+    "vhd_disk_type": (
+        "이 종류의 VHD는 받지 않습니다",
+        "고정 또는 동적 VHD를 보내십시오. 차이점 보관용 디스크는 먼저 부모에 병합하십시오.",
+    ),
+    "vhd_structure": ("VHD 구조가 올바르지 않습니다", _KO_DAMAGED),
+    "vdi_image_type": (
+        "이 종류의 VDI는 받지 않습니다",
+        "일반(normal) 또는 고정(fixed) VDI를 보내십시오. 스냅샷을 먼저 병합하거나 디스크를 복제하십시오.",
+    ),
+    "vdi_structure": ("VDI 구조가 올바르지 않습니다", _KO_DAMAGED),
+    "ova_member": (
+        "OVA에 허용되지 않는 항목이 있습니다",
+        "OVA를 다시 내보내십시오. 항목은 평범한 이름의 일반 파일이어야 합니다.",
+    ),
+    "ova_descriptor": (
+        "OVA의 OVF 디스크립터가 올바르지 않습니다",
+        "OVA를 다시 내보내십시오. DTD와 엔티티가 없는 OVF 디스크립터 하나가 있어야 합니다.",
+    ),
+    "ova_disks": (
+        "OVA에 디스크가 정확히 하나 있지 않습니다",
+        "디스크가 하나인 OVA를 보내거나 그 디스크의 VMDK만 업로드하십시오.",
+    ),
+    "conversion_failed": (
+        "디스크를 qcow2로 변환하지 못했습니다",
+        "'qemu-img check'로 디스크를 확인한 뒤 다시 보내십시오. 계속 실패하면 운영자에게 이미지 ID를 "
+        "알려 주십시오.",
+    ),
+    "conversion_timeout": (
+        "변환이 시간 한도 안에 끝나지 않았습니다",
+        "더 작은 디스크를 보내거나 운영자에게 변환 시간 한도를 문의하십시오.",
+    ),
+    "conversion_output": (
+        "변환된 디스크가 검사를 통과하지 못했습니다",
+        "운영자에게 이미지 ID를 알려 주십시오.",
+    ),
+    "no_temp_space": (
+        "서버에 지금 디스크를 변환할 공간이 없습니다",
+        "나중에 다시 시도하거나 운영자에게 문의하십시오.",
+    ),
     "source_rejected": (
         "가져오기 소스를 읽을 수 없습니다",
         "URL과 파일이 있는지 확인하십시오. " + _UPLOAD_INSTEAD,

@@ -1,0 +1,55 @@
+"""The disk formats a caller may send, and what is stored.
+
+What is stored is qcow2, except a raw disk created through the OpenStack edge with ``disk_format: raw``
+(stored as it is). Every other accepted format is converted into qcow2 by a job after its bytes passed
+our own inspector (``formats/``); ``qemu-img`` only ever sees a file that passed, with its input format
+named (``QEMU_DRIVER``), never probed.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DiskFormat(StrEnum):
+    QCOW2 = "qcow2"
+    RAW = "raw"
+    VMDK = "vmdk"  # monolithicSparse or streamOptimized, alone
+    OVA = "ova"  # a tar holding one .ovf and the one VMDK it names
+    VHDX = "vhdx"
+    VHD = "vhd"  # Glance's and SCP's name; qemu's driver is ``vpc``
+    VDI = "vdi"
+
+
+# Stored as received (after inspection): no conversion job.
+STORED_AS_IS = frozenset({DiskFormat.QCOW2, DiskFormat.RAW})
+# Converted into qcow2 by a conversion job.
+CONVERTED = frozenset({DiskFormat.VMDK, DiskFormat.OVA, DiskFormat.VHDX, DiskFormat.VHD, DiskFormat.VDI})
+# Every format accepted by default (the operator's setting may narrow it).
+ALL_ACCEPTED = frozenset(DiskFormat)
+
+# The ``-f`` given to ``qemu-img convert`` for each input (an OVA's disk is its VMDK).
+QEMU_DRIVER: dict[DiskFormat, str] = {
+    DiskFormat.RAW: "raw",
+    DiskFormat.VMDK: "vmdk",
+    DiskFormat.OVA: "vmdk",
+    DiskFormat.VHDX: "vhdx",
+    DiskFormat.VHD: "vpc",
+    DiskFormat.VDI: "vdi",
+}
+
+
+def parse_formats(text: str) -> frozenset[DiskFormat]:
+    """A comma-separated list of format names (a setting); raises ValueError naming a bad one."""
+    formats: set[DiskFormat] = set()
+    for name in (part.strip().lower() for part in text.split(",")):
+        if not name:
+            continue
+        try:
+            formats.add(DiskFormat(name))
+        except ValueError:
+            known = ", ".join(f.value for f in DiskFormat)
+            raise ValueError(f"unknown disk format {name[:20]!r}: use some of {known}") from None
+    if DiskFormat.QCOW2 not in formats:
+        raise ValueError("qcow2 must stay accepted: it is what the service stores")
+    return frozenset(formats)
