@@ -8,6 +8,7 @@ named (``QEMU_DRIVER``), never probed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -53,3 +54,13 @@ def parse_formats(text: str) -> frozenset[DiskFormat]:
     if DiskFormat.QCOW2 not in formats:
         raise ValueError("qcow2 must stay accepted: it is what the service stores")
     return frozenset(formats)
+
+
+@dataclass(frozen=True, slots=True)
+class OriginalDisk:
+    """The disk as the caller sent it, when it was converted: kept on the job and on the image (the
+    import status shows it; the OpenStack edge shows it as read-only ``original_*`` attributes)."""
+
+    disk_format: str  # a ``DiskFormat`` value (``ova`` for an OVA)
+    size: int
+    sha512: str

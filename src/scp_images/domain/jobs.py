@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from scp_images.domain.disk_formats import OriginalDisk
+
 
 class JobStatus(StrEnum):
     PENDING = "pending"
@@ -33,15 +35,6 @@ class ImportPhase(StrEnum):
     CONVERTING = "converting"
     HASHING = "hashing"
     STORING = "storing"
-
-
-@dataclass(frozen=True, slots=True)
-class OriginalDisk:
-    """The disk as the caller sent it, when it was converted: kept on the job and the image."""
-
-    disk_format: str  # a ``DiskFormat`` value (``ova`` for an OVA)
-    size: int
-    sha512: str
 
 
 class JobSource(StrEnum):
