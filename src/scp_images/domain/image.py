@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from scp_images.domain.disk_formats import OriginalDisk
 from scp_images.domain.errors import InvalidImageStatus, InvalidRequest, MalformedImageId
 from scp_images.domain.properties import (
     check_container_format,
@@ -165,8 +164,6 @@ class Image:
     # Set by the integrity scrub while the stored bytes fail the row's size or checksums: "corrupt" or
     # "missing". Not a status (SCP has no such state, Show keeps "active"); downloads are refused.
     data_flag: DataFlag | None = None
-    # The disk as it was sent, when it was converted into qcow2 (None: stored as it was received).
-    original: OriginalDisk | None = None
     # Glance's string tags and free-form string properties (bounds in domain.properties).
     tags: tuple[str, ...] = ()
     properties: dict[str, str] = field(default_factory=dict)
