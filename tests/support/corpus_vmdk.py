@@ -30,7 +30,7 @@ def _qemu_img(directory: Path, *args: str) -> None:
     run_tool("qemu-img", *args, cwd=directory)
 
 
-def _once(directory: Path, name: str, make: Callable[[Path], None]) -> Path:
+def _once(directory: Path, name: str, make: Callable[[Path], object]) -> Path:
     path = directory / name
     if not path.exists():
         partial = directory / (name + ".partial")
@@ -147,7 +147,7 @@ def monolithic_flat(directory: Path) -> Path:
         "flat.vmdk",
         lambda path: _qemu_img(
             directory, "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", str(path), "1M"
-        ),  # fmt: skip
+        ),
     )
     return directory / "flat.vmdk"
 
@@ -165,12 +165,11 @@ def stream_grain_past_end(directory: Path) -> Path:
     data = stream_optimized(directory).read_bytes()
     pos, last = 128 * SECTOR, None
     while pos < len(data):
-        lba, size = struct.unpack_from("<QI", data, pos)
+        size = struct.unpack_from("<I", data, pos + 8)[0]
         if not size:
             break
         last, pos = pos, pos + -(-(12 + size) // SECTOR) * SECTOR
     assert last is not None
-    _, size = struct.unpack_from("<QI", data, last)
     edited = bytearray(data[:pos])
     struct.pack_into("<I", edited, last + 8, (pos - last) + SECTOR - 12)
     return _once(directory, "grain-past-end.vmdk", lambda path: path.write_bytes(bytes(edited)))
