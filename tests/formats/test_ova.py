@@ -226,3 +226,17 @@ def test_other_referenced_files_such_as_nvram_are_allowed(disk: bytes) -> None:
     data = archive([("vm.ovf", text.encode(), REG), ("disk.vmdk", disk, REG), ("vm.nvram", b"nv", REG)])
 
     assert info(verdict(data)).member_name == "disk.vmdk"
+
+
+def test_the_disk_range_is_what_qemu_img_reads_as_the_known_data(files: Path) -> None:
+    data = corpus.ova(files).read_bytes()
+    found = info(verdict(data))
+    assert found.member_offset is not None and found.member_size is not None
+    member = files / "copied-member.vmdk"
+    member.write_bytes(data[found.member_offset : found.member_offset + found.member_size])
+
+    same = run_tool(
+        "qemu-img", "compare", "-f", "vmdk", "-F", "raw", str(member), str(corpus.known_raw(files))
+    )
+
+    assert "identical" in same
