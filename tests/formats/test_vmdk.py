@@ -270,3 +270,14 @@ def test_the_writer_makes_what_qemu_reads(files: Path) -> None:
     path.write_bytes(data)
 
     assert info(same_verdict(data)).virtual_size == qemu_virtual_size(path)
+
+
+def test_a_redundant_directory_beside_a_directory_at_the_end(files: Path) -> None:
+    data = read(corpus.stream_optimized_footer, files)
+    footer = len(data) - 2 * SECTOR
+
+    flagged = put(put(data, 8, "I", 0x30003), footer + 8, "I", 0x30003)
+    named = put(put(flagged, 48, "Q", 21), footer + 48, "Q", 21)
+
+    assert info(same_verdict(flagged)).virtual_size == corpus.RAW_SIZE  # offset 0: qemu ignores the flag
+    assert reason(same_verdict(named)) == "vmdk_header"

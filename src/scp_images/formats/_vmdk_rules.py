@@ -204,9 +204,10 @@ def _check_compression(h: SparseHeader) -> None:
             raise header_error(
                 "the header at offset 56 puts the grain directory at the end, in a monolithicSparse"
             )
-        if h.flags & FLAG_RGD:
+        if h.flags & FLAG_RGD and h.rgd_offset:  # qemu ignores the flag when the offset is 0
             raise header_error(
-                "the header sets a redundant grain directory (offset 8) with its directory at the end"
+                f"the header names a redundant grain directory at sector {h.rgd_offset} (offset 48)"
+                " while its grain directory is at the end"
             )
 
 
