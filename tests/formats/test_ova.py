@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -240,3 +241,23 @@ def test_the_disk_range_is_what_qemu_img_reads_as_the_known_data(files: Path) ->
     )
 
     assert "identical" in same
+
+
+def test_memory_stays_bounded_while_the_disk_streams_through() -> None:
+    raw = b"".join(bytes([i % 251]) * 65536 for i in range(512))  # 32 MiB
+    data = archive(
+        [("vm.ovf", ovf("disk.vmdk"), REG), ("disk.vmdk", corpus.build_stream_with_footer(raw), REG)]
+    )
+    inspector = OvaInspector(max_virtual_size=1 << 40)
+    view = memoryview(data)
+    tracemalloc.start()
+    try:
+        for start in range(0, len(data), 1 << 20):
+            inspector.feed(view[start : start + (1 << 20)])
+        found = inspector.finish()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert found.virtual_size == len(raw)
+    assert peak < 1 << 20
