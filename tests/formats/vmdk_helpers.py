@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import tracemalloc
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -80,3 +81,20 @@ def with_descriptor(data: bytes, text: str) -> bytes:
 
 def descriptor_of(data: bytes) -> str:
     return data[512 : 512 * 21].split(b"\0", 1)[0].decode()
+
+
+def largest_retained(inspector: VmdkInspector | OvaInspector, data: bytes, piece: int = 1 << 20) -> int:
+    """Feed ``data`` in pieces; the most memory the inspector's code held between two feeds (bytes
+    allocated in ``scp_images/formats`` and still alive: other threads' allocations do not count)."""
+    view = memoryview(data)
+    only_formats = [tracemalloc.Filter(True, "*scp_images/formats/*")]
+    largest = 0
+    tracemalloc.start()
+    try:
+        for start in range(0, len(data), piece):
+            inspector.feed(view[start : start + piece])
+            snapshot = tracemalloc.take_snapshot().filter_traces(only_formats)
+            largest = max(largest, sum(stat.size for stat in snapshot.statistics("filename")))
+    finally:
+        tracemalloc.stop()
+    return largest
