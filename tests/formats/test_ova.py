@@ -157,6 +157,18 @@ def test_gnu_long_names_and_pax_global_headers_are_refused(disk: bytes) -> None:
     assert reason(verdict(buffer.getvalue())) == "ova_member"
 
 
+def test_extended_attributes_recorded_by_bsdtar_are_ignored(disk: bytes) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in (("vm.ovf", ovf("disk.vmdk")), ("disk.vmdk", disk)):
+            entry = tarfile.TarInfo(name)
+            entry.size = len(data)
+            entry.pax_headers = {"LIBARCHIVE.xattr.com.apple.quarantine": "MDA4MTs=", "SCHILY.ino": "12"}
+            tar.addfile(entry, io.BytesIO(data))
+
+    assert info(verdict(buffer.getvalue())).member_name == "disk.vmdk"
+
+
 def test_pax_keys_other_than_plain_file_ones_are_refused(disk: bytes) -> None:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:

@@ -20,6 +20,8 @@ MAX_PAX_BYTES = 64 << 10
 MAX_NAME = 255
 # pax keys that only describe a regular file; ``path`` and ``size`` are applied, the rest ignored.
 PAX_KEYS = frozenset({"path", "size", "mtime", "atime", "ctime", "uid", "gid", "uname", "gname"})
+# Extended attributes and inode numbers that bsdtar (macOS) and GNU tar ``--xattrs`` record: ignored.
+PAX_IGNORED_PREFIXES = ("LIBARCHIVE.xattr.", "SCHILY.xattr.", "SCHILY.dev", "SCHILY.ino", "SCHILY.nlink")
 REGULAR = (b"0", b"\0")
 PAX = b"x"
 _TYPE_NAMES = {
@@ -83,6 +85,9 @@ def parse_pax(data: bytes, pos: int) -> dict[str, str]:
             raise member_error(f"the pax header at offset {pos} has a malformed record at byte {offset}")
         key, _, value = data[space + 1 : end - 1].partition(b"=")
         text = key.decode("utf-8", errors="replace")
+        if text.startswith(PAX_IGNORED_PREFIXES):
+            offset = end
+            continue
         if text not in PAX_KEYS:
             raise member_error(
                 f"the pax header at offset {pos} sets {quote_name(key)}, which is not accepted"
