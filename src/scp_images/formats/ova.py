@@ -17,7 +17,7 @@ from scp_images.domain.errors import DiskImageRejected
 from . import _tar as tar
 from ._ovf import MAX_OVF_BYTES, descriptor_error, parse_ovf
 from ._signatures import quote_name
-from ._stream import Parser, Pass, Read, Skip, StreamDriver
+from ._stream_driver import Parser, Pass, Read, Skip, StreamDriver
 from .disk import DiskInfo
 from .vmdk import VmdkInspector
 

@@ -16,7 +16,7 @@ from scp_images.domain.disk_formats import DiskFormat
 from scp_images.domain.errors import DiskImageRejected
 
 from . import _vmdk_rules as rules
-from ._stream import REST, Parser, Read, Skip, StreamDriver
+from ._stream_driver import REST, Parser, Read, Skip, StreamDriver
 from .disk import DiskInfo
 
 SECTOR = rules.SECTOR
