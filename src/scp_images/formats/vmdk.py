@@ -1,7 +1,7 @@
 """VMDK inspection: accept one self-contained sparse file (monolithicSparse or streamOptimized).
 
 The rules and why each one matters to qemu are in ``_vmdk_rules``. The file is read front to back
-(``_stream``): the header sector, the descriptor (at most 1 MiB), the grain directories in the header
+(``_stream_driver``): the header sector, the descriptor (at most 1 MiB), the grain directories in the header
 area, then either nothing more (monolithicSparse: the grains) or, for streamOptimized, every grain and
 metadata marker in order up to the end-of-stream marker. A grain directory's entries are checked on
 the fly (only the largest is kept), so memory stays bounded whatever the file.
