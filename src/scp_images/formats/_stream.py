@@ -79,22 +79,23 @@ class RangeReader:
         for wanted in done:
             wanted.step(bytes(wanted.data))
 
-    def check_complete(self, format_name: str, structure_reason: str) -> None:
-        """At the end of the stream: every range asked for must have been read.
+    def check_complete(self) -> None:
+        """At the end of the stream: every range asked for must have been read, else ``truncated``.
 
-        A range that starts at or past the end lies outside the file (``structure_reason``); one
-        that starts inside but runs past the end means the file was cut short (``truncated``)."""
+        A stream cannot tell a file cut short from a table pointing past its end, so both are
+        ``truncated``, with a detail naming the structure and where it was expected."""
         if not self._ranges:
             return
         size = self.position
-        wanted = min(self._ranges, key=lambda r: (r.start, r.end))
-        where = f"{wanted.what} at offset {wanted.start} ({wanted.end - wanted.start} bytes)"
         if size == 0:
             raise DiskImageRejected("truncated", "the data is empty")
-        if wanted.start >= size:
-            detail = f"{where} lies outside the {size}-byte {format_name} file"
-            raise DiskImageRejected(structure_reason, detail)
-        raise DiskImageRejected("truncated", f"the data ends after {size} bytes, inside {where}")
+        wanted = min(self._ranges, key=lambda r: (r.start, r.end))
+        raise DiskImageRejected("truncated", past_the_end(f"{wanted.what} at offset {wanted.start}", size))
+
+
+def past_the_end(what: str, size: int) -> str:
+    cause = "the file is cut short, or points outside itself"
+    return f"the data ends after {size} bytes, before the end of {what} ({cause})"
 
 
 class StreamInspector:

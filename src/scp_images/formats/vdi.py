@@ -21,7 +21,7 @@ import struct
 from scp_images.domain.disk_formats import DiskFormat
 from scp_images.domain.errors import DiskImageRejected
 
-from ._stream import StreamInspector
+from ._stream import StreamInspector, past_the_end
 from .disk import DiskInfo
 
 SIGNATURE = 0xBEDA107F
@@ -132,12 +132,11 @@ class VdiInspector(StreamInspector):
             self._highest_block = highest
 
     def _finish(self) -> DiskInfo:
-        self._reader.check_complete("VDI", "vdi_structure")
+        self._reader.check_complete()
         size = self.size
         if self._highest_block is not None:
             start = self._data_offset + self._highest_block * BLOCK_SIZE
             if start + BLOCK_SIZE > size:
-                reason = "vdi_structure" if start >= size else "truncated"
                 where = f"block {self._highest_block} at offset {start} (1 MiB)"
-                raise DiskImageRejected(reason, f"{where} runs past the end of the {size}-byte file")
+                raise DiskImageRejected("truncated", past_the_end(where, size))
         return DiskInfo(DiskFormat.VDI, self._virtual_size)

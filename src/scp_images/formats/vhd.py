@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from scp_images.domain.disk_formats import DiskFormat
 from scp_images.domain.errors import DiskImageRejected
 
-from ._stream import StreamInspector
+from ._stream import StreamInspector, past_the_end
 from .disk import DiskInfo
 
 COOKIE = b"conectix"
@@ -229,7 +229,7 @@ class VhdInspector(StreamInspector):
         size = self.size
         if self._head is None or not self._head.startswith(COOKIE):
             return self._finish_fixed(size)
-        self._reader.check_complete("VHD", "vhd_structure")
+        self._reader.check_complete()
         assert self._footer is not None
         end = size - FOOTER_SIZE
         if not self._tail.startswith(COOKIE):
@@ -241,9 +241,10 @@ class VhdInspector(StreamInspector):
         if self._highest_block is not None:
             block_end = self._highest_block * SECTOR + self._block_bytes
             if block_end > end:
-                where = f"a block at offset {self._highest_block * SECTOR} ({self._block_bytes} bytes)"
-                reason = "vhd_structure" if self._highest_block * SECTOR >= end else "truncated"
-                raise DiskImageRejected(reason, f"{where} runs past the footer at offset {end}")
+                where = f"the block at offset {self._highest_block * SECTOR} ({self._block_bytes} bytes)"
+                raise DiskImageRejected(
+                    "truncated", past_the_end(f"{where}, before the footer at {end}", end)
+                )
         return DiskInfo(DiskFormat.VHD, self._footer.virtual_size)
 
     def _finish_fixed(self, size: int) -> DiskInfo:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from scp_images.domain.disk_formats import DiskFormat
 from scp_images.domain.errors import DiskImageRejected
 
-from ._stream import Step, StreamInspector
+from ._stream import Step, StreamInspector, past_the_end
 from .disk import DiskInfo
 
 KiB, MiB = 1 << 10, 1 << 20
@@ -369,13 +369,12 @@ class VhdxInspector(StreamInspector):
                 self._summary.note(index, block)
 
     def _finish(self) -> DiskInfo:
-        self._reader.check_complete("VHDX", "vhdx_structure")
+        self._reader.check_complete()
         size = self.size
         for region in self._regions:
             if region.offset + region.length > size:
-                reason = "vhdx_structure" if region.offset >= size else "truncated"
                 where = f"the {region.name} region at offset {region.offset} ({region.length} bytes)"
-                raise DiskImageRejected(reason, f"{where} runs past the end of the {size}-byte file")
+                raise DiskImageRejected("truncated", past_the_end(where, size))
         summary = self._summary
         if summary.last_stored >= self._entries:
             assert self._bat is not None
@@ -384,9 +383,8 @@ class VhdxInspector(StreamInspector):
         for block, entry in summary.furthest:
             end = block + self._stored_length(entry)
             if end > size:
-                reason = "vhdx_structure" if block >= size else "truncated"
                 where = f"the block at offset {block} (BAT entry {entry})"
-                raise DiskImageRejected(reason, f"{where} runs past the end of the {size}-byte file")
+                raise DiskImageRejected("truncated", past_the_end(where, size))
         return DiskInfo(DiskFormat.VHDX, self._virtual_size)
 
     def _stored_length(self, entry: int) -> int:
