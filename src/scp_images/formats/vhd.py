@@ -171,7 +171,7 @@ class VhdInspector(StreamInspector):
         start = footer.data_offset
         if not FOOTER_SIZE <= start < 1 << 63:
             raise _structure(
-                f"the dynamic header offset {start} in the footer at offset 0 overlaps that footer"
+                f"the dynamic header offset {start} in the footer at offset 0 does not lie after that footer"
             )
         self._footer = footer
         self._reader.want(start, DYNAMIC_HEADER_SIZE, "the VHD dynamic header", self._on_dynamic_header)
