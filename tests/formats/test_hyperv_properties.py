@@ -6,7 +6,10 @@ from __future__ import annotations
 import functools
 import struct
 import tempfile
+import tracemalloc
 from pathlib import Path
+
+import pytest
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,9 +19,9 @@ from scp_images.formats.disk import DiskInfo
 from scp_images.formats.vhd import vhd_checksum
 from scp_images.formats.vhdx import crc32c
 from tests.formats.helpers import chunked
-from tests.formats.streaming import inspect
+from tests.formats.streaming import INSPECTORS, inspect, qemu_virtual_size
 from tests.support import corpus_hyperv as corpus
-from tests.support.tools import require_qemu
+from tests.support.tools import require_qemu, run_tool
 
 require_qemu(module_level=True)
 
@@ -126,3 +129,35 @@ def test_a_vhd_footer_size_beyond_the_ceiling_is_refused(current_size: int, crea
         assert verdict == "rejected" and value[0] in ("virtual_size_too_large", "vhd_structure")  # type: ignore[index]
     if verdict == "ok":
         assert isinstance(value, DiskInfo) and value.virtual_size <= ceiling
+
+
+FIXED_MAKERS = {
+    "vhd": ("vpc", "subformat=fixed"),
+    "vhdx": ("vhdx", "subformat=fixed"),
+    "vdi": ("vdi", "static=on"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FIXED_MAKERS))
+def test_memory_does_not_grow_with_the_file(kind: str, tmp_path: Path) -> None:
+    """A 96 MiB preallocated disk, fed in 1 MiB chunks: the inspector keeps far less than one chunk."""
+    driver, option = FIXED_MAKERS[kind]
+    path = tmp_path / f"big.{kind}"
+    run_tool("qemu-img", "create", "-q", "-f", driver, "-o", f"{option},preallocation=full", str(path), "96M")
+    inspector = INSPECTORS[kind](max_virtual_size=1 << 40)
+    chunk = 1 << 20
+
+    with path.open("rb") as source:
+        tracemalloc.start()
+        try:
+            while block := source.read(chunk):
+                inspector.feed(block)
+                del block
+            info = inspector.finish()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+
+    assert info.virtual_size == qemu_virtual_size(path, driver) >= 96 << 20
+    assert path.stat().st_size > 96 << 20
+    assert peak < chunk + (1 << 20), peak  # the chunk being read, plus under 1 MiB of our own

@@ -351,7 +351,11 @@ class VhdxInspector(StreamInspector):
     def _on_bat(self, offset: int, piece: bytes) -> None:
         assert self._bat is not None
         first = (offset - self._bat.offset) // 8
-        for index, value in enumerate(struct.unpack(f"<{len(piece) // 8}Q", piece), first):
+        values = struct.unpack(f"<{len(piece) // 8}Q", piece)
+        # Most pieces store no block (a sparse disk): judge their distinct values only, at C speed.
+        if all(value & 7 in (NOT_PRESENT, UNDEFINED, ZERO, UNMAPPED) for value in set(values)):
+            return
+        for index, value in enumerate(values, first):
             if not value:
                 continue
             state = value & 7
