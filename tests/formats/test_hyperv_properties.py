@@ -38,8 +38,14 @@ def base(kind: str, index: int) -> bytes:
 # Where the fields are: (start, end) ranges of each format's header structures worth flipping.
 VHD_FIELDS = ((0, 100), (512, 560), (1536, 1580))
 VDI_FIELDS = ((64, 96), (340, 456), (512, 600))
-VHDX_FIELDS = ((0, 8), (64 * KiB, 64 * KiB + 80), (192 * KiB, 192 * KiB + 112), (2 << 20, (2 << 20) + 64))
-VHDX_FIELDS += ((3 << 20, (3 << 20) + 200), ((3 << 20) + 64 * KiB, (3 << 20) + 64 * KiB + 40))
+VHDX_FIELDS: tuple[tuple[int, int], ...] = (
+    (0, 8),
+    (64 * KiB, 64 * KiB + 80),
+    (192 * KiB, 192 * KiB + 112),
+    (2 << 20, (2 << 20) + 64),
+    (3 << 20, (3 << 20) + 200),
+    ((3 << 20) + 64 * KiB, (3 << 20) + 64 * KiB + 40),
+)
 
 
 def _fix_vhd(data: bytearray) -> None:

@@ -53,6 +53,11 @@ def vhdx_fixed(directory: Path) -> Path:
     return _create(directory, "fixed.vhdx", "vhdx", "-o", "subformat=fixed")
 
 
+def vhdx_small_blocks(directory: Path) -> Path:
+    """1 MiB blocks: a sector-bitmap entry every 4096 payload entries, many BAT entries per byte of disk."""
+    return _create(directory, "small-blocks.vhdx", "vhdx", "-o", "block_size=1M", size="20M")
+
+
 def vdi_normal(directory: Path) -> Path:
     return _create(directory, "normal.vdi", "vdi", "-o", "static=off")
 
@@ -63,7 +68,7 @@ def vdi_fixed(directory: Path) -> Path:
 
 VALID = {
     "vhd": (vhd_dynamic, vhd_fixed, vhd_dynamic_exact_size),
-    "vhdx": (vhdx_dynamic, vhdx_fixed),
+    "vhdx": (vhdx_dynamic, vhdx_fixed, vhdx_small_blocks),
     "vdi": (vdi_normal, vdi_fixed),
 }
 
