@@ -147,8 +147,7 @@ class VhdInspector(StreamInspector):
         self._footer: VhdFooter | None = None  # a dynamic disk's, from offset 0
         self._block_bytes = 0  # a dynamic block on disk: its sector bitmap and its data
         self._bat_end = 0
-        self._lowest_block: int | None = None  # sector numbers of allocated blocks
-        self._highest_block: int | None = None
+        self._highest_block: int | None = None  # the sector number of the last block in the file
         self._reader.want(0, FOOTER_SIZE, "the VHD footer copy", self._on_head)
 
     def finish(self) -> DiskInfo:
@@ -220,8 +219,6 @@ class VhdInspector(StreamInspector):
         if low * SECTOR < self._bat_end:
             detail = f"a BAT entry in the piece at offset {offset} puts a block at offset {low * SECTOR}"
             raise _structure(f"{detail}, before the end of the BAT at offset {self._bat_end}")
-        if self._lowest_block is None or low < self._lowest_block:
-            self._lowest_block = low
         if self._highest_block is None or high > self._highest_block:
             self._highest_block = high
 
