@@ -121,3 +121,34 @@ def test_the_footer_helper_needs_the_cookie_and_a_valid_checksum(tmp_path: Path)
     assert not has_vhd_footer(b"\0" * 512)
     assert not has_vhd_footer(b"QFI\xfb" + bytes(508))
     assert struct.unpack_from(">I", footer, 60)[0] == 2
+
+
+def test_a_footer_copy_at_the_start_of_a_fixed_disk_is_refused(tmp_path: Path) -> None:
+    """A fixed disk whose first sector is its own footer: qemu would take the copy for the footer."""
+    data = corpus.vhd_fixed(tmp_path).read_bytes()
+    doubled = data[-512:] + data[512:]
+
+    kind, refusal = same_verdict_however_chunked("vhd", doubled)
+
+    assert kind == "rejected" and refusal[0] == "vhd_structure", refusal  # type: ignore[index]
+    assert "the footer at offset 0 says fixed" in refusal[1]  # type: ignore[index]
+
+
+def test_a_dynamic_footer_without_its_copy_at_offset_0_is_refused(tmp_path: Path) -> None:
+    data = bytearray(corpus.vhd_dynamic(tmp_path).read_bytes())
+    data[0:8] = bytes(8)
+
+    kind, refusal = same_verdict_however_chunked("vhd", bytes(data))
+
+    assert kind == "rejected" and refusal[0] == "vhd_structure", refusal  # type: ignore[index]
+    assert "says dynamic, but there is no footer copy at offset 0" in refusal[1]  # type: ignore[index]
+
+
+def test_footers_that_disagree_are_refused(tmp_path: Path) -> None:
+    data = bytearray(corpus.vhd_dynamic(tmp_path).read_bytes())
+    corpus._set_footer(data, len(data) - 512, 24, b"\1\2\3\4")  # the timestamp, checksum fixed
+
+    kind, refusal = same_verdict_however_chunked("vhd", bytes(data))
+
+    assert kind == "rejected" and refusal[0] == "vhd_structure", refusal  # type: ignore[index]
+    assert "differs from its copy at offset 0" in refusal[1]  # type: ignore[index]
