@@ -7,6 +7,7 @@ import functools
 import struct
 import tempfile
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,16 @@ def test_memory_does_not_grow_with_the_file(kind: str, tmp_path: Path) -> None:
     assert info.virtual_size == qemu_virtual_size(path, driver) >= 96 << 20
     assert path.stat().st_size > 96 << 20
     assert peak < chunk + (1 << 20), peak  # the chunk being read, plus under 1 MiB of our own
+
+
+HOSTILE_MAKERS = sorted(corpus.HOSTILE, key=lambda make: make.__name__)
+
+
+@pytest.mark.parametrize("make", HOSTILE_MAKERS, ids=[make.__name__ for make in HOSTILE_MAKERS])
+def test_the_hostile_table_says_what_the_inspectors_say(make: Callable[[Path], Path], tmp_path: Path) -> None:
+    """Other tests (end to end) rely on ``corpus_hyperv.HOSTILE``: it must stay true."""
+    kind, reason = corpus.HOSTILE[make]
+
+    verdict, value = inspect(kind, [make(tmp_path).read_bytes()])
+
+    assert verdict == "rejected" and value[0] == reason, value  # type: ignore[index]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.tools import run_tool
@@ -87,9 +88,9 @@ def crc32c_bitwise(data: bytes | bytearray) -> int:
     return crc ^ 0xFFFFFFFF
 
 
-def _edit(source: Path, name: str, edit: object) -> Path:
+def _edit(source: Path, name: str, edit: Callable[[bytearray], None]) -> Path:
     data = bytearray(source.read_bytes())
-    edit(data)  # type: ignore[operator]
+    edit(data)
     path = source.with_name(name)
     path.write_bytes(bytes(data))
     return path
@@ -264,7 +265,7 @@ def vhdx_bad_region_crc(directory: Path) -> Path:
 
 
 # --- VDI edits --------------------------------------------------------------------------------------
-def _vdi_image_type(image_type: int, name: str):  # type: ignore[no-untyped-def]
+def _vdi_image_type(image_type: int, name: str) -> Callable[[Path], Path]:
     def make(directory: Path) -> Path:
         return _edit(vdi_normal(directory), name, lambda d: struct.pack_into("<I", d, 76, image_type))
 
@@ -311,3 +312,27 @@ def vdi_block_outside(directory: Path) -> Path:
         struct.pack_into("<I", data, 512, blocks - 1)
 
     return _edit(vdi_normal(directory), "block-outside.vdi", edit)
+
+
+# Each hostile maker with the format it claims and the reason the inspectors refuse it for.
+HOSTILE: dict[Callable[[Path], Path], tuple[str, str]] = {
+    vhd_differencing: ("vhd", "vhd_disk_type"),
+    vhd_fixed_differencing: ("vhd", "vhd_disk_type"),
+    vhd_bad_checksum: ("vhd", "vhd_checksum"),
+    vhd_block_over_bat: ("vhd", "vhd_structure"),
+    vhd_block_outside: ("vhd", "truncated"),
+    vhd_dynamic_header_outside: ("vhd", "truncated"),
+    vhdx_differencing: ("vhdx", "vhdx_parent"),
+    vhdx_has_parent: ("vhdx", "vhdx_parent"),
+    vhdx_log_to_replay: ("vhdx", "vhdx_structure"),
+    vhdx_overlapping_regions: ("vhdx", "vhdx_structure"),
+    vhdx_block_in_header_area: ("vhdx", "vhdx_structure"),
+    vhdx_block_outside: ("vhdx", "truncated"),
+    vhdx_bad_region_crc: ("vhdx", "vhdx_structure"),
+    vdi_differencing: ("vdi", "vdi_image_type"),
+    vdi_undo: ("vdi", "vdi_image_type"),
+    vdi_with_parent_uuid: ("vdi", "vdi_image_type"),
+    vdi_block_map_over_data: ("vdi", "vdi_structure"),
+    vdi_block_number_too_large: ("vdi", "vdi_structure"),
+    vdi_block_outside: ("vdi", "truncated"),
+}

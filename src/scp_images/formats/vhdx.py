@@ -212,7 +212,9 @@ class VhdxInspector(StreamInspector):
             and valid[HEADER_OFFSETS[0]] == valid[HEADER_OFFSETS[1]]
             and headers[0] != headers[1]
         ):
-            raise _structure("the two headers differ but have the same sequence number")
+            raise _structure(
+                "the two headers (at offsets 65536 and 131072) differ but have the same sequence number"
+            )
         return max(valid, key=lambda offset: (valid[offset], -offset))
 
     def _read_region_table(self, table: bytes) -> None:
