@@ -85,9 +85,7 @@ def _scheme_refusal(scheme: str, text: str) -> ImportSourceRejected:
     """A plain http URL's refusal names its host (only the host: a path or query may hold a secret), so
     that the caller sees which URL was refused, as Glance's answer names the URL that did not pass."""
     if scheme == "http":
-        return _refuse(
-            f"plain http:// is not allowed because it is not encrypted; use https://{_host_of(text)}"
-        )
+        return _refuse(f"plain http:// is not allowed because it is not encrypted; use https://{_host_of(text)}")
     return _refuse(f"the scheme {scheme}: is not supported; {_SUPPORTED}")
 
 

@@ -57,12 +57,7 @@ def mount_openstack(app: FastAPI, services: Services, hot: RouteTable) -> None:
     image sub-application's own handler (Glance's form)."""
     identity_app = _sub_app(services, identity.router, projects.router, users.router)
     image_app = _sub_app(
-        services,
-        metadefs.router,
-        images.router,
-        discovery.router,
-        files.router,
-        members.router,
+        services, metadefs.router, images.router, discovery.router, files.router, members.router,
         tasks.router,
     )
 
