@@ -260,6 +260,20 @@ def test_cancelling_kills_the_whole_process_group(job_dir: Path) -> None:
     wait_until(lambda: both_gone(pids), what="the converter and its child are gone", timeout=10)
 
 
+def test_nothing_the_converter_started_outlives_it(job_dir: Path) -> None:
+    pids = job_dir.parent / "pids"
+    script = fake_qemu(job_dir, f"sleep 600 &\necho $$ $! > {pids}\nexit 0\n")  # the child keeps the pipes
+    source = job_dir / "input"
+    source.write_bytes(b"\0" * 512)
+
+    with pytest.raises(DiskImageRejected) as refused:
+        convert_to_qcow2(str(script), source, "raw", job_dir / "output", LIMITS)
+
+    assert refused.value.reason == "conversion_failed"
+    assert "without writing" in refused.value.params["detail"]
+    wait_until(lambda: both_gone(pids), what="the converter and its child are gone", timeout=10)
+
+
 def test_a_crash_is_a_failure_that_leaves_no_core_file(job_dir: Path) -> None:
     script = fake_qemu(job_dir, "echo 'about to crash' >&2\nkill -SEGV $$\n")
     source = job_dir / "input"
@@ -278,7 +292,8 @@ def test_progress_is_read_from_qemu_img_output_cut_anywhere(job_dir: Path) -> No
     # tokens cut in two (a pause between the halves), a repeat, a number past 100, garbage
     halves = [("    (3.50/100%)", ""), ("(3.9", "0/100%)"), ("  (4", "0.00/100%)"), ("(99.99/1", "00%)")]
     body = "".join(f"printf '{a}'\nsleep 0.3\nprintf '{b}\\r'\n" for a, b in halves)
-    script = fake_qemu(job_dir, body.replace("%", "%%") + "printf '(250.00/100%%)\\r(x/100%%)'\n")
+    body = body.replace("%", "%%") + "printf '(250.00/100%%)\\r(x/100%%)'\n"
+    script = fake_qemu(job_dir, body + 'for last; do :; done\n: > "$last"\n')  # writes the output
     source = job_dir / "input"
     source.write_bytes(b"\0" * 512)
     seen: list[int] = []

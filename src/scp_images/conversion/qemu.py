@@ -10,7 +10,8 @@ ever sees a file that passed our inspectors (``formats/``), and this module adds
   be killed), its working directory the job's;
 - resource limits set in the child before ``exec``: address space, CPU seconds, file size (the output
   cannot grow past ``output_max_bytes``), no core files, few open files;
-- a wall-clock limit and a cancellation check, both ending in SIGKILL to the process group.
+- a wall-clock limit and a cancellation check, both ending in SIGKILL to the process group; when the
+  child ends, its group is killed too (nothing it started outlives it).
 
 Progress comes from ``-p``: qemu-img writes ``(12.34/100%)`` followed by a carriage return on stdout.
 """
@@ -53,6 +54,7 @@ CLUSTER = 64 * KiB
 CHILD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 POLL_SECONDS = 0.2  # how often ``cancelled`` is asked and the wall clock looked at
+DRAIN_SECONDS = 2.0  # reading the pipes' last bytes after the child ended
 CPU_GRACE_SECONDS = 5  # the hard CPU limit (SIGKILL) this long after the soft one (SIGXCPU)
 READ_BYTES = 64 * KiB
 STDERR_KEPT = 4 * KiB  # the last bytes of stderr kept for the failure's detail
@@ -167,6 +169,8 @@ def convert_to_qcow2(
         problem = _failure(returncode, stderr, source, target, limits)
         _remove(target)
         raise problem
+    if not target.is_file():
+        raise DiskImageRejected("conversion_failed", "qemu-img ended without writing the converted disk")
     if progress is not None:
         progress(100)
 
@@ -244,6 +248,15 @@ def _start(argv: list[str], cwd: Path, limits: ConvertLimits) -> subprocess.Pope
     )
 
 
+def _leader_exited(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the child has ended, without reaping it (``WNOWAIT``): until it is reaped its id still
+    names its process group, so the group can be killed safely."""
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the child's whole process group (it leads its own session), then reap the child. Called
     before the child is reaped, so its id still names its group."""
@@ -282,6 +295,12 @@ class _Output:
                 continue
             key.data(data)
 
+    def drain(self, seconds: float) -> None:
+        """Read what is left once the group is gone (its last message may still be in the pipe)."""
+        end = time.monotonic() + seconds
+        while not self.closed and time.monotonic() < end:
+            self.pump(0.05)
+
     def close(self) -> None:
         self._selector.close()
 
@@ -319,7 +338,9 @@ def _supervise(
     try:
         while True:
             output.pump(POLL_SECONDS)
-            if output.closed and proc.poll() is not None:
+            if _leader_exited(proc):
+                _kill_group(proc)  # whatever it left in its group goes with it; reaps it
+                output.drain(DRAIN_SECONDS)
                 return proc.returncode, output.stderr
             now = time.monotonic()
             if now >= deadline:
