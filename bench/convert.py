@@ -38,12 +38,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import MiB, Report, ratio, run_main, running_server, verdict
-from import_image import NO_ENV_STORES, prepare_data_dir
+from _common import Credentials, MiB, Report, ratio, run_main, running_server, verdict
 
 GOAL_RATIO = 1.3
 GOAL_SERVER_RSS_MIB = 300
 SAMPLE_SECONDS = 0.1
+NO_ENV_STORES = {"SCP_IMAGES_DATABASE_URL": "", "SCP_IMAGES_BLOB_URL": ""}  # SQLite and files in the data dir
 READ_CHUNK = MiB
 
 
@@ -240,7 +240,7 @@ class ServiceRun:
     peaks: Peaks
 
 
-def upload_and_wait(base_url: str, creds: Any, source: Path, timeout: float) -> ServiceRun:
+def upload_and_wait(base_url: str, creds: Credentials, source: Path, timeout: float) -> ServiceRun:
     from scp_images.client import Client, ImportStatus
 
     phases: dict[str, float] = {}
@@ -259,6 +259,20 @@ def upload_and_wait(base_url: str, creds: Any, source: Path, timeout: float) -> 
         done = client.images.wait(image.id, "active", timeout=timeout, interval=0.1, on_progress=seen)
         seconds = time.perf_counter() - start
     return ServiceRun(seconds, uploaded, phases, int(done.size or 0), str(done.checksum or ""), Peaks())
+
+
+def prepare_data_dir(data_dir: Path) -> Credentials:
+    """A data dir with one account and its key, made before the server starts."""
+    from scp_images.app import build_components
+    from scp_images.config import Settings
+
+    parts = build_components(Settings(data_dir=data_dir, database_url=None, blob_url=None))
+    try:
+        account = parts.accounts.create_account("bench")
+        key = parts.accounts.create_key(account.id, "bench@example.com")
+    finally:
+        parts.close()
+    return Credentials(key.access_key, key.secret_key, account.id)
 
 
 def service(source: Path, workdir: Path, timeout: float) -> ServiceRun:
