@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from scp_images.domain.disk_formats import DiskFormat
 from scp_images.domain.errors import DiskImageRejected
 
-from ._stream import StreamInspector, past_the_end
+from ._range_reader import StreamInspector, past_the_end
 from .disk import DiskInfo
 
 COOKIE = b"conectix"

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from scp_images.domain.disk_formats import DiskFormat
 from scp_images.domain.errors import DiskImageRejected
 
-from ._stream import Step, StreamInspector, past_the_end
+from ._range_reader import Step, StreamInspector, past_the_end
 from .disk import DiskInfo
 
 KiB, MiB = 1 << 10, 1 << 20
