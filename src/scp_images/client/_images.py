@@ -141,11 +141,12 @@ class Images:
         ``active`` for a qcow2, ``importing`` for a disk the server converts into qcow2 (VMDK, OVA,
         VHDX, VHD, VDI, or raw declared with ``input_format="raw"``): follow that one with ``wait``
         (``ImageKilled`` carries the reason when the conversion refuses it). The server decides the
-        format from the bytes, never from the file's name. When the upload fails (a refused file raises ``BadRequestError``, a quota
-        ``QuotaExceededError``, a broken connection ``TransportError``) the image it created is deleted
-        again, as ``openstack image create --file`` does, unless ``keep_failed`` (then it stays, ``killed``
-        or ``queued``, to be inspected). The exception's ``created_image_id`` names it and
-        ``created_image_removed`` says whether it is gone (``cleanup_error`` says why not)."""
+        format from the bytes, never from the file's name. When the upload fails (a refused file raises
+        ``BadRequestError``, a quota ``QuotaExceededError``, a broken connection ``TransportError``) the
+        image it created is deleted again, as ``openstack image create --file`` does, unless
+        ``keep_failed`` (then it stays, ``killed`` or ``queued``, to be inspected). The exception's
+        ``created_image_id`` names it and ``created_image_removed`` says whether it is gone
+        (``cleanup_error`` says why not)."""
         image = self.create(
             name, os_distro, min_disk=min_disk, min_ram=min_ram, protected=protected, visibility=visibility,
             tags=tags,
