@@ -1,0 +1,61 @@
+"""A disk converted through the v2 edge, as openstacksdk sees it: ``create_image(filename=…,
+disk_format='vmdk')`` ends active with ``disk_format`` qcow2 and the read-only ``original_*`` attributes;
+patching one of them is Glance's 403; a declared format the bytes contradict is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openstack.exceptions
+import pytest
+
+from tests.openstack.conftest import connect
+from tests.support.disks import disk_as, identical, sha512_of, source_qcow2
+from tests.support.stack import Stack
+from tests.support.tools import require_qemu, wait_until
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the edge, not storage
+
+
+@pytest.mark.parametrize(("disk_format", "container_format"), [("vmdk", "bare"), ("vhdx", "bare")])
+def test_openstacksdk_uploads_a_disk_that_ends_active_as_qcow2(
+    stack: Stack, tmp_path: Path, disk_format: str, container_format: str
+) -> None:
+    require_qemu()
+    source = source_qcow2(tmp_path)
+    disk = disk_as(source, disk_format, f"disk.{disk_format}")
+    conn = connect(stack, stack.new_account("alpha"))
+    image = conn.image.create_image(
+        name="moved", filename=str(disk), disk_format=disk_format, container_format=container_format
+    )
+    active = wait_until(
+        lambda: conn.image.get_image(image.id),
+        accept=lambda shown: shown.status in ("active", "killed"),
+        what="the conversion",
+        timeout=120,
+    )
+    assert (active.status, active.disk_format, active.container_format) == ("active", "qcow2", "bare")
+    assert active.properties["original_disk_format"] == disk_format
+    assert active.properties["original_container_format"] == "bare"
+    assert active.properties["original_size"] == disk.stat().st_size
+    assert active.properties["original_sha512"] == sha512_of(disk)
+    stored = tmp_path / "stored.qcow2"
+    stored.write_bytes(conn.image.download_image(active).content)
+    assert identical(stored, source)
+    with pytest.raises(openstack.exceptions.ForbiddenException, match="read-only"):
+        conn.image.update_image(active, original_disk_format="qcow2")
+
+
+def test_bytes_that_say_vmdk_under_vhdx_are_refused(stack: Stack, tmp_path: Path) -> None:
+    require_qemu()
+    vmdk = disk_as(source_qcow2(tmp_path), "vmdk", "disk.vhdx")
+    conn = connect(stack, stack.new_account("alpha"))
+    image = conn.image.create_image(name="liar", disk_format="vhdx", container_format="bare")
+    response = conn.image.put(
+        f"/images/{image.id}/file",
+        data=vmdk.read_bytes(),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert response.status_code == 400
+    assert "format_mismatch" in response.json()["error"]["message"]
+    assert conn.image.get_image(image.id).status == "killed"
