@@ -11,7 +11,7 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from scp_images.cli._messages import use_language
-from scp_images.cli._progress import PHASES, PhaseBar
+from scp_images.cli._progress import PHASES, ImportBar, PhaseBar
 from scp_images.client import ImportStatus
 
 
@@ -66,3 +66,11 @@ def test_the_phases_seen_are_kept_in_order_once_each() -> None:
 def test_a_phase_this_cli_does_not_know_is_shown_as_text() -> None:
     lines = _drawn(_status("\x1b[31mnew"))
     assert "\\x1b[31mnew" in lines[0] and "\x1b" not in lines[0]
+
+
+def test_wait_shows_bytes_while_receiving_then_the_phases() -> None:
+    bar = ImportBar("waiting for active", quiet=True)
+    for phase in ("receiving", "receiving", "converting", "storing"):
+        bar.import_status(_status(phase, 10 if phase == "converting" else None))
+    assert bar._phases.phases == ["converting", "storing"]  # receiving stayed with the bytes
+    bar.close()

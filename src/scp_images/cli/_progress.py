@@ -58,10 +58,7 @@ class Bar:
         total = status.bytes_total
         if total is None and status.status == "succeeded":
             total = status.bytes_read
-        where = safe(status.status) if status.phase is None else phase_label(status.phase)
-        if status.phase == "converting" and status.percent is not None:
-            where = f"{where} {status.percent}%"
-        self._show(status.bytes_read, total, f"{self._description} ({where})")
+        self._show(status.bytes_read, total, f"{self._description} (import {safe(status.status)})")
 
     def _show(self, done: int, total: int | None, description: str) -> None:
         if self._quiet:
@@ -134,6 +131,38 @@ class PhaseBar:
     def close(self) -> None:
         if self._task is not None:
             self._progress.stop()
+
+
+class ImportBar:
+    """``wait``'s display: the bytes while they are received, then the phases (a Korean label and a byte
+    count do not fit 80 columns together)."""
+
+    def __init__(self, description: str, quiet: bool = False) -> None:
+        self._bytes = Bar(description, quiet)
+        self._phases = PhaseBar(quiet)
+        self._after_bytes = False
+
+    def import_status(self, status: ImportStatus) -> None:
+        if not self._after_bytes and status.phase in (None, "receiving"):
+            self._bytes.import_status(status)
+            return
+        if not self._after_bytes:
+            self._bytes.close()
+            self._after_bytes = True
+        self._phases.import_status(status)
+
+    def close(self) -> None:
+        self._bytes.close()
+        self._phases.close()
+
+
+@contextmanager
+def import_bar(description: str, quiet: bool = False) -> Iterator[ImportBar]:
+    bar = ImportBar(description, quiet)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from scp_images.cli._output import (
     print_table,
     print_text,
 )
-from scp_images.cli._progress import phase_bar, progress_bar
+from scp_images.cli._progress import import_bar, phase_bar, progress_bar
 from scp_images.cli._resolve import resolve
 from scp_images.client import (
     DEFAULT_API_VERSION,
@@ -258,7 +258,7 @@ def list_images(
 def _wait_with_bar(
     client: Client, image_id: str, status: str, timeout: float, interval: float, quiet: bool
 ) -> Image:
-    with progress_bar(t("waiting_for", status=status), quiet) as bar:
+    with import_bar(t("waiting_for", status=status), quiet) as bar:
         return client.images.wait(
             image_id, status, timeout=timeout, interval=interval, on_progress=bar.import_status
         )
