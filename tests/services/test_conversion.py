@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from tests.services.conftest import create
 from tests.support import corpus_hyperv, corpus_vmdk
 from tests.support.qemu_wrapper import read_calls, write_wrapper
 from tests.support.services import Services
-from tests.support.tools import require_qemu, run_tool
+from tests.support.tools import require_qemu, run_tool, wait_until
 
 MiB = 1 << 20
 
@@ -345,3 +346,60 @@ def test_raw_bytes_not_declared_are_refused_as_not_a_disk(
         converting.upload(owner, image.id, chunks_of(corpus_vmdk.known_raw(corpus)))
     assert refused.value.reason == "not_qcow2"
     assert read_calls(qemu_log) == []
+
+
+def test_a_conversion_without_temporary_space_kills_the_image_before_qemu_img_runs(
+    make_services: Callable[..., Services], tmp_path: Path, corpus: Path, qemu_log: Path
+) -> None:
+    wrapper = write_wrapper(tmp_path / "bin", qemu_log)
+    services = make_services(
+        qemu_img=str(wrapper), conversion_space_bytes=1 << 20
+    )  # less than any disk needs
+    owner = services.account("owner")
+    staged = upload(services, owner, made(corpus, "vmdk-monolithicSparse"))
+    assert convert_all(services) == 1
+    job = services.parts.images.import_status(owner, staged.id)
+    assert services.parts.images.show(owner, staged.id).status is ImageStatus.KILLED
+    assert job.reason is not None and job.reason.startswith("no_temp_space: ")
+    assert read_calls(qemu_log) == []
+    assert list(services.parts.blobs.keys()) == [] and leftovers(services) == []
+
+
+def test_a_conversion_runner_without_a_free_slot_claims_nothing(
+    converting: Services, owner: Principal, corpus: Path
+) -> None:
+    """Another process of the host holds the only slot: the job stays pending, unclaimed, until it lets go."""
+    staged = upload(converting, owner, made(corpus, "vdi-fixed"))
+    held = converting.parts.conversions.host.try_slot()
+    assert held is not None
+    with held:
+        assert converting.parts.runner.run_once() is False
+        job = converting.parts.images.import_status(owner, staged.id)
+        assert (job.status, job.claimed_by, job.attempts) == (JobStatus.PENDING, None, 0)
+    assert convert_all(converting) == 1
+    assert converting.parts.images.show(owner, staged.id).status is ImageStatus.ACTIVE
+
+
+def test_deleting_the_image_during_its_conversion_stops_qemu_img_and_leaves_nothing(
+    make_services: Callable[..., Services], tmp_path: Path, corpus: Path
+) -> None:
+    """The heartbeat finds the job gone and cancels qemu-img (its process group is killed)."""
+    marks = tmp_path / "marks"
+    slow = tmp_path / "bin" / "qemu-img"
+    slow.parent.mkdir()
+    real = run_tool("sh", "-c", "command -v qemu-img").strip()
+    slow.write_text(
+        f'#!/bin/sh\necho started >> {marks}\nsleep 30\necho ended >> {marks}\nexec {real} "$@"\n'
+    )
+    slow.chmod(0o755)
+    services = make_services(qemu_img=str(slow), import_heartbeat_seconds=0.2)
+    owner = services.account("owner")
+    staged = upload(services, owner, made(corpus, "vhdx-fixed"))
+    runner = threading.Thread(target=convert_all, args=(services,))
+    runner.start()
+    wait_until(lambda: marks.exists(), what="qemu-img started", timeout=30)
+    services.parts.images.delete(owner, staged.id)
+    runner.join(timeout=60)
+    assert not runner.is_alive()
+    assert marks.read_text() == "started\n"  # killed inside its pause: it never went on
+    assert list(services.parts.blobs.keys()) == [] and leftovers(services) == []
