@@ -40,7 +40,7 @@ from scp_images.services.audit import AuditContext
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.data.ingest import ImportReleased, ImportSuperseded, IngestService, new_blob_key
 from scp_images.services.quotas import QuotaService
-from scp_images.store.blob.base import BlobStore, BlobWriter
+from scp_images.store.blob.base import BlobStore, BlobWriter, LinksLocally
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database
 
@@ -208,7 +208,12 @@ class ConversionService:
             self._store(fence, target, original, context, beat)
 
     def _copy(self, key: str, offset: int, length: int, path: Path, beat: _Beat) -> None:
-        """The original's bytes (an OVA's disk member only) into the job directory, beating as it goes."""
+        """The original's bytes (an OVA's disk member only) into the job directory, beating as it goes; a
+        whole original on the filesystem store is hard-linked instead (no copy, no second space)."""
+        whole = offset == 0 and length == self._blobs.size(key)
+        if whole and isinstance(self._blobs, LinksLocally) and self._blobs.link_into(key, path):
+            beat.tick()
+            return
         copied = 0
         with path.open("xb") as out:
             for chunk in self._blobs.read(key, offset=offset, length=length, chunk_size=_COPY_CHUNK):
