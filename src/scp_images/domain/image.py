@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from scp_images.domain.disk_formats import OriginalDisk
 from scp_images.domain.errors import InvalidImageStatus, InvalidRequest, MalformedImageId
 from scp_images.domain.properties import (
     check_container_format,
@@ -46,7 +47,8 @@ _TRANSITIONS: dict[ImageStatus, frozenset[ImageStatus]] = {
             ImageStatus.UPLOADING,
         }
     ),
-    ImageStatus.UPLOADING: frozenset({ImageStatus.ACTIVE}),
+    # UPLOADING -> IMPORTING: glance-direct's import call on a staged disk to convert (issue 21).
+    ImageStatus.UPLOADING: frozenset({ImageStatus.ACTIVE, ImageStatus.IMPORTING}),
     ImageStatus.KILLED: frozenset({ImageStatus.QUEUED}),
     ImageStatus.ACTIVE: frozenset({ImageStatus.DEACTIVATED}),
     ImageStatus.DEACTIVATED: frozenset({ImageStatus.ACTIVE}),
@@ -168,6 +170,16 @@ class Image:
     # Glance's string tags and free-form string properties (bounds in domain.properties).
     tags: tuple[str, ...] = ()
     properties: dict[str, str] = field(default_factory=dict)
+    # A converted image's original disk (issue 21): None when the bytes were stored as received.
+    original_disk_format: str | None = None
+    original_size: int | None = None
+    original_sha512: str | None = None
+
+    @property
+    def original(self) -> OriginalDisk | None:
+        if self.original_disk_format is None or self.original_size is None or self.original_sha512 is None:
+            return None
+        return OriginalDisk(self.original_disk_format, self.original_size, self.original_sha512)
 
     @property
     def file(self) -> str:
