@@ -22,7 +22,7 @@ def image_v2(image: Image, store_id: str) -> dict[str, Any]:
         body["os_distro"] = image.os_distro
     if image.status in _STORED:
         body["stores"] = store_id
-    original = _original(image)
+    original = image.original
     if original is not None:
         body.update(original_v2(original))
     body.update(
@@ -50,10 +50,6 @@ def image_v2(image: Image, store_id: str) -> dict[str, Any]:
         schema="/v2/schemas/image",
     )
     return body
-
-
-def _original(image: Image) -> OriginalDisk | None:
-    return getattr(image, "original", None)  # the Image's original_* columns come with migration 0015
 
 
 def original_v2(original: OriginalDisk) -> dict[str, Any]:
