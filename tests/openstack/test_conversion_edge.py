@@ -10,6 +10,7 @@ import openstack.exceptions
 import pytest
 
 from tests.openstack.conftest import connect
+from tests.support import corpus_vmdk
 from tests.support.disks import disk_as, identical, sha512_of, source_qcow2
 from tests.support.stack import Stack
 from tests.support.tools import require_qemu, wait_until
@@ -44,6 +45,25 @@ def test_openstacksdk_uploads_a_disk_that_ends_active_as_qcow2(
     assert identical(stored, source)
     with pytest.raises(openstack.exceptions.ForbiddenException, match="read-only"):
         conn.image.update_image(active, original_disk_format="qcow2")
+
+
+def test_an_ova_is_a_vmdk_in_an_ova_container(stack: Stack, tmp_path: Path) -> None:
+    require_qemu()
+    ova = corpus_vmdk.ova(tmp_path)
+    conn = connect(stack, stack.new_account("alpha"))
+    image = conn.image.create_image(name="ova", filename=str(ova), disk_format="vmdk", container_format="ova")
+    active = wait_until(
+        lambda: conn.image.get_image(image.id),
+        accept=lambda shown: shown.status in ("active", "killed"),
+        what="the conversion",
+        timeout=120,
+    )
+    assert (active.status, active.disk_format, active.container_format) == ("active", "qcow2", "bare")
+    shown = {k: active.properties[k] for k in ("original_disk_format", "original_container_format")}
+    assert shown == {"original_disk_format": "vmdk", "original_container_format": "ova"}
+    stored = tmp_path / "stored.qcow2"
+    stored.write_bytes(conn.image.download_image(active).content)
+    assert identical(stored, corpus_vmdk.known_raw(tmp_path))
 
 
 def test_bytes_that_say_vmdk_under_vhdx_are_refused(stack: Stack, tmp_path: Path) -> None:
