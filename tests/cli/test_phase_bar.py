@@ -74,3 +74,10 @@ def test_wait_shows_bytes_while_receiving_then_the_phases() -> None:
         bar.import_status(_status(phase, 10 if phase == "converting" else None))
     assert bar._phases.phases == ["converting", "storing"]  # receiving stayed with the bytes
     bar.close()
+
+
+def test_only_the_conversion_shows_a_percentage() -> None:
+    (hashing,) = _drawn(_status("converting", 60), _status("hashing"))
+    assert "hashing" in hashing and "%" not in hashing
+    (inspecting,) = _drawn(_status("inspecting"))
+    assert "%" not in inspecting

@@ -77,7 +77,7 @@ class _PercentColumn(ProgressColumn):
     """`` 42%`` while a conversion reports its percentage; blank in the phases that have none."""
 
     def render(self, task: Task) -> Text:
-        if task.total is None:
+        if not task.fields.get("converting"):
             return Text("    ")
         return Text(f"{task.percentage:>3.0f}%", style="progress.percentage")
 
@@ -121,12 +121,17 @@ class PhaseBar:
             return
         label = set_cell_size(phase_label(phase), LABEL_WIDTH)
         converting = phase == "converting"
-        total = 100 if converting or status.status == "succeeded" else None
-        done = 100 if status.status == "succeeded" else (status.percent or 0)
+        # Before the conversion the bar pulses (no total); after it, it stays full (Rich keeps a total
+        # once set). The percentage is shown only while converting.
+        after = phase in ("hashing", "storing") or status.status == "succeeded"
+        total = 100 if converting or after else None
+        done = 100 if after else (status.percent or 0)
         if self._task is None:
             self._progress.start()
-            self._task = self._progress.add_task(label, total=total)
-        self._progress.update(self._task, completed=done, total=total, description=label)
+            self._task = self._progress.add_task(label, total=total, converting=converting)
+        self._progress.update(
+            self._task, completed=done, total=total, description=label, converting=converting
+        )
 
     def close(self) -> None:
         if self._task is not None:
