@@ -33,7 +33,7 @@ def test_the_record_shows_phase_percent_and_the_original(capsys: pytest.CaptureF
     lines = {key: value for key, value in fields}
     assert lines["phase"] == "converting 42%"
     assert "percent" not in lines and "original" not in lines
-    assert (lines["original_disk_format"], lines["original_size"]) == ("vhdx", "4096")
+    assert (lines["original_disk_format"], lines["original_size"]) == ("vhdx", "4.0 KiB")
     assert lines["original_sha512"] == "ef" * 64
 
 
