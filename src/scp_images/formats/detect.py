@@ -96,7 +96,7 @@ _INSPECTORS: dict[DiskFormat, Callable[..., DiskInspector]] = {
 
 class _Unsigned(DiskInspector):
     """Bytes without a leading signature: a fixed VHD (its footer at the end) or, if nothing else, not a
-    disk. A VHD inspector reads along in case the footer turns up."""
+    disk. A VHD inspector reads along in case the footer turns up (None: VHD is not accepted)."""
 
     def __init__(self, vhd: DiskInspector | None, refusal: DiskImageRejected) -> None:
         self._refusal = refusal
@@ -109,9 +109,14 @@ class _Unsigned(DiskInspector):
         self._tail = bytes(chunk[-TAIL_LEN:]) if len(chunk) >= TAIL_LEN else (self._tail + chunk)[-TAIL_LEN:]
 
     def finish(self) -> DiskInfo:
-        if self._vhd is not None and has_vhd_footer(self._tail):
-            return self._vhd.finish()
-        raise self._refusal
+        if not has_vhd_footer(self._tail):
+            raise self._refusal
+        if self._vhd is None:
+            raise DiskImageRejected(
+                "format_not_accepted",
+                f"the data is {_NAMES[DiskFormat.VHD]}, a format this service does not take",
+            )
+        return self._vhd.finish()
 
 
 class DetectingInspector:
@@ -181,8 +186,6 @@ class DetectingInspector:
             if declared not in (None, DiskFormat.VHD):
                 raise unsigned
             vhd = self._make(DiskFormat.VHD) if DiskFormat.VHD in self._accepted else None
-            if vhd is None:
-                raise unsigned
             return _Unsigned(vhd, unsigned)
         self._require_accepted(found)
         if declared is not None and found is not declared:
