@@ -69,7 +69,18 @@ MEANINGS: dict[str, str] = {
     "import_allowed_hosts": "Comma-separated `https` hosts imports may read from.",
     "import_max_bytes": "Largest image accepted, in bytes; raise it for larger images (the S3 blob "
     "store holds over 5 TiB per image).",
-    "max_virtual_size": "Largest qcow2 virtual size accepted, in bytes.",
+    "max_virtual_size": "Largest virtual size of a disk accepted (any format), in bytes.",
+    "accepted_formats": "Input formats taken, comma-separated, of qcow2, raw, vmdk, ova, vhdx, vhd, vdi "
+    "(qcow2 always); all but qcow2 (and raw on an OpenStack raw image) are converted into qcow2.",
+    "conversions_per_host": "Conversions at once on one host, whatever the number of processes (a lock "
+    "file per slot in the conversion directory).",
+    "conversion_dir": "Local directory of the conversions' private job directories; unset: "
+    "`<data dir>/conversions` (also with the S3 blob store).",
+    "conversion_space_bytes": "Temporary space conversions may hold together (each: its input plus its "
+    "largest qcow2 output); checked with the free space before each starts (`no_temp_space`).",
+    "conversion_timeout_seconds": "Each conversion's wall-clock limit, and qemu-img's CPU seconds.",
+    "conversion_memory_bytes": "qemu-img's address-space limit.",
+    "qemu_img": "The qemu-img program conversions run (a path, or a name on the child's fixed PATH).",
     "run_import_jobs": "`0`: this server leaves import jobs to `scp-images worker` processes.",
     "import_heartbeat_seconds": "How often a running import or upload proves it is alive.",
     "import_stale_seconds": "An import whose heartbeat is older is taken over (an upload: this plus the body "

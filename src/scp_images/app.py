@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 
 from scp_images.config import ConfigError, Settings
+from scp_images.conversion.host import ConversionHost
 from scp_images.http.application import build_http_app
 from scp_images.http.deps import EdgeLimits, Services, store_description
 from scp_images.http.guard import Guard
@@ -38,6 +40,7 @@ from scp_images.services.access.sources import ImportSources, SourceGrants
 from scp_images.services.access.tokens import TokenService
 from scp_images.services.audit import AuditTrail
 from scp_images.services.clock import Clock, system_clock
+from scp_images.services.data.convert import ConversionService, ConversionSettings
 from scp_images.services.data.download_links import DownloadLinkService
 from scp_images.services.data.downloads import Redirects
 from scp_images.services.data.ingest import IngestLimits, IngestService
@@ -140,6 +143,7 @@ class Components:
     recovery: Recovery  # its audit records name this process (the operator's repairs included)
     ingest: IngestService
     runner: ImportRunner
+    conversions: ConversionService  # converts staged originals (run by the runner); its host's slots
     images: ImageService
     tasks: TaskService  # the OpenStack edge's view of import jobs as Glance tasks
     members: MemberService
@@ -205,7 +209,12 @@ def _scrub_worker(
 
 
 def _recovery(
-    settings: Settings, db: Database, blobs: BlobStore, clock: Clock, worker_id: str | None
+    settings: Settings,
+    db: Database,
+    blobs: BlobStore,
+    clock: Clock,
+    worker_id: str | None,
+    conversions: ConversionHost | None = None,
 ) -> Recovery:
     """Recovery whose audit records name ``worker_id`` (a runner) as the actor, or this process (None)."""
     return Recovery(
@@ -216,6 +225,40 @@ def _recovery(
         upload_stale_seconds=settings.body_read_timeout_seconds + settings.import_stale_seconds,
         clock=clock,
         worker_id=worker_id,
+        conversions=conversions,
+    )
+
+
+def _conversions(
+    settings: Settings,
+    db: Database,
+    blobs: BlobStore,
+    ingest: IngestService,
+    quotas: QuotaService,
+    clock: Clock,
+    discard: Callable[[str], None],
+) -> ConversionService:
+    """The conversion use case over this host's slots and temporary space (shared by its processes)."""
+    host = ConversionHost(
+        settings.resolved_conversion_dir(), settings.conversions_per_host, settings.conversion_space_bytes
+    )
+    conversion = ConversionSettings(
+        qemu_img=settings.qemu_img,
+        timeout_seconds=settings.conversion_timeout_seconds,
+        memory_bytes=settings.conversion_memory_bytes,
+        heartbeat_seconds=settings.import_heartbeat_seconds,
+    )
+    return ConversionService(
+        db,
+        blobs,
+        ingest,
+        quotas,
+        host,
+        conversion,
+        max_bytes=settings.import_max_bytes,
+        max_virtual_size=settings.max_virtual_size,
+        clock=clock,
+        discard=discard,
     )
 
 
@@ -237,12 +280,23 @@ def _wire(
     quotas = QuotaService(db, settings.quota_defaults(), settings.quota_step_bytes, clock)
     audit = AuditTrail(db, clock, settings.audit_retention_days, settings.audit_unauthenticated_per_second)
     recovery = _recovery(settings, db, blobs, clock, None)
-    limits = IngestLimits(settings.import_max_bytes, settings.max_virtual_size)
-    ingest = IngestService(db, blobs, limits, quotas, clock, observers.imports)
+    limits = IngestLimits(settings.import_max_bytes, settings.max_virtual_size, settings.accepted())
+    wake = threading.Event()  # the runner's: a job made here starts at once when this process runs it
+    ingest = IngestService(db, blobs, limits, quotas, clock, observers.imports, on_job=wake.set)
     timings = RunnerTimings(
         heartbeat_seconds=settings.import_heartbeat_seconds, stale_seconds=settings.import_stale_seconds
     )
-    runner = ImportRunner(db, ingest, import_sources, timings=timings, clock=clock, discard=recovery.discard)
+    convert = _conversions(settings, db, blobs, ingest, quotas, clock, recovery.discard)
+    runner = ImportRunner(
+        db,
+        ingest,
+        import_sources,
+        timings=timings,
+        clock=clock,
+        discard=recovery.discard,
+        convert=convert,
+        wake=wake,
+    )
     redirects = download_redirects(settings, blobs)
     images = ImageService(
         db,
@@ -258,7 +312,7 @@ def _wire(
     # An orphan is removable once it is older than the grace, so sweeping more often gains nothing.
     background = BackgroundWork(
         runner,
-        _recovery(settings, db, blobs, clock, runner.worker_id),
+        _recovery(settings, db, blobs, clock, runner.worker_id, convert.host),
         sweep_every_seconds=max(1.0, settings.orphan_grace_seconds),
         audit=audit,
         scrub=_scrub_worker(settings, scrubber, db, runner.worker_id, clock),
@@ -281,6 +335,7 @@ def _wire(
         recovery=recovery,
         ingest=ingest,
         runner=runner,
+        conversions=convert,
         images=images,
         tasks=TaskService(db, images, clock),
         members=MemberService(db, clock),

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from scp_images.domain.disk_formats import DiskFormat, parse_formats
 from scp_images.domain.quotas import Quota
 from scp_images.domain.versions import ApiVersion, VersionInfo, VersionStatus, VersionTable
 
@@ -80,6 +81,18 @@ class Settings(BaseSettings):
     # 1 TiB takes about 6,000 of its 10,000 parts); the filesystem store has no ceiling of its own.
     import_max_bytes: int = 128 * GiB
     max_virtual_size: int = 64 * TiB
+    # Disk conversion (issue 21): the input formats taken (comma separated DiskFormat names; qcow2 always),
+    # conversions at once on one host (a lock in conversion_dir: every process of the host shares it), the
+    # local directory they work in (also with the S3 blob store; default <data_dir>/conversions), the most
+    # temporary space they may use together (an input plus its qcow2 output; checked against free space
+    # before each starts), and each conversion's wall-clock and memory limits and the qemu-img it runs.
+    accepted_formats: str = ",".join(f.value for f in DiskFormat)
+    conversions_per_host: int = Field(default=1, ge=1, le=64)
+    conversion_dir: Path | None = None
+    conversion_space_bytes: int = Field(default=256 * GiB, ge=1 << 20)
+    conversion_timeout_seconds: float = Field(default=3600.0, gt=0)
+    conversion_memory_bytes: int = Field(default=2 * GiB, ge=64 << 20)
+    qemu_img: str = "qemu-img"
     run_import_jobs: bool = True  # the embedded default runs import jobs inside the server process
     # A writer beats every 2 s; one silent for 10 s is taken over, so a dead worker's job moves on within
     # about 11 s (the stale limit plus one idle poll), with five missed beats of margin for a slow disk.
@@ -137,11 +150,23 @@ class Settings(BaseSettings):
                     "SCP_IMAGES_S3_PUBLIC_ENDPOINT_URL is set but the blob store is not S3 "
                     f"({self.resolved_blob_url()}); it is only used to presign S3 download redirects"
                 )
+        try:
+            parse_formats(self.accepted_formats)
+        except ValueError as exc:
+            raise ConfigError(f"SCP_IMAGES_ACCEPTED_FORMATS: {exc}") from None
+        if not self.qemu_img.strip():
+            raise ConfigError("SCP_IMAGES_QEMU_IMG is empty: name the qemu-img program (a path or a name)")
         seconds = self.download_redirect_seconds
         if not 1 <= seconds <= MAX_REDIRECT_SECONDS:
             raise ConfigError(
                 f"SCP_IMAGES_DOWNLOAD_REDIRECT_SECONDS must be 1 to {MAX_REDIRECT_SECONDS}, not {seconds}"
             )
+
+    def accepted(self) -> frozenset[DiskFormat]:
+        return parse_formats(self.accepted_formats)
+
+    def resolved_conversion_dir(self) -> Path:
+        return (self.conversion_dir or self.data_dir / "conversions").resolve()
 
     def quota_defaults(self) -> Quota:
         return Quota(

@@ -20,6 +20,10 @@ from tests.support.stack import Key, Stack, start_stack
 
 # Files cut short are refused the same way by both paths; a handful of them is enough here.
 CASES = sorted(n for n in REFUSED if not n.startswith("truncated-") or n.endswith("-at-71"))
+# Disks an upload now converts into qcow2 (issue 21; tests/services/test_conversion.py): the operator's
+# file import still takes qcow2 alone. And what an upload refuses them for once their format is known.
+CONVERTED_BY_UPLOAD = frozenset({"vmdk-monolithic-sparse", "vhd-dynamic", "vhd-fixed", "vhdx"})
+UPLOAD_REASONS = {"vmdk-monolithic-flat-descriptor": "vmdk_descriptor_only"}
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +56,14 @@ def test_refused_by_upload_and_by_operator_import(
     case = REFUSED[name]
     path = corpus(case.build)
     before = _blobs(stack)
-    image_id, status = _upload(stack, key, path)
-    assert status == 400
-    shown = stack.request("GET", f"/v1/images/{image_id}", key).json()
-    assert shown["status"] == "killed"
-    job = stack.request("GET", f"/v1/images/{image_id}/import", key).json()
-    assert job["reason"].startswith(case.reason + ":"), job["reason"]
-    assert _blobs(stack) == before
+    if name not in CONVERTED_BY_UPLOAD:
+        image_id, status = _upload(stack, key, path)
+        assert status == 400
+        shown = stack.request("GET", f"/v1/images/{image_id}", key).json()
+        assert shown["status"] == "killed"
+        job = stack.request("GET", f"/v1/images/{image_id}/import", key).json()
+        assert job["reason"].startswith(UPLOAD_REASONS.get(name, case.reason) + ":"), job["reason"]
+        assert _blobs(stack) == before
 
     with stack.components.db.transaction() as conn:
         rows = conn.execute(select(func.count()).select_from(images)).scalar_one()

@@ -55,6 +55,7 @@ class AuditAction(StrEnum):
     IMPORT_PUBLISH = "import.publish"  # a worker made an imported image active
     IMPORT_KILL = "import.kill"  # a worker ended an import killed
     IMPORT_REQUEUE = "import.requeue"  # a worker handed an import back (queued image, or pending job)
+    IMPORT_STAGE = "import.stage"  # a disk to convert was received and staged; its conversion waits
     AUDIT_SWEEP = "audit.sweep"  # the retention sweep removed older records
     METADEF_CREATE = "metadef.create"  # an admin's metadata definitions (detail: namespace/kind/name)
     METADEF_UPDATE = "metadef.update"

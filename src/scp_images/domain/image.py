@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from scp_images.domain.disk_formats import OriginalDisk
 from scp_images.domain.errors import InvalidImageStatus, InvalidRequest, MalformedImageId
 from scp_images.domain.properties import (
     check_container_format,
     check_disk_format,
+    check_format_pair,
     check_properties,
     check_tags,
 )
@@ -45,7 +47,8 @@ _TRANSITIONS: dict[ImageStatus, frozenset[ImageStatus]] = {
             ImageStatus.UPLOADING,
         }
     ),
-    ImageStatus.UPLOADING: frozenset({ImageStatus.ACTIVE}),
+    # UPLOADING -> IMPORTING: glance-direct's import call on a staged disk to convert (issue 21).
+    ImageStatus.UPLOADING: frozenset({ImageStatus.ACTIVE, ImageStatus.IMPORTING}),
     ImageStatus.KILLED: frozenset({ImageStatus.QUEUED}),
     ImageStatus.ACTIVE: frozenset({ImageStatus.DEACTIVATED}),
     ImageStatus.DEACTIVATED: frozenset({ImageStatus.ACTIVE}),
@@ -167,6 +170,16 @@ class Image:
     # Glance's string tags and free-form string properties (bounds in domain.properties).
     tags: tuple[str, ...] = ()
     properties: dict[str, str] = field(default_factory=dict)
+    # A converted image's original disk (issue 21): None when the bytes were stored as received.
+    original_disk_format: str | None = None
+    original_size: int | None = None
+    original_sha512: str | None = None
+
+    @property
+    def original(self) -> OriginalDisk | None:
+        if self.original_disk_format is None or self.original_size is None or self.original_sha512 is None:
+            return None
+        return OriginalDisk(self.original_disk_format, self.original_size, self.original_sha512)
 
     @property
     def file(self) -> str:
@@ -204,6 +217,7 @@ class ImageSpec:
 def new_image(spec: ImageSpec, now: datetime) -> Image:
     container_format = check_container_format(spec.container_format)
     disk_format = check_disk_format(spec.disk_format)
+    check_format_pair(disk_format, container_format)
     tags = check_tags(spec.tags)
     properties = check_properties(spec.properties)
     if (not spec.name and not spec.name_optional) or len(spec.name) > MAX_NAME_LENGTH:

@@ -66,6 +66,15 @@ class JobRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class StagedDisk:
+    """What the inspection of a staged original found (kept for the attempt that converts it)."""
+
+    virtual_size: int
+    member_offset: int | None = None
+    member_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ImportJob:
     image_id: str
     url: str | None
@@ -90,6 +99,11 @@ class ImportJob:
     input_format: str | None = None
     original: OriginalDisk | None = None
     original_key: str | None = None
+    # What the inspection of the original found, so that a later attempt (a takeover) converts it without
+    # reading it twice: its virtual size and, for an OVA, where its one disk lies inside the tar.
+    original_virtual_size: int | None = None
+    member_offset: int | None = None
+    member_size: int | None = None
 
     @property
     def fence(self) -> JobFence:

@@ -77,9 +77,16 @@ class ImageSetRequest(BaseModel):
     visibility: SettableVisibility | None = None
 
 
+# The extensions an import URL may end in: qcow2 as SCP's pattern, and (our departure from it, issue 21)
+# the formats converted into qcow2. The format itself is decided from the bytes, never from this name.
+IMPORT_URL_PATTERN = r".*\.(qcow2|raw|vmdk|ova|vhdx|vhd|vdi)$"
+
+
 class ImageImportRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    url: Annotated[StrictStr, Field(max_length=255, pattern=r".*\.qcow2$")]
+    url: Annotated[StrictStr, Field(max_length=255, pattern=IMPORT_URL_PATTERN)]
+    # Our extension: the disk format the URL's bytes are in (None: detected); raw must be declared.
+    input_format: Literal["qcow2", "raw", "vmdk", "ova", "vhdx", "vhd", "vdi"] | None = None
 
 
 class ImageMemberCreateRequest(BaseModel):
@@ -100,7 +107,10 @@ class ServerCreateImageRequestBody(BaseModel):
 # Fields checked by a pattern, their rule in words (en-US, ko-KR): a refusal never shows the regular
 # expression (a terminal's markup would eat its brackets, and people do not read them).
 _RULES = {
-    "url": ("an import URL ends in .qcow2", "가져오기 URL은 .qcow2로 끝나야 합니다"),
+    "url": (
+        "an import URL ends in .qcow2, .raw, .vmdk, .ova, .vhdx, .vhd or .vdi",
+        "가져오기 URL은 .qcow2, .raw, .vmdk, .ova, .vhdx, .vhd 또는 .vdi로 끝나야 합니다",
+    ),
     "member_id": (
         "a member id is an account id: letters, digits and '-', 1 to 64 characters",
         "멤버 ID는 계정 ID입니다: 영문자, 숫자, '-'로 된 1~64자",

@@ -1,4 +1,4 @@
-"""One streaming pass over image bytes: size, md5, sha512, qcow2 inspection and the blob write.
+"""One streaming pass over image bytes: size, md5, sha512, disk inspection and the blob write.
 
 The hashes and the blob write each run on their own thread fed by a small bounded queue: hashlib
 releases the GIL on large buffers, so md5, sha512 and I/O overlap while memory stays at a few
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from scp_images.domain.errors import DiskImageRejected
-from scp_images.formats.qcow2 import Qcow2Inspector
-from scp_images.formats.raw import RawInspector
+from scp_images.formats.detect import Qcow2Disk, RawDisk
+from scp_images.formats.disk import DiskInfo, DiskInspector
 from scp_images.store.blob.base import BlobWriter
 
 _QUEUE_DEPTH = 8
@@ -31,6 +31,9 @@ class IngestResult:
     os_hash_algo: str
     os_hash_value: str
     virtual_size: int
+    # What the inspection found (its format, and for an OVA where its disk lies in the tar).
+    disk: DiskInfo | None = None
+    staged: bool = False  # kept as a job's original for its conversion (not stored as the image yet)
 
 
 class IngestCancelled(Exception):
@@ -77,15 +80,15 @@ def ingest(
     max_virtual_size: int,
     progress: Callable[[int], None] | None = None,
     disk_format: str = "qcow2",
+    inspector: DiskInspector | None = None,
 ) -> IngestResult:
     """Consume ``chunks`` once; returns sizes and digests or raises ``DiskImageRejected``. The bytes are
-    judged as the image's ``disk_format`` (qcow2, or raw: any bytes that are not another format)."""
+    judged by ``inspector`` (``formats.detect.DetectingInspector``: any accepted format), or else as
+    ``disk_format`` (qcow2, or raw: any bytes that are not another format)."""
     md5, sha512 = hashlib.md5(usedforsecurity=False), hashlib.sha512()
-    inspector: Qcow2Inspector | RawInspector
-    if disk_format == "raw":
-        inspector = RawInspector(max_virtual_size=max_virtual_size)
-    else:
-        inspector = Qcow2Inspector(max_virtual_size=max_virtual_size)
+    if inspector is None:  # today's judgement of one stored format, its refusals unchanged
+        stored = RawDisk if disk_format == "raw" else Qcow2Disk
+        inspector = stored(max_virtual_size=max_virtual_size)
     lanes = [_Lane("md5", md5.update), _Lane("sha512", sha512.update), _Lane("blob-write", writer.write)]
     size = 0
     try:
@@ -107,8 +110,8 @@ def ingest(
         for lane in lanes:
             lane.close()
     _raise_lane_errors(lanes)
-    header = inspector.finish()
-    return IngestResult(size, md5.hexdigest(), "sha512", sha512.hexdigest(), header.virtual_size)
+    info = inspector.finish()
+    return IngestResult(size, md5.hexdigest(), "sha512", sha512.hexdigest(), info.virtual_size, info)
 
 
 def read_file_chunks(path: str, chunk_size: int = 1 << 20) -> Iterable[bytes]:

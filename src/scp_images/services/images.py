@@ -14,6 +14,7 @@ from scp_images.domain.access import (
     require_visible,
 )
 from scp_images.domain.audit import AuditAction
+from scp_images.domain.disk_formats import DiskFormat
 from scp_images.domain.errors import (
     ConcurrentUpdate,
     ImageProtected,
@@ -143,10 +144,13 @@ class ImageService:
         spec: ImageSpec,
         context: AuditContext | None = None,
         legacy_task: LegacyImport | None = None,
+        input_format: str | None = None,
     ) -> Image:
         """A queued image of the caller's; when a URL is given its import job is written in the same
         transaction (a web-download task, or the ``legacy_task`` of ``POST /v2/tasks`` that asked for
-        it). The spec's bounds are checked by ``new_image``; whose image it is, here."""
+        it), with the ``input_format`` its caller declared (None: detected from the bytes). The spec's
+        bounds are checked by ``new_image``; whose image it is, here."""
+        declared = parse_input_format(input_format)
         url = spec.url
         if url is not None:
             self._sources.check(url, principal.account_id)
@@ -172,7 +176,17 @@ class ImageService:
             if url is not None:
                 request = _url_request(image.id, url, principal, context, legacy_task)
                 now = image.created_at
-                job_store.put_job(conn, image.id, url, JobSource.URL, now, JobStatus.PENDING, request=request)
+                declared = _declared(image, declared, legacy_task is not None)
+                job_store.put_job(
+                    conn,
+                    image.id,
+                    url,
+                    JobSource.URL,
+                    now,
+                    JobStatus.PENDING,
+                    request=request,
+                    input_format=declared,
+                )
             audit.record(
                 conn,
                 audit.entry(
@@ -292,16 +306,30 @@ class ImageService:
             image = self._owned(conn, principal, image_id, for_update=True, admin_may=True)
             if image.protected:
                 raise ImageProtected(image_id=image_id)
+            job = job_store.get_job(conn, image_id)
             image_store.delete_image(conn, image_id)
             who = context or for_principal(principal)
             audit.record_change(conn, who, self._clock(), AuditAction.IMAGE_DELETE, image_id=image_id)
         if image.blob_key:
             self._blobs.delete(image.blob_key)
+        if job is not None and job.original_key:  # a staged original no row names any more
+            self._blobs.delete(job.original_key)
 
     def start_import(
-        self, principal: Principal, image_id: str, url: str, context: AuditContext | None = None
+        self,
+        principal: Principal,
+        image_id: str,
+        url: str,
+        context: AuditContext | None = None,
+        input_format: str | None = None,
+        *,
+        format_from_image: bool = False,
     ) -> None:
+        """Import ``url`` into a queued (or killed) image. The bytes' format is detected, or must be the
+        caller's ``input_format``; with ``format_from_image`` (the OpenStack edge) it is the one the image's
+        ``disk_format`` and ``container_format`` name."""
         image_id = parse_image_id(image_id)
+        declared = parse_input_format(input_format)
         self._sources.check(url, principal.account_id)
         with self._db.transaction() as conn:
             image = self._owned(conn, principal, image_id, for_update=True)
@@ -319,7 +347,17 @@ class ImageService:
             if not applied:
                 raise ConcurrentUpdate(image_id=image_id)
             request = _url_request(image_id, url, principal, context, None)
-            job_store.put_job(conn, image_id, url, JobSource.URL, now, JobStatus.PENDING, request=request)
+            declared = _declared(image, declared, format_from_image)
+            job_store.put_job(
+                conn,
+                image_id,
+                url,
+                JobSource.URL,
+                now,
+                JobStatus.PENDING,
+                request=request,
+                input_format=declared,
+            )
             who = context or for_principal(principal)
             audit.record_change(
                 conn, who, self._clock(), AuditAction.IMAGE_IMPORT, image_id=image_id, detail=redact_url(url)
@@ -335,14 +373,21 @@ class ImageService:
 
     def finish_staged(self, principal: Principal, image_id: str, context: AuditContext | None = None) -> None:
         """glance-direct's import: staged bytes were stored and checked by the stage call already, so
-        the image becomes active."""
+        the image becomes active; a staged original in a format to convert becomes its conversion job
+        (the image importing until it ends)."""
         image_id = parse_image_id(image_id)
+        converting = False
         with self._db.transaction() as conn:
             image = self._owned(conn, principal, image_id, for_update=True)
             if image.status is not ImageStatus.UPLOADING:
                 raise InvalidImageStatus(image_id=image_id, status=image.status.value, expected="uploading")
+            job = job_store.get_job(conn, image_id)
+            converting = job is not None and job.original_key is not None
+            target = ImageStatus.IMPORTING if converting else ImageStatus.ACTIVE
             changes = {"updated_at": self._clock()}
-            if not image_store.move(conn, image_id, ImageStatus.UPLOADING, ImageStatus.ACTIVE, changes):
+            if not image_store.move(conn, image_id, ImageStatus.UPLOADING, target, changes):
+                raise ConcurrentUpdate(image_id=image_id)
+            if converting and not job_store.convert_staged(conn, image_id):
                 raise ConcurrentUpdate(image_id=image_id)
             # The staging's job becomes the import's task (Glance records one from the import call).
             request_id = context.request_id if context else None
@@ -353,6 +398,8 @@ class ImageService:
             audit.record_change(
                 conn, who, self._clock(), AuditAction.IMAGE_IMPORT, image_id=image_id, detail="glance-direct"
             )
+        if converting:
+            self._on_job()
 
     def import_status(self, principal: Principal, image_id: str) -> ImportJob:
         image_id = parse_image_id(image_id)
@@ -372,11 +419,16 @@ class ImageService:
         *,
         request_id: str | None = None,
         staging: bool = False,
+        input_format: str | None = None,
+        format_from_image: bool = False,
     ) -> JobFence:
         """Claim a queued image for a direct upload: it moves to importing, so one upload wins. ``total``
         is the body's announced length, shown by import-status as ``bytes_total``. An upload is a task
-        (asked for by ``request_id``); glance-direct's ``staging`` becomes one at its import call."""
+        (asked for by ``request_id``); glance-direct's ``staging`` becomes one at its import call. The
+        bytes' format is detected, or must be ``input_format``; with ``format_from_image`` (the OpenStack
+        edge) it is the one the image's ``disk_format`` and ``container_format`` name."""
         image_id = parse_image_id(image_id)
+        declared = parse_input_format(input_format)
         with self._db.transaction() as conn:
             image = self._owned(conn, principal, image_id, for_update=True)
             if image.status is not ImageStatus.QUEUED:
@@ -387,8 +439,18 @@ class ImageService:
             if not image_store.move(conn, image_id, ImageStatus.QUEUED, ImageStatus.IMPORTING, changes):
                 raise ConcurrentUpdate(image_id=image_id)
             request = None if staging else _request(image_id, ImportMethod.UPLOAD, principal, request_id)
+            declared = _declared(image, declared, format_from_image)
             fence = job_store.put_job(
-                conn, image_id, None, JobSource.UPLOAD, now, JobStatus.RUNNING, worker, total, request
+                conn,
+                image_id,
+                None,
+                JobSource.UPLOAD,
+                now,
+                JobStatus.RUNNING,
+                worker,
+                total,
+                request,
+                declared,
             )
         assert fence is not None
         return fence
@@ -400,6 +462,40 @@ class ImageService:
         if image.status not in downloadable_statuses(admin=admin) or image.blob_key is None:
             raise InvalidImageStatus(image_id=image.id, status=image.status.value, expected="active")
         return self._data.download(image, admin=admin)
+
+
+def parse_input_format(value: str | None) -> str | None:
+    """A caller's declared input format: a ``DiskFormat`` name, or None (detect from the bytes)."""
+    if value is None:
+        return None
+    try:
+        return DiskFormat(value.strip().lower()).value
+    except ValueError:
+        known = ", ".join(f.value for f in DiskFormat)
+        raise InvalidRequest(
+            reason=f"input_format {value[:20]!r} is not a disk format: use one of {known}"
+        ) from None
+
+
+def _declared(image: Image, given: str | None, from_image: bool) -> str | None:
+    """The input format a job judges the bytes by: the caller's, else the image's when the edge says its
+    formats name the input (OpenStack) or when they name anything but a bare qcow2 (only the OpenStack
+    edge makes such images), else None: detected from the bytes."""
+    if given is not None:
+        return given
+    if from_image or image.disk_format != DiskFormat.QCOW2.value or image.container_format == "ova":
+        return input_format_of(image)
+    return None
+
+
+def input_format_of(image: Image) -> str:
+    """What an OpenStack image says its bytes are: ``container_format: ova`` is an OVA, a ``disk_format``
+    that names one of ours is that format, and any other (iso, ami, …) is judged as a qcow2, as before."""
+    if image.container_format == "ova":
+        return DiskFormat.OVA.value
+    if image.disk_format in {f.value for f in DiskFormat}:
+        return DiskFormat(image.disk_format).value
+    return DiskFormat.QCOW2.value
 
 
 def _request(image_id: str, method: ImportMethod, principal: Principal, request_id: str | None) -> JobRequest:

@@ -74,11 +74,12 @@ class QuotaService:
 
     # --- bytes as they flow --------------------------------------------------------------------
 
-    def metered(self, fence: JobFence, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    def metered(self, fence: JobFence, chunks: Iterable[bytes], *, held: int = 0) -> Iterator[bytes]:
         """``chunks`` passed on only while the account's image_size_total has room for them: a chunk
         reaching past what this write holds reserves more first, and one that would pass the limit
-        raises ``ImageSizeQuotaExceeded`` before anyone sees it."""
-        received = reserved = 0
+        raises ``ImageSizeQuotaExceeded`` before anyone sees it. ``held``: what the job holds already (a
+        conversion's staged original), kept until the output grows past it."""
+        received, reserved = 0, held
         for chunk in chunks:
             received += len(chunk)
             if received > reserved:

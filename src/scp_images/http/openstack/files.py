@@ -51,7 +51,9 @@ async def _receive(request: Request, image: str, target: ImageStatus) -> Respons
         return call
 
     audit = audited(request, AuditAction.IMAGE_UPLOAD, 204, image_id=image)
-    await receive_upload(request, audit, authorized, image, path_id=image_id, target=target)
+    await receive_upload(
+        request, audit, authorized, image, path_id=image_id, target=target, format_from_image=True
+    )
     return empty_response(204)
 
 
@@ -87,7 +89,9 @@ def import_image(request: Request, image: str, raw: RawBody = Depends(raw_body))
         _, uri = _method(body)
         check_import_stores(body, request.headers.get("x-image-meta-store"), call.svc.store)
         if uri is not None:
-            call.svc.images.start_import(call.principal, image_id(image), uri, audit.context(call))
+            call.svc.images.start_import(
+                call.principal, image_id(image), uri, audit.context(call), format_from_image=True
+            )
         else:
             call.svc.images.finish_staged(call.principal, image_id(image), audit.context(call))
     return empty_response(202)

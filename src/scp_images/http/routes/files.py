@@ -28,10 +28,15 @@ def download_image(request: Request, image_id: str) -> Response:
 
 @router.put("/v2/images/{image_id}/file")
 async def upload_image(request: Request, image_id: str) -> Response:
-    """The owner streams the bytes of a queued image; they pass the same pipeline as imports."""
+    """The owner streams the bytes of a queued image; they pass the same pipeline as imports. Their
+    format is detected; the ``input_format`` query parameter (our extension) declares it (raw must be)."""
     audit = audited(request, AuditAction.IMAGE_UPLOAD, 204, image_id=image_id)
     guard = services(request).guard
     call = await receive_upload(
-        request, audit, lambda: guard.authorize(request, Action.IMPORT_IMAGE), image_id
+        request,
+        audit,
+        lambda: guard.authorize(request, Action.IMPORT_IMAGE),
+        image_id,
+        input_format=request.query_params.get("input_format") or None,
     )
     return empty_response(204, call.headers)

@@ -130,7 +130,9 @@ def import_image(request: Request, image_id: str, raw: RawBody = Depends(raw_bod
         svc = services(request)
         call = svc.guard.authorize(request, Action.IMPORT_IMAGE)
         body = _body(request, ImageImportRequest, raw)
-        svc.images.start_import(call.principal, image_id, body.url, audit.context(call))
+        svc.images.start_import(
+            call.principal, image_id, body.url, audit.context(call), input_format=body.input_format
+        )
     return empty_response(202, call.headers)
 
 

@@ -5,7 +5,7 @@ pulls each chunk from the event loop (natural backpressure)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import anyio
@@ -46,23 +46,34 @@ async def receive_upload(
     *,
     path_id: Callable[[str], str] = str,
     target: ImageStatus = ImageStatus.ACTIVE,
+    input_format: str | None = None,
+    format_from_image: bool = False,
 ) -> C:
     """An edge's upload handler without its answer: authorize (on a thread; the edge's own check), take a
     transfer slot, run the upload; a refused or failed one is recorded with the edge's status. ``path_id``
-    is what the edge makes of the path's image id, checked once a slot is held. Returns the call."""
+    is what the edge makes of the path's image id, checked once a slot is held. The bytes' format is
+    detected, or must be ``input_format`` (or, ``format_from_image``, what the image's formats name).
+    Returns the call."""
     svc = services(request)
     try:
         call = await anyio.to_thread.run_sync(authorize)
         release = svc.transfers.acquire()
         try:
             context = replace(audit.context(call), status_of=upload_status(audit.status_of))
-            await _run_upload(svc, call.principal, path_id(image_id), request, context, target)
+            declared = _Declared(input_format, format_from_image)
+            await _run_upload(svc, call.principal, path_id(image_id), request, context, target, declared)
         finally:
             release()
     except Exception as exc:
         await anyio.to_thread.run_sync(audit.failed, exc)
         raise
     return call
+
+
+@dataclass(frozen=True, slots=True)
+class _Declared:
+    input_format: str | None
+    from_image: bool
 
 
 async def _drain(stream: AsyncIterator[bytes]) -> None:
@@ -81,6 +92,7 @@ async def _run_upload(
     request: Request,
     context: AuditContext,
     target: ImageStatus = ImageStatus.ACTIVE,
+    declared: _Declared | None = None,
 ) -> None:
     """Claim the queued image, stream the request body through the ingest pipeline, and wait for the
     result. The upload's record is written when it ends: with the activation, or with the image queued
@@ -96,6 +108,8 @@ async def _run_upload(
             total,
             request_id=context.request_id,
             staging=target is ImageStatus.UPLOADING,
+            input_format=declared.input_format if declared else None,
+            format_from_image=declared.from_image if declared else False,
         )
     )
     stream = upload_chunks(request).__aiter__()

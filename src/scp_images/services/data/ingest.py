@@ -9,13 +9,17 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from scp_images.domain.audit import AuditAction
+from scp_images.domain.disk_formats import ALL_ACCEPTED, STORED_AS_IS, DiskFormat, OriginalDisk
 from scp_images.domain.errors import AccountNotFound, DiskImageRejected, DomainError, UploadInterrupted
 from scp_images.domain.failures import failure_reason
 from scp_images.domain.image import Image, ImageSpec, ImageStatus, Visibility, new_image
-from scp_images.domain.jobs import JobFence, JobSource, JobStatus
+from scp_images.domain.jobs import ImportJob, JobFence, JobSource, JobStatus, StagedDisk
+from scp_images.formats.detect import DetectingInspector
+from scp_images.formats.disk import DiskInspector
 from scp_images.imports.pipeline import IngestCancelled, IngestResult, ingest, read_file_chunks
 from scp_images.services import audit
 from scp_images.services.audit import AuditContext
@@ -35,6 +39,7 @@ log = logging.getLogger("scp_images.services.ingest")  # the logger's name from 
 class IngestLimits:
     max_bytes: int
     max_virtual_size: int
+    accepted: frozenset[DiskFormat] = ALL_ACCEPTED  # the input formats the operator takes
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,15 @@ class PublishRequest:
     protected: bool = False
     hidden: bool = False
     user_name: str | None = None
+
+
+def _to_convert(result: IngestResult, stored_format: str) -> bool:
+    """Whether the received disk is converted into qcow2: stored as it is only when it is in a format the
+    service stores and the one the image says it stores (qcow2; raw on an OpenStack image of raw)."""
+    disk = result.disk
+    if disk is None:
+        return False
+    return disk.disk_format not in STORED_AS_IS or disk.disk_format.value != stored_format
 
 
 def _both(first: Callable[[int], None], then: Callable[[int], None] | None) -> Callable[[int], None]:
@@ -86,7 +100,9 @@ class IngestService:
         quotas: QuotaService,
         clock: Clock = system_clock,
         observer: ImportObserver | None = None,
+        on_job: Callable[[], None] | None = None,
     ) -> None:
+        self._on_job = on_job or (lambda: None)  # wakes this process's runner: a conversion is waiting
         self._db = db
         self._quotas = quotas
         self._blobs = blobs
@@ -102,16 +118,22 @@ class IngestService:
         progress: Callable[[int], None] | None = None,
         context: AuditContext | None = None,
         target: ImageStatus = ImageStatus.ACTIVE,
+        convert_here: bool = False,
     ) -> IngestResult:
         """Stream ``chunks`` into a new blob and make the image active (or ``uploading``: staged); all or
         nothing. Only the attempt that still owns the job (its fence) can publish, and the job ends in the
-        same transaction, with its audit record (``context``; by default the fence's writer, as a worker)."""
+        same transaction, with its audit record (``context``; by default the fence's writer, as a worker).
+
+        A disk in another format than the image stores (a VMDK, or raw on an image storing qcow2) is
+        committed as the job's original instead (the result says ``staged``):
+        the image stays ``importing`` (``uploading`` for glance-direct's stage) and the job waits for a
+        conversion runner, or (``convert_here``: a URL import's runner) stays this attempt's to convert."""
         key = new_blob_key(fence.image_id)
         with self._db.transaction() as conn:
             if not job_store.set_staging_key(conn, fence, key, self._clock()):
                 raise IngestCancelled(fence.image_id)
             image = image_store.get_image(conn, fence.image_id)
-        disk_format = image.disk_format if image is not None else "qcow2"
+            job = job_store.get_job(conn, fence.image_id)
         with self._blobs.writer(key) as writer:
             result = ingest(
                 self._quotas.metered(fence, chunks),
@@ -119,18 +141,87 @@ class IngestService:
                 max_bytes=self._limits.max_bytes,
                 max_virtual_size=self._limits.max_virtual_size,
                 progress=progress,
-                disk_format=disk_format,
+                disk_format=image.disk_format if image is not None else "qcow2",
+                inspector=self._inspector(job),
             )
             writer.commit()
         try:
-            self._activate(fence, key, result, context or audit.worker(fence.worker), target)
+            who = context or audit.worker(fence.worker)
+            if _to_convert(result, image.disk_format if image is not None else "qcow2"):
+                self._stage_original(fence, key, result, who, target, convert_here)
+                result = replace(result, staged=True)
+            else:
+                self._activate(fence, key, result, who, target)
         except BaseException:
             self._blobs.delete(key)
             raise
         return result
 
+    def _inspector(self, job: ImportJob | None) -> DiskInspector | None:
+        """Detect the format of what an upload or URL import sends (checked against what its caller
+        declared); the operator's file import keeps today's qcow2 judgement (None)."""
+        if job is None or job.source is JobSource.LOCAL:
+            return None
+        declared = DiskFormat(job.input_format) if job.input_format else None
+        return DetectingInspector(
+            declared=declared, accepted=self._limits.accepted, max_virtual_size=self._limits.max_virtual_size
+        )
+
+    def _stage_original(
+        self,
+        fence: JobFence,
+        key: str,
+        result: IngestResult,
+        context: AuditContext,
+        target: ImageStatus,
+        convert_here: bool,
+    ) -> None:
+        assert result.disk is not None
+        disk = result.disk
+        original = OriginalDisk(disk.disk_format.value, result.size, result.os_hash_value)
+        staged = StagedDisk(disk.virtual_size, disk.member_offset, disk.member_size)
+        if target is ImageStatus.UPLOADING:
+            hand_over: JobStatus | None = JobStatus.SUCCEEDED  # waits for glance-direct's import call
+        else:
+            hand_over = None if convert_here else JobStatus.PENDING
+        now = self._clock()
+        with self._db.transaction() as conn:
+            if not job_store.stage_original(conn, fence, key, original, staged, hand_over=hand_over):
+                raise ImportSuperseded(fence.image_id)
+            status = ImageStatus.UPLOADING if target is ImageStatus.UPLOADING else ImageStatus.IMPORTING
+            if not image_store.move(conn, fence.image_id, ImageStatus.IMPORTING, status, {"updated_at": now}):
+                raise ImportSuperseded(fence.image_id)
+            detail = f"original {original.disk_format} staged for conversion: {original.size} bytes"
+            audit.record(
+                conn,
+                audit.entry(
+                    context, now, action=AuditAction.IMPORT_STAGE, image_id=fence.image_id, detail=detail
+                ),
+            )
+        if hand_over is JobStatus.PENDING:
+            self._on_job()
+
+    def activate(
+        self,
+        fence: JobFence,
+        key: str,
+        result: IngestResult,
+        context: AuditContext,
+        target: ImageStatus = ImageStatus.ACTIVE,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """The image becomes ``target`` with the stored blob ``key`` and the job ends, in one transaction;
+        ``extra``: more image columns (a converted image's format and original)."""
+        self._activate(fence, key, result, context, target, extra)
+
     def _activate(
-        self, fence: JobFence, key: str, result: IngestResult, context: AuditContext, target: ImageStatus
+        self,
+        fence: JobFence,
+        key: str,
+        result: IngestResult,
+        context: AuditContext,
+        target: ImageStatus,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         now = self._clock()
         changes = {
@@ -141,6 +232,7 @@ class IngestService:
             "virtual_size": result.virtual_size,
             "blob_key": key,
             "updated_at": now,
+            **(extra or {}),
         }
         with self._db.transaction() as conn:
             # Both or neither: a superseded attempt rolls back here and removes its own blob.
@@ -164,6 +256,7 @@ class IngestService:
         reraise: bool = False,
         context: AuditContext | None = None,
         target: ImageStatus = ImageStatus.ACTIVE,
+        convert_here: bool = False,
     ) -> IngestResult | None:
         """Run an import to its end: the image ends active, killed with the reason on its record, or (an
         interrupted upload) queued again. Returns None when it did not become active; with ``reraise`` a
@@ -172,7 +265,9 @@ class IngestService:
         context = context or audit.worker(fence.worker)
         counted = _Counted(chunks)
         try:
-            result = self.ingest_into(fence, counted, progress=progress, context=context, target=target)
+            result = self.ingest_into(
+                fence, counted, progress=progress, context=context, target=target, convert_here=convert_here
+            )
         except (IngestCancelled, ImportSuperseded):
             self._observer.import_finished("cancelled", None, 0, time.monotonic() - started)
             return None
@@ -194,13 +289,13 @@ class IngestService:
             return None
         except UploadInterrupted as exc:
             reason = "interrupted: the upload stopped before its end"
-            self._settle(fence, ImageStatus.QUEUED, reason, context, exc, counted.bytes)
+            self.settle(fence, ImageStatus.QUEUED, reason, context, exc, counted.bytes)
             self._observer.import_finished("interrupted", None, 0, time.monotonic() - started)
             if reraise:
                 raise
             return None
         except Exception as exc:
-            self._settle(fence, ImageStatus.KILLED, failure_reason(exc), context, exc, counted.bytes)
+            self.settle(fence, ImageStatus.KILLED, failure_reason(exc), context, exc, counted.bytes)
             reason = exc.reason if isinstance(exc, DiskImageRejected) else type(exc).__name__
             self._observer.import_finished("killed", reason, 0, time.monotonic() - started)
             if not isinstance(exc, DomainError):
@@ -208,7 +303,8 @@ class IngestService:
             elif reraise:
                 raise
             return None
-        self._observer.import_finished("active", None, result.size, time.monotonic() - started)
+        outcome = "staged" if result.staged else "active"
+        self._observer.import_finished(outcome, None, result.size, time.monotonic() - started)
         return result
 
     def heartbeat(self, fence: JobFence, interval: float) -> Callable[[int], None]:
@@ -228,7 +324,7 @@ class IngestService:
 
         return beat
 
-    def _settle(
+    def settle(
         self,
         fence: JobFence,
         target: ImageStatus,

@@ -18,14 +18,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
+from scp_images.conversion.host import Slot
 from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import ImageNotFound
 from scp_images.domain.failures import stored
 from scp_images.domain.image import ImageStatus
-from scp_images.domain.jobs import ImportJob, JobStatus
+from scp_images.domain.jobs import ImportJob, JobFence, JobStatus
 from scp_images.services import audit
 from scp_images.services.access.sources import ImportSources
 from scp_images.services.clock import Clock, system_clock
+from scp_images.services.data.convert import ConversionService
 from scp_images.services.data.ingest import ImportReleased, IngestService
 from scp_images.store.sql import images as image_store
 from scp_images.store.sql import imports as job_store
@@ -43,6 +45,30 @@ class RunnerTimings:
     idle_poll_seconds: float = 1.0
 
 
+class _SlotHolder:
+    """The conversion slot ``claim_next`` takes, at most one, before it claims a conversion job."""
+
+    def __init__(self, convert: ConversionService | None) -> None:
+        self._convert = convert
+        self.slot: Slot | None = None
+
+    def take(self) -> bool:
+        if self.slot is None and self._convert is not None:
+            self.slot = self._convert.try_slot()
+        return self.slot is not None
+
+    def release(self) -> None:
+        if self.slot is not None:
+            self.slot.release()
+            self.slot = None
+
+    def keep_for(self, claimed: ImportJob | None) -> Slot | None:
+        """The slot for the claimed conversion job; released when none was claimed or it is a URL's."""
+        if claimed is None or claimed.original_key is None:
+            self.release()
+        return self.slot
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -58,7 +84,11 @@ class ImportRunner:
         clock: Clock = system_clock,
         worker_id: str | None = None,
         discard: Callable[[str], None] = lambda key: None,
+        convert: ConversionService | None = None,
+        wake: threading.Event | None = None,
     ) -> None:
+        self._convert = convert  # runs the conversion jobs (None: this runner takes none)
+        self._slot: Slot | None = None  # the conversion slot claim_next took for the job it claimed
         self._discard = discard  # removes what a superseded attempt wrote
         self._db = db
         self._ingest = ingest
@@ -66,7 +96,7 @@ class ImportRunner:
         self._timings = timings
         self._clock = clock
         self.worker_id = worker_id or new_worker_id()
-        self.wake = threading.Event()
+        self.wake = wake or threading.Event()
         # Set on shutdown: claim nothing more, and hand the running job back at its next chunk.
         self.stopping = threading.Event()
 
@@ -79,21 +109,41 @@ class ImportRunner:
         if self.stopping.is_set():
             return None
         stale_before = self._stale_before()
-        claimed, superseded = None, []
-        with self._db.transaction() as conn:
-            ids = job_store.claimable_ids(conn, stale_before, 5, skip_locked=self._db.is_postgres)
-            for image_id in ids:
-                job = job_store.get_job(conn, image_id)
-                if job is None:
-                    continue
-                if job.staging_key is not None:
-                    superseded.append(job.staging_key)
-                if self._claim(conn, job, stale_before):
-                    claimed = job_store.get_job(conn, image_id)
-                    break
-        for key in superseded:  # after the commit: their jobs no longer name them
+        claimed: ImportJob | None = None
+        dropped: list[str] = []
+        slot = _SlotHolder(self._convert)
+        try:
+            with self._db.transaction() as conn:
+                ids = job_store.claimable_ids(conn, stale_before, 5, skip_locked=self._db.is_postgres)
+                for image_id in ids:
+                    job = job_store.get_job(conn, image_id)
+                    # A conversion is claimed only with one of the host's slots in hand: no claim is
+                    # ever held without a heartbeat while it waits for a slot.
+                    if job is None or (job.original_key is not None and not slot.take()):
+                        continue
+                    claimed = self._claim_one(conn, job, stale_before, dropped)
+                    if claimed is not None:
+                        break
+        except BaseException:
+            slot.release()
+            raise
+        self._slot = slot.keep_for(claimed)
+        for key in dropped:  # after the commit: their jobs no longer name them
             self._discard(key)
         return claimed
+
+    def _claim_one(
+        self, conn: Connection, job: ImportJob, stale_before: datetime, dropped: list[str]
+    ) -> ImportJob | None:
+        """The job claimed, or None; ``dropped`` gets the keys it no longer names (a superseded attempt's
+        blob, the original of a job given up)."""
+        if job.staging_key is not None:
+            dropped.append(job.staging_key)
+        if self._claim(conn, job, stale_before):
+            return job_store.get_job(conn, job.image_id)
+        if job.original_key is not None:  # given up, or no longer importable (else still owned: kept)
+            dropped.append(job.original_key)
+        return None
 
     def _claim(self, conn: Connection, job: ImportJob, stale_before: datetime) -> bool:
         now = self._clock()
@@ -135,6 +185,15 @@ class ImportRunner:
         return True
 
     def run(self, job: ImportJob) -> None:
+        slot, self._slot = self._slot, None
+        if job.original_key is not None:
+            if slot is None:  # claimed by a caller other than claim_next
+                slot = self._convert.try_slot() if self._convert is not None else None
+            if slot is None or self._convert is None:
+                self._hand_back(job)
+                return
+            self._convert.run(job, slot, self.stopping)
+            return
         assert job.url is not None
         log.info("import of image %s started (attempt %d)", job.image_id, job.attempts)
         fence = job.fence
@@ -145,7 +204,28 @@ class ImportRunner:
                 raise ImportReleased(job.image_id)
             beat(bytes_read)
 
-        self._ingest.ingest_or_kill(fence, self._source_chunks(job), progress=progress)
+        result = self._ingest.ingest_or_kill(
+            fence, self._source_chunks(job), progress=progress, convert_here=True
+        )
+        if result is not None and result.staged:
+            self._convert_now(fence)
+
+    def _convert_now(self, fence: JobFence) -> None:
+        """A URL import's original is staged: the same attempt converts it at once (no download again),
+        or hands it back when the host has no slot free."""
+        with self._db.read() as conn:
+            staged = job_store.get_job(conn, fence.image_id)
+        if staged is None or staged.claimed_by != fence.worker or staged.attempts != fence.attempt:
+            return
+        slot = self._convert.try_slot() if self._convert is not None else None
+        if slot is None or self._convert is None:
+            self._hand_back(staged)
+            return
+        self._convert.run(staged, slot, self.stopping)
+
+    def _hand_back(self, job: ImportJob) -> None:
+        with self._db.transaction() as conn:
+            job_store.release(conn, job.fence)
 
     def _source_chunks(self, job: ImportJob) -> Iterator[bytes]:
         assert job.url is not None

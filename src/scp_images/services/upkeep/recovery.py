@@ -1,9 +1,11 @@
 """Repairing what stopped writers left behind, by one ownership rule. Safe while other processes work.
 
 The rule: a stored object is *owned* when a row names it, either an image's current data
-(``images.blob_key``) or the blob a running import or upload is writing (``image_imports.staging_key``,
-named before its first byte). Only an unowned object older than the grace period is an orphan, and a
-fresh database check right before each delete must still find no owner. Writers name a fresh random key
+(``images.blob_key``), the blob a running import or upload is writing (``image_imports.staging_key``,
+named before its first byte), or a received original waiting for its conversion
+(``image_imports.original_key``, named as the staging key while it was written). Only an unowned
+object older than the grace period is an orphan, and a fresh database check right before each delete must
+still find no owner. Writers name a fresh random key
 before creating it, so an object that is unowned at that check can never become owned afterwards.
 """
 
@@ -19,6 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
+from scp_images.conversion.host import ConversionHost
 from scp_images.domain.audit import AuditAction
 from scp_images.domain.image import ImageStatus
 from scp_images.domain.jobs import ImportJob, JobSource, JobStatus
@@ -59,7 +62,9 @@ class Recovery:
         clock: Clock = system_clock,
         wall_time: Callable[[], float] = time.time,
         worker_id: str | None = None,
+        conversions: ConversionHost | None = None,
     ) -> None:
+        self._conversions = conversions  # its job directories left by dead processes are swept
         # Who its audit records name: the worker (or server) process whose background work it is.
         self.worker_id = worker_id or f"recovery:{socket.gethostname()}:{os.getpid()}"
         self._db = db
@@ -74,6 +79,16 @@ class Recovery:
     def run(self) -> None:
         self.settle_abandoned_writes()
         self.sweep_orphans()
+        self.sweep_conversions()
+
+    def sweep_conversions(self) -> int:
+        """Remove the conversion job directories of processes that died on this host (their lock free)."""
+        if self._conversions is None:
+            return 0
+        removed = self._conversions.sweep()
+        if removed:
+            log.warning("removed %d conversion directories left by stopped processes", removed)
+        return removed
 
     # --- writers that stopped ------------------------------------------------------------------
 
@@ -86,6 +101,9 @@ class Recovery:
         with self._db.transaction() as conn:
             for image in image_store.images_importing_since(conn, now - self._stale):
                 job = job_store.get_job(conn, image.id)
+                # A job with a staged original is a conversion: any runner takes it over, as a URL import.
+                if job is not None and job.original_key is not None:
+                    continue
                 if job is None or job.source is not JobSource.URL:
                     patience = self._upload_stale if job and job.source is JobSource.UPLOAD else self._stale
                     self._settle(conn, image.id, job, now - patience)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
@@ -163,6 +164,14 @@ class PresignsReads(Protocol):
     def presigned_read_url(
         self, key: str, expires_in: int, *, content_disposition: str | None = None
     ) -> str: ...
+
+
+@runtime_checkable
+class LinksLocally(Protocol):
+    """A store whose committed blobs are files on this host (the filesystem store): a conversion links one
+    into its job directory instead of copying it, when both are on one filesystem."""
+
+    def link_into(self, key: str, target: Path) -> bool: ...
 
 
 class WriterBase:

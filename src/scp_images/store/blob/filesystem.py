@@ -214,6 +214,19 @@ class FilesystemBlobStore:
                 raise BlobNotFound(key) from None
         return _FileChunks(file, offset, length, chunk_size)
 
+    def link_into(self, key: str, target: Path) -> bool:
+        """Make ``target`` a hard link of the committed blob ``key`` (a blob is never written again once
+        committed); False when the filesystem cannot (another device, no hard links), so the caller copies."""
+        try:
+            os.link(self._path(key), target, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
+                return False
+            if exc.errno == errno.ENOENT:
+                raise BlobNotFound(key) from None
+            raise
+        return True
+
     def size(self, key: str) -> int | None:
         path = self._path(key)
         with _unavailable_on_os_error(f"stat of {key!r}"):

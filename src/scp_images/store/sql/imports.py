@@ -12,7 +12,16 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
-from scp_images.domain.jobs import ImportJob, JobFence, JobRequest, JobSource, JobStatus
+from scp_images.domain.disk_formats import OriginalDisk
+from scp_images.domain.jobs import (
+    ImportJob,
+    ImportPhase,
+    JobFence,
+    JobRequest,
+    JobSource,
+    JobStatus,
+    StagedDisk,
+)
 from scp_images.store.sql.tables import image_imports
 
 
@@ -57,7 +66,25 @@ def job_of_row(row: Any) -> ImportJob:
         row.finished_at,
         row.staging_key,
         _request(row),
+        ImportPhase(row.phase) if row.phase else None,
+        row.percent,
+        row.input_format,
+        _original(row),
+        row.original_key,
+        row.original_virtual_size,
+        row.member_offset,
+        row.member_size,
     )
+
+
+def _original(row: Any) -> OriginalDisk | None:
+    if row.original_format is None or row.original_size is None or row.original_sha512 is None:
+        return None
+    return OriginalDisk(row.original_format, row.original_size, row.original_sha512)
+
+
+# What a claim or a hand-back keeps reserved: a staged original's bytes stay counted to the account.
+_ORIGINAL_HELD = func.coalesce(image_imports.c.original_size, 0)
 
 
 def put_job(
@@ -70,9 +97,11 @@ def put_job(
     claimed_by: str | None = None,
     bytes_total: int | None = None,
     request: JobRequest | None = None,
+    input_format: str | None = None,
 ) -> JobFence | None:
     """Start a fresh import record for the image, replacing an earlier one (and its task); a claimed
-    record's fence. ``request``: who asked for it (None: not a task, yet)."""
+    record's fence. ``request``: who asked for it (None: not a task, yet). ``input_format``: the disk
+    format its caller declared (None: detected from the bytes)."""
     conn.execute(delete(image_imports).where(image_imports.c.image_id == image_id))
     conn.execute(
         insert(image_imports).values(
@@ -91,6 +120,8 @@ def put_job(
             finished_at=None,
             staging_key=None,
             bytes_reserved=0,
+            phase=ImportPhase.RECEIVING.value,
+            input_format=input_format,
             **_request_values(request),
         )
     )
@@ -115,10 +146,12 @@ def _stale(stale_before: datetime) -> Any:
 
 
 def claimable_ids(conn: Connection, stale_before: datetime, limit: int, *, skip_locked: bool) -> list[str]:
+    """URL imports, and any job whose original is staged for conversion (an upload's too): both can be
+    run, or taken over, by any runner."""
     query = (
         select(image_imports.c.image_id)
         .where(
-            image_imports.c.source == JobSource.URL.value,
+            or_(image_imports.c.source == JobSource.URL.value, image_imports.c.original_key.is_not(None)),
             or_(image_imports.c.status == JobStatus.PENDING.value, _stale(stale_before)),
         )
         .order_by(image_imports.c.created_at)
@@ -149,7 +182,8 @@ def claim(conn: Connection, job: ImportJob, worker: str, now: datetime, stale_be
             bytes_read=0,
             reason=None,
             staging_key=None,
-            bytes_reserved=0,
+            bytes_reserved=_ORIGINAL_HELD,
+            percent=None,
         )
     )
     return conn.execute(query).rowcount == 1
@@ -197,7 +231,9 @@ def finish(
 ) -> bool:
     """End this attempt; False (and nothing changed) when the job is no longer this attempt's."""
     values: dict[str, Any] = {"status": status.value, "finished_at": now, "reason": reason}
+    # The attempt's blob and a staged original are no longer owned: the caller removes them after commit.
     values["staging_key"] = None
+    values["original_key"] = None
     if bytes_read is not None:
         values["bytes_read"] = bytes_read
     return conn.execute(update(image_imports).where(_fenced(fence)).values(**values)).rowcount == 1
@@ -215,7 +251,7 @@ def release(conn: Connection, fence: JobFence) -> bool:
             heartbeat_at=None,
             staging_key=None,
             bytes_read=0,
-            bytes_reserved=0,
+            bytes_reserved=_ORIGINAL_HELD,
             attempts=image_imports.c.attempts - 1,
         )
     )
@@ -234,19 +270,84 @@ def fail_abandoned(
             image_imports.c.attempts == job.attempts,
             _stale(stale_before),
         )
-        .values(status=JobStatus.FAILED.value, finished_at=now, reason=reason, staging_key=None)
+        .values(
+            status=JobStatus.FAILED.value, finished_at=now, reason=reason, staging_key=None, original_key=None
+        )
     )
     return conn.execute(query).rowcount == 1
 
 
 def staging_key_owned(conn: Connection, key: str) -> bool:
-    query = select(image_imports.c.image_id).where(image_imports.c.staging_key == key).limit(1)
+    """Owned by a job: the blob an attempt writes, or a staged original waiting for its conversion."""
+    where = or_(image_imports.c.staging_key == key, image_imports.c.original_key == key)
+    query = select(image_imports.c.image_id).where(where).limit(1)
     return conn.execute(query).first() is not None
 
 
 def staging_keys(conn: Connection) -> set[str]:
     rows = conn.execute(select(image_imports.c.staging_key).where(image_imports.c.staging_key.is_not(None)))
-    return {r.staging_key for r in rows}
+    originals = conn.execute(
+        select(image_imports.c.original_key).where(image_imports.c.original_key.is_not(None))
+    )
+    return {r.staging_key for r in rows} | {r.original_key for r in originals}
+
+
+def stage_original(
+    conn: Connection,
+    fence: JobFence,
+    key: str,
+    original: OriginalDisk,
+    staged: StagedDisk,
+    *,
+    hand_over: JobStatus | None,
+) -> bool:
+    """The received original is committed under ``key`` (this attempt's staging key until now): the job
+    names it as its original from now on, holds its size of the account's quota, and is converting.
+    ``hand_over``: PENDING (any runner may take it: an upload's request ends here), SUCCEEDED (staged,
+    waiting for glance-direct's import call), or None (this attempt converts it at once)."""
+    values: dict[str, Any] = {
+        "staging_key": None,
+        "original_key": key,
+        "original_format": original.disk_format,
+        "original_size": original.size,
+        "original_sha512": original.sha512,
+        "original_virtual_size": staged.virtual_size,
+        "member_offset": staged.member_offset,
+        "member_size": staged.member_size,
+        "bytes_read": original.size,
+        "bytes_reserved": original.size,
+        "phase": ImportPhase.CONVERTING.value,
+        "percent": 0,
+    }
+    if hand_over is not None:
+        values.update(status=hand_over.value, claimed_by=None, heartbeat_at=None)
+    return conn.execute(update(image_imports).where(_fenced(fence)).values(**values)).rowcount == 1
+
+
+def convert_staged(conn: Connection, image_id: str) -> bool:
+    """glance-direct's import call on a staged original: the conversion job becomes claimable."""
+    query = (
+        update(image_imports)
+        .where(
+            image_imports.c.image_id == image_id,
+            image_imports.c.original_key.is_not(None),
+            image_imports.c.status == JobStatus.SUCCEEDED.value,
+        )
+        .values(status=JobStatus.PENDING.value, finished_at=None, bytes_reserved=_ORIGINAL_HELD)
+    )
+    return conn.execute(query).rowcount == 1
+
+
+def set_phase(
+    conn: Connection, fence: JobFence, now: datetime, phase: ImportPhase, percent: int | None
+) -> bool:
+    """Where this attempt is (and proof it is alive); False when the job is no longer this attempt's."""
+    query = (
+        update(image_imports)
+        .where(_fenced(fence))
+        .values(phase=phase.value, percent=percent, heartbeat_at=now)
+    )
+    return conn.execute(query).rowcount == 1
 
 
 def pending_queue(conn: Connection) -> tuple[int, datetime | None]:

@@ -110,6 +110,10 @@ images = Table(
     Column("scrub_claimed_by", String(128)),
     Column("scrub_claimed_until", DateTime),
     Column("scrubbed_at", DateTime),
+    # A converted image's original disk as it was received (0015): NULL when stored as received.
+    Column("original_disk_format", String(16)),
+    Column("original_size", BigInteger),
+    Column("original_sha512", String(128)),
     Index("ix_images_created_at_id", "created_at", "id"),
     Index("ix_images_blob_key", "blob_key"),
     Index("ix_images_updated_at_id", "updated_at", "id"),
@@ -165,10 +169,24 @@ image_imports = Table(
     Column("task_input", JSON),  # the task's input as shown (URLs redacted), built by domain/tasks.py
     Column("request_id", String(64)),
     Column("requested_by", String(255)),  # the user name of the key that asked
+    # Conversion (0015): where the job is (ImportPhase, and its percent while converting), the input
+    # format its caller declared (NULL: detect), and the received original once staged. original_key
+    # names the staged original's blob: owned while the row names it, whatever attempt runs.
+    Column("phase", String(16)),
+    Column("percent", Integer),
+    Column("input_format", String(16)),
+    Column("original_format", String(16)),
+    Column("original_size", BigInteger),
+    Column("original_sha512", String(128)),
+    Column("original_key", String(255)),
+    Column("original_virtual_size", BigInteger),
+    Column("member_offset", BigInteger),  # an OVA's disk: where its data lies inside the tar
+    Column("member_size", BigInteger),
     Index("ix_image_imports_status", "status"),
     Index("ix_image_imports_staging_key", "staging_key"),
     Index("ix_image_imports_task_id", "task_id", unique=True),
     Index("ix_image_imports_created_at", "created_at"),
+    Index("ix_image_imports_original_key", "original_key"),
 )
 
 # Which buckets (and key prefixes) an account may import from; written only by operators.

@@ -1,0 +1,279 @@
+"""Converting a staged original into qcow2: the job an upload or URL import of a VMDK, OVA, VHDX, VHD or VDI
+hands to a runner once the bytes were received, inspected and committed as the job's original.
+
+One attempt, under the job's fence and holding one of the host's conversion slots: copy the original (an
+OVA: its disk's byte range only) into a private job directory, run ``qemu-img convert`` on it with the
+input format named and the process walled in (``conversion/qemu.py``), then stream the output through the
+same ingest as any upload (qcow2 inspection, md5, sha512, quota, blob write) and activate the image with its
+original's format, size and sha512. The job's phase and percent are written with its heartbeat; a job that
+is no longer this attempt's stops ``qemu-img``. Whatever happens the job directory is removed; a refusal
+or failure ends the image ``killed`` and removes the original; a crash leaves the original owned by the
+job, and the attempt that takes it over starts again from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from scp_images.conversion.host import ConversionHost, Slot
+from scp_images.conversion.qemu import (
+    ConversionCancelled,
+    ConvertLimits,
+    convert_to_qcow2,
+    qcow2_output_ceiling,
+)
+from scp_images.domain.audit import AuditAction
+from scp_images.domain.disk_formats import QEMU_DRIVER, DiskFormat, OriginalDisk
+from scp_images.domain.errors import DiskImageRejected, DomainError
+from scp_images.domain.failures import failure_reason
+from scp_images.domain.image import ImageStatus
+from scp_images.domain.jobs import ImportJob, ImportPhase, JobFence
+from scp_images.formats.detect import Qcow2Disk
+from scp_images.imports.pipeline import IngestCancelled, IngestResult, ingest, read_file_chunks
+from scp_images.services import audit
+from scp_images.services.audit import AuditContext
+from scp_images.services.clock import Clock, system_clock
+from scp_images.services.data.ingest import ImportReleased, ImportSuperseded, IngestService, new_blob_key
+from scp_images.services.quotas import QuotaService
+from scp_images.store.blob.base import BlobStore, BlobWriter, LinksLocally
+from scp_images.store.sql import imports as job_store
+from scp_images.store.sql.database import Database
+
+log = logging.getLogger("scp_images.services.convert")
+
+_COPY_CHUNK = 4 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionSettings:
+    qemu_img: str = "qemu-img"
+    timeout_seconds: float = 3600.0
+    memory_bytes: int = 2 << 30
+    heartbeat_seconds: float = 2.0
+
+
+class _Beat:
+    """The attempt's heartbeat while it converts: writes the phase and percent at most every
+    ``interval`` seconds; notes when the job was lost or the process is stopping (``qemu-img`` is then
+    cancelled by ``cancelled``; the copy and the output's ingest raise at once)."""
+
+    def __init__(
+        self, db: Database, fence: JobFence, clock: Clock, interval: float, stopping: threading.Event
+    ) -> None:
+        self._db, self._fence, self._clock, self._interval = db, fence, clock, interval
+        self._stopping = stopping
+        self._last = 0.0
+        self.phase = ImportPhase.CONVERTING
+        self.percent: int | None = 0
+        self.lost = False
+
+    def set(self, phase: ImportPhase, percent: int | None) -> None:
+        self.phase, self.percent = phase, percent
+        self._write()
+
+    def progress(self, percent: int) -> None:
+        self.percent = percent
+
+    def tick(self) -> None:
+        """Beat if it is time; raise when this attempt must stop."""
+        if self._stopping.is_set():
+            raise ImportReleased(self._fence.image_id)
+        if time.monotonic() - self._last >= self._interval:
+            self._write()
+        if self.lost:
+            raise IngestCancelled(self._fence.image_id)
+
+    def cancelled(self) -> bool:
+        if self._stopping.is_set():
+            return True
+        if time.monotonic() - self._last >= self._interval:
+            self._write()
+        return self.lost
+
+    def _write(self) -> None:
+        self._last = time.monotonic()
+        with self._db.transaction() as conn:
+            if not job_store.set_phase(conn, self._fence, self._clock(), self.phase, self.percent):
+                self.lost = True
+
+
+class ConversionService:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        ingest: IngestService,
+        quotas: QuotaService,
+        host: ConversionHost,
+        settings: ConversionSettings,
+        *,
+        max_bytes: int,
+        max_virtual_size: int,
+        clock: Clock = system_clock,
+        discard: Callable[[str], None] = lambda key: None,
+    ) -> None:
+        self._db = db
+        self._blobs = blobs
+        self._ingest = ingest
+        self._quotas = quotas
+        self.host = host
+        self._settings = settings
+        self._max_bytes = max_bytes
+        self._max_virtual_size = max_virtual_size
+        self._clock = clock
+        self._discard = discard  # removes a key no row owns any more (the fresh check applies)
+
+    def try_slot(self) -> Slot | None:
+        return self.host.try_slot()
+
+    def run(self, job: ImportJob, slot: Slot, stopping: threading.Event) -> None:
+        """Convert the claimed ``job``'s original while holding ``slot`` (released at the end)."""
+        with slot:
+            self._run(job, stopping)
+
+    def hand_back(self, fence: JobFence, detail: str) -> None:
+        """Give a claimed job back, pending, without counting the attempt (no slot, or shutting down)."""
+        with self._db.transaction() as conn:
+            if job_store.release(conn, fence):
+                audit.record_change(
+                    conn,
+                    audit.worker(fence.worker),
+                    self._clock(),
+                    AuditAction.IMPORT_REQUEUE,
+                    image_id=fence.image_id,
+                    detail=detail,
+                )
+
+    def _run(self, job: ImportJob, stopping: threading.Event) -> None:
+        fence = job.fence
+        context = audit.worker(fence.worker)
+        log.info("conversion of image %s started (attempt %d)", job.image_id, job.attempts)
+        try:
+            self._convert(job, fence, context, stopping)
+        except (IngestCancelled, ImportSuperseded, ConversionCancelled) as exc:
+            if isinstance(exc, ConversionCancelled) and stopping.is_set():
+                self.hand_back(fence, "handed back: its writer is shutting down")
+            return  # else: no longer ours; the original belongs to the job and whoever runs it now
+        except ImportReleased:
+            self.hand_back(fence, "handed back: its writer is shutting down")
+            return
+        except Exception as exc:
+            received = job.original.size if job.original else 0
+            self._ingest.settle(fence, ImageStatus.KILLED, failure_reason(exc), context, exc, received)
+            if not isinstance(exc, DomainError):
+                log.exception("conversion of image %s failed", job.image_id)
+        if job.original_key is not None:
+            self._discard(job.original_key)  # only once no job names it (a failure's settle cleared it)
+
+    def _convert(
+        self, job: ImportJob, fence: JobFence, context: AuditContext, stopping: threading.Event
+    ) -> None:
+        original, key, virtual_size = job.original, job.original_key, job.original_virtual_size
+        assert original is not None and key is not None and virtual_size is not None
+        disk_format = DiskFormat(original.disk_format)
+        offset, length = 0, original.size
+        if disk_format is DiskFormat.OVA:
+            assert job.member_offset is not None and job.member_size is not None
+            offset, length = job.member_offset, job.member_size
+        beat = _Beat(self._db, fence, self._clock, self._settings.heartbeat_seconds, stopping)
+        beat.set(ImportPhase.CONVERTING, 0)
+        ceiling = qcow2_output_ceiling(virtual_size)
+        with self.host.workspace(length + ceiling) as workdir:
+            source, target = workdir / "input", workdir / "output.qcow2"
+            self._copy(key, offset, length, source, beat)
+            limits = ConvertLimits(
+                output_max_bytes=ceiling,
+                address_space_bytes=self._settings.memory_bytes,
+                cpu_seconds=max(1, int(self._settings.timeout_seconds)),
+                wall_seconds=self._settings.timeout_seconds,
+            )
+            convert_to_qcow2(
+                self._settings.qemu_img,
+                source,
+                QEMU_DRIVER[disk_format],
+                target,
+                limits,
+                progress=beat.progress,
+                cancelled=beat.cancelled,
+            )
+            if beat.lost:
+                raise IngestCancelled(job.image_id)
+            source.unlink()  # its space is free again while the output is stored
+            beat.set(ImportPhase.HASHING, None)
+            self._store(fence, target, original, context, beat)
+
+    def _copy(self, key: str, offset: int, length: int, path: Path, beat: _Beat) -> None:
+        """The original's bytes (an OVA's disk member only) into the job directory, beating as it goes; a
+        whole original on the filesystem store is hard-linked instead (no copy, no second space)."""
+        whole = offset == 0 and length == self._blobs.size(key)
+        if whole and isinstance(self._blobs, LinksLocally) and self._blobs.link_into(key, path):
+            beat.tick()
+            return
+        copied = 0
+        with path.open("xb") as out:
+            for chunk in self._blobs.read(key, offset=offset, length=length, chunk_size=_COPY_CHUNK):
+                out.write(chunk)
+                copied += len(chunk)
+                beat.tick()
+        if copied != length:
+            raise DiskImageRejected(
+                "conversion_failed", f"the staged original holds {copied} bytes where {length} were expected"
+            )
+
+    def _store(
+        self, fence: JobFence, output: Path, original: OriginalDisk, context: AuditContext, beat: _Beat
+    ) -> None:
+        out_key = new_blob_key(fence.image_id)
+        with self._db.transaction() as conn:
+            if not job_store.set_staging_key(conn, fence, out_key, self._clock()):
+                raise IngestCancelled(fence.image_id)
+        heartbeat = self._ingest.heartbeat(fence, self._settings.heartbeat_seconds)
+
+        def progress(bytes_read: int) -> None:
+            beat.tick()
+            heartbeat(bytes_read)
+
+        with self._blobs.writer(out_key) as writer:
+            result = self._inspected_output(fence, output, writer, original, progress)
+            writer.commit()
+        try:
+            beat.set(ImportPhase.STORING, None)
+            extra = {
+                "disk_format": DiskFormat.QCOW2.value,
+                "container_format": "bare",
+                "original_disk_format": original.disk_format,
+                "original_size": original.size,
+                "original_sha512": original.sha512,
+            }
+            self._ingest.activate(fence, out_key, result, context, extra=extra)
+        except BaseException:
+            self._blobs.delete(out_key)
+            raise
+
+    def _inspected_output(
+        self,
+        fence: JobFence,
+        output: Path,
+        writer: BlobWriter,
+        original: OriginalDisk,
+        progress: Callable[[int], None],
+    ) -> IngestResult:
+        """The output through the upload's own pipeline, judged as a qcow2 again (no backing or data
+        file, sizes consistent); the quota holds the original's bytes until the output grows past them."""
+        try:
+            return ingest(
+                self._quotas.metered(fence, read_file_chunks(str(output)), held=original.size),
+                writer,
+                max_bytes=self._max_bytes,
+                max_virtual_size=self._max_virtual_size,
+                progress=progress,
+                inspector=Qcow2Disk(max_virtual_size=self._max_virtual_size),
+            )
+        except DiskImageRejected as exc:
+            detail = f"the converted disk was refused ({exc.reason}): {exc.params['detail']}"
+            raise DiskImageRejected("conversion_output", detail) from exc
