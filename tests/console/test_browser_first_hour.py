@@ -231,8 +231,8 @@ def test_upload_is_the_default_without_object_storage(
     # the test server has no S3 but allowlists a mirror: upload first, URLs still offered with a caveat
     console = open_console()
     page = on_create_page(console, console_stack, "defaults")
-    expect(page.get_by_label("Upload a local qcow2 file")).to_be_checked()
-    expect(page.get_by_label("qcow2 file", exact=True)).to_be_visible()
+    expect(page.get_by_label("Upload a local disk file")).to_be_checked()
+    expect(page.get_by_label("Disk file", exact=True)).to_be_visible()
     expect(page.get_by_label("Object storage URL", exact=True)).to_be_hidden()
     url_option = page.get_by_label("From object storage (URL)")
     expect(url_option).to_be_enabled()
@@ -243,7 +243,7 @@ def test_upload_is_the_default_without_object_storage(
     bare = open_console()
     bare.base_url = bare_stack.base_url
     on_create_page(bare, bare_stack, "bare")
-    expect(bare.page.get_by_label("Upload a local qcow2 file")).to_be_checked()
+    expect(bare.page.get_by_label("Upload a local disk file")).to_be_checked()
     expect(bare.page.get_by_label("From object storage (URL)")).to_be_disabled()
     expect(bare.page.locator("#source-url-note")).to_have_text(
         "This service has no object storage; upload a file."

@@ -18,9 +18,9 @@ def test_a_refused_create_shows_the_quota_code_and_text(console: Console, consol
     page = console.page
     console.open("#/create")
     expect(console.heading()).to_have_text("Create image")
-    page.get_by_label("Upload a local qcow2 file").check()
+    page.get_by_label("Upload a local disk file").check()
     page.get_by_label("Name", exact=True).fill("one too many")
-    page.get_by_label("qcow2 file", exact=True).set_input_files(str(Path(__file__)))
+    page.get_by_label("Disk file", exact=True).set_input_files(str(Path(__file__)))
     page.get_by_role("button", name="Create image").click()
     box = console.error_box()
     expect(box.locator(".error-code")).to_have_text("virtualserver.quota.ImageCountTotalExceeded")
@@ -41,9 +41,9 @@ def test_an_upload_past_the_bytes_shows_the_quota_and_the_image_is_killed(
     page = console.page
     console.open("#/create")
     expect(console.heading()).to_have_text("Create image")
-    page.get_by_label("Upload a local qcow2 file").check()
+    page.get_by_label("Upload a local disk file").check()
     page.get_by_label("Name", exact=True).fill("too big")
-    page.get_by_label("qcow2 file", exact=True).set_input_files(str(disk))
+    page.get_by_label("Disk file", exact=True).set_input_files(str(disk))
     page.get_by_role("button", name="Create image").click()
     # A refused upload ends on the image's page (as any refused data does): killed, with the quota named.
     main = page.get_by_role("main")

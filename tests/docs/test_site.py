@@ -56,7 +56,7 @@ def _page_text(site: Path, page: str) -> str:
 
 def test_the_site_builds_strict_with_every_guide(site: Path) -> None:
     for page in (
-        "user/cli", "user/sdk", "user/console", "user/openstack", "user/scp-clients",
+        "user/cli", "user/sdk", "user/console", "user/openstack", "user/scp-clients", "user/moving-disks",
         "operator/install", "operator/configure", "operator/deploy", "operator/backup", "operator/quotas",
         "operator/audit", "operator/scrub", "operator/monitoring",
         "operator/health-and-logs", "upgrading", "scaling",

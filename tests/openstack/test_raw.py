@@ -59,5 +59,5 @@ def test_other_disk_formats_get_a_400_naming_the_supported_ones(stack: Stack) ->
 
     conn = connect(stack, stack.new_account("alpha"))
     with pytest.raises(openstack.exceptions.BadRequestException) as refused:
-        conn.image.create_image(name="vmdk", disk_format="vmdk", container_format="bare")
-    assert "qcow2 or raw" in str(refused.value)
+        conn.image.create_image(name="iso", disk_format="iso", container_format="bare")
+    assert "qcow2, raw, vmdk, vhdx, vhd, vdi" in str(refused.value)

@@ -56,7 +56,10 @@ def test_the_two_tag_bounds_keep_their_values() -> None:
 
 def test_a_spec_s_bounds_are_checked_where_the_image_is_made() -> None:
     with pytest.raises(InvalidRequest, match="disk_format"):
-        new_image(ImageSpec("m", "a" * 32, "ubuntu", disk_format="vmdk"), datetime(2026, 1, 1))
+        new_image(ImageSpec("m", "a" * 32, "ubuntu", disk_format="iso"), datetime(2026, 1, 1))
+    with pytest.raises(InvalidRequest, match="container_format ova holds a VMDK"):
+        spec = ImageSpec("m", "a" * 32, "ubuntu", disk_format="vhdx", container_format="ova")
+        new_image(spec, datetime(2026, 1, 1))
     with pytest.raises(InvalidRequest, match="tags"):
         tags = tuple(f"t{i}" for i in range(GLANCE_MAX_TAGS + 1))
         new_image(ImageSpec("m", "a" * 32, "ubuntu", tags=tags), datetime(2026, 1, 1))

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scp_images.domain.errors import InvalidRequest
-from scp_images.domain.jobs import ImportJob, JobSource, JobStatus
+from scp_images.domain.jobs import ImportJob, ImportPhase, JobSource, JobStatus
 from scp_images.domain.tasks import (
     JOB_STATUS,
     MAX_TASK_LIMIT,
@@ -78,6 +78,15 @@ def test_a_running_jobs_task_is_processing_without_expiry_or_message() -> None:
     task = task_of(_job(JobStatus.RUNNING, reason="stale"), "acct")
     assert task is not None
     assert (task.status, task.message, task.expires_at) == (TaskStatus.PROCESSING, "", None)
+
+
+def test_a_running_jobs_task_says_its_phase_in_the_message() -> None:
+    converting = task_of(_job(JobStatus.RUNNING, phase=ImportPhase.CONVERTING, percent=42), "acct")
+    hashing = task_of(_job(JobStatus.RUNNING, phase=ImportPhase.HASHING), "acct")
+    done = task_of(_job(JobStatus.SUCCEEDED, phase=ImportPhase.STORING, percent=100, finished_at=T0), "acct")
+    assert converting is not None and converting.message == "converting 42%"
+    assert hashing is not None and hashing.message == "hashing"
+    assert done is not None and done.message == ""
 
 
 def test_an_import_requests_uri_is_redacted() -> None:

@@ -101,6 +101,7 @@ _WELL_TYPED: dict[str, Any] = {
     "size": 1,
     "virtual_size": 1,
     "owner": "another-account",
+    "original_size": 1,
 }
 
 
@@ -126,6 +127,10 @@ def test_the_documents_keep_glances_shape() -> None:
         "os_hash_algo": ["null", "string"],
         "os_hash_value": ["null", "string"],
         "os_distro": ["null", "string"],
+        "original_disk_format": "string",
+        "original_container_format": "string",
+        "original_size": "integer",
+        "original_sha512": "string",
         "created_at": "string",
         "updated_at": "string",
         "self": "string",
@@ -135,4 +140,6 @@ def test_the_documents_keep_glances_shape() -> None:
     }
     assert SCHEMAS["images"]()["properties"]["images"]["items"] == DOCUMENT
     assert PROPERTIES["visibility"]["enum"] == ["private", "shared", "public", "community"]
-    assert PROPERTIES["disk_format"]["enum"] == [None, "qcow2", "raw"]
+    assert PROPERTIES["disk_format"]["enum"] == [None, "qcow2", "raw", "vmdk", "vhdx", "vhd", "vdi"]
+    assert PROPERTIES["container_format"]["enum"] == [None, "bare", "ova"]
+    assert all(PROPERTIES[f"original_{name}"]["readOnly"] for name in ("disk_format", "size", "sha512"))

@@ -47,6 +47,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "uploading": ("uploading {name}", "{name} 업로드 중"),
     "downloading": ("downloading {image_id}", "{image_id} 내려받는 중"),
     "waiting_for": ("waiting for {status}", "{status} 상태를 기다리는 중"),
+    # the phases of an import after its bytes were sent (cli/_progress.py PhaseBar)
+    "phase_waiting": ("waiting", "기다리는 중"),
+    "phase_receiving": ("receiving", "받는 중"),
+    "phase_inspecting": ("inspecting", "검사 중"),
+    "phase_converting": ("converting", "qcow2로 변환 중"),
+    "phase_hashing": ("hashing", "해시 계산 중"),
+    "phase_storing": ("storing", "저장 중"),
+    "converted": (
+        "{name} was converted from {original} into qcow2",
+        "{name}을(를) {original}에서 qcow2로 변환했습니다",
+    ),
     # usage errors
     "url_or_file": ("give exactly one of --url and --file", "--url과 --file 중 정확히 하나를 주십시오"),
     "nothing_to_change": (
@@ -94,6 +105,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "remove it with 'scp-images image delete {image_id}'",
         "이미지 {image_id}을(를) 지우지 못했습니다({detail}). "
         "'scp-images image delete {image_id}'로 지우십시오",
+    ),
+    # create --file whose conversion the server refused (the image ended killed)
+    "conversion_refused_removed": (
+        "image {image_id} was removed: its conversion was refused (keep such an image with --keep-failed)",
+        "변환이 거부되어 이미지 {image_id}을(를) 삭제했습니다(남기려면 --keep-failed)",
     ),
     # the SDK's own failures
     "killed": (

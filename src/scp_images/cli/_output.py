@@ -113,7 +113,7 @@ def print_json(data: Any) -> None:
 # --- sizes and cells ---------------------------------------------------------------------------
 
 # Fields that count bytes: tables show them in binary units, JSON keeps the exact number.
-SIZE_FIELDS = frozenset({"size", "virtual_size", "bytes_read", "bytes_total"})
+SIZE_FIELDS = frozenset({"size", "virtual_size", "bytes_read", "bytes_total", "original_size"})
 _UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
 

@@ -26,13 +26,14 @@ from scp_images.cli._output import (
     print_table,
     print_text,
 )
-from scp_images.cli._progress import progress_bar
+from scp_images.cli._progress import import_bar, phase_bar, progress_bar
 from scp_images.cli._resolve import resolve
 from scp_images.client import (
     DEFAULT_API_VERSION,
     Client,
     Credentials,
     Image,
+    ImageKilled,
     ImportStatus,
     Member,
     ScpImagesError,
@@ -104,6 +105,18 @@ class SettableVisibility(StrEnum):
     shared = "shared"
 
 
+class InputFormat(StrEnum):
+    """What ``--input-format`` may declare; only raw needs it (the server detects the others)."""
+
+    raw = "raw"
+    qcow2 = "qcow2"
+    vmdk = "vmdk"
+    ova = "ova"
+    vhdx = "vhdx"
+    vhd = "vhd"
+    vdi = "vdi"
+
+
 class ListVisibility(StrEnum):
     public = "public"
     community = "community"
@@ -121,6 +134,12 @@ OriginalTypeOpt = Annotated[str | None, typer.Option(help="scp_original_image_ty
 MinDiskOpt = Annotated[int | None, typer.Option(min=0, help="Minimum disk (GB)")]
 MinRamOpt = Annotated[int | None, typer.Option(min=0, help="Minimum RAM")]
 TimeoutOpt = Annotated[float, typer.Option(min=0, help="Seconds to wait before giving up")]
+InputFormatOpt = Annotated[
+    InputFormat | None,
+    typer.Option(help="The disk's format: needed for raw only; the others are detected from its bytes"),
+]
+# A conversion may run for the server's time limit (an hour by default): `create --file` follows it so long.
+CONVERSION_TIMEOUT = 3900.0
 
 # On a terminal too narrow for all of them, os_distro goes first, then visibility, then created_at.
 IMAGE_COLUMNS = (
@@ -175,8 +194,16 @@ def _print_member(member: Member, as_json: bool) -> None:
 def _print_import(status: ImportStatus, as_json: bool) -> None:
     if as_json:
         print_json(status.raw)
-    else:
-        print_record(f"Import of image {status.image_id}", status.raw)
+        return
+    record = {key: value for key, value in status.raw.items() if key != "original"}
+    if status.phase == "converting" and status.percent is not None:
+        record["phase"] = f"converting {status.percent}%"
+    record.pop("percent", None)
+    if status.original is not None:  # one line a figure, as the image's own size and checksums
+        record["original_disk_format"] = status.original.disk_format
+        record["original_size"] = status.original.size
+        record["original_sha512"] = status.original.sha512
+    print_record(f"Import of image {status.image_id}", record)
 
 
 # --- images ------------------------------------------------------------------------------------
@@ -231,29 +258,88 @@ def list_images(
 def _wait_with_bar(
     client: Client, image_id: str, status: str, timeout: float, interval: float, quiet: bool
 ) -> Image:
-    with progress_bar(t("waiting_for", status=status), quiet) as bar:
+    with import_bar(t("waiting_for", status=status), quiet) as bar:
         return client.images.wait(
             image_id, status, timeout=timeout, interval=interval, on_progress=bar.import_status
         )
 
 
+def _create_from_url(
+    client: Client, url: str, name: str, os_distro: str, input_format: str | None, **options: Any
+) -> Image:
+    if input_format is None:
+        return client.images.create(name, os_distro, url, **options)
+    # The SCP create body has no input format: the extension's import call carries it.
+    image = client.images.create(name, os_distro, **options)
+    client.images.import_(image.id, url, input_format=input_format)
+    return client.images.show(image.id)
+
+
 def _create(
-    client: Client, url: str | None, file: Path | None, name: str, os_distro: str, quiet: bool, **options: Any
+    client: Client,
+    url: str | None,
+    file: Path | None,
+    name: str,
+    os_distro: str,
+    quiet: bool,
+    input_format: str | None,
+    timeout: float,
+    **options: Any,
 ) -> Image:
     if file is None:
-        return client.images.create(name, os_distro, url, **options)
+        assert url is not None
+        return _create_from_url(client, url, name, os_distro, input_format, **options)
     try:
         with progress_bar(t("uploading", name=file.name), quiet) as bar:
-            return client.images.create_from_file(file, name, os_distro, progress=bar.bytes, **options)
+            image = client.images.create_from_file(
+                file, name, os_distro, progress=bar.bytes, input_format=input_format, **options
+            )
+        if image.status == "importing":  # received and staged: the server converts it now
+            image = _follow_conversion(client, image, file.name, timeout, quiet, options["keep_failed"])
     except ScpImagesError as exc:
         if exc.created_image_id is None:
             raise
         # Why it failed, then what became of the image the upload was for.
         message, code = explain(exc, client.endpoint)
         fail(f"{message}\n{_left_behind(exc, exc.created_image_id)}", code)
+    return image
+
+
+def _follow_conversion(
+    client: Client, image: Image, file_name: str, timeout: float, quiet: bool, keep_failed: bool
+) -> Image:
+    """Show the phases until the image is active; a refused conversion's image is removed as a refused
+    upload's is (unless ``keep_failed``), the reason shown by the caller."""
+    with phase_bar(quiet) as bar:
+        try:
+            image = client.images.wait(
+                image.id, "active", timeout=timeout, interval=1.0, on_progress=bar.import_status
+            )
+        except ImageKilled as exc:
+            exc.created_image_id = image.id
+            if not keep_failed:
+                _remove_killed(client, image, exc)
+            raise
+    status = client.images.import_status(image.id)
+    if status.original is not None and not quiet:
+        print_text(t("converted", name=file_name, original=status.original.disk_format), stderr=True)
+    return image
+
+
+def _remove_killed(client: Client, image: Image, failure: ImageKilled) -> None:
+    try:
+        if image.protected:
+            client.images.update(image.id, protected=False)
+        client.images.delete(image.id)
+    except ScpImagesError as exc:
+        failure.cleanup_error = exc
+    else:
+        failure.created_image_removed = True
 
 
 def _left_behind(exc: ScpImagesError, image_id: str) -> str:
+    if exc.created_image_removed and isinstance(exc, ImageKilled):
+        return t("conversion_refused_removed", image_id=image_id)
     if exc.created_image_removed:
         return t("upload_refused_removed", image_id=image_id)
     if exc.cleanup_error is not None:
@@ -269,22 +355,38 @@ def create(
     os_distro: Annotated[
         str, typer.Option(help="alma, centos, rhel, rocky, ubuntu, windows, oracle or sles")
     ],
-    url: Annotated[str | None, typer.Option(help="Import from this .qcow2 URL (in the background)")] = None,
-    file: Annotated[
-        Path | None, typer.Option(exists=True, dir_okay=False, readable=True, help="Upload this local qcow2")
+    url: Annotated[
+        str | None, typer.Option(help="Import from this URL (a disk image; in the background)")
     ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="Upload this local disk (qcow2, VMDK, OVA, VHDX, VHD, VDI; raw with --input-format raw); "
+            "a converted disk is followed until active",
+        ),
+    ] = None,
+    input_format: InputFormatOpt = None,
     min_disk: MinDiskOpt = None,
     min_ram: MinRamOpt = None,
     protected: Annotated[bool, typer.Option("--protected", help="Refuse deletion")] = False,
     visibility: Annotated[SettableVisibility | None, typer.Option(help="Default private")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the image is active")] = False,
-    timeout: TimeoutOpt = 600,
+    timeout: Annotated[
+        float | None,
+        typer.Option(min=0, help="Seconds to wait before giving up (600; 3900 for a conversion)"),
+    ] = None,
     keep_failed: Annotated[
         bool, typer.Option("--keep-failed", help="Keep the image when its --file upload is refused")
     ] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Create an image from a URL (--url) or a local file (--file); a refused file's image is removed."""
+    """Create an image from a URL (--url) or a local file (--file); a refused file's image is removed.
+
+    A disk in another format than qcow2 is converted by the server after its upload: --file follows the
+    conversion's phases until the image is active (Ctrl-C stops following, not the conversion)."""
     if (url is None) == (file is None):
         fail(t("url_or_file"), EXIT_USAGE)
     options: dict[str, Any] = {
@@ -293,10 +395,12 @@ def create(
     }  # fmt: skip
     if file is not None:
         options["keep_failed"] = keep_failed
+    declared = input_format.value if input_format else None
     with api_errors(), ctx.obj.client() as client:
-        image = _create(client, url, file, name, os_distro, json, **options)
+        follow = CONVERSION_TIMEOUT if timeout is None else timeout
+        image = _create(client, url, file, name, os_distro, json, declared, follow, **options)
         if wait and image.status != "active":
-            image = _wait_with_bar(client, image.id, "active", timeout, 1.0, json)
+            image = _wait_with_bar(client, image.id, "active", 600 if timeout is None else timeout, 1.0, json)
     _print_image(image, json)
 
 
@@ -336,13 +440,14 @@ def delete(ctx: typer.Context, image_id: ImageId, json: JsonOpt = False) -> None
 def import_image(
     ctx: typer.Context,
     image_id: ImageId,
-    url: Annotated[str, typer.Option(help="A .qcow2 URL the server may fetch")],
+    url: Annotated[str, typer.Option(help="A disk image URL the server may fetch")],
+    input_format: InputFormatOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Import a URL into a queued (or killed) image; follow it with `image wait`."""
     with api_errors(), ctx.obj.client() as client:
         image_id = resolve(client, image_id)
-        client.images.import_(image_id, url)
+        client.images.import_(image_id, url, input_format=input_format.value if input_format else None)
     result = {"id": image_id, "import_started": True, "url": url}
     print_done(t("import_started", image_id=image_id), json, result)
 

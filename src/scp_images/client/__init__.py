@@ -2,6 +2,8 @@
 
     with Client() as client:  # SCP_ENDPOINT, SCP_ACCESS_KEY, SCP_SECRET_KEY or ~/.scpconf, as the CLI
         image = client.images.create_from_file("disk.qcow2", "my-image", "ubuntu")
+        # a VMDK, OVA, VHDX, VHD or VDI is converted into qcow2 after its upload: wait for it
+        image = client.images.wait(client.images.create_from_file("disk.vmdk", "vm", "ubuntu").id)
         for image in client.images.iter(status="active"):
             ...
 
@@ -29,7 +31,7 @@ from scp_images.client._exceptions import (
 )
 from scp_images.client._images import Images
 from scp_images.client._members import MEMBER_STATUSES, Members
-from scp_images.client._models import Image, ImportSource, ImportStatus, Member
+from scp_images.client._models import Image, ImportSource, ImportStatus, Member, OriginalDisk
 from scp_images.client._transfer import ProgressCallback
 from scp_images.client.credentials import (
     Credentials,
@@ -58,6 +60,7 @@ __all__ = [
     "Member",
     "Members",
     "NotFoundError",
+    "OriginalDisk",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "ProgressCallback",

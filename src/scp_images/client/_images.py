@@ -135,19 +135,24 @@ class Images:
         tags: Tags | None = None,
         progress: ProgressCallback | None = None,
         keep_failed: bool = False,
+        input_format: str | None = None,
     ) -> Image:
-        """Create an image and stream a local qcow2 into it; returns the image as shown afterwards
-        (``active``). When the upload fails (a refused file raises ``BadRequestError``, a quota
-        ``QuotaExceededError``, a broken connection ``TransportError``) the image it created is deleted
-        again, as ``openstack image create --file`` does, unless ``keep_failed`` (then it stays, ``killed``
-        or ``queued``, to be inspected). The exception's ``created_image_id`` names it and
-        ``created_image_removed`` says whether it is gone (``cleanup_error`` says why not)."""
+        """Create an image and stream a local disk into it; returns the image as shown afterwards:
+        ``active`` for a qcow2, ``importing`` for a disk the server converts into qcow2 (VMDK, OVA,
+        VHDX, VHD, VDI, or raw declared with ``input_format="raw"``): follow that one with ``wait``
+        (``ImageKilled`` carries the reason when the conversion refuses it). The server decides the
+        format from the bytes, never from the file's name. When the upload fails (a refused file raises
+        ``BadRequestError``, a quota ``QuotaExceededError``, a broken connection ``TransportError``) the
+        image it created is deleted again, as ``openstack image create --file`` does, unless
+        ``keep_failed`` (then it stays, ``killed`` or ``queued``, to be inspected). The exception's
+        ``created_image_id`` names it and ``created_image_removed`` says whether it is gone
+        (``cleanup_error`` says why not)."""
         image = self.create(
             name, os_distro, min_disk=min_disk, min_ram=min_ram, protected=protected, visibility=visibility,
             tags=tags,
         )  # fmt: skip
         try:
-            self.upload(image.id, path, progress)
+            self.upload(image.id, path, progress, input_format=input_format)
         except ScpImagesError as exc:
             exc.created_image_id = image.id
             if not keep_failed:
@@ -167,12 +172,24 @@ class Images:
         else:
             failure.created_image_removed = True
 
-    def upload(self, image_id: str, path: str | Path, progress: ProgressCallback | None = None) -> None:
-        """Stream a file into a ``queued`` image, a chunk at a time; it is checked as it arrives."""
+    def upload(
+        self,
+        image_id: str,
+        path: str | Path,
+        progress: ProgressCallback | None = None,
+        *,
+        input_format: str | None = None,
+    ) -> None:
+        """Stream a file into a ``queued`` image, a chunk at a time; it is checked as it arrives.
+        ``input_format`` (extension ``?input_format=``) declares the bytes' format: needed for ``raw``
+        only, every other format is detected from the bytes."""
         path = Path(path)
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(path.stat().st_size)}
         content = file_chunks(path, progress)
-        self._client.request("PUT", image_path(image_id, "file", api="v2"), content=content, headers=headers)
+        params = query(input_format=input_format)
+        self._client.request(
+            "PUT", image_path(image_id, "file", api="v2"), params=params, content=content, headers=headers
+        )
 
     def update(self, image_id: str, **changes: Any) -> Image:
         """Change any of ``min_disk``, ``min_ram``, ``protected``, ``visibility`` (others: 400)."""
@@ -183,9 +200,11 @@ class Images:
         """Delete an image (409 ``ConflictError`` while it is protected)."""
         self._client.request("DELETE", image_path(image_id))
 
-    def import_(self, image_id: str, url: str) -> None:
-        """Start importing a ``.qcow2`` URL into a ``queued`` (or ``killed``) image."""
-        self._client.request("POST", image_path(image_id, "import"), json={"url": url})
+    def import_(self, image_id: str, url: str, *, input_format: str | None = None) -> None:
+        """Start importing a URL into a ``queued`` (or ``killed``) image: a qcow2, or a disk the server
+        converts (``.vmdk``, ``.ova``, ``.vhdx``, ``.vhd``, ``.vdi``; ``input_format="raw"`` for raw)."""
+        payload = body(url=url, input_format=input_format)
+        self._client.request("POST", image_path(image_id, "import"), json=payload)
 
     def import_status(self, image_id: str) -> ImportStatus:
         """Progress of the image's import or upload (``NotFoundError`` when it never had one)."""

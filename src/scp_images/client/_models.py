@@ -79,7 +79,28 @@ class Member:
 
 
 @dataclass(frozen=True)
+class OriginalDisk:
+    """The disk as it was sent, when the server converted it into qcow2: its format (``vmdk``, ``ova``,
+    ``vhdx``, ``vhd``, ``vdi`` or ``raw``), size in bytes and SHA-512 (hex)."""
+
+    disk_format: str
+    size: int
+    sha512: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> OriginalDisk | None:
+        if not isinstance(data, dict):
+            return None
+        return cls(disk_format=data["disk_format"], size=data["size"], sha512=data["sha512"])
+
+
+@dataclass(frozen=True)
 class ImportStatus:
+    """An import or upload as the server reports it. ``phase`` is where it is (``receiving``,
+    ``inspecting``, ``converting``, ``hashing``, ``storing``; None from a server without conversion),
+    ``percent`` the conversion's progress, ``input_format`` the format declared (None: detected), and
+    ``original`` the received disk once it was converted."""
+
     image_id: str
     status: str
     url: str | None
@@ -88,6 +109,10 @@ class ImportStatus:
     reason: str | None
     started_at: datetime | None
     finished_at: datetime | None
+    phase: str | None = None
+    percent: int | None = None
+    input_format: str | None = None
+    original: OriginalDisk | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -101,6 +126,10 @@ class ImportStatus:
             reason=data.get("reason"),
             started_at=_parse_time(data.get("started_at")),
             finished_at=_parse_time(data.get("finished_at")),
+            phase=data.get("phase"),
+            percent=data.get("percent"),
+            input_format=data.get("input_format"),
+            original=OriginalDisk.from_dict(data.get("original")),
             raw=dict(data),
         )
 

@@ -13,6 +13,7 @@ from scp_images.domain.errors import InvalidImageStatus, InvalidRequest, Malform
 from scp_images.domain.properties import (
     check_container_format,
     check_disk_format,
+    check_format_pair,
     check_properties,
     check_tags,
 )
@@ -216,6 +217,7 @@ class ImageSpec:
 def new_image(spec: ImageSpec, now: datetime) -> Image:
     container_format = check_container_format(spec.container_format)
     disk_format = check_disk_format(spec.disk_format)
+    check_format_pair(disk_format, container_format)
     tags = check_tags(spec.tags)
     properties = check_properties(spec.properties)
     if (not spec.name and not spec.name_optional) or len(spec.name) > MAX_NAME_LENGTH:

@@ -159,11 +159,21 @@ def task_of(job: ImportJob, owner: str) -> Task | None:
         user_id=request.requested_by,
         input=request.task_input,
         result={"image_id": job.image_id} if status is TaskStatus.SUCCESS else None,
-        message=(job.reason or "") if status is TaskStatus.FAILURE else "",
+        message=_message(job, status),
         created_at=job.created_at,
         updated_at=finished or job.started_at or job.created_at,
         expires_at=finished + TASK_TIME_TO_LIVE if finished else None,
     )
+
+
+def _message(job: ImportJob, status: TaskStatus) -> str:
+    """A failure's reason; while it runs, where the job is (Glance's running import reports its progress
+    in the message too, "Copied 12 MiB"): ``converting 42%``."""
+    if status is TaskStatus.FAILURE:
+        return job.reason or ""
+    if status is not TaskStatus.PROCESSING or job.phase is None:
+        return ""
+    return job.phase.value if job.percent is None else f"{job.phase.value} {job.percent}%"
 
 
 def shown_since(now: datetime) -> datetime:

@@ -6,6 +6,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
+from scp_images.domain.disk_formats import OriginalDisk
 from scp_images.domain.image import Image
 from scp_images.domain.jobs import ImportJob
 from scp_images.domain.member import Member
@@ -122,7 +123,17 @@ def import_body(job: ImportJob, language: str = "en-US") -> dict[str, Any]:
         "reason": localised_reason(job.reason, language),
         "started_at": _time_or_none(job.started_at),
         "finished_at": _time_or_none(job.finished_at),
+        # Conversion (issue 21): where the job is, the percentage of a conversion, the input format
+        # the caller declared (null: detected from the bytes) and, once received, the original disk.
+        "phase": job.phase.value if job.phase is not None else None,
+        "percent": job.percent,
+        "input_format": job.input_format,
+        "original": original_body(job.original) if job.original is not None else None,
     }
+
+
+def original_body(original: OriginalDisk) -> dict[str, Any]:
+    return {"disk_format": original.disk_format, "size": original.size, "sha512": original.sha512}
 
 
 def grant_body(grant: SourceGrant) -> dict[str, Any]:

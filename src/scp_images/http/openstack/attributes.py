@@ -79,6 +79,11 @@ def _ro(name: str, *types: str, write: Write = Write.READ_ONLY) -> Attribute:
     return Attribute(name, types, write=write, read_only=True)
 
 
+def _original(name: str, kind: str, description: str) -> Attribute:
+    """Read-only, shown only when the image was converted (not declared nullable: never shown null)."""
+    return Attribute(name, (kind,), read_only=True, description=description)
+
+
 # The columns' widths bound the strings: PostgreSQL refuses longer values (and NUL), which must be a 400.
 IMAGE_ATTRIBUTES: tuple[Attribute, ...] = (
     # A caller-chosen id is refused even when well-formed (docs/decisions.md: ids are never reused).
@@ -129,6 +134,11 @@ IMAGE_ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("os_hash_algo", ("null", "string"), read_only=True, max_length=64),
     Attribute("os_hash_value", ("null", "string"), read_only=True, max_length=128),
     Attribute("os_distro", ("null", "string"), write=Write.SET, removable=True, max_length=64),
+    # The disk as the caller sent it, shown once it was converted into qcow2 (docs/decisions.md).
+    _original("original_disk_format", "string", "The disk format the image was uploaded or imported in"),
+    _original("original_container_format", "string", "bare, or ova when the disk came inside an OVA"),
+    _original("original_size", "integer", "The size in bytes of what was uploaded or imported"),
+    _original("original_sha512", "string", "The SHA-512 (hex) of what was uploaded or imported"),
     _ro("created_at", "string"),
     _ro("updated_at", "string"),
     _ro("self", "string", write=Write.SERVED),

@@ -14,6 +14,7 @@ from scp_images.domain.audit import AuditAction
 from scp_images.domain.errors import ImageNotFound, InvalidRequest, NotFound
 from scp_images.domain.image import Image, ImageSpec, Visibility, parse_image_id
 from scp_images.domain.principal import Action
+from scp_images.domain.properties import check_format_pair
 from scp_images.http.audit import AuditedCall
 from scp_images.http.deps import Services, services
 from scp_images.http.list_query import glance_list_query
@@ -166,12 +167,14 @@ def new_image_spec(data: Any, account_id: str, *, admin: bool = False) -> ImageS
     if not isinstance(data, dict):
         raise InvalidRequest(reason="the body must be a JSON object")
     fields, extras = create_fields(data, account_id, admin=admin)
+    container_format = fields.get("container_format") or "bare"
     return ImageSpec(
         name=fields.get("name") or "",
         owner=fields.get("owner", ""),
         os_distro=fields.get("os_distro"),
-        container_format=fields.get("container_format") or "bare",
-        disk_format=fields.get("disk_format") or "qcow2",
+        container_format=container_format,
+        # An OVA's disk is a VMDK: ``container_format: ova`` alone declares both.
+        disk_format=fields.get("disk_format") or ("vmdk" if container_format == "ova" else "qcow2"),
         min_disk=fields.get("min_disk", 0),
         min_ram=fields.get("min_ram", 0),
         protected=fields.get("protected", False),
@@ -193,6 +196,9 @@ def _changes(image: Image, patched: dict[str, Any]) -> dict[str, Any]:
     for name in ("disk_format", "container_format"):
         if fields.get(name) is None:
             fields.pop(name, None)
+    check_format_pair(
+        fields.get("disk_format", image.disk_format), fields.get("container_format", image.container_format)
+    )
     changes = {k: v for k, v in fields.items() if v != getattr(image, k)}
     if extras != image.properties:
         changes["properties"] = extras

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from scp_images.domain.disk_formats import DiskFormat, OriginalDisk
 from scp_images.domain.image import Image, ImageStatus
 from scp_images.domain.member import Member
 from scp_images.http.schemas import rfc3339
@@ -21,6 +22,9 @@ def image_v2(image: Image, store_id: str) -> dict[str, Any]:
         body["os_distro"] = image.os_distro
     if image.status in _STORED:
         body["stores"] = store_id
+    original = image.original
+    if original is not None:
+        body.update(original_v2(original))
     body.update(
         id=image.id,
         name=image.name or None,  # stored "" for a nameless image (the SCP API's clients need a string)
@@ -46,6 +50,17 @@ def image_v2(image: Image, store_id: str) -> dict[str, Any]:
         schema="/v2/schemas/image",
     )
     return body
+
+
+def original_v2(original: OriginalDisk) -> dict[str, Any]:
+    """The converted disk as Glance would name it: an OVA is a VMDK in an ``ova`` container."""
+    ova = original.disk_format == DiskFormat.OVA
+    return {
+        "original_disk_format": DiskFormat.VMDK.value if ova else original.disk_format,
+        "original_container_format": "ova" if ova else "bare",
+        "original_size": original.size,
+        "original_sha512": original.sha512,
+    }
 
 
 def member_v2(member: Member) -> dict[str, Any]:

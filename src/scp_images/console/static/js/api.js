@@ -85,9 +85,9 @@ export class Api {
 
   // Streams a File from disk with XMLHttpRequest (fetch has no upload progress). The browser reads the
   // file as it sends it, so a large file is never held in page memory.
-  upload(path, file, onProgress) {
+  upload(path, file, onProgress, query = {}) {
     const xhr = new XMLHttpRequest();
-    const url = apiUrl(path);
+    const url = apiUrl(path, query);
     let cancelled = false;
     const done = (async () => {
       const headers = await headersFor(this.credentials, "PUT", url, { "Content-Type": "application/octet-stream" });

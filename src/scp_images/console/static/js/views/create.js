@@ -1,6 +1,6 @@
-// Create an image from an object-storage URL, or by uploading a local file with a real, cancellable
-// progress bar (POST /v1/images?source=upload, then PUT /v2/images/{id}/file). Afterwards the detail
-// page follows the image until it is active or killed.
+// Create an image from an object-storage URL, or by uploading a local disk with a real, cancellable
+// progress bar (POST /v1/images?source=upload, then PUT /v2/images/{id}/file[?input_format=raw]).
+// Afterwards the detail page follows the image (a converted disk's phases) until it is active or killed.
 import { Cancelled } from "../api.js";
 import { clearFieldErrors, field, h, select, setFieldError } from "../dom.js";
 import { checkCount, checkName, showAtField } from "../errors.js";
@@ -39,14 +39,19 @@ function numberInput(name) {
   return h("input", { name, type: "number", min: "0", step: "1", value: "0", inputmode: "numeric" });
 }
 
-async function uploadInto(ctx, image, file, area) {
+// What the file picker offers: every disk the server takes. The server reads the format from the bytes,
+// never from the name; a raw disk is the one that must be declared (it has no header to recognise).
+const DISK_FILES = ".qcow2,.vmdk,.ova,.vhdx,.vhd,.vdi,.raw,.img,application/octet-stream";
+
+async function uploadInto(ctx, image, file, area, inputFormat) {
   const bar = progressBar(image.name, "upload-progress-bar");
   bar.id = "upload-progress";
   const cancel = h("button", { type: "button", class: "secondary" }, t("create.upload.cancel"));
   area.replaceChildren(h("h2", {}, t("create.upload.progress")), h("p", {}, t("create.uploading", { name: image.name })), bar, h("div", { class: "actions" }, cancel));
   area.hidden = false;
   bar.update(0, file.size);
-  const transfer = ctx.api.upload(`/v2/images/${image.id}/file`, file, (sent, total) => bar.update(sent, total));
+  const query = { input_format: inputFormat };
+  const transfer = ctx.api.upload(`/v2/images/${image.id}/file`, file, (sent, total) => bar.update(sent, total), query);
   cancel.addEventListener("click", () => transfer.cancel());
   cancel.focus();
   try {
@@ -62,6 +67,7 @@ async function uploadInto(ctx, image, file, area) {
     notify(t("create.upload.cancelled"));
     return null;
   }
+  // A disk in another format is converted now: the detail page follows its phases until it is active.
   return go(`#/images/${image.id}`, t("create.created", { name: image.name }));
 }
 
@@ -71,13 +77,14 @@ export async function createView(ctx) {
   const name = h("input", { name: "name", maxlength: "255", autocomplete: "off", spellcheck: "false" });
   const os = select("os_distro", OS_DISTROS.map((d) => [d, d]), "ubuntu");
   const url = h("input", { name: "url", type: "text", maxlength: "255", autocomplete: "off", spellcheck: "false" });
-  const file = h("input", { name: "file", type: "file", accept: ".qcow2,.img,application/octet-stream" });
+  const file = h("input", { name: "file", type: "file", accept: DISK_FILES });
+  const format = select("input_format", [["", t("create.format.detect")], ["raw", t("create.format.raw")]], "");
   const minDisk = numberInput("min_disk");
   const minRam = numberInput("min_ram");
   const visibility = select("visibility", [["private", t("vis.private")], ["shared", t("vis.shared")]], "private");
   const protectedBox = h("input", { type: "checkbox", name: "protected", id: "create-protected" });
   const urlField = field(t("create.url"), url, t("create.url.hint"));
-  const fileField = field(t("create.file"), file);
+  const fileField = h("div", {}, field(t("create.file"), file, t("create.file.hint")), field(t("create.format"), format, t("create.format.hint")));
   let source = config.objectStorage ? "url" : "upload";
   urlField.hidden = source !== "url";
   fileField.hidden = source !== "upload";
@@ -136,7 +143,7 @@ export async function createView(ctx) {
         return go(`#/images/${image.id}`, t("create.created", { name: image.name }));
       }
       const image = await ctx.api.request("POST", "/v1/images", { query: { source: "upload" }, body });
-      return await uploadInto(ctx, image, chosen, area);
+      return await uploadInto(ctx, image, chosen, area, format.value || undefined);
     } catch (error) {
       return showAtField(error, controls, form) || showError(error);
     } finally {

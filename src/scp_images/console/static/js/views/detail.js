@@ -108,6 +108,29 @@ function properties(image) {
   );
 }
 
+const PHASES = new Set(["receiving", "inspecting", "converting", "hashing", "storing"]);
+
+// Where the job is after the bytes arrived; a conversion shows its percentage as a bar. A phase this
+// console does not know is shown as the server names it (as text, like every tenant-reachable value).
+function phaseOf(job) {
+  const label = PHASES.has(job.phase) ? t(`phase.${job.phase}`) : String(job.phase);
+  const phase = h("span", { id: "import-phase", "data-phase": job.phase }, label);
+  if (job.phase !== "converting" || job.status !== "running" || typeof job.percent !== "number") return phase;
+  const bar = h("progress", { max: "100", value: String(job.percent), id: "convert-progress", "aria-label": t("phase.converting") });
+  return h("div", { class: "progress" }, phase, bar, h("span", { class: "progress-text", id: "convert-percent" }, `${job.percent}%`));
+}
+
+// The disk as it was sent, once the server converted it: its format, size and SHA-512.
+function originalOf(original) {
+  return h(
+    "span",
+    { id: "import-original" },
+    h("span", { "data-format": original.disk_format }, String(original.disk_format).toUpperCase()),
+    `, ${humanBytes(original.size)} · SHA-512 `,
+    h("code", { class: "hash" }, String(original.sha512)),
+  );
+}
+
 function importSection(image, job) {
   const rows = [];
   if (job) {
@@ -122,6 +145,8 @@ function importSection(image, job) {
       [t("detail.import.started"), humanDate(job.started_at)],
       [t("detail.import.finished"), humanDate(job.finished_at)],
     );
+    if (job.phase) rows.push([t("detail.import.phase"), phaseOf(job)]);
+    if (job.original) rows.push([t("detail.import.original"), originalOf(job.original)]);
     if (job.reason) rows.push([t("detail.import.reason"), h("span", { id: "import-reason", class: "reason" }, tenantReason(job.reason))]);
   }
   return h(
