@@ -148,6 +148,8 @@ def test_each_format_is_converted_into_the_same_disk_as_qcow2(
     assert set(converting.parts.blobs.keys()) == {image.blob_key}
     done = converting.parts.images.import_status(owner, image.id)
     assert (done.status, done.original_key, done.original) == (JobStatus.SUCCEEDED, None, original)
+    # What the job received, not what was stored: the import status reads bytes_read of bytes_total.
+    assert done.bytes_read == len(data)
 
 
 def test_an_ova_is_converted_from_its_one_disk(

@@ -234,9 +234,11 @@ class ConversionService:
                 raise IngestCancelled(fence.image_id)
         heartbeat = self._ingest.heartbeat(fence, self._settings.heartbeat_seconds)
 
-        def progress(bytes_read: int) -> None:
+        def progress(stored: int) -> None:
+            # The job's bytes_read stays what was received: the import status compares it with
+            # bytes_total, the original's size; the phase says where the output's storing is.
             beat.tick()
-            heartbeat(bytes_read)
+            heartbeat(original.size)
 
         with self._blobs.writer(out_key) as writer:
             result = self._inspected_output(fence, output, writer, original, progress)
@@ -250,7 +252,7 @@ class ConversionService:
                 "original_size": original.size,
                 "original_sha512": original.sha512,
             }
-            self._ingest.activate(fence, out_key, result, context, extra=extra)
+            self._ingest.activate(fence, out_key, result, context, extra=extra, bytes_read=original.size)
         except BaseException:
             self._blobs.delete(out_key)
             raise

@@ -209,10 +209,12 @@ class IngestService:
         context: AuditContext,
         target: ImageStatus = ImageStatus.ACTIVE,
         extra: dict[str, Any] | None = None,
+        bytes_read: int | None = None,
     ) -> None:
         """The image becomes ``target`` with the stored blob ``key`` and the job ends, in one transaction;
-        ``extra``: more image columns (a converted image's format and original)."""
-        self._activate(fence, key, result, context, target, extra)
+        ``extra``: more image columns (a converted image's format and original); ``bytes_read``: what
+        the job received, when that is not what was stored (a converted disk)."""
+        self._activate(fence, key, result, context, target, extra, bytes_read)
 
     def _activate(
         self,
@@ -222,6 +224,7 @@ class IngestService:
         context: AuditContext,
         target: ImageStatus,
         extra: dict[str, Any] | None = None,
+        bytes_read: int | None = None,
     ) -> None:
         now = self._clock()
         changes = {
@@ -236,7 +239,8 @@ class IngestService:
         }
         with self._db.transaction() as conn:
             # Both or neither: a superseded attempt rolls back here and removes its own blob.
-            ours = job_store.finish(conn, fence, JobStatus.SUCCEEDED, now, bytes_read=result.size)
+            received = result.size if bytes_read is None else bytes_read
+            ours = job_store.finish(conn, fence, JobStatus.SUCCEEDED, now, bytes_read=received)
             if not ours or not image_store.move(conn, fence.image_id, ImageStatus.IMPORTING, target, changes):
                 raise ImportSuperseded(fence.image_id)
             detail = f"{result.size} bytes, md5 {result.checksum}"
