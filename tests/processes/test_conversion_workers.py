@@ -36,24 +36,42 @@ try:
 except BlockingIOError:
     overlap = True
 note(event="start", overlap=overlap)
-time.sleep({pause})
+first = not os.path.exists(calls + ".first")
+open(calls + ".first", "a").close()
+time.sleep({first_pause} if first else {pause})
 done = subprocess.run([{real!r}, *sys.argv[1:]])
 note(event="end")
 sys.exit(done.returncode)
 """
 
 
-def _wrapper(directory: Path, pause: float) -> tuple[Path, Path]:
+def _wrapper(directory: Path, pause: float, first_pause: float | None = None) -> tuple[Path, Path]:
+    """A qemu-img that logs its calls, sleeps ``pause`` seconds (the first call ``first_pause``), then
+    runs the real one."""
     require_qemu()
     directory.mkdir(parents=True, exist_ok=True)
     log, path = directory / "calls.jsonl", directory / "qemu-img"
     real = run_tool("sh", "-c", "command -v qemu-img").strip()
     script = _WRAPPER.format(
-        python=sys.executable, log=str(log), lock=str(directory / "running.lock"), pause=pause, real=real
+        python=sys.executable,
+        log=str(log),
+        lock=str(directory / "running.lock"),
+        pause=pause,
+        first_pause=pause if first_pause is None else first_pause,
+        real=real,
     )
     path.write_text(script)
     path.chmod(0o755)
     return path, log
+
+
+def _running(pid: int) -> bool:
+    """Whether the process exists and is not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
 
 
 def _calls(log: Path) -> list[dict[str, object]]:
@@ -117,7 +135,8 @@ def _worker_settings(settings: Settings, wrapper: Path, **more: object) -> Setti
 def test_a_worker_killed_inside_a_conversion_is_taken_over_from_the_original(
     settings: Settings, corpus: Path, tmp_path: Path
 ) -> None:
-    wrapper, log = _wrapper(tmp_path / "bin", pause=3.0)
+    # The first call sleeps far longer than the test waits: only its death can end it in time.
+    wrapper, log = _wrapper(tmp_path / "bin", pause=3.0, first_pause=600.0)
     settings = _worker_settings(settings, wrapper)
     (image_id,) = _staged(settings, corpus_vmdk.stream_optimized(corpus), 1)
     env = settings_env(settings)
@@ -126,6 +145,9 @@ def test_a_worker_killed_inside_a_conversion_is_taken_over_from_the_original(
     try:
         wait_until(lambda: _calls(log), what="qemu-img started by the first worker", timeout=60)
         first.kill()  # SIGKILL, inside the conversion
+        # Its qemu-img dies with it (the parent-death signal), instead of running on unowned.
+        orphan = int(_calls(log)[0]["pid"])  # type: ignore[call-overload]
+        wait_until(lambda: not _running(orphan), what="the dead worker's qemu-img gone", timeout=30)
         second = WorkerProcess(env, tmp_path / "worker2.log")
         done = wait_until(
             lambda: _rows(settings, [image_id])[0],

@@ -18,6 +18,7 @@ Progress comes from ``-p``: qemu-img writes ``(12.34/100%)`` followed by a carri
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import resource
@@ -30,6 +31,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from scp_images.domain.disk_formats import QEMU_DRIVER
 from scp_images.domain.errors import DiskImageRejected
@@ -223,12 +225,34 @@ def _rlimits(limits: ConvertLimits) -> list[tuple[int, tuple[int, int]]]:
     return pairs
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl``, looked up before the fork (None where there is none: not Linux)."""
+    try:
+        return cast(Callable[..., int], ctypes.CDLL(None, use_errno=True).prctl)
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl()
+
+
 def _limiter(pairs: Sequence[tuple[int, tuple[int, int]]]) -> Callable[[], None]:
-    """The ``preexec_fn``: only ``setrlimit`` calls on values computed before the fork."""
+    """The ``preexec_fn``: ``setrlimit`` calls on values computed before the fork, and the parent-death
+    signal: the child leads its own session (so a kill reaches its whole group), which also means a
+    SIGKILLed server or worker would leave it running unowned; SIGKILL on the death of the thread that
+    started it (the runner's, which waits for it) ends it instead."""
+    parent = os.getpid()
 
     def apply() -> None:
         for which, pair in pairs:
             resource.setrlimit(which, pair)
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:  # the parent died before the signal was armed
+                os._exit(1)
 
     return apply
 
