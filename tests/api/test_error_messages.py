@@ -190,7 +190,7 @@ def test_a_refused_upload_records_what_it_read_and_why_in_both_languages(
     assert status["status"] == "failed"
     assert status["bytes_total"] == len(data)
     assert 0 < status["bytes_read"] <= len(data)
-    assert status["reason"].startswith("not_qcow2: the data does not start with the qcow2 magic")
+    assert status["reason"].startswith("not_qcow2: the data is no disk image in a format this service takes")
     assert status["reason"].endswith(failures.NEXT_STEPS["not_qcow2"])
     korean = stack.request(
         "GET", f"/v1/images/{image_id}/import", owner, headers={"Accept-Language": "ko-KR"}

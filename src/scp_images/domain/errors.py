@@ -270,7 +270,11 @@ _DAMAGED = "The file is damaged or incomplete: export the disk again and send th
 # reason -> the next step, in English, for every refusal of a disk image (the inspectors', the
 # converter's). ``failures.NEXT_STEPS`` includes them; the Korean texts are in ``http/errors.py``.
 DISK_NEXT_STEPS: dict[str, str] = {
-    "not_qcow2": _SEND_QCOW2,
+    "not_qcow2": (
+        "Send a disk image in a format this service takes (qcow2, VMDK, OVA, VHDX, VHD or VDI), or convert "
+        "it with 'qemu-img convert -O qcow2 IN OUT.qcow2'; for a raw disk, say so (disk_format raw on the "
+        "OpenStack API, input format raw on an SCP upload or import)."
+    ),
     "truncated": "The file is incomplete: send the whole file again.",
     "bad_geometry": _SEND_QCOW2,
     "corrupt": "Repair it ('qemu-img check -r all') or convert it again, and send that.",

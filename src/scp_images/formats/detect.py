@@ -176,7 +176,12 @@ class DetectingInspector:
                 raise DiskImageRejected("not_qcow2", describe_foreign(head))
             if declared is DiskFormat.QCOW2:
                 return self._make(DiskFormat.QCOW2)  # its own refusal, as today
-            unsigned = DiskImageRejected("not_qcow2", describe_foreign(head))
+            shown = head[:8].hex(" ") or "nothing"
+            unsigned = DiskImageRejected(
+                "not_qcow2",
+                f"the data is no disk image in a format this service takes (it starts with {shown}: no "
+                "qcow2, VMDK, OVA, VHDX, VHD or VDI signature, and no VHD footer at its end)",
+            )
             if declared is not None:
                 shown = head[:8].hex(" ") or "nothing"
                 unsigned = DiskImageRejected(

@@ -407,7 +407,12 @@ _KO_DAMAGED = "파일이 손상되었거나 완전하지 않습니다. 디스크
 # Import failure codes (scp_images.domain.failures): what happened and the next step, in Korean. The
 # stored English text follows in parentheses: it carries the figures (offsets, sizes, names).
 REASONS_KO: dict[str, tuple[str, str]] = {
-    "not_qcow2": ("데이터가 qcow2 디스크 이미지가 아닙니다", _KO_QCOW2),
+    "not_qcow2": (
+        "데이터가 이 서비스가 받는 형식의 디스크 이미지가 아닙니다",
+        "받는 형식(qcow2, VMDK, OVA, VHDX, VHD, VDI)의 디스크 이미지를 보내거나 'qemu-img convert -O qcow2 "
+        "IN OUT.qcow2'로 변환하십시오. raw 디스크라면 그렇게 밝히십시오(OpenStack API는 disk_format raw, "
+        "SCP 업로드와 가져오기는 입력 형식 raw).",
+    ),
     "truncated": ("파일이 중간에 끝납니다", "파일이 완전하지 않습니다. 전체 파일을 다시 보내십시오."),
     "bad_geometry": ("qcow2 구조가 올바르지 않습니다", _KO_QCOW2),
     "corrupt": (
