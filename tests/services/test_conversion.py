@@ -150,6 +150,7 @@ def test_each_format_is_converted_into_the_same_disk_as_qcow2(
     assert (done.status, done.original_key, done.original) == (JobStatus.SUCCEEDED, None, original)
     # What the job received, not what was stored: the import status reads bytes_read of bytes_total.
     assert done.bytes_read == len(data)
+    assert (done.phase, done.percent) == (None, None)  # finished: in no phase any more
 
 
 def test_an_ova_is_converted_from_its_one_disk(

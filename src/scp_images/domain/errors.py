@@ -272,8 +272,8 @@ _DAMAGED = "The file is damaged or incomplete: export the disk again and send th
 DISK_NEXT_STEPS: dict[str, str] = {
     "not_qcow2": (
         "Send a disk image in a format this service takes (qcow2, VMDK, OVA, VHDX, VHD or VDI), or convert "
-        "it with 'qemu-img convert -O qcow2 IN OUT.qcow2'; for a raw disk, say so (disk_format raw on the "
-        "OpenStack API, input format raw on an SCP upload or import)."
+        "it with 'qemu-img convert -O qcow2 IN OUT.qcow2'; for a raw disk, say so ('--input-format raw' "
+        "with the CLI, input_format=raw on an SCP upload or import, disk_format raw on the OpenStack API)."
     ),
     "truncated": "The file is incomplete: send the whole file again.",
     "bad_geometry": _SEND_QCOW2,
@@ -289,7 +289,8 @@ DISK_NEXT_STEPS: dict[str, str] = {
     # formats converted into qcow2 (formats/vmdk.py, ova.py, vhdx.py, vhd.py, vdi.py)
     "unknown_format": (
         "Send a disk image in an accepted format (qcow2, VMDK, OVA, VHDX, VHD or VDI); for a raw disk, "
-        "say so (disk_format raw on the OpenStack API, input format raw on an SCP upload or import)."
+        "say so ('--input-format raw' with the CLI, input_format=raw on an SCP upload or import, "
+        "disk_format raw on the OpenStack API)."
     ),
     "format_not_accepted": (
         "This service does not take that format: convert the disk with "

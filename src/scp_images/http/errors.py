@@ -410,8 +410,8 @@ REASONS_KO: dict[str, tuple[str, str]] = {
     "not_qcow2": (
         "데이터가 이 서비스가 받는 형식의 디스크 이미지가 아닙니다",
         "받는 형식(qcow2, VMDK, OVA, VHDX, VHD, VDI)의 디스크 이미지를 보내거나 'qemu-img convert -O qcow2 "
-        "IN OUT.qcow2'로 변환하십시오. raw 디스크라면 그렇게 밝히십시오(OpenStack API는 disk_format raw, "
-        "SCP 업로드와 가져오기는 입력 형식 raw).",
+        "IN OUT.qcow2'로 변환하십시오. raw 디스크라면 그렇게 밝히십시오(CLI는 '--input-format raw', "
+        "SCP 업로드와 가져오기는 input_format=raw, OpenStack API는 disk_format raw).",
     ),
     "truncated": ("파일이 중간에 끝납니다", "파일이 완전하지 않습니다. 전체 파일을 다시 보내십시오."),
     "bad_geometry": ("qcow2 구조가 올바르지 않습니다", _KO_QCOW2),
@@ -437,7 +437,8 @@ REASONS_KO: dict[str, tuple[str, str]] = {
     "unknown_format": (
         "데이터가 허용된 형식의 디스크 이미지가 아닙니다",
         "허용된 형식(qcow2, VMDK, OVA, VHDX, VHD, VDI)의 디스크 이미지를 보내십시오. raw 디스크라면 "
-        "그렇게 밝히십시오(OpenStack API는 disk_format raw, SCP 업로드와 가져오기는 입력 형식 raw).",
+        "그렇게 밝히십시오(CLI는 '--input-format raw', SCP 업로드와 가져오기는 input_format=raw, "
+        "OpenStack API는 disk_format raw).",
     ),
     "format_not_accepted": (
         "이 서비스는 이 형식을 받지 않습니다",

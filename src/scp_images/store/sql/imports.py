@@ -234,6 +234,10 @@ def finish(
     # The attempt's blob and a staged original are no longer owned: the caller removes them after commit.
     values["staging_key"] = None
     values["original_key"] = None
+    if status is JobStatus.SUCCEEDED:
+        # A finished job is in no phase; a failed one keeps the phase it failed in (the status shows it).
+        values["phase"] = None
+        values["percent"] = None
     if bytes_read is not None:
         values["bytes_read"] = bytes_read
     return conn.execute(update(image_imports).where(_fenced(fence)).values(**values)).rowcount == 1
