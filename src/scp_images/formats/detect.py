@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from scp_images.domain.disk_formats import DiskFormat
+from scp_images.domain.disk_formats import CONVERTED, DiskFormat
 from scp_images.domain.errors import DiskImageRejected
 from scp_images.formats._signatures import TAIL_LEN, describe_foreign, foreign_format
 from scp_images.formats.disk import DiskInfo, DiskInspector
@@ -135,6 +135,7 @@ class DetectingInspector:
         self._max_virtual_size = max_virtual_size
         self._head = bytearray()
         self._inner: DiskInspector | None = None
+        self._chosen: DiskFormat | None = None
 
     def feed(self, chunk: bytes) -> None:
         if self._inner is not None:
@@ -197,7 +198,14 @@ class DetectingInspector:
             raise self._mismatch(found)
         return self._make(found)
 
+    @property
+    def converted(self) -> bool:
+        """Whether the leading bytes already named a format that is always converted (VMDK, OVA, VHDX, a
+        dynamic VHD, VDI): the stream's md5 will never be an image's, so the ingest can stop computing it."""
+        return self._chosen in CONVERTED
+
     def _make(self, disk_format: DiskFormat) -> DiskInspector:
+        self._chosen = disk_format
         return _INSPECTORS[disk_format](max_virtual_size=self._max_virtual_size)
 
     def _require_accepted(self, found: DiskFormat) -> None:

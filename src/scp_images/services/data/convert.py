@@ -40,7 +40,7 @@ from scp_images.services.audit import AuditContext
 from scp_images.services.clock import Clock, system_clock
 from scp_images.services.data.ingest import ImportReleased, ImportSuperseded, IngestService, new_blob_key
 from scp_images.services.quotas import QuotaService
-from scp_images.store.blob.base import BlobStore, BlobWriter, LinksLocally
+from scp_images.store.blob.base import BlobStore, BlobWriter, LinksLocally, WriterBase
 from scp_images.store.sql import imports as job_store
 from scp_images.store.sql.database import Database
 
@@ -240,9 +240,18 @@ class ConversionService:
             beat.tick()
             heartbeat(original.size)
 
-        with self._blobs.writer(out_key) as writer:
-            result = self._inspected_output(fence, output, writer, original, progress)
-            writer.commit()
+        if isinstance(self._blobs, LinksLocally) and self._blobs.adopt(out_key, output):
+            # The output becomes the blob by a link (no copy, no third file on disk); it is only read
+            # here, hashed and inspected, and the blob goes if it fails.
+            try:
+                result = self._inspected_output(fence, output, _NoWrites(out_key), original, progress)
+            except BaseException:
+                self._blobs.delete(out_key)
+                raise
+        else:
+            with self._blobs.writer(out_key) as writer:
+                result = self._inspected_output(fence, output, writer, original, progress)
+                writer.commit()
         try:
             beat.set(ImportPhase.STORING, None)
             extra = {
@@ -279,3 +288,16 @@ class ConversionService:
         except DiskImageRejected as exc:
             detail = f"the converted disk was refused ({exc.reason}): {exc.params['detail']}"
             raise DiskImageRejected("conversion_output", detail) from exc
+
+
+class _NoWrites(WriterBase):
+    """The writer of an output already committed by a link: the ingest only reads and judges it."""
+
+    def _write(self, data: memoryview) -> None:
+        pass
+
+    def _commit(self) -> None:
+        pass
+
+    def _cancel(self) -> None:
+        pass

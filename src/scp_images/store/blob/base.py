@@ -173,6 +173,11 @@ class LinksLocally(Protocol):
 
     def link_into(self, key: str, target: Path) -> bool: ...
 
+    def adopt(self, key: str, source: Path) -> bool:
+        """Commit the finished file ``source`` as blob ``key`` by a hard link (durable once it returns);
+        False when the filesystem cannot, so the caller copies."""
+        ...
+
 
 class WriterBase:
     """State handling shared by the backends' writers; subclasses implement ``_write/_commit/_cancel``.

@@ -227,6 +227,26 @@ class FilesystemBlobStore:
             raise
         return True
 
+    def adopt(self, key: str, source: Path) -> bool:
+        """Commit ``source`` (a finished file nobody writes any more: a conversion's output) as blob ``key``
+        by a hard link: no copy, and no second space; False when the filesystem cannot (the caller copies)."""
+        target = self._path(key)
+        with _unavailable_on_os_error(f"committing {key!r}"):
+            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _ensure_dir(target.parent)
+            try:
+                os.link(source, target, follow_symlinks=False)
+            except OSError as exc:
+                if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    return False
+                raise
+            _fsync_dir(target.parent)
+        return True
+
     def size(self, key: str) -> int | None:
         path = self._path(key)
         with _unavailable_on_os_error(f"stat of {key!r}"):
