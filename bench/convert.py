@@ -179,16 +179,25 @@ def _peak_rss_kib(pid: int) -> int:
     return 0
 
 
+_DATABASE_FILES = (".db", ".db-wal", ".db-shm", ".db-journal")
+
+
 def disk_use(*roots: Path) -> int:
-    """Bytes allocated (blocks, so sparse files count what they hold) under ``roots``."""
-    total = 0
+    """Bytes allocated (blocks, so sparse files count what they hold) under ``roots``; a file with several
+    names (a hard link: the original linked into a job directory, the output linked as the blob) once."""
+    total, seen = 0, set()
     for root in roots:
         for folder, _, files in os.walk(root):
             for name in files:
+                if name.endswith(_DATABASE_FILES):
+                    continue  # the service's database is no conversion space (its WAL grows as jobs beat)
                 try:
-                    total += os.lstat(os.path.join(folder, name)).st_blocks * 512
+                    info = os.lstat(os.path.join(folder, name))
                 except OSError:
                     continue
+                if (info.st_dev, info.st_ino) not in seen:
+                    seen.add((info.st_dev, info.st_ino))
+                    total += info.st_blocks * 512
     return total
 
 
