@@ -385,8 +385,9 @@ def create(
 ) -> None:
     """Create an image from a URL (--url) or a local file (--file); a refused file's image is removed.
 
-    A disk in another format than qcow2 is converted by the server after its upload: --file follows the
-    conversion's phases until the image is active (Ctrl-C stops following, not the conversion)."""
+    A disk in another format than qcow2 is converted by the server after its upload.
+
+    --file follows the conversion until the image is active (Ctrl-C stops following, not the conversion)."""
     if (url is None) == (file is None):
         fail(t("url_or_file"), EXIT_USAGE)
     options: dict[str, Any] = {
