@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import textwrap
 import threading
 import time
 from datetime import UTC, datetime
@@ -95,18 +96,51 @@ class JsonFormatter(logging.Formatter):
 
 class ConsoleFormatter(logging.Formatter):
     """``12:00:01.234 WARNING  scrub  message  key=value``; a multi-line message (the first-start banner)
-    keeps its lines and shows no fields."""
+    keeps its lines and shows no fields. With a ``width`` (a terminal's), a longer line is wrapped at a
+    word with its continuation indented under the logger's name, so an 80-column terminal does not cut
+    words; a single word longer than the line (a URL, a path) is kept whole, to be copied."""
+
+    def __init__(self, width: int | None = None) -> None:
+        super().__init__()
+        self._width = width
 
     def format(self, record: logging.LogRecord) -> str:
         when = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
-        name = record.name.removeprefix("scp_images.")
+        name = _SHOWN_NAMES.get(record.name) or record.name.removeprefix("scp_images.")
         line = f"{when} {record.levelname:<7}  {name}  {record.getMessage()}"
         extras = _extras(record)
-        if extras and "\n" not in line:  # a block of text (the banner) says it all already
-            line += "  " + " ".join(f"{key}={_shown(value)}" for key, value in extras.items())
+        head, newline, block = line.partition("\n")
+        if extras and not newline:  # a block of text (the banner) says it all already
+            head += "  " + " ".join(f"{key}={_shown(value)}" for key, value in extras.items())
+        if self._width is not None and len(head) > self._width:
+            head = _wrapped(head, self._width)  # a block's own lines are laid out by its writer
+        line = head + newline + block
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
+
+
+# uvicorn names its server's logger "uvicorn.error", which reads as an error on every start.
+_SHOWN_NAMES = {"uvicorn.error": "uvicorn"}
+_HANGING_INDENT = " " * len("12:00:01.234 WARNING  ")
+
+
+def _wrapped(line: str, width: int) -> str:
+    return textwrap.fill(
+        line,
+        width=width,
+        subsequent_indent=_HANGING_INDENT,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def _terminal_width(stream: Any) -> int:
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        columns = 0
+    return columns if columns >= 40 else 80  # a pseudo-terminal with no size yet says 0
 
 
 def _shown(value: Any) -> str:
@@ -120,7 +154,11 @@ def formatter_for(log_format: str, stream: Any) -> logging.Formatter:
     if log_format == "auto":
         is_tty = getattr(stream, "isatty", None)
         log_format = "console" if is_tty is not None and is_tty() else "json"
-    return ConsoleFormatter() if log_format == "console" else JsonFormatter()
+    if log_format == "json":
+        return JsonFormatter()
+    is_tty = getattr(stream, "isatty", None)
+    on_terminal = is_tty is not None and is_tty()
+    return ConsoleFormatter(_terminal_width(stream) if on_terminal else None)
 
 
 def configure_logging(level: str = "info", stream: Any = None, log_format: str = "auto") -> None:

@@ -3,14 +3,22 @@ says), and the first-start banner is one of those lines, never text wedged betwe
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import pty
 import re
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scp_images.logs import ConsoleFormatter
 from tests.support.process import read_until
 from tests.support.stack import free_port
 from tests.support.tools import wait_until
@@ -49,6 +57,7 @@ def test_not_on_a_terminal_every_line_is_json_the_banner_too(tmp_path: Path) -> 
 
 def test_on_a_terminal_lines_are_readable(tmp_path: Path) -> None:
     main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # an 80-column terminal
     proc = _serve(tmp_path / "data", stderr=terminal)
     os.close(terminal)
     seen = bytearray()
@@ -70,6 +79,38 @@ def test_on_a_terminal_lines_are_readable(tmp_path: Path) -> None:
     assert any(CONSOLE_LINE.match(line) and "First start" in line for line in lines), lines
     assert any(re.fullmatch(r"  access key : \S+", line) for line in lines), lines
     assert any(CONSOLE_LINE.match(line) and "listening on" in line for line in lines), lines
+    assert any(line.startswith(" " * 22) and line.strip() for line in lines), "a long line was wrapped"
+    too_wide = [line for line in lines if len(line) > 80 and len(line.split()) > 1]
+    assert not too_wide, too_wide  # only a single word longer than the line (a URL, a path) may pass 80
+    assert "  export SCP_SECRET_KEY=" in "\n".join(lines)
+
+
+def _console_line(message: str, width: int | None, **extra: object) -> str:
+    record = logging.LogRecord("scp_images.server", logging.INFO, __file__, 1, message, None, None)
+    record.__dict__.update(extra)
+    return ConsoleFormatter(width).format(record)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    words=st.lists(st.text(alphabet="abcdefghij=/:.", min_size=1, max_size=30), min_size=1, max_size=40),
+    width=st.integers(min_value=40, max_value=200),
+)
+def test_a_console_line_is_wrapped_at_words_to_the_width(words: list[str], width: int) -> None:
+    message = " ".join(words)
+    lines = _console_line(message, width).splitlines()
+    for number, line in enumerate(lines):
+        assert len(line) <= width or (number > 0 and len(line.split()) == 1), line
+        if number:
+            assert line.startswith(" " * 22)
+    assert " ".join(" ".join(lines).split()[3:]) == message  # no word lost, cut or reordered
+
+
+def test_a_console_line_is_not_wrapped_off_a_terminal_nor_a_block() -> None:
+    long = "word " * 40
+    assert _console_line(long, None).count("\n") == 0
+    banner = _console_line("First start: something happened.\n  " + "x " * 60, 80)
+    assert banner.splitlines()[1] == "  " + "x " * 60  # the block's own lines stay as written
 
 
 def test_the_format_can_be_forced_for_the_worker(tmp_path: Path) -> None:

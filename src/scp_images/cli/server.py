@@ -90,7 +90,10 @@ def _demo_banner(account: Account, key: AccessKey, *, endpoint: str, console: st
         f"  secret key : {key.secret_key}\n"
         f"  console    : {console}\n\n"
         "Try it:\n"
-        f"  export SCP_ENDPOINT={endpoint} SCP_ACCESS_KEY={key.access_key} SCP_SECRET_KEY={key.secret_key}\n"
+        # One variable a line: the three on one line pass 80 columns, and a wrapped line pastes badly.
+        f"  export SCP_ENDPOINT={endpoint}\n"
+        f"  export SCP_ACCESS_KEY={key.access_key}\n"
+        f"  export SCP_SECRET_KEY={key.secret_key}\n"
         "  scp-images image create --name my-image --os-distro ubuntu --file disk.qcow2\n"
         "  scp-images image list\n"
         "The secret key is shown only now; later starts say how to make another key.",
