@@ -81,3 +81,15 @@ def test_only_the_conversion_shows_a_percentage() -> None:
     assert "hashing" in hashing and "%" not in hashing
     (inspecting,) = _drawn(_status("inspecting"))
     assert "%" not in inspecting
+
+
+def test_the_upload_bar_shows_no_question_mark_before_a_speed_is_known() -> None:
+    from rich.progress import Progress
+
+    from scp_images.cli._progress import _SpeedColumn
+
+    progress = Progress(_SpeedColumn(), console=Console(file=io.StringIO()))
+    task_id = progress.add_task("disk.qcow2", total=100)
+    assert _SpeedColumn().render(progress.tasks[-1]).plain == ""
+    progress.update(task_id, completed=100)  # finished in one step: no time to measure a speed
+    assert "?" not in _SpeedColumn().render(progress.tasks[-1]).plain

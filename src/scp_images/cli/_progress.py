@@ -28,11 +28,12 @@ from scp_images.client import ImportStatus
 
 
 class _SpeedColumn(ProgressColumn):
-    """``12 MiB/s``: Rich's own speed column counts in decimal megabytes."""
+    """``12 MiB/s``: Rich's own speed column counts in decimal megabytes. Blank, not ``?``, before a speed
+    is known (a small file is sent before the first one is)."""
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text("?" if speed is None else f"{human_size(int(speed))}/s", style="progress.data.speed")
+        return Text("" if speed is None else f"{human_size(int(speed))}/s", style="progress.data.speed")
 
 
 class Bar:
