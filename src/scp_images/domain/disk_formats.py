@@ -36,6 +36,7 @@ def is_converted(found: DiskFormat, stored_format: str) -> bool:
     image says it stores (qcow2; raw on an OpenStack image of raw)."""
     return found not in STORED_AS_IS or found.value != stored_format
 
+
 # The ``-f`` given to ``qemu-img convert`` for each input (an OVA's disk is its VMDK).
 QEMU_DRIVER: dict[DiskFormat, str] = {
     DiskFormat.RAW: "raw",

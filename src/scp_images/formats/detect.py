@@ -203,9 +203,10 @@ class DetectingInspector:
 
     @property
     def converted(self) -> bool:
-        """Whether the leading bytes already showed a disk that will be converted (VMDK, OVA, VHDX, a
-        dynamic VHD, VDI; raw declared on an image storing qcow2): the stream's digests will never be an
-        image's, so the ingest can stop computing them. A fixed VHD is known only at its end (False)."""
+        """Whether the leading bytes already showed a disk that will be converted (VMDK, OVA, VHDX, VHD,
+        VDI; raw declared on an image storing qcow2): the stream's digests will never be an image's, so
+        the ingest can stop computing them. Bytes with no signature and no raw declared are a fixed VHD
+        (its footer at the end) or refused: converted too."""
         return self._chosen is not None and is_converted(self._chosen, self._stored_format)
 
     def _make(self, disk_format: DiskFormat) -> DiskInspector:

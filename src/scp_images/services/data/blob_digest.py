@@ -38,8 +38,12 @@ class BlobDigest:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        self._stop.set()
+        self.stop()
         self._thread.join()
+
+    def stop(self) -> None:
+        """Ask the thread to end at its next chunk (without waiting for it)."""
+        self._stop.set()
 
     def wait(self, timeout: float) -> bool:
         """True once the thread has ended (with the digest or an error), waiting at most ``timeout``."""
