@@ -37,6 +37,17 @@ def test_the_record_shows_phase_percent_and_the_original(capsys: pytest.CaptureF
     assert lines["original_sha512"] == "ef" * 64
 
 
+def test_an_original_sha512_not_known_yet_shows_as_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    """While the conversion runs the original's sha512 is null: its line stays, with no value (not
+    "None")."""
+    converting = {**BODY, "original": {**ORIGINAL, "sha512": None}}
+    _print_import(ImportStatus.from_dict(converting), as_json=False)
+    out = capsys.readouterr().out
+    lines = dict([*line.split(None, 1), ""][:2] for line in out.splitlines()[1:])
+    assert (lines["original_disk_format"], lines["original_sha512"]) == ("vhdx", "")
+    assert "None" not in out and "null" not in out
+
+
 def test_json_is_the_servers_body(capsys: pytest.CaptureFixture[str]) -> None:
     _print_import(ImportStatus.from_dict(BODY), as_json=True)
     assert json.loads(capsys.readouterr().out) == BODY

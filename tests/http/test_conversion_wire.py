@@ -74,6 +74,19 @@ def test_an_ova_is_shown_on_v2_as_a_vmdk_in_an_ova_container() -> None:
     assert (shown["original_disk_format"], shown["original_container_format"]) == ("vhdx", "bare")
 
 
+def test_an_original_whose_sha512_is_not_known_yet_is_shown_null_on_scp_and_left_out_on_v2() -> None:
+    """While the conversion computes it, the import status says null; a v2 attribute is never null, so
+    ``original_sha512`` is left out until it is set."""
+    original = OriginalDisk("vmdk", 10, None)
+    body = import_body(_job(phase=ImportPhase.CONVERTING, percent=0, original=original))
+    assert body["original"] == {"disk_format": "vmdk", "size": 10, "sha512": None}
+    assert original_v2(original) == {
+        "original_disk_format": "vmdk",
+        "original_container_format": "bare",
+        "original_size": 10,
+    }
+
+
 @pytest.mark.parametrize("disk_format", ["qcow2", "raw", "vmdk", "vhdx", "vhd", "vdi"])
 def test_v2_takes_glances_disk_formats(disk_format: str) -> None:
     spec = new_image_spec({"disk_format": disk_format, "container_format": "bare"}, "acct")

@@ -4,6 +4,7 @@ once than CONVERSIONS_PER_HOST (a lock in the conversion directory, shared by ev
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections.abc import Iterator
@@ -103,6 +104,19 @@ def _staged(settings: Settings, disk: Path, count: int) -> list[str]:
         parts.close()
 
 
+def _original_sha512(settings: Settings, image_id: str) -> tuple[str | None, str | None]:
+    """The original's sha512 on the image and on its job."""
+    parts = build_components(settings)
+    try:
+        with parts.db.read() as conn:
+            image = image_store.get_image(conn, image_id)
+            job = get_job(conn, image_id)
+        assert image is not None and job is not None and job.original is not None
+        return image.original_sha512, job.original.sha512
+    finally:
+        parts.close()
+
+
 def _rows(settings: Settings, ids: list[str]) -> list[tuple[str, str, int]]:
     """(status, disk_format, attempts) of each image and its job."""
     return list(_image_rows(settings, ids))
@@ -138,7 +152,9 @@ def test_a_worker_killed_inside_a_conversion_is_taken_over_from_the_original(
     # The first call sleeps far longer than the test waits: only its death can end it in time.
     wrapper, log = _wrapper(tmp_path / "bin", pause=3.0, first_pause=600.0)
     settings = _worker_settings(settings, wrapper)
-    (image_id,) = _staged(settings, corpus_vmdk.stream_optimized(corpus), 1)
+    disk = corpus_vmdk.stream_optimized(corpus)
+    (image_id,) = _staged(settings, disk, 1)
+    assert _original_sha512(settings, image_id) == (None, None)  # computed by the conversion, not yet
     env = settings_env(settings)
     first = WorkerProcess(env, tmp_path / "worker1.log")
     second = None
@@ -157,6 +173,9 @@ def test_a_worker_killed_inside_a_conversion_is_taken_over_from_the_original(
             interval=0.3,
         )
         assert done == ("active", "qcow2", 2)  # claimed again once, and converted from the staged original
+        # The second worker computed the original's sha512 itself (the first died before it was known).
+        sha512 = hashlib.sha512(disk.read_bytes()).hexdigest()
+        assert _original_sha512(settings, image_id) == (sha512, sha512)
         conversions = settings.resolved_conversion_dir()
         wait_until(
             lambda: list(conversions.glob("job-*")),

@@ -123,6 +123,8 @@ def test_each_format_is_converted_into_the_same_disk_as_qcow2(
         ImportPhase.CONVERTING,
         True,
     )
+    # Its format and size are known; its sha512 is computed by the conversion, not while it uploaded.
+    assert job.original is not None and (job.original.size, job.original.sha512) == (len(data), None)
     assert read_calls(qemu_log) == []
 
     assert convert_all(converting) == 1
@@ -165,6 +167,7 @@ def test_an_ova_is_converted_from_its_one_disk(
         "ova",
         source.stat().st_size,
     )
+    assert image.original.sha512 == hashlib.sha512(source.read_bytes()).hexdigest()  # the whole .ova
     check_identical(stored_copy(converting, image, tmp_path / "stored.qcow2"), corpus_vmdk.known_raw(corpus))
     assert [c.subcommand for c in read_calls(qemu_log)] == ["convert"]
     assert leftovers(converting) == []

@@ -28,6 +28,15 @@ def test_phase_percent_input_format_and_original_are_read() -> None:
     assert status.raw == data
 
 
+def test_an_original_whose_sha512_is_not_known_yet_reads_as_none() -> None:
+    """While a conversion runs the server shows the original's sha512 as null (it is computed beside
+    qemu-img): the SDK reads it as None."""
+    original = {"disk_format": "vmdk", "size": 5, "sha512": None}
+    status = ImportStatus.from_dict({**BASE, "phase": "converting", "percent": 0, "original": original})
+    assert status.original == OriginalDisk("vmdk", 5, None)
+    assert status.original is not None and status.original.sha512 is None
+
+
 def test_an_answer_without_them_reads_as_none() -> None:
     status = ImportStatus.from_dict(BASE)
     assert (status.phase, status.percent, status.input_format, status.original) == (None, None, None, None)

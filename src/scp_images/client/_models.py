@@ -80,18 +80,19 @@ class Member:
 
 @dataclass(frozen=True)
 class OriginalDisk:
-    """The disk as it was sent, when the server converted it into qcow2: its format (``vmdk``, ``ova``,
-    ``vhdx``, ``vhd``, ``vdi`` or ``raw``), size in bytes and SHA-512 (hex)."""
+    """The disk as it was sent, when the server converts it into qcow2: its format (``vmdk``, ``ova``,
+    ``vhdx``, ``vhd``, ``vdi`` or ``raw``), size in bytes and SHA-512 (hex). ``sha512`` is None while the
+    conversion has not computed it yet (it hashes the original beside ``qemu-img``)."""
 
     disk_format: str
     size: int
-    sha512: str
+    sha512: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> OriginalDisk | None:
         if not isinstance(data, dict):
             return None
-        return cls(disk_format=data["disk_format"], size=data["size"], sha512=data["sha512"])
+        return cls(disk_format=data["disk_format"], size=data["size"], sha512=data.get("sha512"))
 
 
 @dataclass(frozen=True)

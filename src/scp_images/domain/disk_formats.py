@@ -29,6 +29,14 @@ CONVERTED = frozenset({DiskFormat.VMDK, DiskFormat.OVA, DiskFormat.VHDX, DiskFor
 # Every format accepted by default (the operator's setting may narrow it).
 ALL_ACCEPTED = frozenset(DiskFormat)
 
+
+def is_converted(found: DiskFormat, stored_format: str) -> bool:
+    """Whether a disk found to be ``found`` is converted into qcow2 on an image whose ``disk_format`` is
+    ``stored_format``: it is stored as it is only in a format the service stores that is also the one the
+    image says it stores (qcow2; raw on an OpenStack image of raw)."""
+    return found not in STORED_AS_IS or found.value != stored_format
+
+
 # The ``-f`` given to ``qemu-img convert`` for each input (an OVA's disk is its VMDK).
 QEMU_DRIVER: dict[DiskFormat, str] = {
     DiskFormat.RAW: "raw",
@@ -59,8 +67,12 @@ def parse_formats(text: str) -> frozenset[DiskFormat]:
 @dataclass(frozen=True, slots=True)
 class OriginalDisk:
     """The disk as the caller sent it, when it was converted: kept on the job and on the image (the
-    import status shows it; the OpenStack edge shows it as read-only ``original_*`` attributes)."""
+    import status shows it; the OpenStack edge shows it as read-only ``original_*`` attributes).
+
+    ``sha512`` is None until it is known: a disk that is converted is not hashed while it uploads (the
+    conversion job hashes the whole original while ``qemu-img`` runs), so a job shows it once that ends
+    and an active image always has it."""
 
     disk_format: str  # a ``DiskFormat`` value (``ova`` for an OVA)
     size: int
-    sha512: str
+    sha512: str | None = None  # hex; None while the conversion has not computed it yet

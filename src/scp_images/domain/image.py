@@ -177,7 +177,7 @@ class Image:
 
     @property
     def original(self) -> OriginalDisk | None:
-        if self.original_disk_format is None or self.original_size is None or self.original_sha512 is None:
+        if self.original_disk_format is None or self.original_size is None:
             return None
         return OriginalDisk(self.original_disk_format, self.original_size, self.original_sha512)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from scp_images.domain.disk_formats import CONVERTED, DiskFormat
+from scp_images.domain.disk_formats import DiskFormat, is_converted
 from scp_images.domain.errors import DiskImageRejected
 from scp_images.formats._signatures import TAIL_LEN, describe_foreign, foreign_format
 from scp_images.formats.disk import DiskInfo, DiskInspector
@@ -121,7 +121,8 @@ class _Unsigned(DiskInspector):
 
 class DetectingInspector:
     """One stream's inspection, whatever its format; ``finish`` gives the ``DiskInfo`` (its
-    ``disk_format`` says what was found) or raises ``DiskImageRejected``."""
+    ``disk_format`` says what was found) or raises ``DiskImageRejected``. ``stored_format``: the image's
+    ``disk_format`` (what it stores unless the disk is converted: ``converted``)."""
 
     def __init__(
         self,
@@ -129,8 +130,10 @@ class DetectingInspector:
         declared: DiskFormat | None,
         accepted: frozenset[DiskFormat],
         max_virtual_size: int,
+        stored_format: str = DiskFormat.QCOW2.value,
     ) -> None:
         self._declared = declared
+        self._stored_format = stored_format
         self._accepted = accepted
         self._max_virtual_size = max_virtual_size
         self._head = bytearray()
@@ -200,9 +203,11 @@ class DetectingInspector:
 
     @property
     def converted(self) -> bool:
-        """Whether the leading bytes already named a format that is always converted (VMDK, OVA, VHDX, a
-        dynamic VHD, VDI): the stream's md5 will never be an image's, so the ingest can stop computing it."""
-        return self._chosen in CONVERTED
+        """Whether the leading bytes already showed a disk that will be converted (VMDK, OVA, VHDX, VHD,
+        VDI; raw declared on an image storing qcow2): the stream's digests will never be an image's, so
+        the ingest can stop computing them. Bytes with no signature and no raw declared are a fixed VHD
+        (its footer at the end) or refused: converted too."""
+        return self._chosen is not None and is_converted(self._chosen, self._stored_format)
 
     def _make(self, disk_format: DiskFormat) -> DiskInspector:
         self._chosen = disk_format

@@ -3,7 +3,9 @@
 The hashes and the blob write each run on their own thread fed by a small bounded queue: hashlib
 releases the GIL on large buffers, so md5, sha512 and I/O overlap while memory stays at a few
 chunks whatever the image size. Nothing is committed here; the caller commits the writer only
-after the result is known to be good (stage, verify, then move).
+after the result is known to be good (stage, verify, then move). A disk that will be converted is
+not hashed at all: neither digest of its bytes is an image's, and its conversion job computes the
+original's sha512 while ``qemu-img`` runs (``services/data/convert.py``).
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ _STOP = object()
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     size: int
-    checksum: str
+    checksum: str | None  # None (and os_hash_value too) for a disk to convert: its bytes were not hashed
     os_hash_algo: str
-    os_hash_value: str
+    os_hash_value: str | None
     virtual_size: int
     # What the inspection found (its format, and for an OVA where its disk lies in the tar).
     disk: DiskInfo | None = None
@@ -40,8 +42,9 @@ class IngestCancelled(Exception):
     """The caller asked the pipeline to stop (for instance the image was deleted)."""
 
 
-class _Lane:
-    """A consumer thread applying ``consume`` to every chunk, remembering the first error."""
+class Lane:
+    """A consumer thread applying ``consume`` to every chunk, remembering the first error. ``close``
+    (always call it) lets it finish what is queued and joins it."""
 
     def __init__(self, name: str, consume: Callable[[bytes], Any]) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=_QUEUE_DEPTH)
@@ -66,7 +69,7 @@ class _Lane:
         self._thread.join()
 
 
-def _raise_lane_errors(lanes: Iterable[_Lane]) -> None:
+def _raise_lane_errors(lanes: Iterable[Lane]) -> None:
     for lane in lanes:
         if lane.error is not None:
             raise lane.error
@@ -89,8 +92,9 @@ def ingest(
     if inspector is None:  # today's judgement of one stored format, its refusals unchanged
         stored = RawDisk if disk_format == "raw" else Qcow2Disk
         inspector = stored(max_virtual_size=max_virtual_size)
-    md5_lane = _Lane("md5", md5.update)
-    lanes = [md5_lane, _Lane("sha512", sha512.update), _Lane("blob-write", writer.write)]
+    hash_lanes = [Lane("md5", md5.update), Lane("sha512", sha512.update)]
+    lanes = [*hash_lanes, Lane("blob-write", writer.write)]
+    hashed = True
     size = 0
     try:
         for chunk in chunks:
@@ -102,11 +106,13 @@ def ingest(
                     "too_large", f"the image is larger than the limit of {max_bytes} bytes"
                 )
             inspector.feed(chunk)
-            if md5_lane in lanes and getattr(inspector, "converted", False):
-                # A disk to convert: its md5 is never shown (the output's is), so stop spending a core on
-                # it; its sha512 is kept as the original's.
-                lanes.remove(md5_lane)
-                md5_lane.close()
+            if hashed and getattr(inspector, "converted", False):
+                # A disk to convert: the output's digests are the image's, and the conversion hashes the
+                # original beside qemu-img (the other core), so the upload spends no core on hashing.
+                hashed = False
+                for lane in hash_lanes:
+                    lanes.remove(lane)
+                    lane.close()
             for lane in lanes:
                 lane.put(chunk)
             _raise_lane_errors(lanes)
@@ -117,7 +123,8 @@ def ingest(
             lane.close()
     _raise_lane_errors(lanes)
     info = inspector.finish()
-    return IngestResult(size, md5.hexdigest(), "sha512", sha512.hexdigest(), info.virtual_size, info)
+    checksum, digest = (md5.hexdigest(), sha512.hexdigest()) if hashed else (None, None)
+    return IngestResult(size, checksum, "sha512", digest, info.virtual_size, info)
 
 
 def read_file_chunks(path: str, chunk_size: int = 1 << 20) -> Iterable[bytes]:

@@ -53,14 +53,17 @@ def image_v2(image: Image, store_id: str) -> dict[str, Any]:
 
 
 def original_v2(original: OriginalDisk) -> dict[str, Any]:
-    """The converted disk as Glance would name it: an OVA is a VMDK in an ``ova`` container."""
+    """The converted disk as Glance would name it: an OVA is a VMDK in an ``ova`` container. Each
+    attribute is shown only when set (never null), as every extra attribute of a v2 image."""
     ova = original.disk_format == DiskFormat.OVA
-    return {
+    shown: dict[str, Any] = {
         "original_disk_format": DiskFormat.VMDK.value if ova else original.disk_format,
         "original_container_format": "ova" if ova else "bare",
         "original_size": original.size,
-        "original_sha512": original.sha512,
     }
+    if original.sha512 is not None:
+        shown["original_sha512"] = original.sha512
+    return shown
 
 
 def member_v2(member: Member) -> dict[str, Any]:

@@ -9,15 +9,22 @@ original's format, size and sha512. The job's phase and percent are written with
 is no longer this attempt's stops ``qemu-img``. Whatever happens the job directory is removed; a refusal
 or failure ends the image ``killed`` and removes the original; a crash leaves the original owned by the
 job, and the attempt that takes it over starts again from it.
+
+The original's sha512 (of the whole file as sent: a whole OVA) is not computed while it uploads: a copy
+of the whole original hashes it on the way, else (a hard link, an OVA's member copied) a thread reads the
+original while ``qemu-img`` runs on the other core (``blob_digest.py``), joined before activation. Every
+attempt computes it again unless the job row has it, so a takeover needs nothing of the dead process.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from scp_images.conversion.host import ConversionHost, Slot
@@ -34,10 +41,11 @@ from scp_images.domain.failures import failure_reason
 from scp_images.domain.image import ImageStatus
 from scp_images.domain.jobs import ImportJob, ImportPhase, JobFence
 from scp_images.formats.detect import Qcow2Disk
-from scp_images.imports.pipeline import IngestCancelled, IngestResult, ingest, read_file_chunks
+from scp_images.imports.pipeline import IngestCancelled, IngestResult, Lane, ingest, read_file_chunks
 from scp_images.services import audit
 from scp_images.services.audit import AuditContext
 from scp_images.services.clock import Clock, system_clock
+from scp_images.services.data.blob_digest import BlobDigest
 from scp_images.services.data.ingest import ImportReleased, ImportSuperseded, IngestService, new_blob_key
 from scp_images.services.quotas import QuotaService
 from scp_images.store.blob.base import BlobStore, BlobWriter, LinksLocally, WriterBase
@@ -47,6 +55,7 @@ from scp_images.store.sql.database import Database
 log = logging.getLogger("scp_images.services.convert")
 
 _COPY_CHUNK = 4 << 20
+_JOIN_POLL = 0.2  # how often waiting for the original's digest beats (and hears a cancel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +184,7 @@ class ConversionService:
     ) -> None:
         original, key, virtual_size = job.original, job.original_key, job.original_virtual_size
         assert original is not None and key is not None and virtual_size is not None
+        deadline = time.monotonic() + self._settings.timeout_seconds
         disk_format = DiskFormat(original.disk_format)
         offset, length = 0, original.size
         if disk_format is DiskFormat.OVA:
@@ -183,9 +193,10 @@ class ConversionService:
         beat = _Beat(self._db, fence, self._clock, self._settings.heartbeat_seconds, stopping)
         beat.set(ImportPhase.CONVERTING, 0)
         ceiling = qcow2_output_ceiling(virtual_size)
-        with self.host.workspace(length + ceiling) as workdir:
+        # The hashing thread (if any) is stopped and joined before the job directory goes.
+        with self.host.workspace(length + ceiling) as workdir, ExitStack() as hashing:
             source, target = workdir / "input", workdir / "output.qcow2"
-            self._copy(key, offset, length, source, beat)
+            sha512 = self._bring_in(key, original, offset, length, source, beat, hashing)
             limits = ConvertLimits(
                 output_max_bytes=ceiling,
                 address_space_bytes=self._settings.memory_bytes,
@@ -205,28 +216,102 @@ class ConversionService:
                 raise IngestCancelled(job.image_id)
             source.unlink()  # its space is free again while the output is stored
             beat.set(ImportPhase.HASHING, None)
-            self._store(fence, target, original, context, beat)
+            self._store(fence, target, original, context, beat, lambda: self._joined(sha512, beat, deadline))
 
-    def _copy(self, key: str, offset: int, length: int, path: Path, beat: _Beat) -> None:
-        """The original's bytes (an OVA's disk member only) into the job directory, beating as it goes; a
-        whole original on the filesystem store is hard-linked instead (no copy, no second space)."""
+    def _bring_in(
+        self,
+        key: str,
+        original: OriginalDisk,
+        offset: int,
+        length: int,
+        path: Path,
+        beat: _Beat,
+        hashing: ExitStack,
+    ) -> str | BlobDigest:
+        """The original's bytes (an OVA's disk member only) into the job directory, and its sha512: known
+        already (the job row has it), hashed by the copy of the whole original, or (a hard link, an OVA's
+        member) computed by a thread entered into ``hashing`` that reads the original while qemu-img runs.
+        A whole original on the filesystem store is hard-linked (no copy, no second space)."""
         whole = offset == 0 and length == self._blobs.size(key)
-        if whole and isinstance(self._blobs, LinksLocally) and self._blobs.link_into(key, path):
+        linked = whole and isinstance(self._blobs, LinksLocally) and self._blobs.link_into(key, path)
+        if linked:
             beat.tick()
-            return
+        if original.sha512 is not None:
+            if not linked:
+                self._copy(key, offset, length, path, beat)
+            return original.sha512
+        if whole and not linked:
+            return self._copy_hashed(key, length, path, beat)
+        digest = hashing.enter_context(BlobDigest(self._blobs, key, original.size))
+        if not linked:
+            self._copy(key, offset, length, path, beat)
+        return digest
+
+    def _copy_hashed(self, key: str, length: int, path: Path, beat: _Beat) -> str:
+        """Copy the whole original, its sha512 computed on the way by a thread of its own."""
+        digest = hashlib.sha512()
+        lane = Lane("original-sha512", digest.update)
+        try:
+            self._copy(key, 0, length, path, beat, also=lane.put)
+        finally:
+            lane.close()
+        if lane.error is not None:
+            raise lane.error
+        return digest.hexdigest()
+
+    def _copy(
+        self,
+        key: str,
+        offset: int,
+        length: int,
+        path: Path,
+        beat: _Beat,
+        also: Callable[[bytes], None] | None = None,
+    ) -> None:
+        """``length`` bytes of the original from ``offset`` into ``path``, beating as it goes; ``also``
+        gets every chunk too."""
         copied = 0
-        with path.open("xb") as out:
-            for chunk in self._blobs.read(key, offset=offset, length=length, chunk_size=_COPY_CHUNK):
-                out.write(chunk)
-                copied += len(chunk)
-                beat.tick()
+        chunks = self._blobs.read(key, offset=offset, length=length, chunk_size=_COPY_CHUNK)
+        try:
+            with path.open("xb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    if also is not None:
+                        also(chunk)
+                    copied += len(chunk)
+                    beat.tick()
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
         if copied != length:
             raise DiskImageRejected(
                 "conversion_failed", f"the staged original holds {copied} bytes where {length} were expected"
             )
 
+    def _joined(self, sha512: str | BlobDigest, beat: _Beat, deadline: float) -> str:
+        """The original's sha512, waiting for its thread while beating (a cancel or a lost job stops the
+        wait at once) no longer than the conversion's time limit."""
+        if isinstance(sha512, str):
+            return sha512
+        while not sha512.wait(_JOIN_POLL):
+            beat.tick()
+            if time.monotonic() >= deadline:
+                raise DiskImageRejected(
+                    "conversion_timeout",
+                    f"the conversion did not finish within {self._settings.timeout_seconds:.0f} seconds "
+                    "(reading the original to compute its SHA-512) and was stopped",
+                )
+        return sha512.hexdigest()
+
     def _store(
-        self, fence: JobFence, output: Path, original: OriginalDisk, context: AuditContext, beat: _Beat
+        self,
+        fence: JobFence,
+        output: Path,
+        original: OriginalDisk,
+        context: AuditContext,
+        beat: _Beat,
+        original_sha512: Callable[[], str],
     ) -> None:
         out_key = new_blob_key(fence.image_id)
         with self._db.transaction() as conn:
@@ -253,18 +338,28 @@ class ConversionService:
                 result = self._inspected_output(fence, output, writer, original, progress)
                 writer.commit()
         try:
+            known = replace(original, sha512=original_sha512())
+            if original.sha512 is None:
+                self._record_sha512(fence, known)
             beat.set(ImportPhase.STORING, None)
             extra = {
                 "disk_format": DiskFormat.QCOW2.value,
                 "container_format": "bare",
-                "original_disk_format": original.disk_format,
-                "original_size": original.size,
-                "original_sha512": original.sha512,
+                "original_disk_format": known.disk_format,
+                "original_size": known.size,
+                "original_sha512": known.sha512,
             }
-            self._ingest.activate(fence, out_key, result, context, extra=extra, bytes_read=original.size)
+            self._ingest.activate(fence, out_key, result, context, extra=extra, bytes_read=known.size)
         except BaseException:
             self._blobs.delete(out_key)
             raise
+
+    def _record_sha512(self, fence: JobFence, original: OriginalDisk) -> None:
+        """The job row learns the original's sha512 (the import status shows it from now on)."""
+        assert original.sha512 is not None
+        with self._db.transaction() as conn:
+            if not job_store.set_original_sha512(conn, fence, original.sha512):
+                raise IngestCancelled(fence.image_id)
 
     def _inspected_output(
         self,

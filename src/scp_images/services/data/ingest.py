@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from scp_images.domain.audit import AuditAction
-from scp_images.domain.disk_formats import ALL_ACCEPTED, STORED_AS_IS, DiskFormat, OriginalDisk
+from scp_images.domain.disk_formats import ALL_ACCEPTED, DiskFormat, OriginalDisk, is_converted
 from scp_images.domain.errors import AccountNotFound, DiskImageRejected, DomainError, UploadInterrupted
 from scp_images.domain.failures import failure_reason
 from scp_images.domain.image import Image, ImageSpec, ImageStatus, Visibility, new_image
@@ -59,12 +59,10 @@ class PublishRequest:
 
 
 def _to_convert(result: IngestResult, stored_format: str) -> bool:
-    """Whether the received disk is converted into qcow2: stored as it is only when it is in a format the
-    service stores and the one the image says it stores (qcow2; raw on an OpenStack image of raw)."""
+    """Whether the received disk is converted into qcow2 (``is_converted``); the operator's file import
+    (no detection) never is."""
     disk = result.disk
-    if disk is None:
-        return False
-    return disk.disk_format not in STORED_AS_IS or disk.disk_format.value != stored_format
+    return disk is not None and is_converted(disk.disk_format, stored_format)
 
 
 def _both(first: Callable[[int], None], then: Callable[[int], None] | None) -> Callable[[int], None]:
@@ -134,6 +132,7 @@ class IngestService:
                 raise IngestCancelled(fence.image_id)
             image = image_store.get_image(conn, fence.image_id)
             job = job_store.get_job(conn, fence.image_id)
+        stored_format = image.disk_format if image is not None else DiskFormat.QCOW2.value
         with self._blobs.writer(key) as writer:
             result = ingest(
                 self._quotas.metered(fence, chunks),
@@ -141,13 +140,13 @@ class IngestService:
                 max_bytes=self._limits.max_bytes,
                 max_virtual_size=self._limits.max_virtual_size,
                 progress=progress,
-                disk_format=image.disk_format if image is not None else "qcow2",
-                inspector=self._inspector(job),
+                disk_format=stored_format,
+                inspector=self._inspector(job, stored_format),
             )
             writer.commit()
         try:
             who = context or audit.worker(fence.worker)
-            if _to_convert(result, image.disk_format if image is not None else "qcow2"):
+            if _to_convert(result, stored_format):
                 self._stage_original(fence, key, result, who, target, convert_here)
                 result = replace(result, staged=True)
             else:
@@ -157,14 +156,17 @@ class IngestService:
             raise
         return result
 
-    def _inspector(self, job: ImportJob | None) -> DiskInspector | None:
+    def _inspector(self, job: ImportJob | None, stored_format: str) -> DiskInspector | None:
         """Detect the format of what an upload or URL import sends (checked against what its caller
         declared); the operator's file import keeps today's qcow2 judgement (None)."""
         if job is None or job.source is JobSource.LOCAL:
             return None
         declared = DiskFormat(job.input_format) if job.input_format else None
         return DetectingInspector(
-            declared=declared, accepted=self._limits.accepted, max_virtual_size=self._limits.max_virtual_size
+            declared=declared,
+            accepted=self._limits.accepted,
+            max_virtual_size=self._limits.max_virtual_size,
+            stored_format=stored_format,
         )
 
     def _stage_original(
@@ -178,6 +180,8 @@ class IngestService:
     ) -> None:
         assert result.disk is not None
         disk = result.disk
+        # Its sha512 is None when the bytes were not hashed on the way (a format known from its first
+        # bytes): the conversion computes it from the staged original.
         original = OriginalDisk(disk.disk_format.value, result.size, result.os_hash_value)
         staged = StagedDisk(disk.virtual_size, disk.member_offset, disk.member_size)
         if target is ImageStatus.UPLOADING:
@@ -226,6 +230,8 @@ class IngestService:
         extra: dict[str, Any] | None = None,
         bytes_read: int | None = None,
     ) -> None:
+        # A stored image has its digests: only a disk to convert goes unhashed, and it is staged instead.
+        assert result.checksum is not None and result.os_hash_value is not None, "an unhashed disk is stored"
         now = self._clock()
         changes = {
             "size": result.size,

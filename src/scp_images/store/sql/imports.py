@@ -78,7 +78,9 @@ def job_of_row(row: Any) -> ImportJob:
 
 
 def _original(row: Any) -> OriginalDisk | None:
-    if row.original_format is None or row.original_size is None or row.original_sha512 is None:
+    # The format and size are written when the original is staged; its sha512 may come later (None until
+    # the conversion computed it).
+    if row.original_format is None or row.original_size is None:
         return None
     return OriginalDisk(row.original_format, row.original_size, row.original_sha512)
 
@@ -326,6 +328,13 @@ def stage_original(
     if hand_over is not None:
         values.update(status=hand_over.value, claimed_by=None, heartbeat_at=None)
     return conn.execute(update(image_imports).where(_fenced(fence)).values(**values)).rowcount == 1
+
+
+def set_original_sha512(conn: Connection, fence: JobFence, sha512: str) -> bool:
+    """The staged original's sha512, once this attempt's conversion computed it (the import status shows
+    it); False when the job is no longer this attempt's."""
+    query = update(image_imports).where(_fenced(fence)).values(original_sha512=sha512)
+    return conn.execute(query).rowcount == 1
 
 
 def convert_staged(conn: Connection, image_id: str) -> bool:

@@ -120,15 +120,16 @@ function phaseOf(job) {
   return h("div", { class: "progress" }, phase, bar, h("span", { class: "progress-text", id: "convert-percent" }, `${job.percent}%`));
 }
 
-// The disk as it was sent, once the server converted it: its format, size and SHA-512.
+// The disk as it was sent: its format, size and, once the conversion computed it, SHA-512 (null before).
 function originalOf(original) {
-  return h(
-    "span",
-    { id: "import-original" },
+  const shown = [
     h("span", { "data-format": original.disk_format }, String(original.disk_format).toUpperCase()),
-    `, ${humanBytes(original.size)} · SHA-512 `,
-    h("code", { class: "hash" }, String(original.sha512)),
-  );
+    `, ${humanBytes(original.size)}`,
+  ];
+  if (typeof original.sha512 === "string") {
+    shown.push(" · SHA-512 ", h("code", { class: "hash" }, original.sha512));
+  }
+  return h("span", { id: "import-original" }, ...shown);
 }
 
 function importSection(image, job) {
