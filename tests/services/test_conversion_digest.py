@@ -76,12 +76,20 @@ class WatchedStore(FilesystemBlobStore):
         self.links = links
         self.hook: Callable[[int], None] | None = None
         self.reads: list[WatchedRead] = []
+        self.sync_error: Exception | None = None
+        self.synced: list[str] = []
 
     def link_into(self, key: str, target: Path) -> bool:
         return self.links and super().link_into(key, target)
 
-    def adopt(self, key: str, source: Path) -> bool:
-        return self.links and super().adopt(key, source)
+    def adopt(self, key: str, source: Path, *, durable: bool = True) -> bool:
+        return self.links and super().adopt(key, source, durable=durable)
+
+    def sync(self, key: str) -> None:
+        if self.sync_error is not None:
+            raise self.sync_error
+        super().sync(key)
+        self.synced.append(key)
 
     def read(self, key: str, *, offset: int = 0, length: int | None = None, chunk_size: int = 1 << 20) -> Any:
         chunks = super().read(key, offset=offset, length=length, chunk_size=chunk_size)
@@ -399,6 +407,35 @@ def test_an_error_while_hashing_fails_the_conversion(
     assert job.reason is not None and job.reason.startswith("internal: ")
     nothing_left(services, store)
     assert list(services.parts.blobs.keys()) == []
+
+
+def test_a_linked_output_is_synced_before_the_image_is_active(
+    stores: Callable[..., tuple[Services, WatchedStore]], corpus: Path
+) -> None:
+    """The output's fsync runs beside its hashing; the image is active only with it done."""
+    services, store = stores()
+    owner = services.account("owner")
+    staged = upload(services, owner, DISKS["vmdk"](corpus))
+    assert convert_all(services) == 1
+    assert services.parts.images.show(owner, staged.id).status is ImageStatus.ACTIVE
+    assert store.synced == list(services.parts.blobs.keys())  # the one blob, synced
+    assert not [t for t in threading.enumerate() if t.name.startswith("output-sync")]
+
+
+def test_an_output_that_cannot_be_synced_fails_the_conversion(
+    stores: Callable[..., tuple[Services, WatchedStore]], corpus: Path
+) -> None:
+    services, store = stores()
+    store.sync_error = BlobStoreUnavailable("syncing the converted disk: No space left on device")
+    owner = services.account("owner")
+    staged = upload(services, owner, DISKS["vmdk"](corpus))
+    assert convert_all(services) == 1
+    assert services.parts.images.show(owner, staged.id).status is ImageStatus.KILLED
+    job = services.parts.images.import_status(owner, staged.id)
+    assert (job.status, job.original_key) == (JobStatus.FAILED, None)
+    nothing_left(services, store)
+    assert list(services.parts.blobs.keys()) == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("output-sync")]
 
 
 # --- the digest thread on its own

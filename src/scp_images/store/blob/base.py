@@ -173,9 +173,14 @@ class LinksLocally(Protocol):
 
     def link_into(self, key: str, target: Path) -> bool: ...
 
-    def adopt(self, key: str, source: Path) -> bool:
-        """Commit the finished file ``source`` as blob ``key`` by a hard link (durable once it returns);
-        False when the filesystem cannot, so the caller copies."""
+    def adopt(self, key: str, source: Path, *, durable: bool = True) -> bool:
+        """Commit the finished file ``source`` as blob ``key`` by a hard link (durable once it returns,
+        unless ``durable=False``: then only once ``sync(key)`` has returned); False when the filesystem
+        cannot, so the caller copies."""
+        ...
+
+    def sync(self, key: str) -> None:
+        """Make blob ``key`` and its name durable (what ``adopt`` left to the caller)."""
         ...
 
 

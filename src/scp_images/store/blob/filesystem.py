@@ -57,6 +57,14 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -227,16 +235,15 @@ class FilesystemBlobStore:
             raise
         return True
 
-    def adopt(self, key: str, source: Path) -> bool:
+    def adopt(self, key: str, source: Path, *, durable: bool = True) -> bool:
         """Commit ``source`` (a finished file nobody writes any more: a conversion's output) as blob ``key``
-        by a hard link: no copy, and no second space; False when the filesystem cannot (the caller copies)."""
+        by a hard link: no copy, and no second space; False when the filesystem cannot (the caller copies).
+        With ``durable=False`` the file and its new name reach the disk in ``sync``, which a caller runs
+        while it reads the file (the disk writes while the CPU hashes) and waits for before using it."""
         target = self._path(key)
         with _unavailable_on_os_error(f"committing {key!r}"):
-            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            if durable:
+                _fsync_file(source)
             _ensure_dir(target.parent)
             try:
                 os.link(source, target, follow_symlinks=False)
@@ -244,8 +251,15 @@ class FilesystemBlobStore:
                 if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
                     return False
                 raise
-            _fsync_dir(target.parent)
+            if durable:
+                _fsync_dir(target.parent)
         return True
+
+    def sync(self, key: str) -> None:
+        target = self._path(key)
+        with _unavailable_on_os_error(f"syncing {key!r}"):
+            _fsync_file(target)
+            _fsync_dir(target.parent)
 
     def size(self, key: str) -> int | None:
         path = self._path(key)
