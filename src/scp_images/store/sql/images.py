@@ -316,7 +316,9 @@ def _sqlite_page(scope: ListScope, query: ListQuery, conditions: list[ColumnElem
 
 
 def _images(conn: Connection, statement: Any) -> list[Image]:
-    return [_row_to_image(row) for row in conn.execute(statement)]
+    # all(): the driver's fetchall makes the rows in one call, where iterating fetches them one by one
+    # (on PostgreSQL a fifth of the rows' cost).
+    return [_row_to_image(row) for row in conn.execute(statement).all()]
 
 
 # A property filter on PostgreSQL first walks the sort's index for at most this many rows (20 to 60 ms at
