@@ -58,7 +58,8 @@ def _row_to_image(row: Any) -> Image:
     flag = values[_DATA_FLAG_AT]
     values[_DATA_FLAG_AT] = DataFlag(flag) if flag else None
     # Rows from before 0009 may hold SCP tag objects that were never shown: only strings are tags.
-    values[_TAGS_AT] = tuple(t for t in values[_TAGS_AT] or () if isinstance(t, str))
+    tags = values[_TAGS_AT]
+    values[_TAGS_AT] = tuple(t for t in tags if isinstance(t, str)) if tags else ()  # no generator for none
     values[_PROPERTIES_AT] = dict(values[_PROPERTIES_AT] or {})
     return Image(*values)
 
