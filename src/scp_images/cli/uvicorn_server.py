@@ -8,7 +8,6 @@ bounded before they are buffered (``BoundedHttpToolsProtocol``)."""
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import shutil
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from scp_images.cli._settings import StartupError
@@ -111,10 +110,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._in_head = True
 
-    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        cycle.__class__ = _OneWriteCycle  # made by uvicorn's on_headers_complete; one write per answer
-        super()._start_asgi_task(cycle, app)
-
     def _head_end(self, data: bytes) -> int | None:
         """Where in ``data`` the head ends (after its empty line), -1 if it goes on, None if over a limit."""
         if not (self._head_bytes or self._line_bytes):
@@ -159,61 +154,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.write_eof()
         # Closing with unread bytes would reset the connection, and the client might lose the answer.
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
-
-
-class _HeldWrites:
-    """A response cycle's transport as uvicorn's ``send`` sees it from the response head to the body:
-    what it writes is gathered and goes to the socket in one call (``writelines``: one ``writev``, nothing
-    copied), where uvicorn writes the head and the body each with a ``write`` of its own, a system call
-    each. Released when the body has been sent or at the event loop's next turn, whichever comes first,
-    so a head is never held while the app waits for its first body bytes; a ``close`` releases first."""
-
-    __slots__ = ("_cycle", "_parts", "_transport")
-
-    def __init__(self, cycle: RequestResponseCycle) -> None:
-        self._cycle = cycle
-        self._transport = cycle.transport
-        self._parts: list[bytes] = []
-        cycle.transport = self  # type: ignore[assignment]
-
-    def write(self, data: bytes) -> None:
-        self._parts.append(data)
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def close(self) -> None:
-        self.release()
-        self._transport.close()
-
-    def release(self) -> None:
-        if self._cycle.transport is self:
-            self._cycle.transport = self._transport
-        parts, self._parts = self._parts, []
-        if len(parts) == 1:
-            self._transport.write(parts[0])
-        elif parts:
-            self._transport.writelines(parts)
-
-
-class _OneWriteCycle(RequestResponseCycle):
-    """uvicorn's request-response cycle, its response head held until the body is written (above). A
-    subclass, given to each cycle by ``_start_asgi_task``: a per-cycle ``send`` closure would make each
-    cycle a reference cycle, left to the garbage collector (its pauses took the bare app's p99 from 1 to
-    80 ms)."""
-
-    async def send(self, message: Any) -> None:
-        held = self.transport
-        if isinstance(held, _HeldWrites):
-            try:
-                await super().send(message)
-            finally:
-                held.release()
-        elif message["type"] == "http.response.start" and not self.response_started:
-            asyncio.get_running_loop().call_soon(_HeldWrites(self).release)
-            await super().send(message)  # the head, held
-        else:
-            await super().send(message)
 
 
 def server_options(host: str, port: int, graceful_seconds: float) -> dict[str, Any]:
