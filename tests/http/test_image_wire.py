@@ -11,7 +11,7 @@ import pytest
 from scp_images.domain.image import Image, ImageStatus, Visibility
 from scp_images.domain.versions import V1_0, V1_2
 from scp_images.http.responses import json_response
-from scp_images.http.schemas import image_body, image_list_wire, image_wire
+from scp_images.http.schemas import image_body, image_fields, image_list_wire, image_wire
 
 TIMES = [
     datetime(2026, 12, 7, 12, 0, 0),
@@ -46,3 +46,17 @@ def test_the_wire_body_is_the_plain_bodys_text(created: datetime, version: objec
     images = [image, _image(TIMES[0], created)]
     listed = {"images": [image_body(one, version) for one in images]}  # type: ignore[arg-type]
     assert json_response(image_list_wire(images, version)).body == orjson.dumps(listed)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("version", [V1_0, V1_2])
+def test_the_wire_body_holds_each_shown_field_in_the_documented_order(version: object) -> None:
+    """The body is built by a function written out at import; it must hold exactly ``image_fields``, in
+    that (alphabetical) order, each the image's attribute, the URL redacted."""
+    image = _image(TIMES[0], TIMES[1])
+    image.scp_gpu_driver, image.size, image.protected = "535", 7, True
+    fields = image_fields(version)  # type: ignore[arg-type]
+    expected = {name: getattr(image, name) for name in fields}
+    expected["url"] = "https://bucket.example/key?X-Amz-Signature=REDACTED"
+    for body in (image_wire(image, version), image_list_wire([image], version)["images"][0]):  # type: ignore[arg-type]
+        assert list(body) == list(fields) == sorted(fields)
+        assert body == expected

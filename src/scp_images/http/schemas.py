@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from operator import attrgetter
 from typing import Any
 
 from scp_images.domain.disk_formats import OriginalDisk
@@ -60,8 +60,20 @@ def image_fields(version: ApiVersion) -> tuple[str, ...]:
     return IMAGE_FIELDS_1_2 if version >= V1_2 else IMAGE_FIELDS_1_0
 
 
-# One C call reads every shown field of an Image; the few that need converting are replaced after.
-_GETTERS = {fields: attrgetter(*fields) for fields in (IMAGE_FIELDS_1_0, IMAGE_FIELDS_1_2)}
+def _shown_fields_reader(fields: tuple[str, ...]) -> Callable[[Image], dict[str, Any]]:
+    """A function answering ``{"checksum": image.checksum, ...}`` for ``fields``, written out once at
+    import: a dict display with constant keys is made in one step, where ``dict(zip(fields, values))``
+    grows the dict five times on the way to 31 keys (twice the time; a tenth of a list of 1,000's). The
+    names are this module's constants, each an attribute of ``Image``."""
+    assert all(name.isidentifier() and hasattr(Image, name) for name in fields)
+    items = ", ".join(f"{name!r}: image.{name}" for name in fields)
+    namespace: dict[str, Any] = {}
+    exec(f"def shown(image):\n    return {{{items}}}", namespace)
+    return namespace["shown"]  # type: ignore[no-any-return]
+
+
+# The few fields that need converting are replaced after.
+_READERS = {fields: _shown_fields_reader(fields) for fields in (IMAGE_FIELDS_1_0, IMAGE_FIELDS_1_2)}
 
 
 def image_body(image: Image, version: ApiVersion) -> dict[str, Any]:
@@ -77,18 +89,16 @@ def image_body(image: Image, version: ApiVersion) -> dict[str, Any]:
 def image_wire(image: Image, version: ApiVersion) -> dict[str, Any]:
     """The image for ``json_response``: times and enums are left to orjson, which writes the same text
     as ``image_body`` (responses.JSON_OPTIONS) in a tenth of the time; half of a list of 1,000's."""
-    fields = image_fields(version)
-    return _image_wire(image, fields, _GETTERS[fields])
+    return _image_wire(image, _READERS[image_fields(version)])
 
 
 def image_list_wire(images: list[Image], version: ApiVersion) -> dict[str, Any]:
-    fields = image_fields(version)
-    getter = _GETTERS[fields]
-    return {"images": [_image_wire(image, fields, getter) for image in images]}
+    shown = _READERS[image_fields(version)]
+    return {"images": [_image_wire(image, shown) for image in images]}
 
 
-def _image_wire(image: Image, fields: tuple[str, ...], getter: attrgetter[Any]) -> dict[str, Any]:
-    body = dict(zip(fields, getter(image), strict=True))
+def _image_wire(image: Image, shown: Callable[[Image], dict[str, Any]]) -> dict[str, Any]:
+    body = shown(image)
     for name in ("created_at", "updated_at"):
         value = body[name]
         if value.tzinfo is not None or value.year < 1000:  # not the store's naive UTC: as rfc3339 writes it

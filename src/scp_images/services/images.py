@@ -115,6 +115,10 @@ class ImageService:
             every_visibility=query.every_visibility,
             admin=principal.is_admin,
         )
+        if query.marker is None and not query.properties:
+            # One SELECT (a property filter may run two): a snapshot by itself, no BEGIN and COMMIT.
+            with self._db.read_one() as conn:
+                return image_store.list_images(conn, scope, query, None)
         with self._db.read() as conn:
             marker = self._marker(conn, principal, query.marker)
             return image_store.list_images(conn, scope, query, marker)
