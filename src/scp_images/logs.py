@@ -98,12 +98,7 @@ class CallSite:
         made without the record: the access log's line is a quarter of a Show's server time through
         ``Logger.handle`` (record, three loggers' walk, two handler locks, the formatter's scan of the
         record's ~30 attributes), and its text is the same (``tests/unit/test_access_records.py``)."""
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds"),
-            "level": self._level_name,
-            "logger": self._logger.name,
-            "message": self._msg % args,
-        }
+        entry = _json_entry(time.time(), self._level_name, self._logger.name, self._msg % args)
         entry.update(fields)
         text = _ENCODER.encode(entry) + handler.terminator
         with handler.lock:  # type: ignore[union-attr]
@@ -140,14 +135,19 @@ def _process_name() -> str:
         return "MainProcess"
 
 
+def _json_entry(created: float, level: str, logger: str, message: str) -> dict[str, Any]:
+    """A JSON line's fixed fields, for ``JsonFormatter`` and the access line written without a record."""
+    return {
+        "time": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": level,
+        "logger": logger,
+        "message": message,
+    }
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
+        entry = _json_entry(record.created, record.levelname.lower(), record.name, record.getMessage())
         entry.update(_extras(record))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -211,13 +211,12 @@ def _shown(value: Any) -> str:
 def formatter_for(log_format: str, stream: Any) -> logging.Formatter:
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log format {log_format!r}: expected one of {', '.join(LOG_FORMATS)}")
-    if log_format == "auto":
-        is_tty = getattr(stream, "isatty", None)
-        log_format = "console" if is_tty is not None and is_tty() else "json"
-    if log_format == "json":
-        return JsonFormatter()
     is_tty = getattr(stream, "isatty", None)
     on_terminal = is_tty is not None and is_tty()
+    if log_format == "auto":
+        log_format = "console" if on_terminal else "json"
+    if log_format == "json":
+        return JsonFormatter()
     return ConsoleFormatter(_terminal_width(stream) if on_terminal else None)
 
 
